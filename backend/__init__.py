@@ -1,0 +1,1 @@
+"""EmoGene backend: data preparation, models, training, inference pipeline and server."""

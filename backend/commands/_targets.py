@@ -1,0 +1,31 @@
+"""Shared helper for commands with targets (``train X``, ``eval X``)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+
+
+def add_targets(parser: argparse.ArgumentParser, prefix: str, targets: dict[str, str]) -> None:
+    """Add one sub-parser per target; target modules are ``backend.commands.<prefix>_<target>``."""
+    sub = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
+    for target, help_text in targets.items():
+        module_name = f"backend.commands.{prefix}_{target.replace('-', '_')}"
+        try:
+            mod = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            missing = sub.add_parser(target, help=f"{help_text} (not available in this build)")
+            missing.set_defaults(_run=_unavailable(f"{prefix} {target}"))
+            continue
+        p = sub.add_parser(target, help=help_text, description=(mod.__doc__ or help_text).strip(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+
+
+def _unavailable(name: str):
+    def run(_args) -> int:
+        print(f"emogene {name}: not available in this build", flush=True)
+        return 2
+    return run
