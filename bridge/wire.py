@@ -1,0 +1,223 @@
+"""The only module that knows how a :class:`Message` is laid out in ZeroMQ frames.
+
+Frames: ``[FRAME_TAG, header JSON (utf-8), signature, buffer 0, buffer 1, ...]``.
+The signature is the hex HMAC-SHA256, keyed with the shared key, over the header
+and every buffer, each preceded by its length as 8 bytes big-endian (so bytes
+cannot be shifted between frames without breaking it); it is empty without a key.
+Receiving checks, in order: frame count, tag, sizes, JSON, version, signature,
+header fields, buffer descriptors vs. bytes, and raises :class:`BridgeError` with
+a stable code. Arrays travel raw and little-endian with a ``{dtype, shape}``
+descriptor; received arrays are read-only views of the frames (no copy).
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import re
+from hashlib import sha256
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from bridge.errors import BridgeError
+from bridge.messages import EncodedBuffer, Message
+from bridge.protocol import (
+    ARRAY_DTYPES, DEFAULT_LIMITS, FRAME_TAG, FRAME_TAG_PREFIX, MAX_ARRAY_DIMS, MESSAGE_TYPES,
+    PROTOCOL_VERSION, ErrorCode, Limits,
+)
+
+_MEDIA_TYPE = re.compile(r"^[a-z]+/[A-Za-z0-9.+\-]{1,100}$")
+_MAX_ID_LENGTH = 128
+_FIXED_FRAMES = 3  # tag, header, signature
+
+
+def _view(frame: Any) -> memoryview:
+    """A byte view of a frame given as bytes, memoryview or ``zmq.Frame`` (no copy)."""
+    buffer = getattr(frame, "buffer", None)  # zmq.Frame
+    view = memoryview(buffer if buffer is not None else frame)
+    if view.ndim != 1 or view.itemsize != 1:
+        view = view.cast("B")
+    return view
+
+
+def sign(key: bytes, frames: Iterable[Any]) -> bytes:
+    """Hex HMAC-SHA256 over ``frames`` (header, buffers), each length-prefixed."""
+    mac = hmac.new(key, digestmod=sha256)
+    for frame in frames:
+        view = _view(frame)
+        mac.update(len(view).to_bytes(8, "big"))
+        mac.update(view)
+    return mac.hexdigest().encode("ascii")
+
+
+def _array_frame(index: int, array: np.ndarray) -> tuple[dict, memoryview]:
+    dtype_name = array.dtype.name
+    if dtype_name not in ARRAY_DTYPES:
+        raise BridgeError(ErrorCode.BAD_BUFFER,
+                          f"buffer {index}: dtype {array.dtype} cannot be sent; use one of {sorted(ARRAY_DTYPES)}")
+    if array.ndim > MAX_ARRAY_DIMS:
+        raise BridgeError(ErrorCode.BAD_BUFFER, f"buffer {index}: {array.ndim} dimensions, at most {MAX_ARRAY_DIMS}")
+    little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    raw = little.reshape(-1).view(np.uint8)
+    return {"dtype": dtype_name, "shape": list(array.shape)}, memoryview(raw)
+
+
+def serialize(msg: Message, key: bytes | None = None) -> list[Any]:
+    """The frames of ``msg`` (bytes and memoryviews: pass ``copy=False`` to ``send_multipart``)."""
+    descriptors: list[dict] = []
+    payloads: list[Any] = []
+    for index, buf in enumerate(msg.buffers):
+        if isinstance(buf, EncodedBuffer):
+            if not isinstance(buf.media_type, str) or not _MEDIA_TYPE.match(buf.media_type):
+                raise BridgeError(ErrorCode.BAD_BUFFER, f"buffer {index}: invalid media type {buf.media_type!r}")
+            descriptors.append({"media_type": buf.media_type})
+            payloads.append(_view(buf.data))
+        elif isinstance(buf, np.ndarray):
+            descriptor, payload = _array_frame(index, buf)
+            descriptors.append(descriptor)
+            payloads.append(payload)
+        else:
+            raise BridgeError(ErrorCode.BAD_BUFFER,
+                              f"buffer {index}: expected a numpy array or EncodedBuffer, got {type(buf).__name__}")
+    header = {
+        "version": msg.version, "type": msg.type, "msg_id": msg.msg_id, "parent_id": msg.parent_id,
+        "job_id": msg.job_id, "time": msg.time, "content": msg.content, "buffers": descriptors,
+    }
+    try:
+        header_bytes = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise BridgeError(ErrorCode.BAD_REQUEST, f"{msg.type} content is not plain JSON: {exc}") from None
+    signature = sign(key, [header_bytes, *payloads]) if key else b""
+    return [FRAME_TAG, header_bytes, signature, *payloads]
+
+
+def deserialize(frames: Sequence[Any], key: bytes | None = None,
+                limits: Limits = DEFAULT_LIMITS) -> Message:
+    """Check and decode received frames; raises :class:`BridgeError` naming what is wrong.
+
+    With ``key`` set, a missing or wrong signature is rejected; without a key,
+    signatures are not checked.
+    """
+    if len(frames) < _FIXED_FRAMES:
+        raise BridgeError(ErrorCode.MALFORMED,
+                          f"truncated message: {len(frames)} frame(s), a bridge message has at least {_FIXED_FRAMES}")
+    views = [_view(f) for f in frames]
+    tag = views[0].tobytes() if len(views[0]) <= 32 else b""
+    if tag != FRAME_TAG:
+        if tag.startswith(FRAME_TAG_PREFIX) and tag[len(FRAME_TAG_PREFIX):].isdigit():
+            raise BridgeError(ErrorCode.VERSION_MISMATCH,
+                              f"peer speaks bridge protocol v{tag[len(FRAME_TAG_PREFIX):].decode()}, "
+                              f"this side speaks v{PROTOCOL_VERSION}")
+        raise BridgeError(ErrorCode.MALFORMED, "not a bridge message (first frame is not the EMOGENE tag)")
+    buffer_views = views[_FIXED_FRAMES:]
+    if len(buffer_views) > limits.max_buffers:
+        raise BridgeError(ErrorCode.TOO_LARGE, f"{len(buffer_views)} buffers, at most {limits.max_buffers}")
+    total = sum(len(v) for v in views)
+    if total > limits.max_message_bytes:
+        raise BridgeError(ErrorCode.TOO_LARGE,
+                          f"message of {total} bytes is over the limit of {limits.max_message_bytes} bytes")
+    header_view, signature_view = views[1], views[2]
+    if len(header_view) > limits.max_header_bytes:
+        raise BridgeError(ErrorCode.TOO_LARGE,
+                          f"header of {len(header_view)} bytes is over the limit of {limits.max_header_bytes}")
+    header = _parse_header(header_view)
+    msg_id = header.get("msg_id") if isinstance(header.get("msg_id"), str) else None
+    if msg_id is not None and not 0 < len(msg_id) <= _MAX_ID_LENGTH:
+        msg_id = None
+    version = header.get("version")
+    if version != PROTOCOL_VERSION:
+        raise BridgeError(ErrorCode.VERSION_MISMATCH,
+                          f"message has protocol version {version!r}, this side speaks {PROTOCOL_VERSION}",
+                          parent_id=msg_id)
+    if key:
+        _check_signature(key, signature_view, [header_view, *buffer_views], msg_id)
+    return _build_message(header, buffer_views, msg_id)
+
+
+def _parse_header(view: memoryview) -> dict:
+    try:
+        header = json.loads(view.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise BridgeError(ErrorCode.MALFORMED, "header is not valid UTF-8 JSON") from None
+    if not isinstance(header, dict):
+        raise BridgeError(ErrorCode.MALFORMED, f"header must be a JSON object, got {type(header).__name__}")
+    return header
+
+
+def _check_signature(key: bytes, signature: memoryview, signed: list[memoryview], msg_id: str | None) -> None:
+    if len(signature) == 0:
+        raise BridgeError(ErrorCode.BAD_SIGNATURE, "message is not signed and this side requires a key",
+                          parent_id=msg_id)
+    expected = sign(key, signed)
+    if not hmac.compare_digest(expected, signature.tobytes()):
+        raise BridgeError(ErrorCode.BAD_SIGNATURE, "signature does not match (wrong key or altered message)",
+                          parent_id=msg_id)
+
+
+def _optional_id(header: dict, name: str, msg_id: str | None) -> str | None:
+    value = header.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= _MAX_ID_LENGTH:
+        raise BridgeError(ErrorCode.MALFORMED, f"header field {name!r} must be a string of 1-{_MAX_ID_LENGTH} "
+                          f"characters or null", parent_id=msg_id)
+    return value
+
+
+def _build_message(header: dict, buffer_views: list[memoryview], msg_id: str | None) -> Message:
+    msg_type = header.get("type")
+    if not isinstance(msg_type, str):
+        raise BridgeError(ErrorCode.MALFORMED, "header field 'type' is missing or not a string", parent_id=msg_id)
+    if msg_type not in MESSAGE_TYPES:
+        raise BridgeError(ErrorCode.UNKNOWN_TYPE,
+                          f"unknown message type {msg_type[:64]!r}; known: {', '.join(sorted(MESSAGE_TYPES))}",
+                          parent_id=msg_id)
+    if msg_id is None:
+        raise BridgeError(ErrorCode.MALFORMED, "header field 'msg_id' is missing or not a short string")
+    parent_id = _optional_id(header, "parent_id", msg_id)
+    job_id = _optional_id(header, "job_id", msg_id)
+    timestamp = header.get("time", 0.0)
+    if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)):
+        raise BridgeError(ErrorCode.MALFORMED, "header field 'time' must be a number", parent_id=msg_id)
+    content = header.get("content", {})
+    if not isinstance(content, dict):
+        raise BridgeError(ErrorCode.MALFORMED, "header field 'content' must be a JSON object", parent_id=msg_id)
+    descriptors = header.get("buffers", [])
+    if not isinstance(descriptors, list):
+        raise BridgeError(ErrorCode.BAD_BUFFER, "header field 'buffers' must be a list", parent_id=msg_id)
+    if len(descriptors) != len(buffer_views):
+        raise BridgeError(ErrorCode.BAD_BUFFER,
+                          f"header describes {len(descriptors)} buffer(s) but {len(buffer_views)} were sent",
+                          parent_id=msg_id)
+    buffers = [_decode_buffer(i, d, v, msg_id) for i, (d, v) in enumerate(zip(descriptors, buffer_views))]
+    return Message(msg_type, content, buffers, job_id=job_id, parent_id=parent_id, msg_id=msg_id,
+                   version=PROTOCOL_VERSION, time=float(timestamp))
+
+
+def _decode_buffer(index: int, descriptor: Any, view: memoryview, msg_id: str | None):
+    def bad(text: str) -> BridgeError:
+        return BridgeError(ErrorCode.BAD_BUFFER, f"buffer {index}: {text}", parent_id=msg_id)
+
+    if not isinstance(descriptor, dict):
+        raise bad("descriptor must be a JSON object")
+    if "media_type" in descriptor:
+        media_type = descriptor["media_type"]
+        if not isinstance(media_type, str) or not _MEDIA_TYPE.match(media_type):
+            raise bad(f"invalid media type {str(media_type)[:64]!r}")
+        return EncodedBuffer(view, media_type)
+    dtype_name, shape = descriptor.get("dtype"), descriptor.get("shape")
+    if not isinstance(dtype_name, str) or dtype_name not in ARRAY_DTYPES:
+        raise bad(f"dtype {str(dtype_name)[:32]!r} is not one of {sorted(ARRAY_DTYPES)}")
+    if (not isinstance(shape, list) or len(shape) > MAX_ARRAY_DIMS
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
+        raise bad(f"shape must be a list of at most {MAX_ARRAY_DIMS} non-negative integers")
+    dtype = np.dtype(dtype_name).newbyteorder("<")
+    expected = math.prod(shape) * dtype.itemsize
+    if expected != len(view):
+        raise bad(f"{dtype_name}{shape} needs {expected} bytes, got {len(view)}")
+    array = np.frombuffer(view, dtype=dtype).reshape(shape)
+    if not array.dtype.isnative:
+        return array.astype(array.dtype.newbyteorder("="))
+    array.flags.writeable = False  # a view of the received frame: copy before changing it
+    return array
