@@ -1,0 +1,118 @@
+"""SubjectNeRF: head field + torso field + their occupancy grids, rendering rays.
+
+Spaces: *world* is the subject camera's frame (OpenCV axes) divided by the subject's
+mean face scale, so one unit is about one inter-ocular distance. The head field lives
+in canonical face space (see docs/architecture.md); each ray carries the affine map
+world -> canonical of its frame's head pose. The torso field lives in world space.
+The head is composited over the torso; alpha is the accumulated opacity of both.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from backend.render.encodings import HashGridConfig
+from backend.render.fields import ConditionedField, HeadField, PlainNerfField, TorsoField
+from backend.render.renderer import over, volume_render
+from backend.render.sampling import OccupancyGrid, stratified_samples
+
+MODEL_KIND = "subject_nerf"
+MODEL_VERSION = 1
+POSE_DIM = 6          # rotation vector (3) + normalised translation (3)
+HEAD_COLOUR_DIM = 3
+
+
+@dataclass
+class SubjectModelConfig:
+    code_dim: int = 16
+    hidden: int = 64
+    condition_embed: int = 16
+    head_grid: HashGridConfig = field(default_factory=lambda: HashGridConfig(levels=12, log2_table_size=15,
+                                                                             base_resolution=16, max_resolution=512))
+    torso_grid: HashGridConfig = field(default_factory=lambda: HashGridConfig(levels=10, log2_table_size=14,
+                                                                              base_resolution=16, max_resolution=256))
+    head_samples: int = 64
+    torso_samples: int = 48
+    occupancy_resolution: int = 48
+    occupancy_threshold: float = 0.1
+    # canonical face units (inter-ocular distance 1): x right, y up, z toward the viewer
+    head_box: tuple[tuple[float, float, float], tuple[float, float, float]] = ((-2.6, -3.4, -3.6), (2.6, 2.8, 1.6))
+    plain_baseline: bool = False   # benchmark only: PlainNerfField, no occupancy skipping
+
+
+class SubjectNeRF(nn.Module):
+    """No I/O: conditions come in as tensors, rendered colour/alpha go out."""
+
+    def __init__(self, config: SubjectModelConfig | None = None,
+                 torso_box: torch.Tensor | None = None, code_bank: torch.Tensor | None = None,
+                 pose_bank: torch.Tensor | None = None):
+        super().__init__()
+        self.config = c = config or SubjectModelConfig()
+        if c.plain_baseline:
+            self.head_field: nn.Module = PlainNerfField(c.code_dim, c.condition_embed)
+            self.torso_field: nn.Module = PlainNerfField(POSE_DIM + HEAD_COLOUR_DIM, c.condition_embed)
+        else:
+            self.head_field = HeadField(c.head_grid, c.code_dim, c.condition_embed, c.hidden)
+            self.torso_field = TorsoField(c.torso_grid, POSE_DIM + HEAD_COLOUR_DIM, c.condition_embed, c.hidden)
+        self.head_grid = OccupancyGrid(c.occupancy_resolution, c.occupancy_threshold)
+        self.torso_grid = OccupancyGrid(c.occupancy_resolution, c.occupancy_threshold)
+        self.register_buffer("head_box", torch.tensor(c.head_box, dtype=torch.float32))
+        self.register_buffer("torso_box", torso_box if torso_box is not None else
+                             torch.tensor([[-6.0, -3.0, 6.0], [6.0, 9.0, 14.0]]))
+        self.register_buffer("code_bank", code_bank if code_bank is not None else torch.zeros(1, c.code_dim))
+        self.register_buffer("pose_bank", pose_bank if pose_bank is not None else torch.zeros(1, POSE_DIM))
+
+    # -- one field pass -------------------------------------------------------------------
+    def _render_field(self, fld: ConditionedField, grid: OccupancyGrid, origins: torch.Tensor,
+                      dirs: torch.Tensor, box: torch.Tensor, condition: torch.Tensor, count: int,
+                      jitter: bool, skip_empty: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        samples = stratified_samples(origins, dirs, box, count, jitter)
+        keep = samples.keep
+        if skip_empty and not self.config.plain_baseline:
+            keep = keep & grid.lookup(samples.positions01)
+        sigma = torch.zeros(keep.shape, device=origins.device, dtype=origins.dtype)
+        rgb = torch.zeros(*keep.shape, 3, device=origins.device, dtype=origins.dtype)
+        ray_idx, sample_idx = keep.nonzero(as_tuple=True)
+        if len(ray_idx):
+            embedding = fld.embed_condition(condition)
+            s, c = fld(samples.positions01[ray_idx, sample_idx], embedding[ray_idx])
+            sigma = sigma.index_put((ray_idx, sample_idx), s)
+            rgb = rgb.index_put((ray_idx, sample_idx), c)
+        return volume_render(sigma, rgb, samples.delta)
+
+    def forward(self, origins: torch.Tensor, dirs: torch.Tensor, head_from_world: torch.Tensor,
+                code: torch.Tensor, pose: torch.Tensor, jitter: bool = False,
+                skip_empty: bool = True) -> dict[str, torch.Tensor]:
+        """Render rays (world space). Per ray: ``head_from_world [R, 3, 4]``, ``code [R, K]``,
+        ``pose [R, 6]``. Returns premultiplied ``rgb``/``alpha`` and the head/torso parts."""
+        rot, shift = head_from_world[..., :3], head_from_world[..., 3]
+        head_o = (rot @ origins[..., None])[..., 0] + shift
+        head_d = (rot @ dirs[..., None])[..., 0]
+        c = self.config
+        head_rgb, head_alpha = self._render_field(self.head_field, self.head_grid, head_o, head_d, self.head_box,
+                                                  code, c.head_samples, jitter, skip_empty)
+        torso_condition = torch.cat([pose, head_rgb.detach()], dim=-1)
+        torso_rgb, torso_alpha = self._render_field(self.torso_field, self.torso_grid, origins, dirs,
+                                                    self.torso_box, torso_condition, c.torso_samples,
+                                                    jitter, skip_empty)
+        rgb, alpha = over(head_rgb, head_alpha, torso_rgb, torso_alpha)
+        return {"rgb": rgb, "alpha": alpha, "head_rgb": head_rgb, "head_alpha": head_alpha,
+                "torso_rgb": torso_rgb, "torso_alpha": torso_alpha}
+
+    # -- empty-space skipping -------------------------------------------------------------
+    @torch.no_grad()
+    def update_occupancy(self) -> tuple[float, float]:
+        """Refresh both grids with conditions drawn from the training banks."""
+        def head_density(points):
+            code = self.code_bank[torch.randint(len(self.code_bank), (len(points),), device=points.device)]
+            return self.head_field(points, self.head_field.embed_condition(code))[0]
+
+        def torso_density(points):
+            pose = self.pose_bank[torch.randint(len(self.pose_bank), (len(points),), device=points.device)]
+            colour = torch.rand(len(points), 3, device=points.device)
+            cond = torch.cat([pose, colour], dim=-1)
+            return self.torso_field(points, self.torso_field.embed_condition(cond))[0]
+
+        return self.head_grid.update(head_density), self.torso_grid.update(torso_density)
