@@ -1,0 +1,1 @@
+"""Writing the face rig's curves to files."""

@@ -1,0 +1,291 @@
+"""One generate job seen from Blender: send the request, poll replies, stage results.
+
+No bpy here: a :class:`GenerateSession` owns a bridge ``PollingClient``, keeps the
+landmark chunks in memory and writes plates to a private staging folder. The
+scene is touched only after ``done`` (by ``importers.take``), so a failed,
+timed-out or cancelled job leaves nothing half-imported. Every failure ends as
+state ``ERROR`` with a sentence the user can act on.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import bridge_api
+
+NUM_LANDMARKS = 68
+
+# session states
+SUBMITTED = "SUBMITTED"   # sent, waiting for 'accepted'
+RUNNING = "RUNNING"
+CANCELLING = "CANCELLING"
+DONE = "DONE"             # all results staged, ready to import
+ERROR = "ERROR"
+CANCELLED = "CANCELLED"
+FINISHED_STATES = frozenset({DONE, ERROR, CANCELLED})
+
+#: silence after which the session pings the backend (a pong proves it is alive but busy)
+PING_AFTER_S = 3.0
+#: how long a cancel waits for the backend's 'cancelled' before giving up locally
+CANCEL_GRACE_S = 5.0
+
+
+@dataclass
+class StagedResults:
+    """Everything a finished job produced, not yet in the scene."""
+    frame_start: int
+    fps: float
+    landmarks: np.ndarray | None = None     # float32 [F, 68, 3] canonical
+    rotation: np.ndarray | None = None      # float32 [F, 3, 3]
+    translation: np.ndarray | None = None   # float32 [F, 3]
+    received: np.ndarray | None = None      # bool [F]: frames whose landmarks arrived
+    plates: dict[int, str] = field(default_factory=dict)  # frame index (0-based) -> staged PNG path
+    staging_dir: str = ""
+    warnings: list[str] = field(default_factory=list)
+    done_content: dict = field(default_factory=dict)
+
+    @property
+    def frame_count(self) -> int:
+        return 0 if self.landmarks is None else len(self.landmarks)
+
+
+def describe_error(code: str, message: str, address: str) -> str:
+    """A user-facing sentence for a bridge error code."""
+    protocol = bridge_api.protocol()
+    codes = protocol.ErrorCode
+    if code == codes.BAD_SIGNATURE:
+        return ("The backend rejected the signature: the add-on's key file does not match the backend's key "
+                f"(or only one side uses a key). Details: {message}")
+    if code == codes.VERSION_MISMATCH:
+        return (f"Protocol version mismatch: this add-on speaks bridge v{protocol.PROTOCOL_VERSION}. "
+                f"Update the add-on or the backend. Details: {message}")
+    if code == codes.UNSUPPORTED:
+        return f"The backend cannot do this: {message} (try 'Landmarks only')"
+    if code == codes.TIMEOUT:
+        return message
+    if code == codes.UNKNOWN_SUBJECT:
+        return f"Unknown subject: {message} (press Connect in the preferences to list the backend's subjects)"
+    if code == codes.BUSY:
+        return f"The backend is busy: {message}. Try again later."
+    return f"Backend error ({code}): {message}"
+
+
+class GenerateSession:
+    """A running generate job. Call :meth:`pump` often; it never blocks more than a few ms."""
+
+    def __init__(self, request, address: str, key: bytes | None, *, frame_start: int, fps: float,
+                 landmarks_only: bool, staging_root: str, connect_timeout: float = 5.0,
+                 silence_timeout: float = 60.0, clock: Callable[[], float] = time.monotonic,
+                 client=None):
+        self.address = address
+        self.request = request
+        self.landmarks_only = landmarks_only
+        self.connect_timeout = connect_timeout
+        self.silence_timeout = silence_timeout
+        self.clock = clock
+        self.state = SUBMITTED
+        self.job_id: str | None = None
+        self.progress = 0.0
+        self.stage = ""
+        self.status = f"Sending to {address}"
+        self.error: str = ""
+        self.error_code: str = ""
+        os.makedirs(staging_root, exist_ok=True)
+        self.results = StagedResults(frame_start=frame_start, fps=fps,
+                                     staging_dir=tempfile.mkdtemp(prefix="job_", dir=staging_root))
+        self._client = client or bridge_api.client().PollingClient(address, key=key)
+        self._started = clock()
+        self._last_heard = self._started
+        self._cancel_deadline: float | None = None
+        self._ping_ids: set[str] = set()
+        self._last_ping = self._started
+        try:
+            self._request_id = self._client.send(request)
+        except Exception as exc:
+            self._fail(getattr(exc, "code", "internal"), f"could not send the request: {exc}")
+
+    # -- public ---------------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    def pump(self) -> str:
+        """Handle what has arrived, check the timeouts; returns the state."""
+        if self.finished:
+            return self.state
+        try:
+            messages = self._client.poll(max_wait_ms=0, max_messages=200)
+        except Exception as exc:  # a broken socket must not take Blender's timer down
+            self._fail("internal", f"receiving from the backend failed: {exc}")
+            return self.state
+        now = self.clock()
+        for msg in messages:
+            if not self._is_ours(msg):
+                continue
+            self._last_heard = now
+            self._handle(msg)
+            if self.finished:
+                return self.state
+        self._check_timeouts(now)
+        return self.state
+
+    def cancel(self) -> None:
+        """Ask the backend to stop; results are dropped either way."""
+        if self.finished:
+            return
+        if self.job_id is None:  # never accepted: nothing to cancel remotely
+            self._finish_cancelled()
+            return
+        try:
+            self._client.send(bridge_api.requests().build_cancel(self.job_id))
+        except Exception:
+            self._finish_cancelled()
+            return
+        self.state = CANCELLING
+        self.status = "Cancelling..."
+        self._cancel_deadline = self.clock() + CANCEL_GRACE_S
+
+    def close(self, keep_staging: bool = False) -> None:
+        """Close the socket; remove the staging folder unless results were moved out of it."""
+        try:
+            self._client.close()
+        except Exception:
+            pass
+        if not keep_staging and self.results.staging_dir:
+            shutil.rmtree(self.results.staging_dir, ignore_errors=True)
+
+    def ack(self) -> None:
+        """Tell the backend the results arrived (it may delete its copy)."""
+        if self.job_id:
+            try:
+                self._client.send(bridge_api.requests().build_ack(self.job_id))
+            except Exception:
+                pass
+
+    # -- message handling -------------------------------------------------------
+    def _is_ours(self, msg) -> bool:
+        if msg.type == "pong":
+            return msg.parent_id in self._ping_ids
+        if msg.parent_id == self._request_id:
+            return True
+        if self.job_id is not None and msg.job_id == self.job_id:
+            return True
+        # errors the backend could not tie to a request (unreadable/unsigned) or local decode errors
+        return msg.type == "error" and (msg.parent_id is None or msg.content.get("local"))
+
+    def _handle(self, msg) -> None:
+        kind = msg.type
+        content = msg.content or {}
+        if kind == "pong":
+            self._ping_ids.discard(msg.parent_id)
+        elif kind == "accepted":
+            self.job_id = msg.job_id or content.get("job_id")
+            if self.state == SUBMITTED:
+                self.state = RUNNING
+            self.status = "Accepted by the backend"
+        elif kind == "progress":
+            self.progress = float(np.clip(content.get("fraction", self.progress), 0.0, 1.0))
+            self.stage = str(content.get("stage", ""))
+            text = str(content.get("message", "") or self.stage)
+            self.status = f"{self.stage}: {text}" if self.stage and text != self.stage else text
+        elif kind == "landmarks":
+            self._take_landmarks(msg)
+        elif kind == "plate":
+            self._take_plate(msg)
+        elif kind == "warning":
+            self.results.warnings.append(str(content.get("message", "")))
+        elif kind == "done":
+            self.results.done_content = dict(content)
+            self._finish_done()
+        elif kind == "cancelled":
+            self._finish_cancelled()
+        elif kind == "error":
+            self._fail(str(content.get("code", "internal")), str(content.get("message", "")))
+
+    def _take_landmarks(self, msg) -> None:
+        content = msg.content
+        start, total = int(content["start"]), int(content["total"])
+        landmarks = np.asarray(msg.array(0), dtype=np.float32)
+        rotation = np.asarray(msg.array(1), dtype=np.float32)
+        translation = np.asarray(msg.array(2), dtype=np.float32)
+        n = len(landmarks)
+        r = self.results
+        if r.landmarks is None:
+            r.landmarks = np.zeros((total, NUM_LANDMARKS, 3), np.float32)
+            r.rotation = np.tile(np.eye(3, dtype=np.float32), (total, 1, 1))
+            r.translation = np.zeros((total, 3), np.float32)
+            r.received = np.zeros(total, bool)
+        if (landmarks.shape != (n, NUM_LANDMARKS, 3) or rotation.shape != (n, 3, 3)
+                or translation.shape != (n, 3) or start < 0 or start + n > len(r.landmarks)):
+            self._fail("bad_buffer", f"landmark chunk {start}+{n} of {total} has unexpected shapes "
+                                     f"{landmarks.shape}, {rotation.shape}, {translation.shape}")
+            return
+        r.landmarks[start:start + n] = landmarks
+        r.rotation[start:start + n] = rotation
+        r.translation[start:start + n] = translation
+        r.received[start:start + n] = True
+
+    def _take_plate(self, msg) -> None:
+        index = int(msg.content["frame"])
+        media = msg.media_type(0)
+        if media != "image/png":
+            self._fail("bad_buffer", f"plate {index} came as {media!r}, expected image/png")
+            return
+        path = os.path.join(self.results.staging_dir, f"plate_{index:06d}.png")
+        with open(path, "wb") as fh:
+            fh.write(msg.bytes(0))
+        self.results.plates[index] = path
+
+    def _finish_done(self) -> None:
+        r = self.results
+        if r.landmarks is None or not r.received.all():
+            missing = "all" if r.received is None else int((~r.received).sum())
+            self._fail("job_failed", f"the backend finished but {missing} landmark frame(s) never arrived")
+            return
+        if not self.landmarks_only:
+            expected = set(range(r.frame_count))
+            missing_plates = sorted(expected - set(r.plates))
+            if missing_plates:
+                self._fail("job_failed", f"the backend finished but {len(missing_plates)} plate(s) are missing "
+                                         f"(first: frame index {missing_plates[0]})")
+                return
+        self.state = DONE
+        self.progress = 1.0
+        self.status = f"Received {r.frame_count} frames" + (
+            "" if self.landmarks_only else f" and {len(r.plates)} plates")
+
+    def _finish_cancelled(self) -> None:
+        self.state = CANCELLED
+        self.status = "Cancelled"
+
+    def _fail(self, code: str, message: str) -> None:
+        self.state = ERROR
+        self.error_code = code
+        self.error = describe_error(code, message, self.address)
+        self.status = self.error
+
+    def _check_timeouts(self, now: float) -> None:
+        if self.state == CANCELLING:
+            if self._cancel_deadline is not None and now > self._cancel_deadline:
+                self._finish_cancelled()
+                self.status = "Cancelled (the backend did not confirm)"
+            return
+        if self.state == SUBMITTED and now - self._started > self.connect_timeout:
+            self._fail("timeout", f"No answer from the backend at {self.address} within "
+                                  f"{self.connect_timeout:g} s. Is `emogene serve` running there "
+                                  "(and with the same key)?")
+        elif self.state == RUNNING and now - self._last_heard > self.silence_timeout:
+            self._fail("timeout", f"The backend at {self.address} went silent for more than "
+                                  f"{self.silence_timeout:g} s during the job (stopped or crashed?)")
+        elif self.state == RUNNING and now - max(self._last_heard, self._last_ping) > PING_AFTER_S:
+            self._last_ping = now
+            try:
+                self._ping_ids.add(self._client.send(bridge_api.requests().build_ping()))
+            except Exception:
+                pass

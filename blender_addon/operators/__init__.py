@@ -1,0 +1,1 @@
+"""Operators: generate/cancel (with the polling timer), key emotion, connect, anchor, export."""

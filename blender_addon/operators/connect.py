@@ -1,0 +1,57 @@
+"""Connect: a short, bounded ``hello`` to the backend showing its version, device and subjects."""
+from __future__ import annotations
+
+import bpy
+
+from .. import bridge_api, network_policy, preferences
+
+
+def connect(context) -> dict:
+    """Ask the backend who it is; returns (and stores) the preferences' connection info."""
+    prefs = preferences.get(context)
+    info: dict = {"ok": False}
+    check = network_policy.check_address(prefs.backend_address, bpy.app.online_access)
+    if not check.allowed:
+        info["text"] = check.reason
+    else:
+        client_mod = bridge_api.client()
+        client = None
+        try:
+            key = client_mod.load_key(bpy.path.abspath(prefs.key_file)) if prefs.key_file else None
+            client = client_mod.SyncClient(prefs.backend_address.strip(), key=key,
+                                           timeout_s=min(prefs.connect_timeout, 5.0))
+            welcome = client.hello().content
+            info.update(ok=True, version=welcome.get("server_version", welcome.get("version", "?")),
+                        protocol=welcome.get("protocol", "?"), device=welcome.get("device", "?"),
+                        subjects=list(welcome.get("subjects", [])))
+            info["text"] = f"Connected: backend {info['version']} on {info['device']}"
+        except Exception as exc:  # BridgeError, KeyFileError, ValueError: all shown as text
+            from ..job import describe_error
+            code = getattr(exc, "code", None)
+            info["text"] = describe_error(code, exc.message, prefs.backend_address) if code else str(exc)
+        finally:
+            if client is not None:
+                client.close()
+    preferences.CONNECTION_INFO.clear()
+    preferences.CONNECTION_INFO.update(info)
+    return info
+
+
+class EMOGENE_OT_connect(bpy.types.Operator):
+    """Check the backend: version, device and subjects (waits at most the connect timeout, 5 s max)"""
+    bl_idname = "emogene.connect"
+    bl_label = "Connect"
+
+    def execute(self, context):
+        info = connect(context)
+        if not info["ok"]:
+            self.report({"ERROR"}, info["text"])
+            return {"CANCELLED"}
+        subjects = info.get("subjects") or []
+        if subjects and context.scene.emogene.subject not in subjects:
+            context.scene.emogene.subject = subjects[0]
+        self.report({"INFO"}, f"{info['text']}; subjects: {', '.join(subjects) or 'none'}")
+        return {"FINISHED"}
+
+
+CLASSES = (EMOGENE_OT_connect,)

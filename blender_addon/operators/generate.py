@@ -1,0 +1,257 @@
+"""Generate and Cancel, and the timer that drives running jobs.
+
+``generate_timer`` is a plain function registered with ``bpy.app.timers``: each
+call pumps every running :class:`~..job.GenerateSession` (never blocking more
+than a few ms), mirrors its progress into the scene's panel state and the
+status bar, and imports a finished take. It returns the next interval, or None
+when no job is left. Headless tests call the same function in a loop, since
+``bpy.app.timers`` never fire in bpy-as-a-module.
+"""
+from __future__ import annotations
+
+import os
+
+import bpy
+
+from .. import bridge_api, compat, job, network_policy, preferences, submit
+from ..importers import take as take_importer
+
+TIMER_INTERVAL_S = 0.1
+
+#: running sessions by scene name
+SESSIONS: dict[str, job.GenerateSession] = {}
+#: what each session needs at import time, by scene name
+_PENDING: dict[str, submit.PreparedRequest] = {}
+
+
+def report(level: str, message: str) -> None:
+    """Show a message in Blender's status bar / Info log (and on stdout in background mode)."""
+    print(f"EmoGene {level.lower()}: {message}")
+    try:
+        bpy.ops.emogene.report(level=level, message=message)
+    except Exception:
+        pass
+
+
+def load_key(prefs) -> bytes | None:
+    if not prefs.key_file:
+        return None
+    try:
+        return bridge_api.client().load_key(bpy.path.abspath(prefs.key_file))
+    except ValueError as exc:
+        raise submit.SubmitError(f"Key file: {exc}") from None
+
+
+def start(context, scene) -> job.GenerateSession:
+    """Prepare and send a request for ``scene``; raises :class:`submit.SubmitError` on bad settings."""
+    if scene.name in SESSIONS and not SESSIONS[scene.name].finished:
+        raise submit.SubmitError("A job is already running for this scene; cancel it first")
+    prefs = preferences.get(context)
+    check = network_policy.check_address(prefs.backend_address, bpy.app.online_access)
+    if not check.allowed:
+        raise submit.SubmitError(check.reason)
+    key = load_key(prefs)
+    prepared = submit.prepare(scene)
+    try:
+        session = job.GenerateSession(
+            prepared.message, prefs.backend_address.strip(), key, frame_start=prepared.frame_start,
+            fps=prepared.fps, landmarks_only=prepared.landmarks_only,
+            staging_root=os.path.join(preferences.cache_dir(context), "staging"),
+            connect_timeout=prefs.connect_timeout, silence_timeout=prefs.silence_timeout)
+    except ValueError as exc:
+        raise submit.SubmitError(str(exc)) from None
+    SESSIONS[scene.name] = session
+    _PENDING[scene.name] = prepared
+    settings = scene.emogene
+    settings.job_state = "RUNNING"
+    settings.progress = 0.0
+    settings.status = session.status
+    if not bpy.app.timers.is_registered(generate_timer):
+        bpy.app.timers.register(generate_timer, first_interval=TIMER_INTERVAL_S)
+    _progress_begin()
+    return session
+
+
+def generate_timer() -> float | None:
+    """Pump all sessions once; import finished ones. Returns the next interval or None when idle."""
+    for scene_name in list(SESSIONS):
+        session = SESSIONS[scene_name]
+        session.pump()
+        scene = bpy.data.scenes.get(scene_name)
+        if scene is None:  # scene deleted or renamed meanwhile: drop the job
+            session.cancel()
+            _finish(scene_name, session)
+            continue
+        settings = scene.emogene
+        settings.progress = session.progress
+        settings.status = session.status
+        if session.finished:
+            _conclude(scene, session)
+            _finish(scene_name, session)
+    _progress_update()
+    compat.redraw_ui()
+    if SESSIONS:
+        return TIMER_INTERVAL_S
+    _progress_end()
+    return None
+
+
+def _conclude(scene, session: job.GenerateSession) -> None:
+    settings = scene.emogene
+    prepared = _PENDING.get(scene.name)
+    if session.state == job.DONE:
+        take = f"take_{settings.take_counter + 1:03d}"
+        try:
+            take_importer.import_take(
+                scene, session.results, take=take, anchor=prepared.anchor if _alive(prepared.anchor) else None,
+                sound_strip_channel=prepared.sound_channel, cache_dir=preferences.cache_dir(),
+                camera_obj=prepared.camera if (settings.use_camera_background and _alive(prepared.camera)) else None,
+                with_plates=not prepared.landmarks_only)
+        except Exception as exc:
+            settings.job_state = "ERROR"
+            settings.status = f"Import failed, scene left as it was: {exc}"
+            report("ERROR", settings.status)
+            return
+        settings.take_counter += 1
+        session.ack()
+        settings.job_state = "DONE"
+        r = session.results
+        settings.status = (f"Imported {take}: frames {r.frame_start}-{r.frame_start + r.frame_count - 1}"
+                           + (f", {len(r.plates)} plates" if r.plates else ""))
+        for warning in r.warnings:
+            report("WARNING", warning)
+        if prepared.clamped:
+            report("WARNING", f"{prepared.clamped} emotion value(s) were outside their range and were clamped")
+        report("INFO", settings.status)
+        try:
+            bpy.ops.ed.undo_push(message=f"EmoGene {take}")
+        except Exception:
+            pass
+    elif session.state == job.CANCELLED:
+        settings.job_state = "CANCELLED"
+        settings.status = session.status
+        report("INFO", "EmoGene job cancelled; the scene is unchanged")
+    else:
+        settings.job_state = "ERROR"
+        settings.status = session.error
+        report("ERROR", session.error)
+
+
+def _alive(obj) -> bool:
+    try:
+        return obj is not None and obj.name in bpy.data.objects
+    except ReferenceError:
+        return False
+
+
+def _finish(scene_name: str, session: job.GenerateSession) -> None:
+    session.close()
+    SESSIONS.pop(scene_name, None)
+    _PENDING.pop(scene_name, None)
+
+
+def cancel_all() -> None:
+    """Drop every session at once (add-on unregistered or file closed)."""
+    for name, session in list(SESSIONS.items()):
+        session.cancel()
+        _finish(name, session)
+    if bpy.app.timers.is_registered(generate_timer):
+        bpy.app.timers.unregister(generate_timer)
+    _progress_end()
+
+
+# -- progress in the window manager and status bar ------------------------------------
+_progress_active = False
+
+
+def _progress_begin() -> None:
+    global _progress_active
+    try:
+        bpy.context.window_manager.progress_begin(0, 1000)
+        _progress_active = True
+    except Exception:
+        pass
+
+
+def _progress_update() -> None:
+    if not SESSIONS:
+        return
+    fraction = min(s.progress for s in SESSIONS.values())
+    if _progress_active:
+        try:
+            bpy.context.window_manager.progress_update(int(fraction * 1000))
+        except Exception:
+            pass
+    session = next(iter(SESSIONS.values()))
+    compat.set_status_text(f"EmoGene {fraction * 100:.0f}%  {session.status}")
+
+
+def _progress_end() -> None:
+    global _progress_active
+    if _progress_active:
+        try:
+            bpy.context.window_manager.progress_end()
+        except Exception:
+            pass
+        _progress_active = False
+    compat.set_status_text(None)
+
+
+class EMOGENE_OT_generate(bpy.types.Operator):
+    """Send the audio and the emotion track to the backend; results are imported when done"""
+    bl_idname = "emogene.generate"
+    bl_label = "Generate"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context):
+        scene = context.scene
+        return scene is not None and not (scene.name in SESSIONS and not SESSIONS[scene.name].finished)
+
+    def execute(self, context):
+        try:
+            session = start(context, context.scene)
+        except submit.SubmitError as exc:
+            context.scene.emogene.job_state = "ERROR"
+            context.scene.emogene.status = str(exc)
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"EmoGene: job sent to {session.address}")
+        return {"FINISHED"}
+
+
+class EMOGENE_OT_cancel(bpy.types.Operator):
+    """Stop the running job; nothing is imported"""
+    bl_idname = "emogene.cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None and context.scene.name in SESSIONS
+
+    def execute(self, context):
+        session = SESSIONS.get(context.scene.name)
+        if session is None:
+            return {"CANCELLED"}
+        session.cancel()
+        context.scene.emogene.job_state = "CANCELLING"
+        context.scene.emogene.status = session.status
+        return {"FINISHED"}
+
+
+class EMOGENE_OT_report(bpy.types.Operator):
+    """Internal: show a message from a timer in the status bar and Info log"""
+    bl_idname = "emogene.report"
+    bl_label = "EmoGene Message"
+    bl_options = {"INTERNAL"}
+
+    level: bpy.props.EnumProperty(items=[("INFO", "Info", ""), ("WARNING", "Warning", ""),
+                                         ("ERROR", "Error", "")], default="INFO")
+    message: bpy.props.StringProperty()
+
+    def execute(self, context):
+        self.report({self.level}, self.message)
+        return {"FINISHED"}
+
+
+CLASSES = (EMOGENE_OT_generate, EMOGENE_OT_cancel, EMOGENE_OT_report)

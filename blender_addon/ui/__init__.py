@@ -1,0 +1,1 @@
+"""Sidebar panels (Sequencer and 3D View)."""
