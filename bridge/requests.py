@@ -43,7 +43,7 @@ def _camera_content(camera: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_generate(audio: np.ndarray | bytes, sample_rate: int | None, fps: float,
-                   emotion_weights: np.ndarray, emotion_intensity: np.ndarray, *,
+                   emotion_weights: np.ndarray | str, emotion_intensity: np.ndarray | None, *,
                    subject: str = "default", landmarks_only: bool = False,
                    resolution: tuple[int, int] | None = None, camera: dict[str, Any] | None = None,
                    seed: int = 0, temperature: float = 1.0, idle_pose: bool = True,
@@ -53,7 +53,9 @@ def build_generate(audio: np.ndarray | bytes, sample_rate: int | None, fps: floa
     ``audio`` is mono float32 PCM ``[samples]`` at ``sample_rate``, or the bytes of
     an audio file with its ``media_type`` (e.g. ``audio/wav``, ``audio/mpeg``)
     for the server to decode. Emotion arrays are per output frame: weights
-    ``[F, 8]`` in ``bridge.emotions.EMOTIONS`` order and intensity ``[F]``.
+    ``[F, 8]`` in ``bridge.emotions.EMOTIONS`` order and intensity ``[F]``;
+    or ``emotion_weights`` is an emotion spec string (``happy:0.8``, see
+    ``bridge.emotion_spec``) that the backend expands, and intensity is None.
     """
     content: dict[str, Any] = {
         "subject": subject, "fps": float(fps), "landmarks_only": bool(landmarks_only),
@@ -74,6 +76,11 @@ def build_generate(audio: np.ndarray | bytes, sample_rate: int | None, fps: floa
             raise ValueError("PCM audio needs a positive sample_rate")
         content["sample_rate"] = int(sample_rate)
         audio_buffer = np.ascontiguousarray(samples, dtype=np.float32)
+    if isinstance(emotion_weights, str):
+        if emotion_intensity is not None:
+            raise ValueError("with an emotion spec string, emotion_intensity must be None")
+        content["emotion"] = emotion_weights
+        return Message(MessageType.GENERATE, content, [audio_buffer])
     weights = np.ascontiguousarray(emotion_weights, dtype=np.float32)
     intensity = np.ascontiguousarray(emotion_intensity, dtype=np.float32)
     if weights.ndim != 2 or weights.shape[1] != NUM_EMOTIONS:

@@ -1,0 +1,101 @@
+"""Run the backend: a ZeroMQ ROUTER that takes generate jobs from Blender or the CLI.
+
+Binds to loopback by default. Binding anywhere else (e.g. tcp://0.0.0.0:5555 on a
+GPU box) needs --key-file: every message is then signed with HMAC-SHA256 and
+unsigned or wrongly signed messages are refused. Job results are kept in
+--jobs-dir until the client acknowledges them, so a client that loses its
+connection can fetch them later. Stop with Ctrl-C (SIGINT) or SIGTERM.
+"""
+from __future__ import annotations
+
+import ipaddress
+import sys
+
+from bridge.protocol import DEFAULT_ADDRESS
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--bind", default=DEFAULT_ADDRESS, metavar="ADDR",
+                        help=f"ZeroMQ endpoint to listen on: tcp://HOST:PORT or ipc:///path (default {DEFAULT_ADDRESS})")
+    parser.add_argument("--key-file", metavar="F", help="file holding the shared secret (>= 16 bytes) used to sign messages")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device (default auto)")
+    parser.add_argument("--jobs-dir", metavar="D", default=None,
+                        help="where job results wait until acknowledged (default ~/.cache/emogene/jobs)")
+    parser.add_argument("--subjects-dir", metavar="D", action="append", default=None,
+                        help="extra folder of subjects (searched first; may be given more than once)")
+
+
+def is_loopback_endpoint(address: str) -> bool:
+    """True for ipc:// / inproc:// and for tcp:// on a loopback host; False for wildcards and other hosts."""
+    if address.startswith(("ipc://", "inproc://")):
+        return True
+    if not address.startswith("tcp://"):
+        return False
+    host = address[len("tcp://"):].rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # '*', an interface name or a host name: may be reachable from outside
+
+
+def run(args) -> int:
+    import logging
+    import signal
+    from pathlib import Path
+
+    from bridge.client import KeyFileError, load_key
+
+    if not args.bind.startswith(("tcp://", "ipc://")):
+        print(f"emogene serve: --bind {args.bind!r} must be tcp://HOST:PORT or ipc:///path", file=sys.stderr)
+        return 2
+    key = None
+    if args.key_file:
+        try:
+            key = load_key(args.key_file)
+        except KeyFileError as exc:
+            print(f"emogene serve: {exc}", file=sys.stderr)
+            return 2
+    if key is None and not is_loopback_endpoint(args.bind):
+        print(f"emogene serve: refusing to bind {args.bind} without --key-file: anyone who can reach it could "
+              "use this machine's GPU and read results. Give a key file (the same one on the client), "
+              "or bind tcp://127.0.0.1:PORT and tunnel (ssh -L).", file=sys.stderr)
+        return 2
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from backend.device import resolve_device
+    from backend.pipeline.registry import StageSet
+    from backend.server import BackendServer, ServerConfig
+    from backend.server.job_store import DEFAULT_JOBS_DIR
+    from backend.subjects import SubjectStore
+
+    try:
+        device = resolve_device(args.device)
+    except (RuntimeError, ValueError) as exc:
+        print(f"emogene serve: {exc}", file=sys.stderr)
+        return 2
+    subjects = SubjectStore(args.subjects_dir)
+    stage_set = StageSet(device=device, subjects=subjects)
+    config = ServerConfig(bind=args.bind, key=key, jobs_dir=Path(args.jobs_dir) if args.jobs_dir else DEFAULT_JOBS_DIR)
+    server = BackendServer(config, stage_set, subjects, device_name=str(device))
+
+    def shut_down(signum, _frame):
+        print(f"emogene serve: {signal.Signals(signum).name}, shutting down", file=sys.stderr, flush=True)
+        server._stop.set()
+
+    signal.signal(signal.SIGINT, shut_down)
+    signal.signal(signal.SIGTERM, shut_down)
+
+    def announce(address: str) -> None:
+        plates = "yes" if stage_set.can_render else "no (landmarks only)"
+        print(f"emogene backend listening on {address}  device={device}  motion={type(stage_set.motion).__name__}  "
+              f"plates={plates}  signed={'yes' if key else 'no'}  jobs={server.store.root}", flush=True)
+
+    try:
+        server.serve_forever(on_bound=announce)
+    except OSError as exc:
+        print(f"emogene serve: {exc}", file=sys.stderr)
+        return 1
+    print("emogene serve: stopped", flush=True)
+    return 0

@@ -1,0 +1,165 @@
+"""Validate a ``generate`` message into a :class:`backend.pipeline.base.GenerateJob` (or a ``BridgeError``)."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from backend.pipeline.base import CameraSpec, GenerateJob
+from backend.server.audio_input import request_audio
+from backend.subjects import DEFAULT_SUBJECT, UnknownSubjectError
+from bridge.emotion_spec import spec_to_frames
+from bridge.emotions import NUM_EMOTIONS, UnknownEmotionError, normalise_weights
+from bridge.errors import BridgeError
+from bridge.messages import Message
+from bridge.protocol import ErrorCode, Limits
+from bridge.requests import frame_count_for
+
+MAX_RESOLUTION = 8192
+SENSOR_FITS = ("AUTO", "HORIZONTAL", "VERTICAL")
+
+
+def _bad(text: str, code: str = ErrorCode.BAD_REQUEST) -> BridgeError:
+    return BridgeError(code, text)
+
+
+def _number(content: dict, name: str, default: Any, *, minimum: float | None = None,
+            maximum: float | None = None, integer: bool = False, code: str = ErrorCode.BAD_REQUEST):
+    value = content.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        raise _bad(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}", code)
+    if not math.isfinite(value):
+        raise _bad(f"{name} must be finite, got {value!r}", code)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise _bad(f"{name} = {value} is outside [{minimum}, {maximum}]", code)
+    return value
+
+
+def _flag(content: dict, name: str, default: bool) -> bool:
+    value = content.get(name, default)
+    if not isinstance(value, bool):
+        raise _bad(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+def _resolution(value: Any, name: str = "resolution") -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_RESOLUTION for v in value)):
+        raise _bad(f"{name} must be [width, height] with integers in 1..{MAX_RESOLUTION}, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def camera_from_content(value: Any) -> CameraSpec | None:
+    """A ``CameraSpec`` from the request's ``camera`` object (Blender conventions), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _bad("camera must be an object or null")
+    known = set(CameraSpec.__dataclass_fields__)
+    unknown = set(value) - known
+    if unknown:
+        raise _bad(f"unknown camera field(s) {sorted(unknown)}")
+    fields: dict[str, Any] = {}
+    for name in ("focal_length_mm", "sensor_width_mm", "sensor_height_mm"):
+        if name not in value:
+            raise _bad(f"camera.{name} is missing")
+        fields[name] = float(_number(value, name, None, minimum=1e-3, maximum=1e5))
+    fit = value.get("sensor_fit", "AUTO")
+    if fit not in SENSOR_FITS:
+        raise _bad(f"camera.sensor_fit must be one of {SENSOR_FITS}, got {fit!r}")
+    fields["sensor_fit"] = fit
+    if value.get("resolution") is None:
+        raise _bad("camera.resolution is missing")
+    fields["resolution"] = _resolution(value.get("resolution"), "camera.resolution")
+    for name in ("shift_x", "shift_y"):
+        fields[name] = float(_number(value, name, 0.0, minimum=-10, maximum=10))
+    fields["clip_start"] = float(_number(value, "clip_start", 0.01, minimum=0.0))
+    fields["clip_end"] = float(_number(value, "clip_end", 100.0, minimum=fields["clip_start"]))
+    matrix = value.get("anchor_from_camera", None)
+    if matrix is None:
+        matrix = np.eye(4).reshape(16).tolist()
+    if (not isinstance(matrix, list) or len(matrix) != 16
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in matrix)):
+        raise _bad("camera.anchor_from_camera must be 16 finite numbers (4x4, row-major)")
+    fields["anchor_from_camera"] = np.array(matrix, np.float64).reshape(4, 4)
+    return CameraSpec(**fields)
+
+
+def _emotion_arrays(msg: Message, frame_count: int, fps: float) -> tuple[np.ndarray, np.ndarray, int]:
+    spec = msg.content.get("emotion")
+    if spec is not None:
+        if not isinstance(spec, str):
+            raise _bad(f"content.emotion must be an emotion spec string, got {spec!r}", ErrorCode.BAD_EMOTION)
+        try:
+            weights, intensity = spec_to_frames(spec, frame_count, fps)
+        except UnknownEmotionError as exc:
+            raise _bad(str(exc), ErrorCode.UNKNOWN_EMOTION) from None
+        except ValueError as exc:
+            raise _bad(f"emotion {spec[:200]!r}: {exc}", ErrorCode.BAD_EMOTION) from None
+        return weights, intensity, frame_count
+    weights = msg.array(1)
+    intensity = msg.array(2)
+    if weights.ndim != 2 or weights.shape[1] != NUM_EMOTIONS:
+        raise _bad(f"emotion weights must be [frames, {NUM_EMOTIONS}], got {list(weights.shape)}", ErrorCode.BAD_EMOTION)
+    if intensity.shape != (weights.shape[0],):
+        raise _bad(f"emotion intensity must be [{weights.shape[0]}], got {list(intensity.shape)}",
+                   ErrorCode.BAD_EMOTION)
+    rows = weights.shape[0]
+    # one row applies to every frame; otherwise allow the client's own rounding of the frame count
+    if rows == 1:
+        weights, intensity = np.repeat(weights, frame_count, 0), np.repeat(intensity, frame_count, 0)
+    elif abs(rows - frame_count) <= 1 and rows > 0:
+        frame_count = rows
+    else:
+        raise _bad(f"emotion arrays have {rows} frames; this audio at this fps needs {frame_count}",
+                   ErrorCode.BAD_EMOTION)
+    try:
+        weights = normalise_weights(weights)
+    except ValueError as exc:
+        raise _bad(str(exc), ErrorCode.BAD_EMOTION) from None
+    intensity = np.asarray(intensity, np.float32)
+    if not np.all(np.isfinite(intensity)) or np.any(intensity < 0) or np.any(intensity > 1):
+        raise _bad("emotion intensity must be finite and within [0, 1]", ErrorCode.BAD_EMOTION)
+    return weights, np.ascontiguousarray(intensity), frame_count
+
+
+def _check_subject(name: Any, subjects: Any, landmarks_only: bool) -> str:
+    if not isinstance(name, str) or not name or len(name) > 200:
+        raise _bad(f"subject must be a non-empty name, got {name!r}")
+    try:
+        subjects.path(name)
+    except UnknownSubjectError as exc:
+        # landmark jobs on the default subject run before any subject assets exist
+        if not (landmarks_only and name == DEFAULT_SUBJECT):
+            raise _bad(str(exc), ErrorCode.UNKNOWN_SUBJECT) from None
+    return name
+
+
+def job_from_message(msg: Message, job_id: str, subjects: Any, limits: Limits) -> GenerateJob:
+    """The validated job, or :class:`BridgeError` with the code naming what is wrong."""
+    content = msg.content
+    wanted = 1 if "emotion" in content else 3
+    if len(msg.buffers) != wanted:
+        raise _bad(f"generate needs 3 buffers (audio, emotion weights [F, 8], emotion intensity [F]), or 1 "
+                   f"(audio) with content.emotion as a spec string; got {len(msg.buffers)}")
+    fps = _number(content, "fps", None, code=ErrorCode.BAD_FPS)
+    if not 0 < fps <= limits.max_fps:
+        raise _bad(f"fps must be > 0 and <= {limits.max_fps:g}, got {fps}", ErrorCode.BAD_FPS)
+    landmarks_only = _flag(content, "landmarks_only", False)
+    subject = _check_subject(content.get("subject", DEFAULT_SUBJECT), subjects, landmarks_only)
+    audio, duration = request_audio(msg.buffers[0], content.get("sample_rate"), limits)
+    frame_count = frame_count_for(duration, float(fps))
+    weights, intensity, frame_count = _emotion_arrays(msg, frame_count, float(fps))
+    return GenerateJob(
+        job_id=job_id, audio=audio, fps=float(fps), frame_count=frame_count,
+        emotion_weights=weights, emotion_intensity=intensity, subject=subject,
+        landmarks_only=landmarks_only, resolution=_resolution(content.get("resolution")),
+        camera=camera_from_content(content.get("camera")),
+        seed=int(_number(content, "seed", 0, integer=True, minimum=0, maximum=2**63 - 1)),
+        temperature=float(_number(content, "temperature", 1.0, minimum=0.0, maximum=10.0)),
+        idle_pose=_flag(content, "idle_pose", True),
+        frame_start=int(_number(content, "frame_start", 0, integer=True, minimum=-2**31, maximum=2**31)),
+    )

@@ -1,0 +1,136 @@
+"""Jobs in memory and the worker thread that runs them, one at a time, off the socket thread.
+
+A job moves ``queued -> running -> done | failed | cancelled`` (or straight from
+``queued`` to ``cancelled``). The worker writes each result message to the job
+store, then hands it to the socket thread through ``outbox`` and wakes it; the
+socket thread alone talks to clients.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from backend.pipeline.base import GenerateJob, StageError
+from backend.pipeline.local import MessageStageContext, run_stages
+from backend.server.job_store import JobStore
+from bridge.messages import Message
+from bridge.protocol import MessageType
+
+log = logging.getLogger(__name__)
+
+STATE_OF_TERMINAL = {MessageType.DONE: "done", MessageType.CANCELLED: "cancelled", MessageType.ERROR: "failed"}
+
+
+@dataclass(eq=False)
+class Job:
+    spec: GenerateJob
+    route: bytes                 # ROUTER identity of the client its messages go to (changes on fetch)
+    request_id: str              # msg_id of the generate request (parent_id of the job's messages)
+    state: str = "queued"
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stored: int = 0              # result messages written to the store
+    forwarded: int = 0           # of those, handed to the socket (a fetch replays these from disk)
+    terminal_forwarded: bool = False
+    cancel_waiters: list[tuple[bytes, str]] = field(default_factory=list)   # (route, cancel msg_id)
+    created: float = field(default_factory=time.time)
+
+    @property
+    def job_id(self) -> str:
+        return self.spec.job_id
+
+
+#: what the worker hands the socket thread: (job, message, stored)
+Outgoing = tuple[Job, Message, bool]
+
+
+class JobWorker(threading.Thread):
+    """Runs queued jobs with the stage set, one at a time."""
+
+    def __init__(self, stage_set: Any, store: JobStore, outbox: "queue.Queue[Outgoing]",
+                 wake: Callable[[], None]):
+        super().__init__(name="emogene-worker", daemon=True)
+        self.stage_set = stage_set
+        self.store = store
+        self.outbox = outbox
+        self.wake = wake
+        self._queue: "queue.Queue[Job | None]" = queue.Queue()
+        self.current: Job | None = None
+
+    def submit(self, job: Job) -> None:
+        self._queue.put(job)
+
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def stop(self) -> None:
+        if self.current is not None:
+            self.current.cancel_event.set()
+        self._queue.put(None)
+
+    def run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            with job.lock:
+                if job.state != "queued":   # cancelled while it waited
+                    continue
+                job.state = "running"
+            self.current = job
+            try:
+                self._run(job)
+            except Exception:  # never let one job end the worker
+                log.exception("worker failed on job %s", job.job_id)
+            finally:
+                self.current = None
+
+    def _run(self, job: Job) -> None:
+        self.store.update_meta(job.job_id, state="running", started=time.time())
+        started = time.perf_counter()
+        counts = {"frames": 0, "plates": 0}
+
+        def sink(msg: Message, stored: bool) -> None:
+            if stored:
+                self.store.append(job.job_id, job.stored, msg)
+                job.stored += 1
+            if msg.type in STATE_OF_TERMINAL:
+                # the state is final on disk before any client can see the end (and ack it)
+                state = STATE_OF_TERMINAL[msg.type]
+                with job.lock:
+                    job.state = state
+                self.store.update_meta(job.job_id, state=state, stored=job.stored,
+                                       seconds=round(time.perf_counter() - started, 3),
+                                       error=msg.content.get("message") if state == "failed" else None, **counts)
+                log.info("job %s %s: %d frames, %d plates in %.2f s", job.job_id, state, counts["frames"],
+                         counts["plates"], time.perf_counter() - started)
+            elif msg.type == MessageType.LANDMARKS:
+                counts["frames"] += int(msg.content["count"])
+            elif msg.type == MessageType.PLATE:
+                counts["plates"] += 1
+            self.outbox.put((job, msg, stored))
+            self.wake()
+
+        try:
+            stages = self.stage_set.for_job(job.spec)
+        except StageError as exc:
+            stages = [_FailingStage(exc)]
+        ctx = MessageStageContext(job.spec, stages, self.stage_set.device, sink,
+                                  cancel_event=job.cancel_event, parent_id=job.request_id)
+        run_stages(job.spec, stages, ctx)
+
+
+class _FailingStage:
+    """Stands in for the stage list when the job cannot run at all, so it still ends with an ``error``."""
+    name = "setup"
+    weight = 1.0
+
+    def __init__(self, error: StageError):
+        self.error = error
+
+    def run(self, job: GenerateJob, ctx: Any) -> None:
+        raise self.error
