@@ -47,7 +47,7 @@ def load_key(path: str | Path) -> bytes:
         raise KeyFileError(f"key file {path} is empty")
     if len(key) < MIN_KEY_BYTES:
         raise KeyFileError(
-            f"key in {path} is {len(key)} bytes; use at least {MIN_KEY_BYTES}, e.g. "
+            f"key in {path} is {len(key)} bytes; use at least {MIN_KEY_BYTES} bytes, e.g. "
             f"python -c \"import secrets; print(secrets.token_hex(32))\" > {path}")
     return key
 
