@@ -21,7 +21,7 @@ def connect(context) -> dict:
             client = client_mod.SyncClient(prefs.backend_address.strip(), key=key,
                                            timeout_s=min(prefs.connect_timeout, 5.0))
             welcome = client.hello().content
-            info.update(ok=True, version=welcome.get("server_version", welcome.get("version", "?")),
+            info.update(ok=True, version=welcome.get("backend_version", "?"),
                         protocol=welcome.get("protocol", "?"), device=welcome.get("device", "?"),
                         subjects=list(welcome.get("subjects", [])))
             info["text"] = f"Connected: backend {info['version']} on {info['device']}"

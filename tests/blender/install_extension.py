@@ -32,4 +32,4 @@ assert install_dir.startswith(os.environ["BLENDER_USER_RESOURCES"]), install_dir
 assert hasattr(bpy.types.Scene, "emogene_emotion")
 bpy.ops.emogene.key_emotion(emotion="happy", weight=0.8, frame=5)
 assert abs(bpy.context.scene.emogene_emotion.happy - 0.8) < 1e-6
-print(json.dumps({"module": module, "install_dir": install_dir, "bridge": bridge_pkg, "operators": operators}))
+print("RESULT " + json.dumps({"module": module, "install_dir": install_dir, "bridge": bridge_pkg, "operators": operators}))

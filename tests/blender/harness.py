@@ -1,0 +1,67 @@
+"""Inside a scenario process: install the add-on zip into bpy and drive it like Blender would.
+
+Import this before anything else touches bpy; ``BLENDER_USER_RESOURCES`` must
+already point at a temporary folder (``support.run_scenario`` sets it).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import bpy
+
+FPS = 25
+
+
+def install_addon(zip_path: str):
+    """Install and enable the zip with Blender's own operator; returns the add-on's package module."""
+    assert os.environ.get("BLENDER_USER_RESOURCES"), "BLENDER_USER_RESOURCES must point at a temp folder"
+    result = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default",
+                                                      enable_on_install=True)
+    assert result == {"FINISHED"}, result
+    name = next(n for n in bpy.context.preferences.addons.keys() if n.endswith(".emogene"))
+    return sys.modules[name]
+
+
+def submodule(addon, name: str):
+    return sys.modules[f"{addon.__name__}.{name}"]
+
+
+def preferences(addon):
+    return bpy.context.preferences.addons[addon.__name__].preferences
+
+
+def speech_scene(audio_path: str, frames: int, strip_start: int = 1, channel: int = 1):
+    """The default scene at 25 fps with a sound strip trimmed to ``frames`` frames."""
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = FPS, 1.0
+    editor = scene.sequence_editor_create()
+    strips = editor.strips if hasattr(editor, "strips") else editor.sequences
+    strip = strips.new_sound("speech", audio_path, channel, strip_start)
+    strip.frame_final_duration = frames
+    scene.frame_start, scene.frame_end = strip_start, strip_start + frames - 1
+    scene.emogene.audio_source = "STRIP"
+    scene.emogene.sound_strip = strip.name
+    return scene, strip
+
+
+def pump(addon, timeout_s: float = 120.0, on_step=None) -> int:
+    """Call the add-on's timer function until it reports no work left; returns the number of calls."""
+    timer = submodule(addon, "operators.generate").generate_timer
+    deadline = time.monotonic() + timeout_s
+    calls = 0
+    while True:
+        calls += 1
+        if timer() is None:
+            return calls
+        if on_step is not None:
+            on_step(calls)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job still running after {timeout_s} s")
+        time.sleep(0.02)
+
+
+def emit(result: dict) -> None:
+    print("RESULT " + json.dumps(result), flush=True)

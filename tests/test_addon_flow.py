@@ -1,0 +1,116 @@
+"""The Blender add-on against a real backend over ZeroMQ, each scenario in its own bpy process.
+
+``emogene serve`` provides landmarks (and plates once a renderer is installed);
+a second real server with stand-in stages (``tests/blender/serve_test_plates.py``)
+exercises the plate path and mid-job failures deterministically.
+"""
+from __future__ import annotations
+
+import pytest
+
+from blender.support import Backend, build_test_zip, run_scenario
+
+pytestmark = pytest.mark.bpy
+FRAMES = 50  # 2 s at 25 fps: enough for keys on every frame, quick to run
+
+
+@pytest.fixture(scope="module")
+def addon_zip(tmp_path_factory):
+    return build_test_zip(tmp_path_factory.mktemp("addon_zip"))
+
+
+@pytest.fixture(scope="module")
+def speech(shared_data):
+    return shared_data / "speech" / "eng_60s.wav"
+
+
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory):
+    """``emogene serve`` with one extra stand-in subject folder (so plate requests pass the subject check)."""
+    root = tmp_path_factory.mktemp("serve")
+    (root / "subjects" / "stand_in").mkdir(parents=True)
+    (root / "subjects" / "stand_in" / "subject.json").write_text('{"name": "stand_in", "version": 1}')
+    backend = Backend(root, extra_args=["--subjects-dir", str(root / "subjects")])
+    yield backend
+    backend.stop()
+
+
+@pytest.fixture(scope="module")
+def plates_backend(tmp_path_factory):
+    backend = Backend(tmp_path_factory.mktemp("plates"), test_plates=True, extra_args=["--plate-delay", "0.05"])
+    yield backend
+    backend.stop()
+
+
+def test_generate_landmarks_from_emogene_serve(addon_zip, speech, serve, tmp_path):
+    out = run_scenario("scenario_generate", addon_zip, serve.address, speech, tmp_path / "out", "LANDMARKS",
+                       FRAMES, user_dir=tmp_path / "user")
+    assert out["connect"]["version"] and out["connect"]["device"]
+    assert out["lower_lip_z_range_mm"] > 0.1
+    assert out["take"] == "EmoGene take_002"
+
+
+def test_plates_request_on_emogene_serve(addon_zip, speech, serve, tmp_path):
+    """With a renderer the plates come back; without one the user is told to ask for landmarks only."""
+    if serve.welcome["capabilities"]["plates"]:
+        out = run_scenario("scenario_generate", addon_zip, serve.address, speech, tmp_path / "out", "PLATES",
+                           12, user_dir=tmp_path / "user", timeout=600)
+        assert out["output"] == "PLATES"
+    else:
+        out = run_scenario("scenario_errors", addon_zip, speech, tmp_path / "out", "unsupported", serve.address,
+                           "stand_in", user_dir=tmp_path / "user")
+        assert "Landmarks only" in out["status"]
+
+
+def test_generate_plates_strip_and_files(addon_zip, speech, plates_backend, tmp_path):
+    out = run_scenario("scenario_generate", addon_zip, plates_backend.address, speech, tmp_path / "out", "PLATES",
+                       FRAMES, user_dir=tmp_path / "user")
+    assert out["status"].endswith(f"{FRAMES} plates")
+    assert out["connect"]["subjects"] == ["flat_colours"]
+
+
+def test_backend_killed_mid_job_reports_and_keeps_scene(addon_zip, speech, tmp_path):
+    backend = Backend(tmp_path, test_plates=True, extra_args=["--plate-delay", "0.1"])
+    try:
+        out = run_scenario("scenario_errors", addon_zip, speech, tmp_path / "out", "killed", backend.address,
+                           backend.proc.pid, user_dir=tmp_path / "user")
+    finally:
+        backend.stop()
+    assert backend.proc.returncode is not None
+    assert out["killed_after_plates"] >= 1 and "went silent" in out["status"]
+
+
+def test_cancel_mid_job_keeps_scene(addon_zip, speech, plates_backend, tmp_path):
+    out = run_scenario("scenario_errors", addon_zip, speech, tmp_path / "out", "cancel", plates_backend.address,
+                       user_dir=tmp_path / "user")
+    assert out["cancelled_after_plates"] >= 1 and out["status"].startswith("Cancelled")
+
+
+def test_backend_down_is_reported(addon_zip, speech, tmp_path):
+    from blender.support import free_port
+    out = run_scenario("scenario_errors", addon_zip, speech, tmp_path / "out", "down",
+                       f"tcp://127.0.0.1:{free_port()}", user_dir=tmp_path / "user")
+    assert "No answer from the backend" in out["status"]
+
+
+def test_wrong_key_is_reported(addon_zip, speech, tmp_path):
+    key_file = tmp_path / "backend.key"
+    key_file.write_text("f" * 64)
+    backend = Backend(tmp_path, key_file=key_file)
+    try:
+        out = run_scenario("scenario_errors", addon_zip, speech, tmp_path / "out", "bad_key", backend.address,
+                           user_dir=tmp_path / "user")
+    finally:
+        backend.stop()
+    assert "16" in out["short_key_status"]
+
+
+def test_version_mismatch_is_reported(addon_zip, speech, serve, tmp_path):
+    out = run_scenario("scenario_errors", addon_zip, speech, tmp_path / "out", "version", serve.address,
+                       user_dir=tmp_path / "user")
+    assert "Protocol version mismatch" in out["status"]
+
+
+def test_remote_backend_blocked_without_online_access(addon_zip, speech, tmp_path):
+    out = run_scenario("scenario_errors", addon_zip, speech, tmp_path / "out", "remote", user_dir=tmp_path / "user")
+    assert "online access is off" in out["status"]
