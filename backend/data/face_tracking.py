@@ -111,10 +111,23 @@ def _check_file(path: Path) -> None:
 
 @contextlib.contextmanager
 def _quiet_native_logs():
-    """mediapipe/TFLite print info lines on stderr; silence them for clean progress bars."""
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    yield
+    """mediapipe/TFLite print info lines on the C-level stderr (also from their own threads);
+    send fd 2 to /dev/null while tracking so progress bars stay readable (``prepare``
+    draws its bar on a duplicate of the original stderr)."""
+    import sys
+    import warnings
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _face_bbox_area(points: np.ndarray) -> float:
@@ -143,11 +156,16 @@ def track_video(path: str | Path, progress: Callable[[int, int], None] | None = 
     max_frames = None if config.max_seconds is None else max(1, int(round(config.max_seconds * fps)))
     total = count_estimate if max_frames is None else min(count_estimate, max_frames)
     with _quiet_native_logs():
-        from mediapipe.python.solutions import face_mesh
-        mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=config.max_faces,
-                                  refine_landmarks=True,
-                                  min_detection_confidence=config.min_detection_confidence,
-                                  min_tracking_confidence=config.min_tracking_confidence)
+        return _track(path, fps, (width, height), max_frames, total, progress, config)
+
+
+def _track(path: Path, fps: float, size: tuple[int, int], max_frames: int | None, total: int,
+           progress: Callable[[int, int], None] | None, config: TrackerConfig) -> FaceTrack:
+    from mediapipe.python.solutions import face_mesh
+    width, height = size
+    mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=config.max_faces, refine_landmarks=True,
+                              min_detection_confidence=config.min_detection_confidence,
+                              min_tracking_confidence=config.min_tracking_confidence)
     rows: list[np.ndarray | None] = []
     counts: list[int] = []
     previous_centre = None

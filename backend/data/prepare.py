@@ -28,9 +28,10 @@ import numpy as np
 
 from backend.data import tracks as track_files
 from backend.data.audio import AudioError, MEL_ROWS_PER_FRAME, N_MELS, load_audio, mel_for_frames, voice_activity
-from backend.data.canonical import fit_canonical, project
+from backend.data.canonical import DEFAULT_FOV_DEGREES, fit_canonical, project
 from backend.data.datasets import ClipSource, discover_clips, time_split_start, validation_speakers
 from backend.data.face_tracking import TrackerConfig, VideoError, read_video_info, track_video
+from backend.data.quality import lip_audio_lag
 from backend.data.smoothing import OneEuroConfig, smooth_points
 from backend.data.tracks import TRACK_FPS, Track, resample_track
 
@@ -163,12 +164,16 @@ def prepare_clip(clip: ClipSource, config: PrepareConfig, split: str,
                   rotation=fit.rotation, translation=fit.translation, scale=fit.scale,
                   face_found=face_found.astype(bool), mel=mel.astype(np.float32), speech=speech.astype(bool),
                   blink=eye_openness(fit.landmarks), meta={})
+    sync_lag, sync_corr = lip_audio_lag(track.landmarks, track.mel) if audio is not None and n >= 50 else (None, None)
+    if sync_corr is not None and sync_corr < 0.08:
+        warnings.append(f"mouth motion hardly follows the audio (best correlation {sync_corr:.2f} at lag "
+                        f"{sync_lag} frames): is this audio the clip's own recording?")
     track.meta = {
         "source": str(clip.video), "audio_source": str(clip.audio) if audio is not None else None,
         "corpus": clip.corpus, "speaker": clip.speaker, "emotion": clip.emotion, "level": clip.level,
         "intensity": clip.intensity, "take": clip.take, "source_fps": face.fps,
         "source_frame_count": face.frame_count, "image_size": list(face.image_size),
-        "intrinsics": fit.intrinsics.tolist(), "intrinsics_assumption": "30 deg FOV across the longer side",
+        "intrinsics": fit.intrinsics.tolist(), "intrinsics_assumption": f"{DEFAULT_FOV_DEGREES:g} deg field of view across the longer side",
         "has_audio": audio is not None, "split": split,
         "val_start_frame": time_split_start(n, config.val_fraction),
         "face_found_fraction": float(track.face_found.mean()),
@@ -178,6 +183,7 @@ def prepare_clip(clip: ClipSource, config: PrepareConfig, split: str,
         "fit_residual": float(np.median(fit.residual)),
         "reprojection_px": float(np.median(reproj)),
         "speech_fraction": float(speech.mean()) if n else 0.0,
+        "av_sync_lag_frames": sync_lag, "av_sync_corr": sync_corr,
         "warnings": warnings, **_fingerprint(clip, config),
     }
     track_files.save_track(track, config.out_dir, clip.clip_id)
@@ -209,8 +215,13 @@ def prepare_paths(paths: list[str | Path], config: PrepareConfig, show_progress:
             estimates[clip.clip_id] = max(1, int(round(seconds * fps)))
         except VideoError:
             estimates[clip.clip_id] = 1
+    # a duplicate of stderr: the tracker silences fd 2 while mediapipe runs
+    import os
+    import sys
+    sys.stderr.flush()
+    bar_stream = os.fdopen(os.dup(2), "w", buffering=1)
     bar = tqdm(total=sum(estimates.values()), unit="frame", disable=not show_progress or not todo,
-               desc="prepare", dynamic_ncols=True)
+               desc="prepare", dynamic_ncols=True, file=bar_stream)
     try:
         for clip in todo:
             bar.set_postfix_str(clip.clip_id[:40])
@@ -229,4 +240,5 @@ def prepare_paths(paths: list[str | Path], config: PrepareConfig, show_progress:
             summary.results.append(result)
     finally:
         bar.close()
+        bar_stream.close()
     return summary
