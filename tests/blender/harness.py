@@ -11,6 +11,7 @@ import sys
 import time
 
 import bpy
+import numpy as np
 
 FPS = 25
 
@@ -65,3 +66,38 @@ def pump(addon, timeout_s: float = 120.0, on_step=None) -> int:
 
 def emit(result: dict) -> None:
     print("RESULT " + json.dumps(result), flush=True)
+
+
+def render_sequencer_frame(scene, frame: int, path: str) -> np.ndarray:
+    """Render the sequencer's output at ``frame`` to ``path``; returns its RGBA bytes as uint8 [H, W, 4]."""
+    scene.render.use_sequencer = True
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.image_settings.color_mode = "RGBA"
+    scene.frame_set(frame)
+    scene.render.filepath = path
+    bpy.ops.render.render(write_still=True, scene=scene.name)
+    image = bpy.data.images.load(path, check_existing=False)
+    pixels = np.array(image.pixels[:], dtype=np.float32).reshape(image.size[1], image.size[0], 4)
+    bpy.data.images.remove(image)
+    return np.round(pixels * 255).astype(np.uint8)
+
+
+def check_plate_colours(scene, first: int, out_dir: str) -> dict:
+    """Pure R, G, B plates must render back exactly with the 'Standard' view transform.
+
+    Also measures how far Blender's default 'AgX' moves them (why the README asks for 'Standard').
+    """
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 64, 48, 100
+    expected = {0: (255, 0, 0, 255), 1: (0, 255, 0, 255), 2: (0, 0, 255, 255)}
+    report = {}
+    for transform in ("Standard", "AgX"):
+        scene.view_settings.view_transform = transform
+        scene.view_settings.look = "None"
+        worst = 0
+        for index, colour in expected.items():
+            pixels = render_sequencer_frame(scene, first + index, os.path.join(out_dir, f"{transform}_{index}.png"))
+            worst = max(worst, int(np.abs(pixels.astype(int) - np.array(colour)).max()))
+        report[transform] = worst
+    assert report["Standard"] == 0, report
+    scene.view_settings.view_transform = "Standard"
+    return report

@@ -91,6 +91,8 @@ if output == "PLATES":
     files = sorted(os.listdir(folder))
     assert files == [f"frame_{f:06d}.png" for f in expected_frames], files[:3]
     result["plate_folder"] = folder
+    if scene.emogene.subject == "flat_colours":  # stand-in renderer: frames are pure red, green, blue in turn
+        result["colour"] = harness.check_plate_colours(scene, first, out_dir)
 else:
     assert image_strips == [], image_strips
 
