@@ -32,15 +32,13 @@ def run(args) -> int:
     import torch
 
     from backend.data.prepare import PrepareConfig, prepare_paths
-    from backend.data.face_tracking import TrackerConfig
 
     torch.set_num_threads(1)
     if args.max_seconds is not None and args.max_seconds <= 0:
         print("emogene prepare: --max-seconds must be > 0")
         return 2
     config = PrepareConfig(out_dir=args.out, preview=args.preview, force=args.force,
-                           max_seconds=args.max_seconds, val_fraction=args.val_fraction, vad_backend=args.vad,
-                           tracker=TrackerConfig(max_seconds=args.max_seconds))
+                           max_seconds=args.max_seconds, val_fraction=args.val_fraction, vad_backend=args.vad)
     summary = prepare_paths(args.paths, config, show_progress=not args.quiet)
     for line in summary.lines():
         print(line)

@@ -19,6 +19,7 @@ size and options; ``force=True`` redoes it.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,7 +132,8 @@ def prepare_clip(clip: ClipSource, config: PrepareConfig, split: str,
     """Extract and write one clip's track. Raises VideoError for an unusable video."""
     start = time.perf_counter()
     warnings: list[str] = []
-    face = track_video(clip.video, progress=progress, config=config.tracker)
+    tracker = dataclasses.replace(config.tracker, max_seconds=config.max_seconds)
+    face = track_video(clip.video, progress=progress, config=tracker)
     if face.multi_face_frames:
         warnings.append(f"{face.multi_face_frames} frames show more than one face; "
                         "followed the largest face of the first frame")
