@@ -187,11 +187,14 @@ def blender_ext(*args: str) -> str:
 
 
 def build(out_dir: Path, platforms: list[str], wheel_cache: Path = DEFAULT_WHEEL_CACHE,
-          pyzmq_version: str | None = None, keep_staging: bool = False) -> Path:
-    """Stage, build with Blender's tool, validate the zip; returns its path."""
+          pyzmq_version: str | None = None, keep_staging: bool = False, with_wheels: bool = True) -> Path:
+    """Stage, build with Blender's tool, validate the zip; returns its path.
+
+    ``with_wheels=False`` leaves pyzmq out (for a Python that already has it, e.g. the bpy module in a venv).
+    """
     out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = stage(out_dir / "emogene_staging", platforms, wheel_cache, pyzmq_version)
+    staging = stage(out_dir / "emogene_staging", platforms, wheel_cache, pyzmq_version, with_wheels=with_wheels)
     blender_ext("validate", str(staging))
     version = re.search(r'^version = "([^"]+)"', (staging / "blender_manifest.toml").read_text(), re.M).group(1)
     zip_path = out_dir / f"emogene-{version}.zip"
