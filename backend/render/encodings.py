@@ -53,6 +53,13 @@ class HashGridEncoding(nn.Module):
         self.register_buffer("offsets", torch.tensor(offsets[:-1], dtype=torch.long), persistent=False)
         self.register_buffer("is_dense", torch.tensor(dense), persistent=False)
         self.table = nn.Parameter((torch.rand(offsets[-1], c.features_per_level) * 2 - 1) * c.init_scale)
+        self._dense_levels = sum(dense)
+        if not all(dense[:self._dense_levels]):
+            raise ValueError("dense levels must come first")
+        self._hash_size = table_size
+        self.register_buffer("_strides", torch.tensor([r + 1 for r in resolutions], dtype=torch.int32), persistent=False)
+        self.register_buffer("_offsets32", torch.tensor(offsets[:-1], dtype=torch.int32), persistent=False)
+        self._primes32 = tuple(((p + 2**31) % 2**32) - 2**31 for p in _PRIMES)  # same bits as int32
         corners = torch.tensor([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], dtype=torch.long)
         self.register_buffer("corners", corners, persistent=False)
 
@@ -68,21 +75,68 @@ class HashGridEncoding(nn.Module):
         local = torch.where(self.is_dense.view(1, -1, 1), dense_index, hashed) % self.table_sizes.view(1, -1, 1)
         return local + self.offsets.view(1, -1, 1)
 
+    def _rows_and_weights(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows ``[N, L, 8]`` (int32) and trilinear weights ``[N, L, 8]``, corners ordered as ``self.corners``.
+
+        Each axis contributes two candidate terms (floor, floor + 1); corners combine them by
+        broadcasting instead of materialising ``[N, L, 8, 3]`` coordinates. Hashing runs in
+        wrapping int32 arithmetic; hashed tables are powers of two, so ``& (size - 1)`` is the modulo.
+        """
+        res = self.resolutions.view(1, -1, 1)
+        scaled = x[:, None, :] * res.to(x.dtype)                               # [N, L, 3]
+        base = torch.minimum(scaled.floor(), (res - 1).to(x.dtype))
+        frac = scaled - base
+        base = base.int()
+        pair = torch.stack([base, base + 1], dim=-1)                            # [N, L, 3, 2]
+        wpair = torch.stack([1 - frac, frac], dim=-1)                           # [N, L, 3, 2]
+        rows = torch.empty(x.shape[0], self.config.levels, 2, 2, 2, dtype=torch.int32, device=x.device)
+        dense_levels = self._dense_levels
+        if dense_levels:
+            d = slice(0, dense_levels)
+            stride = self._strides[d].view(1, -1, 1)
+            p = pair[:, d]
+            rows[:, d] = (p[:, :, 0, :, None, None] + p[:, :, 1, None, :, None] * stride[..., None, None]
+                          + p[:, :, 2, None, None, :] * (stride * stride)[..., None, None])
+        if dense_levels < self.config.levels:
+            h = slice(dense_levels, None)
+            p = pair[:, h]
+            rows[:, h] = ((p[:, :, 0, :, None, None] * self._primes32[0]) ^ (p[:, :, 1, None, :, None] * self._primes32[1])
+                          ^ (p[:, :, 2, None, None, :] * self._primes32[2])) & (self._hash_size - 1)
+        rows = (rows + self._offsets32.view(1, -1, 1, 1, 1)).reshape(x.shape[0], -1, 8)
+        weights = (wpair[:, :, 0, :, None, None] * wpair[:, :, 1, None, :, None]
+                   * wpair[:, :, 2, None, None, :]).reshape(x.shape[0], -1, 8)
+        return rows, weights
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape[:-1]
         x = x.reshape(-1, 3).clamp(0.0, 1.0)
-        scaled = x[:, None, :] * self.resolutions.view(1, -1, 1).to(x.dtype)      # [N, L, 3]
-        base = scaled.floor().long()
-        base = torch.minimum(base, (self.resolutions.view(1, -1, 1) - 1))
-        frac = scaled - base.to(x.dtype)                                             # [N, L, 3]
-        cell = base[:, :, None, :] + self.corners.view(1, 1, 8, 3)                  # [N, L, 8, 3]
-        rows = self.corner_indices(cell)                                             # [N, L, 8]
-        c = self.corners.view(1, 1, 8, 3).to(x.dtype)
-        f = frac[:, :, None, :]
-        weights = (c * f + (1 - c) * (1 - f)).prod(dim=-1)                           # [N, L, 8]
-        feats = self.table[rows]                                                     # [N, L, 8, F]
-        out = (feats * weights[..., None]).sum(dim=2)                                # [N, L, F]
+        rows, weights = self._rows_and_weights(x)
+        out = _TrilinearGather.apply(self.table, rows, weights)
         return out.reshape(*shape, self.out_dim)
+
+
+class _TrilinearGather(torch.autograd.Function):
+    """Weighted sum of 8 table rows per (point, level): embedding_bag forward, index_add backward
+    (on CPU several times faster than autograd's own backward of either)."""
+
+    @staticmethod
+    def forward(ctx, table, rows, weights):
+        ctx.save_for_backward(table, rows, weights)
+        n, levels, _ = rows.shape
+        out = torch.nn.functional.embedding_bag(rows.reshape(-1, 8).long(), table,
+                                                per_sample_weights=weights.reshape(-1, 8), mode="sum")
+        return out.reshape(n, levels, table.shape[1])
+
+    @staticmethod
+    def backward(ctx, grad):
+        table, rows, weights = ctx.saved_tensors
+        grad_table = grad_weights = None
+        if ctx.needs_input_grad[0]:
+            contrib = (weights[..., None] * grad[:, :, None, :]).reshape(-1, table.shape[1])
+            grad_table = torch.zeros_like(table).index_add_(0, rows.reshape(-1).long(), contrib)
+        if ctx.needs_input_grad[2]:
+            grad_weights = (table[rows.long()] * grad[:, :, None, :]).sum(-1)
+        return grad_table, None, grad_weights
 
 
 class FrequencyEncoding(nn.Module):
@@ -104,3 +158,45 @@ class FrequencyEncoding(nn.Module):
         if self.include_input:
             parts.insert(0, x)
         return torch.cat(parts, dim=-1)
+
+
+class LandmarkCode(nn.Module):
+    """Condition encoder: canonical 68-point landmarks -> normalised PCA coefficients.
+
+    Fitted on a subject's training frames (``fit``); ``forward`` returns the code and how
+    far each frame lay outside the training range (0 inside), after clamping the code to
+    that range widened by ``margin`` standard deviations.
+    """
+
+    def __init__(self, components: int = 16, margin: float = 0.5):
+        super().__init__()
+        self.components = components
+        self.margin = margin
+        self.register_buffer("mean", torch.zeros(68 * 3))
+        self.register_buffer("basis", torch.zeros(components, 68 * 3))
+        self.register_buffer("std", torch.ones(components))
+        self.register_buffer("low", torch.full((components,), -3.0))
+        self.register_buffer("high", torch.full((components,), 3.0))
+
+    @torch.no_grad()
+    def fit(self, landmarks: torch.Tensor) -> "LandmarkCode":
+        flat = landmarks.reshape(len(landmarks), -1).double()
+        mean = flat.mean(0)
+        _, _, vt = torch.linalg.svd(flat - mean, full_matrices=False)
+        basis = vt[: self.components]
+        coeff = (flat - mean) @ basis.T
+        std = coeff.std(0).clamp(min=1e-6)
+        code = coeff / std
+        self.mean.copy_(mean.float())
+        self.basis.copy_(basis.float())
+        self.std.copy_(std.float())
+        self.low.copy_(code.amin(0).float())
+        self.high.copy_(code.amax(0).float())
+        return self
+
+    def forward(self, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        flat = landmarks.reshape(len(landmarks), -1)
+        code = ((flat - self.mean) @ self.basis.T) / self.std
+        low, high = self.low - self.margin, self.high + self.margin
+        clamped = torch.maximum(torch.minimum(code, high), low)
+        return clamped, (code - clamped).abs().amax(dim=-1)

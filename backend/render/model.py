@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from backend.render.encodings import HashGridConfig
+from backend.render.encodings import HashGridConfig, LandmarkCode
 from backend.render.fields import ConditionedField, HeadField, PlainNerfField, TorsoField
 from backend.render.renderer import over, volume_render
 from backend.render.sampling import OccupancyGrid, stratified_samples
 
 MODEL_KIND = "subject_nerf"
 MODEL_VERSION = 1
+BANK_SIZE = 256      # training conditions kept for occupancy updates
 POSE_DIM = 6          # rotation vector (3) + normalised translation (3)
 HEAD_COLOUR_DIM = 3
 
@@ -29,16 +30,16 @@ class SubjectModelConfig:
     code_dim: int = 16
     hidden: int = 64
     condition_embed: int = 16
-    head_grid: HashGridConfig = field(default_factory=lambda: HashGridConfig(levels=12, log2_table_size=15,
-                                                                             base_resolution=16, max_resolution=512))
-    torso_grid: HashGridConfig = field(default_factory=lambda: HashGridConfig(levels=10, log2_table_size=14,
-                                                                              base_resolution=16, max_resolution=256))
-    head_samples: int = 64
-    torso_samples: int = 48
+    head_grid: HashGridConfig = field(default_factory=lambda: HashGridConfig(levels=8, log2_table_size=15,
+                                                                             base_resolution=16, max_resolution=256))
+    torso_grid: HashGridConfig = field(default_factory=lambda: HashGridConfig(levels=6, log2_table_size=14,
+                                                                              base_resolution=8, max_resolution=128))
+    head_samples: int = 40
+    torso_samples: int = 24
     occupancy_resolution: int = 48
-    occupancy_threshold: float = 0.1
+    occupancy_threshold: float = 0.05
     # canonical face units (inter-ocular distance 1): x right, y up, z toward the viewer
-    head_box: tuple[tuple[float, float, float], tuple[float, float, float]] = ((-2.6, -3.4, -3.6), (2.6, 2.8, 1.6))
+    head_box: tuple[tuple[float, float, float], tuple[float, float, float]] = ((-2.6, -3.4, -3.6), (2.6, 3.0, 1.6))
     plain_baseline: bool = False   # benchmark only: PlainNerfField, no occupancy skipping
 
 
@@ -56,13 +57,17 @@ class SubjectNeRF(nn.Module):
         else:
             self.head_field = HeadField(c.head_grid, c.code_dim, c.condition_embed, c.hidden)
             self.torso_field = TorsoField(c.torso_grid, POSE_DIM + HEAD_COLOUR_DIM, c.condition_embed, c.hidden)
-        self.head_grid = OccupancyGrid(c.occupancy_resolution, c.occupancy_threshold)
-        self.torso_grid = OccupancyGrid(c.occupancy_resolution, c.occupancy_threshold)
+        self.landmark_code = LandmarkCode(c.code_dim)
+        self.head_grid = OccupancyGrid(c.occupancy_resolution, c.occupancy_threshold, decay=0.95)
+        self.torso_grid = OccupancyGrid(c.occupancy_resolution, c.occupancy_threshold, decay=0.95)
         self.register_buffer("head_box", torch.tensor(c.head_box, dtype=torch.float32))
         self.register_buffer("torso_box", torso_box if torso_box is not None else
                              torch.tensor([[-6.0, -3.0, 6.0], [6.0, 9.0, 14.0]]))
-        self.register_buffer("code_bank", code_bank if code_bank is not None else torch.zeros(1, c.code_dim))
-        self.register_buffer("pose_bank", pose_bank if pose_bank is not None else torch.zeros(1, POSE_DIM))
+        self.register_buffer("code_bank", code_bank if code_bank is not None else torch.zeros(BANK_SIZE, c.code_dim))
+        self.register_buffer("pose_bank", pose_bank if pose_bank is not None else torch.zeros(BANK_SIZE, POSE_DIM))
+        # the subject's mean head pose (camera frame): the anchor and the pose code's reference
+        self.register_buffer("mean_rotation", torch.eye(3))
+        self.register_buffer("mean_translation", torch.zeros(3))
 
     # -- one field pass -------------------------------------------------------------------
     def _render_field(self, fld: ConditionedField, grid: OccupancyGrid, origins: torch.Tensor,

@@ -64,6 +64,20 @@ class OccupancyGrid(nn.Module):
         self.register_buffer("density", torch.full((resolution,) * 3, 1e3))
         self.register_buffer("occupied", torch.ones((resolution,) * 3, dtype=torch.bool))
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+        self.register_buffer("allowed", torch.ones((resolution,) * 3, dtype=torch.bool))
+
+    def cell_centres(self) -> torch.Tensor:
+        """Centres of all cells in [0, 1]^3, ``[r^3, 3]`` in the grid's (i, j, k) order."""
+        r = self.resolution
+        idx = torch.stack(torch.meshgrid(*(torch.arange(r, device=self.density.device),) * 3, indexing="ij"), -1)
+        return (idx.reshape(-1, 3).float() + 0.5) / r
+
+    @torch.no_grad()
+    def set_allowed(self, allowed: torch.Tensor) -> None:
+        """Restrict the grid to a prior (e.g. the visual hull of the person masks), forever."""
+        allowed = allowed.reshape((self.resolution,) * 3).to(self.allowed.device)
+        self.allowed.copy_(allowed)
+        self.occupied.copy_(self.occupied & allowed)
 
     def lookup(self, positions01: torch.Tensor) -> torch.Tensor:
         """True where a point in [0, 1]^3 lies in an occupied cell."""
@@ -83,5 +97,5 @@ class OccupancyGrid(nn.Module):
         self.density.copy_(values if int(self.updates) == 0 else torch.maximum(self.density * self.decay, values))
         self.updates += 1
         occupied = (self.density > self.threshold).float()[None, None]
-        self.occupied.copy_(F.max_pool3d(occupied, 3, stride=1, padding=1)[0, 0] > 0)
+        self.occupied.copy_((F.max_pool3d(occupied, 3, stride=1, padding=1)[0, 0] > 0) & self.allowed)
         return float(self.occupied.float().mean())

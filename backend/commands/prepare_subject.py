@@ -1,0 +1,36 @@
+"""Prepare one person's talking video for NeRF training: ``emogene prepare-subject VIDEO``.
+
+Writes a subject folder (subject.json, track.npz, background.png, prepared/ frames and
+masks). Re-running with the same video and settings reuses the cached result.
+"""
+from __future__ import annotations
+
+
+def add_arguments(parser):
+    parser.add_argument("video", help="talking video of one person, static camera (e.g. ../shared/data/talking/cnn2_25fps.mp4)")
+    parser.add_argument("--audio", help="separate audio file of the video (optional, recorded in subject.json)")
+    parser.add_argument("--out", help="subject folder to write (default: ~/.local/share/emogene/subjects/<video name>)")
+    parser.add_argument("--name", help="subject name (default: the folder name)")
+    parser.add_argument("--resolution", type=int, default=128, help="working resolution: longer image side in pixels (default 128)")
+    parser.add_argument("--max-seconds", type=float, default=None, help="use only the first N seconds")
+    parser.add_argument("--heldout", type=float, default=0.1, help="share of the video, at its end, held out (default 0.1)")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from backend.render.prepare import PrepareConfig, prepare_subject
+    from backend.subjects import USER_SUBJECTS
+
+    if args.resolution < 16:
+        print(f"prepare-subject: --resolution {args.resolution} is too small (minimum 16)")
+        return 2
+    out = Path(args.out) if args.out else USER_SUBJECTS / Path(args.video).stem
+    config = PrepareConfig(resolution=args.resolution, max_seconds=args.max_seconds, heldout_fraction=args.heldout)
+    try:
+        path = prepare_subject(args.video, out, audio=args.audio, config=config, name=args.name)
+    except (FileNotFoundError, RuntimeError) as exc:
+        print(f"prepare-subject: {exc}")
+        return 2
+    print(f"subject prepared in {path}; next: emogene train subject --subject {path}")
+    return 0

@@ -1,0 +1,257 @@
+"""Training loop of a subject NeRF: photometric loss (extra weight on the mouth), alpha loss
+against the person mask, head/torso split losses, periodic held-out PSNR, resumable
+checkpoints and loss/PSNR curves. I/O lives here; the model stays pure."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from backend.render.camera import pinhole_rays
+from backend.render.model import MODEL_KIND, MODEL_VERSION, SubjectModelConfig, SubjectNeRF
+from backend.render.subject_dataset import SubjectDataset
+
+CHECKPOINT_STEM = "nerf"
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 20000
+    minutes: float | None = 28.0        # wall-clock budget (None: steps only)
+    rays_per_step: int = 1024
+    mouth_ray_share: float = 0.2        # share of rays drawn inside the mouth box
+    mouth_weight: float = 4.0           # extra photometric weight on mouth pixels
+    alpha_weight: float = 0.5           # accumulated opacity vs person mask
+    head_alpha_weight: float = 0.2      # head opacity vs head mask
+    torso_in_head_weight: float = 0.1   # torso must not cover the head region
+    learning_rate: float = 1e-2
+    final_lr_ratio: float = 0.05
+    code_noise: float = 0.05            # condition noise (smooths the code -> image map)
+    occupancy_every: int = 16
+    occupancy_warmup: int = 300
+    eval_every: int = 1000
+    eval_frames: int = 4
+    checkpoint_every: int = 1000
+    seed: int = 0
+    threads: int = 1                    # 1 beats 2 on a shared 2-core machine (measured 5x)
+    model: SubjectModelConfig = field(default_factory=SubjectModelConfig)
+
+
+def psnr(pred: np.ndarray, target: np.ndarray) -> float:
+    mse = float(np.mean((pred.astype(np.float64) - target.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+class RaySampler:
+    """Draws training rays: random training frames, random pixels, a share inside the mouth box."""
+
+    def __init__(self, data: SubjectDataset, device: torch.device):
+        self.device = device
+        self.frames = torch.from_numpy(data.frames)
+        self.masks = torch.from_numpy(data.masks)
+        self.head_masks = torch.from_numpy(data.head_masks)
+        self.mouth = torch.from_numpy(data.mouth_boxes).long()
+        self.background = torch.from_numpy(data.background).float() / 255
+        self.train = torch.from_numpy(data.train_indices)
+        self.h, self.w = data.frames.shape[1:3]
+        origins, dirs = pinhole_rays(data.camera)
+        self.origins, self.dirs = origins, dirs
+
+    def sample(self, count: int, mouth_share: float, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        frame = self.train[torch.randint(len(self.train), (count,), generator=generator)]
+        n_mouth = int(count * mouth_share)
+        x = torch.randint(self.w, (count,), generator=generator)
+        y = torch.randint(self.h, (count,), generator=generator)
+        box = self.mouth[frame[:n_mouth]]
+        u = torch.rand(n_mouth, 2, generator=generator)
+        x[:n_mouth] = (box[:, 0] + u[:, 0] * (box[:, 2] - box[:, 0]).clamp(min=1)).long().clamp(0, self.w - 1)
+        y[:n_mouth] = (box[:, 1] + u[:, 1] * (box[:, 3] - box[:, 1]).clamp(min=1)).long().clamp(0, self.h - 1)
+        pix = y * self.w + x
+        mb = self.mouth[frame]
+        in_mouth = (x >= mb[:, 0]) & (x < mb[:, 2]) & (y >= mb[:, 1]) & (y < mb[:, 3])
+        batch = {"frame": frame, "origins": self.origins[pix], "dirs": self.dirs[pix],
+                 "rgb": self.frames[frame, y, x].float() / 255, "mask": self.masks[frame, y, x].float() / 255,
+                 "head_mask": self.head_masks[frame, y, x].float() / 255, "background": self.background[y, x],
+                 "mouth": in_mouth.float()}
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def render_frame(model: SubjectNeRF, origins: torch.Tensor, dirs: torch.Tensor, head_from_world: torch.Tensor,
+                 code: torch.Tensor, pose: torch.Tensor, chunk: int = 16384) -> tuple[torch.Tensor, torch.Tensor]:
+    """Premultiplied colour [N, 3] and alpha [N] of one frame's rays (conditions ``[1, ...]``)."""
+    rgbs, alphas = [], []
+    for i in range(0, len(origins), chunk):
+        n = len(origins[i:i + chunk])
+        out = model(origins[i:i + chunk], dirs[i:i + chunk], head_from_world.expand(n, 3, 4),
+                    code.expand(n, -1), pose.expand(n, -1))
+        rgbs.append(out["rgb"])
+        alphas.append(out["alpha"])
+    return torch.cat(rgbs), torch.cat(alphas)
+
+
+def render_dataset_frames(model: SubjectNeRF, data: SubjectDataset, indices: np.ndarray,
+                          device: torch.device) -> np.ndarray:
+    """Composites over the background plate, float [N, H, W, 3] in [0, 1]."""
+    origins, dirs = pinhole_rays(data.camera, device)
+    cond = data.conditions(model, indices, device)
+    bg = torch.from_numpy(data.background).float().to(device).reshape(-1, 3) / 255
+    h, w = data.frames.shape[1:3]
+    out = []
+    for j in range(len(indices)):
+        rgb, alpha = render_frame(model, origins, dirs, cond.head_from_world[j:j + 1], cond.code[j:j + 1],
+                                  cond.pose[j:j + 1])
+        out.append((rgb + (1 - alpha[:, None]) * bg).clamp(0, 1).reshape(h, w, 3).cpu().numpy())
+    return np.stack(out)
+
+
+def heldout_psnr(model: SubjectNeRF, data: SubjectDataset, count: int, device: torch.device) -> float:
+    idx = data.heldout_indices
+    idx = idx[np.linspace(0, len(idx) - 1, min(count, len(idx))).round().astype(int)]
+    model.eval()
+    pred = render_dataset_frames(model, data, idx, device)
+    model.train()
+    return float(np.mean([psnr(p, data.frames[i] / 255.0) for p, i in zip(pred, idx)]))
+
+
+def mean_frame_psnr(data: SubjectDataset, count: int) -> float:
+    """The trivial baseline: the mean training frame, scored on the same held-out frames."""
+    idx = data.heldout_indices
+    idx = idx[np.linspace(0, len(idx) - 1, min(count, len(idx))).round().astype(int)]
+    mean = data.frames[data.train_indices].astype(np.float64).mean(0) / 255
+    return float(np.mean([psnr(mean, data.frames[i] / 255.0) for i in idx]))
+
+
+def compute_losses(model: SubjectNeRF, batch: dict[str, torch.Tensor], cond, config: TrainConfig,
+                   generator: torch.Generator) -> dict[str, torch.Tensor]:
+    frame = batch["frame"]
+    code = cond.code[frame]
+    if config.code_noise > 0:
+        code = code + config.code_noise * torch.randn(code.shape, generator=generator).to(code)
+    out = model(batch["origins"], batch["dirs"], cond.head_from_world[frame], code, cond.pose[frame], jitter=True)
+    composite = out["rgb"] + (1 - out["alpha"][:, None]) * batch["background"]
+    weight = 1 + config.mouth_weight * batch["mouth"]
+    photometric = (weight[:, None] * (composite - batch["rgb"]) ** 2).mean()
+    alpha = ((out["alpha"] - batch["mask"]) ** 2).mean()
+    head = ((out["head_alpha"] - batch["head_mask"]) ** 2).mean()
+    torso_in_head = (out["torso_alpha"] * batch["head_mask"]).square().mean()
+    total = (photometric + config.alpha_weight * alpha + config.head_alpha_weight * head
+             + config.torso_in_head_weight * torso_in_head)
+    mse = ((composite - batch["rgb"]) ** 2).mean()
+    return {"total": total, "photometric": photometric, "alpha": alpha, "head": head, "mse": mse.detach()}
+
+
+def save_curves(history: dict, path: Path, baseline_psnr: float | None = None) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    if history["loss"]:
+        steps, losses = zip(*history["loss"])
+        axes[0].plot(steps, losses)
+        axes[0].set_yscale("log")
+    axes[0].set(title="training loss", xlabel="step")
+    if history["psnr"]:
+        steps, values = zip(*history["psnr"])
+        axes[1].plot(steps, values, marker="o", label="NeRF (held-out)")
+    if baseline_psnr is not None:
+        axes[1].axhline(baseline_psnr, color="gray", linestyle="--", label="mean training frame")
+    axes[1].set(title="held-out PSNR (dB)", xlabel="step")
+    axes[1].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _save(model: SubjectNeRF, optimizer, step: int, history: dict, elapsed: float, out_dir: Path,
+          config: TrainConfig, subject_name: str) -> None:
+    from backend.checkpoints import save_checkpoint
+    save_checkpoint(out_dir / CHECKPOINT_STEM, model, kind=MODEL_KIND, version=MODEL_VERSION, config=config.model,
+                    extra={"subject": subject_name, "step": step, "train_seconds": elapsed})
+    torch.save({"step": step, "optimizer": optimizer.state_dict(), "history": history, "elapsed": elapsed},
+               out_dir / "train_state.pt")
+
+
+def train_subject(subject_dir: str | Path, config: TrainConfig | None = None, device: torch.device | str = "cpu",
+                  resume: bool = False, progress: bool = True,
+                  should_stop: Callable[[], bool] | None = None) -> dict:
+    """Train (or resume) the NeRF of a prepared subject; returns a summary with held-out PSNR."""
+    from tqdm import tqdm
+
+    from backend.checkpoints import load_checkpoint
+
+    config = config or TrainConfig()
+    device = torch.device(device)
+    if device.type == "cpu" and config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    out_dir = Path(subject_dir)
+    data = SubjectDataset(out_dir)
+    subject_name = data.info["name"]
+    model = data.build_model(config.model).to(device)
+    step, elapsed = 0, 0.0
+    history: dict = {"loss": [], "psnr": [], "occupancy": []}
+    state_path = out_dir / "train_state.pt"
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=1e-15, betas=(0.9, 0.99))
+    if resume and state_path.is_file():
+        load_checkpoint(out_dir / CHECKPOINT_STEM, model, kind=MODEL_KIND, version=MODEL_VERSION, device=device)
+        state = torch.load(state_path, map_location=device, weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        step, history, elapsed = state["step"], state["history"], state["elapsed"]
+    sampler = RaySampler(data, device)
+    cond = data.conditions(model, data.train_indices, device)
+    # the sampler indexes by absolute frame; conditions are per training frame starting at 0
+    baseline = mean_frame_psnr(data, config.eval_frames)
+    start = time.time() - elapsed
+    bar = tqdm(total=config.steps, initial=step, desc="train subject", unit="step", disable=not progress)
+    last_psnr = history["psnr"][-1][1] if history["psnr"] else float("nan")
+    model.train()
+    while step < config.steps:
+        if config.minutes is not None and time.time() - start > config.minutes * 60:
+            break
+        if should_stop is not None and should_stop():
+            break
+        lr = config.learning_rate * config.final_lr_ratio ** (step / max(config.steps, 1))
+        for g in optimizer.param_groups:
+            g["lr"] = lr
+        if step >= config.occupancy_warmup and step % config.occupancy_every == 0:
+            head_occ, torso_occ = model.update_occupancy()
+            history["occupancy"].append((step, head_occ, torso_occ))
+        batch = sampler.sample(config.rays_per_step, config.mouth_ray_share, generator)
+        batch["frame"] = batch["frame"] - data.train_range[0]
+        losses = compute_losses(model, batch, cond, config, generator)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        optimizer.step()
+        step += 1
+        if step % 50 == 0:
+            history["loss"].append((step, float(losses["total"])))
+            bar.set_postfix(loss=f"{float(losses['total']):.4f}", psnr=f"{last_psnr:.2f}")
+        if step % config.eval_every == 0:
+            last_psnr = heldout_psnr(model, data, config.eval_frames, device)
+            history["psnr"].append((step, last_psnr))
+        if step % config.checkpoint_every == 0:
+            _save(model, optimizer, step, history, time.time() - start, out_dir, config, subject_name)
+        bar.update(1)
+    bar.close()
+    elapsed = time.time() - start
+    if not history["psnr"] or history["psnr"][-1][0] != step:
+        last_psnr = heldout_psnr(model, data, config.eval_frames, device)
+        history["psnr"].append((step, last_psnr))
+    _save(model, optimizer, step, history, elapsed, out_dir, config, subject_name)
+    save_curves(history, out_dir / "training_curves.png", baseline)
+    info = json.loads((out_dir / "subject.json").read_text())
+    info["nerf"] = CHECKPOINT_STEM
+    (out_dir / "subject.json").write_text(json.dumps(info, indent=2))
+    summary = {"steps": step, "train_seconds": elapsed, "heldout_psnr": history["psnr"][-1][1],
+               "mean_frame_psnr": baseline, "resolution": data.info["image_size"], "device": str(device),
+               "psnr_history": history["psnr"], "config": asdict(config)}
+    (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
