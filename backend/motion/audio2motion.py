@@ -1,0 +1,176 @@
+"""Audio-to-motion conditional VAE: log-mel (+ optional style code) -> neutral landmark displacements.
+
+Landmarks are modelled as per-frame displacements from the speaker's mean face,
+compressed to ``pca_components`` PCA coefficients (basis fitted on the training
+tracks, stored as buffers). The model is fully convolutional over time: an audio
+encoder (dilated residual convs), a posterior encoder that sees the true motion
+(training only) and emits a low-rate latent (one per ``latent_stride`` frames), and
+a decoder over ``[audio features, latent upsampled to frame rate]``. At inference
+the latent comes from the prior ``N(0, temperature^2)`` drawn once for the whole
+sequence from a seed, so long audio can be decoded chunk by chunk with margins
+wider than the receptive field and give the same result as one pass.
+Temperature 0 is the deterministic mode (latent = prior mean).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from backend.motion.landmarks import JAW, MOUTH
+from backend.motion.tracks_data import MEL_BINS, MEL_PER_FRAME
+
+KIND = "emogene.audio2motion"
+VERSION = 1
+#: points pulled to their rest position in silence (mouth + lower jaw)
+SILENCE_GATED = np.r_[JAW[4:13], MOUTH]
+
+
+@dataclass
+class Audio2MotionConfig:
+    pca_components: int = 24
+    hidden: int = 128
+    latent: int = 8
+    latent_stride: int = 4
+    dilations: tuple[int, ...] = (1, 2, 4, 8)
+    style_dim: int = 0          # 0: no style code
+
+
+class ResidualTemporalBlock(nn.Module):
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation)
+        self.mix = nn.Conv1d(channels, channels, 1)
+
+    def forward(self, x):
+        return x + self.mix(F.gelu(self.conv(F.gelu(x))))
+
+
+def _stack(channels: int, dilations) -> nn.Sequential:
+    return nn.Sequential(*[ResidualTemporalBlock(channels, d) for d in dilations])
+
+
+class Audio2MotionVAE(nn.Module):
+    def __init__(self, config: Audio2MotionConfig | None = None):
+        super().__init__()
+        self.config = c = config or Audio2MotionConfig()
+        K = c.pca_components
+        self.register_buffer("mel_mean", torch.zeros(MEL_BINS))
+        self.register_buffer("mel_std", torch.ones(MEL_BINS))
+        self.register_buffer("pca_basis", torch.zeros(K, 68 * 3))   # rows: orthonormal components
+        self.register_buffer("coef_std", torch.ones(K))
+        self.register_buffer("rest_displacement", torch.zeros(68, 3))  # mean displacement in silence
+        self.register_buffer("mean_face", torch.zeros(68, 3))          # mean canonical face of the training speakers
+        self.audio_in = nn.Conv1d(MEL_BINS * MEL_PER_FRAME, c.hidden, 3, padding=1)
+        self.audio_blocks = _stack(c.hidden, c.dilations)
+        self.posterior = nn.Sequential(
+            nn.Conv1d(c.hidden + K, c.hidden, 3, padding=1), nn.GELU(),
+            nn.Conv1d(c.hidden, c.hidden, 4, stride=2, padding=1), nn.GELU(),
+            nn.Conv1d(c.hidden, 2 * c.latent, 4, stride=2, padding=1))
+        self.decoder_in = nn.Conv1d(c.hidden + c.latent + c.style_dim, c.hidden, 1)
+        self.decoder_blocks = _stack(c.hidden, c.dilations)
+        self.decoder_out = nn.Conv1d(c.hidden, K, 1)
+
+    # --- representation -------------------------------------------------------------
+    def to_coefficients(self, displacement: torch.Tensor) -> torch.Tensor:
+        """``[..., 68, 3]`` displacements -> normalised PCA coefficients ``[..., K]``."""
+        return (displacement.flatten(-2) @ self.pca_basis.T) / self.coef_std
+
+    def to_displacement(self, coefs: torch.Tensor) -> torch.Tensor:
+        return ((coefs * self.coef_std) @ self.pca_basis).unflatten(-1, (68, 3))
+
+    @property
+    def receptive_field(self) -> int:
+        """Frames of context on each side that can influence one output frame."""
+        return 1 + 2 * sum(self.config.dilations)
+
+    # --- networks --------------------------------------------------------------------
+    def encode_audio(self, mel: torch.Tensor) -> torch.Tensor:
+        """``[B, 4T, 80]`` log-mel -> ``[B, H, T]``."""
+        B, R, _ = mel.shape
+        x = ((mel - self.mel_mean) / self.mel_std).reshape(B, R // MEL_PER_FRAME, -1).transpose(1, 2)
+        return self.audio_blocks(self.audio_in(x))
+
+    def posterior_params(self, audio_h: torch.Tensor, coefs: torch.Tensor):
+        stats = self.posterior(torch.cat([audio_h, coefs.transpose(1, 2)], 1))
+        mu, logvar = stats.chunk(2, dim=1)
+        return mu, logvar.clamp(-8, 4)
+
+    def decode(self, audio_h: torch.Tensor, z_frames: torch.Tensor, style: torch.Tensor | None = None):
+        """``audio_h [B,H,T]``, ``z_frames [B,Z,T]`` -> normalised coefficients ``[B, T, K]``."""
+        parts = [audio_h, z_frames]
+        if self.config.style_dim:
+            if style is None:
+                style = torch.zeros(audio_h.shape[0], self.config.style_dim, device=audio_h.device)
+            parts.append(style[:, :, None].expand(-1, -1, audio_h.shape[2]))
+        h = self.decoder_blocks(self.decoder_in(torch.cat(parts, 1)))
+        return self.decoder_out(h).transpose(1, 2)
+
+    def upsample_latent(self, z: torch.Tensor, frames: int) -> torch.Tensor:
+        return F.interpolate(z, size=frames, mode="linear", align_corners=False)
+
+    def forward(self, mel: torch.Tensor, coefs: torch.Tensor, style: torch.Tensor | None = None):
+        """Training pass: returns ``(predicted coefs [B,T,K], mu, logvar)``."""
+        audio_h = self.encode_audio(mel)
+        mu, logvar = self.posterior_params(audio_h, coefs)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return self.decode(audio_h, self.upsample_latent(z, coefs.shape[1]), style), mu, logvar
+
+    # --- inference ---------------------------------------------------------------------
+    def prior_latent(self, frames: int, temperature: float, seed: int) -> torch.Tensor:
+        """Latent for a whole sequence at frame rate ``[1, Z, T]`` (drawn on CPU so seeds agree across devices)."""
+        n = max(1, -(-frames // self.config.latent_stride))
+        if temperature <= 0:
+            z = torch.zeros(1, self.config.latent, n)
+        else:
+            g = torch.Generator().manual_seed(int(seed))
+            z = torch.randn(1, self.config.latent, n, generator=g) * float(temperature)
+        return self.upsample_latent(z, frames)
+
+    @torch.no_grad()
+    def generate(self, mel: torch.Tensor, temperature: float = 1.0, seed: int = 0, chunk: int = 500,
+                 style: torch.Tensor | None = None, on_chunk=None) -> torch.Tensor:
+        """Displacements ``[T, 68, 3]`` for ``mel [4T, 80]``, decoded in chunks of ``chunk`` frames.
+
+        Each chunk is computed with ``receptive_field`` frames of real context on both
+        sides, so the result does not depend on ``chunk``; memory is bounded by it.
+        ``on_chunk(done_frames, total)`` is called after each chunk (progress, cancel).
+        """
+        device = self.mean_face.device
+        T = mel.shape[0] // MEL_PER_FRAME
+        z_all = self.prior_latent(T, temperature, seed)
+        margin = self.receptive_field
+        out = torch.empty(T, 68, 3, device=device)
+        for start in range(0, T, chunk):
+            end = min(T, start + chunk)
+            a, b = max(0, start - margin), min(T, end + margin)
+            mel_c = mel[a * MEL_PER_FRAME: b * MEL_PER_FRAME].to(device)[None]
+            coefs = self.decode(self.encode_audio(mel_c), z_all[:, :, a:b].to(device), style)
+            out[start:end] = self.to_displacement(coefs[0, start - a: end - a])
+            if on_chunk is not None:
+                on_chunk(end, T)
+        return out
+
+
+def silence_gate(speech: np.ndarray, hold: int = 2, ramp: int = 5) -> np.ndarray:
+    """Per-frame weight in [0, 1]: 1 in speech (dilated by ``hold`` frames), smoothly 0 in silence."""
+    speech = np.asarray(speech, bool)
+    if speech.size == 0:
+        return np.zeros(0, np.float32)
+    dilated = np.convolve(speech.astype(float), np.ones(2 * hold + 1), "same") > 0
+    kernel = np.hanning(ramp + 2)[1:-1]
+    gate = np.convolve(np.pad(dilated.astype(float), ramp, mode="edge"), kernel / kernel.sum(), "same")[ramp:-ramp]
+    return np.clip(gate, 0.0, 1.0).astype(np.float32)
+
+
+def close_lips_in_silence(displacement: torch.Tensor, rest: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+    """Pull mouth and lower jaw towards the silent rest pose where ``gate`` is 0."""
+    out = displacement.clone()
+    idx = torch.as_tensor(SILENCE_GATED, device=displacement.device)
+    g = gate.to(displacement)[:, None, None]
+    # lerp is exact at both ends: speech frames are untouched, silent frames are exactly the rest pose
+    out[:, idx] = torch.lerp(displacement[:, idx], rest[idx].expand_as(displacement[:, idx]), 1.0 - g)
+    return out

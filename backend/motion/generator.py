@@ -1,0 +1,126 @@
+"""Inference glue: audio -> neutral landmarks (25 fps) -> resampled -> emotional landmarks + pose + blinks.
+
+Pure computation on already-loaded models (:mod:`model_io`), shared by the pipeline
+stage, the evaluation and the benchmark. Everything long is chunked.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from scipy.spatial.transform import Rotation
+
+from backend.motion.audio2motion import close_lips_in_silence, silence_gate
+from backend.motion.features import FPS, frame_log_mel, frames_for_audio, speech_mask
+from backend.motion.model_io import SHIPPED_MODELS, MotionModels
+from backend.motion.pose_sampling import PoseTrack
+
+DEFAULT_POSE_TRACK = SHIPPED_MODELS / "default_pose.npz"
+
+
+@dataclass
+class SubjectMotion:
+    """What the motion models need of a subject: its identity face and its real pose track."""
+    face: np.ndarray | None       # [68, 3] canonical mean face; None = the models' mean face
+    pose: PoseTrack
+    source: str
+
+    @classmethod
+    def from_track(cls, path: str | Path) -> "SubjectMotion":
+        with np.load(path) as z:
+            face = np.asarray(z["landmarks"], np.float32).mean(0) if "landmarks" in z else None
+            return cls(face, PoseTrack(z["rotation"], z["translation"]), str(path))
+
+    @classmethod
+    def shipped(cls, models_folder: str | Path | None = None) -> "SubjectMotion":
+        """The pose track shipped beside the models (``default_pose.npz``: rotation, translation, landmarks)."""
+        path = Path(models_folder) / DEFAULT_POSE_TRACK.name if models_folder else DEFAULT_POSE_TRACK
+        return cls.from_track(path if path.is_file() else DEFAULT_POSE_TRACK)
+
+
+@dataclass
+class NeutralMotion:
+    neutral: np.ndarray      # float32 [T, 68, 3] at 25 fps
+    speech: np.ndarray       # bool [T]
+    mel: np.ndarray          # float32 [4T, 80]
+
+
+def neutral_motion(models: MotionModels, audio: np.ndarray, face: np.ndarray | None = None,
+                   temperature: float = 1.0, seed: int = 0, vad_backend: str = "silero",
+                   on_chunk: Callable[[int, int], None] | None = None) -> NeutralMotion:
+    """Speech (16 kHz mono) -> neutral canonical landmarks at 25 fps, lips closed in silence."""
+    vae = models.audio2motion
+    frames = frames_for_audio(len(audio))
+    mel = frame_log_mel(audio, frames)
+    speech = speech_mask(audio, frames, vad_backend) if len(audio) else np.zeros(frames, bool)
+    disp = vae.generate(torch.from_numpy(mel), temperature=max(0.0, float(temperature)), seed=seed,
+                        on_chunk=on_chunk)
+    disp = close_lips_in_silence(disp, vae.rest_displacement, torch.from_numpy(silence_gate(speech)))
+    base = torch.as_tensor(face, dtype=torch.float32, device=disp.device) if face is not None else vae.mean_face
+    return NeutralMotion((disp + base).cpu().numpy(), speech, mel)
+
+
+def resample_times(frames_out: int, fps_out: float, frames_in: int, fps_in: float = FPS):
+    """Source index (floor) and blend weight for each output frame, sampling at ``i / fps_out`` seconds."""
+    src = np.arange(frames_out) * (fps_in / fps_out)
+    src = np.clip(src, 0, frames_in - 1)
+    lo = np.floor(src).astype(int)
+    hi = np.minimum(lo + 1, frames_in - 1)
+    return lo, hi, (src - lo).astype(np.float32)
+
+
+def resample_linear(values: np.ndarray, frames_out: int, fps_out: float, fps_in: float = FPS) -> np.ndarray:
+    lo, hi, w = resample_times(frames_out, fps_out, len(values), fps_in)
+    w = w.reshape(-1, *([1] * (values.ndim - 1)))
+    return ((1 - w) * values[lo] + w * values[hi]).astype(values.dtype)
+
+
+def resample_rotation(rotation: np.ndarray, frames_out: int, fps_out: float, fps_in: float = FPS) -> np.ndarray:
+    rv = Rotation.from_matrix(rotation).as_rotvec()
+    return Rotation.from_rotvec(resample_linear(rv, frames_out, fps_out, fps_in)).as_matrix().astype(np.float32)
+
+
+def resample_mask(mask: np.ndarray, frames_out: int, fps_out: float, fps_in: float = FPS) -> np.ndarray:
+    lo, hi, w = resample_times(frames_out, fps_out, len(mask), fps_in)
+    return np.where(w < 0.5, mask[lo], mask[hi])
+
+
+def sanitise_emotion(weights: np.ndarray, intensity: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Weights ``[frames, 8]`` with rows summing to 1 and intensity in [0, 1], plus warnings.
+
+    The server already rejects negative / non-finite weights and normalises rows;
+    here anything that slips through is repaired, not fatal: non-finite -> 0,
+    negative -> 0, all-zero rows -> neutral, intensity clipped to [0, 1], and a
+    length mismatch is padded with the last row (or neutral) / cut.
+    """
+    notes = []
+    w = np.asarray(weights, np.float32).reshape(-1, 8) if np.size(weights) else np.zeros((0, 8), np.float32)
+    i = np.asarray(intensity, np.float32).reshape(-1)
+    if len(w) != frames or len(i) != frames:
+        notes.append(f"emotion arrays have {len(w)}/{len(i)} rows for {frames} frames: padded/cut")
+        w = np.concatenate([w, np.repeat(w[-1:] if len(w) else np.eye(8, dtype=np.float32)[:1], max(0, frames - len(w)), 0)])[:frames]
+        i = np.concatenate([i, np.repeat(i[-1:] if len(i) else np.zeros(1, np.float32), max(0, frames - len(i)))])[:frames]
+    if not np.all(np.isfinite(w)) or not np.all(np.isfinite(i)):
+        notes.append("non-finite emotion values replaced by 0")
+        w, i = np.nan_to_num(w, nan=0, posinf=0, neginf=0), np.nan_to_num(i, nan=0, posinf=1, neginf=0)
+    if np.any(w < 0):
+        notes.append("negative emotion weights set to 0")
+        w = np.maximum(w, 0)
+    if np.any((i < 0) | (i > 1)):
+        notes.append("emotion intensity clipped to [0, 1]")
+        i = np.clip(i, 0, 1)
+    total = w.sum(1, keepdims=True)
+    w = np.where(total > 0, w / np.maximum(total, 1e-12), 0).astype(np.float32)
+    w[total[:, 0] <= 0, 0] = 1.0
+    return w, i.astype(np.float32), notes
+
+
+def apply_emotion(models: MotionModels, neutral: np.ndarray, weights: np.ndarray, intensity: np.ndarray) -> np.ndarray:
+    """LDM over a track (weights already sanitised)."""
+    device = models.ldm.mean_face.device
+    out = models.ldm.deform(torch.as_tensor(neutral, device=device), torch.as_tensor(weights, device=device),
+                            torch.as_tensor(intensity, device=device))
+    return out.cpu().numpy()

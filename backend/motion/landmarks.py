@@ -1,0 +1,34 @@
+"""68-point iBUG landmark index groups and small geometric measures used across the motion models."""
+from __future__ import annotations
+
+import numpy as np
+
+NUM_LANDMARKS = 68
+JAW = np.arange(0, 17)
+MOUTH = np.arange(48, 68)          # 20 mouth points (outer 48-59, inner 60-67)
+LEFT_EYE = np.arange(36, 42)       # image-left eye (subject's right)
+RIGHT_EYE = np.arange(42, 48)
+#: (upper, lower) inner-lip pairs whose vertical gap is the mouth opening
+INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))
+#: (upper, lower) eyelid pairs; a blink moves the upper lid onto the lower
+EYELID_PAIRS = ((37, 41), (38, 40), (43, 47), (44, 46))
+
+
+def mouth_opening(landmarks):
+    """Mean vertical inner-lip gap per frame (canonical units, y up). Works on numpy or torch ``[..., 68, 3]``."""
+    gaps = [landmarks[..., u, 1] - landmarks[..., l, 1] for u, l in INNER_LIP_PAIRS]
+    return sum(gaps) / len(gaps)
+
+
+def inner_lip_gaps(landmarks):
+    """The three vertical inner-lip gaps ``[..., 3]`` (numpy or torch)."""
+    gaps = [landmarks[..., u, 1] - landmarks[..., l, 1] for u, l in INNER_LIP_PAIRS]
+    if isinstance(landmarks, np.ndarray):
+        return np.stack(gaps, axis=-1)
+    import torch
+    return torch.stack(gaps, dim=-1)
+
+
+def eye_opening(landmarks: np.ndarray) -> np.ndarray:
+    """Mean eyelid gap per frame ``[...]`` (canonical units)."""
+    return np.mean([landmarks[..., u, 1] - landmarks[..., l, 1] for u, l in EYELID_PAIRS], axis=0)

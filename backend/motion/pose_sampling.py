@@ -1,0 +1,159 @@
+"""Head pose for a generated span, drawn from a real pose track, with the paper's idle method.
+
+* Speaking motion: a contiguous piece of the real track, from a seeded start,
+  read back and forth (ping-pong) so any length is covered without jumps.
+* Idle (EmoGene's pose sampling for idle state): *idle runs* are found in the
+  real track (consecutive frames whose pose hardly changes); their shortest and
+  longest lengths bound the random length of idle segments, and the mean gap
+  between runs is the fixed gap between segments. In every silent span of the
+  generated audio (detected per span, not per file) idle segments are inserted:
+  the pose holds where it is plus the small residual motion of a real idle run,
+  blended in and out with smoothstep transitions.
+Rotations are blended as rotation vectors (head rotations stay far from 180 deg).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+
+@dataclass
+class PoseTrack:
+    rotation: np.ndarray        # [N, 3, 3] camera frame, OpenCV axes
+    translation: np.ndarray     # [N, 3]
+
+    def __post_init__(self):
+        self.rotation = np.asarray(self.rotation, np.float64)
+        self.translation = np.asarray(self.translation, np.float64)
+        if len(self.rotation) < 2 or self.rotation.shape[1:] != (3, 3) or self.translation.shape != (len(self.rotation), 3):
+            raise ValueError(f"a pose track needs >= 2 frames of rotation [N,3,3] and translation [N,3], got "
+                             f"{list(self.rotation.shape)} and {list(self.translation.shape)}")
+
+    @property
+    def rotvec(self) -> np.ndarray:
+        return Rotation.from_matrix(self.rotation).as_rotvec()
+
+    @classmethod
+    def from_npz(cls, path: str | Path) -> "PoseTrack":
+        with np.load(path) as z:
+            return cls(z["rotation"], z["translation"])
+
+
+@dataclass
+class IdleConfig:
+    still_fraction: float = 0.5      # a frame is "still" below this fraction of the median pose speed
+    min_run: int = 6                 # frames; shorter still runs are not idle runs
+    min_silence: int = 12            # frames; shorter silences get no idle segment (0.48 s)
+    transition: int = 6              # frames of smoothstep blend into / out of an idle segment
+    translation_weight: float = 10.0  # pose speed = |d rotvec| + w * |d translation| (translation in scene units)
+
+
+@dataclass
+class IdleStatistics:
+    runs: list[tuple[int, int]]      # [start, end) idle runs in the source track
+    min_length: int
+    max_length: int
+    gap: int
+
+
+def pose_speed(track: PoseTrack, translation_weight: float = 10.0) -> np.ndarray:
+    """Per-frame pose change ``[N]`` (first frame repeats the second)."""
+    rv, tr = track.rotvec, track.translation
+    speed = np.linalg.norm(np.diff(rv, axis=0), axis=1) + translation_weight * np.linalg.norm(np.diff(tr, axis=0), axis=1)
+    return np.r_[speed[:1], speed]
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    edges = np.diff(np.r_[0, mask.astype(np.int8), 0])
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+
+
+def idle_statistics(track: PoseTrack, config: IdleConfig | None = None) -> IdleStatistics:
+    """Idle runs of the real track, the bounds of idle-segment length and the mean gap between runs."""
+    config = config or IdleConfig()
+    speed = np.convolve(pose_speed(track, config.translation_weight), np.ones(3) / 3, "same")
+    still = speed <= config.still_fraction * np.median(speed)
+    # close one- or two-frame interruptions (tracking jitter) before measuring runs
+    still = np.convolve(still.astype(float), np.ones(5), "same") >= 3
+    runs = [(int(a), int(b)) for a, b in _runs(still) if b - a >= config.min_run]
+    if not runs:
+        return IdleStatistics([], config.min_run, 4 * config.min_run, 2 * config.min_run)
+    lengths = [b - a for a, b in runs]
+    gaps = [runs[i + 1][0] - runs[i][1] for i in range(len(runs) - 1)]
+    gap = int(round(np.mean(gaps))) if gaps else 2 * config.min_run
+    return IdleStatistics(runs, min(lengths), max(lengths), max(config.transition, gap))
+
+
+def _ping_pong(index: np.ndarray, n: int) -> np.ndarray:
+    period = 2 * (n - 1)
+    i = np.mod(index, period)
+    return np.where(i < n, i, period - i)
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def silent_spans(speech: np.ndarray, min_length: int) -> list[tuple[int, int]]:
+    """[start, end) spans of at least ``min_length`` non-speech frames."""
+    return [(int(a), int(b)) for a, b in _runs(~np.asarray(speech, bool)) if b - a >= min_length]
+
+
+def sample_pose(track: PoseTrack, frames: int, speech: np.ndarray | None = None, seed: int = 0,
+                idle: bool = True, config: IdleConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rotation ``[frames, 3, 3]`` and translation ``[frames, 3]`` (float32) for a generated span."""
+    config = config or IdleConfig()
+    rng = np.random.default_rng(seed)
+    n = len(track.rotation)
+    start = int(rng.integers(0, n))
+    src = _ping_pong(start + np.arange(frames), n)
+    rv, tr = track.rotvec[src], track.translation[src]
+    if idle and speech is not None and frames > 0:
+        stats = idle_statistics(track, config)
+        full_rv, full_tr = track.rotvec, track.translation
+        weight = np.zeros(frames)
+        target_rv, target_tr = rv.copy(), tr.copy()
+        for a, b in silent_spans(np.asarray(speech, bool)[:frames], config.min_silence):
+            t = a
+            while t < b:
+                if b - t < min(2 * config.transition, b - a):
+                    break
+                length = max(int(rng.integers(stats.min_length, stats.max_length + 1)), 2 * config.transition)
+                length = min(length, b - t)
+                seg = np.arange(t, t + length)
+                if stats.runs:                      # residual motion of a real idle run
+                    r0, r1 = stats.runs[int(rng.integers(len(stats.runs)))]
+                    ridx = r0 + _ping_pong(np.arange(length), max(2, r1 - r0))
+                    res_rv = full_rv[ridx] - full_rv[r0:r1].mean(0)
+                    res_tr = full_tr[ridx] - full_tr[r0:r1].mean(0)
+                else:
+                    res_rv, res_tr = 0.0, 0.0
+                target_rv[seg] = rv[t] + res_rv
+                target_tr[seg] = tr[t] + res_tr
+                ramp = max(1, min(config.transition, length // 2))
+                k = np.arange(length)
+                # hold fully inside the silence; ramps only where the segment meets moving pose
+                up = _smoothstep((k + 1) / ramp) if t > a or a > 0 else np.ones(length)
+                down = _smoothstep((length - k) / ramp) if t + length < b or b < frames else np.ones(length)
+                weight[seg] = np.minimum(up, down)
+                t += length + stats.gap
+        rv = rv + weight[:, None] * (target_rv - rv)
+        tr = tr + weight[:, None] * (target_tr - tr)
+    rotation = Rotation.from_rotvec(rv).as_matrix() if frames else np.zeros((0, 3, 3))
+    return rotation.astype(np.float32), np.asarray(tr, np.float32).reshape(frames, 3)
+
+
+def motion_statistics(values: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, float]:
+    """Mean velocity and acceleration magnitude (per frame) of ``values [T, ...]`` inside ``mask`` spans."""
+    v = np.asarray(values, np.float64).reshape(len(values), -1)
+    vel = np.linalg.norm(np.diff(v, axis=0), axis=1)
+    acc = np.linalg.norm(np.diff(v, n=2, axis=0), axis=1)
+    if mask is not None:
+        m = np.asarray(mask, bool)
+        vel = vel[m[1:] & m[:-1]]
+        acc = acc[m[2:] & m[1:-1] & m[:-2]]
+    return (float(vel.mean()) if vel.size else float("nan"), float(acc.mean()) if acc.size else float("nan"))
