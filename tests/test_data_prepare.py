@@ -35,6 +35,12 @@ def corpus(shared_data, tmp_path_factory):
         from scipy.signal import resample_poly
         audio = resample_poly(speech, new_rate, rate)
         sf.write(root / f"{name}.wav", np.stack([audio] * channels, 1) if channels > 1 else audio, new_rate)
+    tree_video = root / "M030" / "video" / "front" / "sad" / "level_2" / "007.mp4"
+    tree_video.parent.mkdir(parents=True)
+    shutil.copy(shared_data / "mead" / "M030_front_sad_level3_001.mp4", tree_video)
+    tree_audio = root / "M030" / "audio" / "sad" / "level_2" / "007.m4a"
+    tree_audio.parent.mkdir(parents=True)
+    _ffmpeg("-i", shared_data / "speech" / "German1.wav", "-t", "4", "-c:a", "aac", tree_audio)
     (root / "empty.mp4").write_bytes(b"")
     (root / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20)
     _ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=256x256:d=1:r=25", "-pix_fmt", "yuv420p", root / "no_face.mp4")
@@ -73,6 +79,14 @@ def test_audio_less_mead_clip_is_kept_as_visual_only(prepared):
     track = load_track(out / "W009_front_happy_level3_001.npz")
     assert not track.has_audio and not track.speech.any() and not track.mel.any()
     assert track.meta["emotion"] == "happy" and track.meta["intensity"] == 1.0 and track.meta["speaker"] == "W009"
+
+
+def test_mead_tree_clip_gets_its_m4a_and_labels(prepared):
+    out, _, _ = prepared
+    track = load_track(out / "M030_front_sad_level2_007.npz")
+    assert track.has_audio and track.meta["audio_source"].endswith("007.m4a")
+    assert (track.meta["corpus"], track.meta["emotion"], track.meta["level"]) == ("mead_tree", "sad", 2)
+    assert track.meta["intensity"] == pytest.approx(2 / 3) and track.speech.any()
 
 
 @pytest.mark.parametrize("name", ["eight_k", "ninety_six_k"])

@@ -8,8 +8,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from backend.data.canonical import derive_mean_face
 from backend.data.face_tracking import track_video
 
