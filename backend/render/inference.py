@@ -105,6 +105,11 @@ class SubjectRenderer:
         box = torch.stack([world.amin(0) - 1.0, world.amax(0) + 1.0])
         return bool(ray_box_bounds(origins, dirs, box)[2].any())
 
+    def retarget(self, landmarks: np.ndarray, neutral_landmarks: np.ndarray) -> np.ndarray:
+        """Move a generated track onto this subject's face (see stage.py): keeps motion and emotion."""
+        subject_mean = self.model.landmark_code.mean.reshape(68, 3).cpu().numpy()
+        return (subject_mean + landmarks - neutral_landmarks.mean(axis=0)).astype(np.float32)
+
     # -- conditions --------------------------------------------------------------------
     def conditions(self, landmarks: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
                    scale: np.ndarray | None = None) -> PreparedConditions:

@@ -6,6 +6,10 @@ warning; a resolution above the subject's limit is a ``bad_request`` error; land
 far outside the training range are clamped with a warning; a checkpoint of another
 subject or version is an ``internal`` error naming the files. Models load once per
 subject and stay cached.
+
+Identity: when the motion stage also gives ``neutral_landmarks``, the driving landmarks are
+retargeted onto the subject: ``subject_mean + landmarks - mean_t(neutral_landmarks)``. This
+keeps lip motion and the emotional offset but not the generator's own face shape.
 """
 from __future__ import annotations
 
@@ -66,6 +70,9 @@ class RenderStage:
             camera = renderer.camera_for(job.camera, job.resolution)
         except RenderRequestError as exc:
             raise StageError("bad_request", str(exc)) from exc
+        neutral = ctx.state.get("neutral_landmarks")
+        if neutral is not None and np.shape(neutral) == landmarks.shape:
+            landmarks = renderer.retarget(landmarks, np.asarray(neutral, np.float32))
         scale = ctx.state.get("scale")
         prepared = renderer.conditions(landmarks, rotation, translation, scale)
         if prepared.clamped_frames:

@@ -35,7 +35,7 @@ class TrainConfig:
     code_noise: float = 0.05            # condition noise (smooths the code -> image map)
     occupancy_every: int = 16
     occupancy_warmup: int = 300
-    eval_every: int = 1000
+    eval_every: int = 2000
     eval_frames: int = 4
     checkpoint_every: int = 1000
     seed: int = 0

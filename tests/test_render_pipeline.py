@@ -1,0 +1,188 @@
+"""Subject NeRF end to end on real data: prepare a few seconds of cnn2, train briefly, beat the
+mean-frame baseline on held-out frames, and render plates through RenderStage (coverage,
+camera looking away, cancellation, bad requests, wrong checkpoints)."""
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from backend.pipeline.base import CameraSpec, GenerateJob, JobCancelled, StageError
+
+SECONDS = 5.0
+RESOLUTION = 64
+
+
+@pytest.fixture(scope="module")
+def trained_subject(shared_data, tmp_path_factory):
+    from backend.render.prepare import PrepareConfig, prepare_subject
+    from backend.render.train import TrainConfig, train_subject
+
+    root = tmp_path_factory.mktemp("subjects")
+    subject = root / "cnn2_test"
+    prepare_subject(shared_data / "talking" / "cnn2_25fps.mp4", subject,
+                    config=PrepareConfig(resolution=RESOLUTION, max_seconds=SECONDS), progress=False)
+    config = TrainConfig(steps=700, minutes=1.5, eval_every=10 ** 9, checkpoint_every=10 ** 9, eval_frames=6,
+                         occupancy_warmup=150)
+    summary = train_subject(subject, config, progress=False)
+    return subject, summary
+
+
+class RecordingContext:
+    """A StageContext that records what a stage emits (cancels after ``cancel_after`` plates)."""
+
+    def __init__(self, state: dict, cancel_after: int | None = None):
+        self.device = "cpu"
+        self.state = state
+        self.plates: dict[int, np.ndarray] = {}
+        self.warnings: list[str] = []
+        self.progress_values: list[float] = []
+        self.cancel_after = cancel_after
+
+    def progress(self, fraction, message=""):
+        self.progress_values.append(fraction)
+
+    def check_cancelled(self):
+        if self.cancel_after is not None and len(self.plates) >= self.cancel_after:
+            raise JobCancelled("test")
+
+    def warn(self, message):
+        self.warnings.append(message)
+
+    def emit_landmarks(self, *a):
+        pass
+
+    def emit_plate(self, frame_index, rgba):
+        self.plates[frame_index] = rgba
+
+
+def _job(frames: int, **kw) -> GenerateJob:
+    return GenerateJob(job_id="t", audio=np.zeros(16000, np.float32), fps=25.0, frame_count=frames,
+                       emotion_weights=np.tile(np.eye(8, dtype=np.float32)[:1], (frames, 1)),
+                       emotion_intensity=np.zeros(frames, np.float32), subject="cnn2_test", **kw)
+
+
+def _heldout_state(subject, count: int = 3):
+    from backend.render.subject_dataset import SubjectDataset
+    data = SubjectDataset(subject)
+    idx = data.heldout_indices[:count]
+    t = data.track
+    state = {"landmarks": t["landmarks"][idx], "rotation": t["rotation"][idx], "translation": t["translation"][idx]}
+    return data, idx, state
+
+
+def _stage(subject):
+    from backend.render.stage import RenderStage
+    from backend.subjects import SubjectStore
+    return RenderStage("cpu", SubjectStore([subject.parent]))
+
+
+def test_short_training_beats_the_mean_frame(trained_subject):
+    _, summary = trained_subject
+    assert summary["heldout_psnr"] > summary["mean_frame_psnr"] + 0.5, summary
+
+
+def test_second_prepare_run_is_cached(trained_subject, shared_data):
+    from backend.render.prepare import PrepareConfig, prepare_subject
+    subject, _ = trained_subject
+    stamp = (subject / "prepared" / "frames.npy").stat().st_mtime
+    prepare_subject(shared_data / "talking" / "cnn2_25fps.mp4", subject,
+                    config=PrepareConfig(resolution=RESOLUTION, max_seconds=SECONDS), progress=False)
+    assert (subject / "prepared" / "frames.npy").stat().st_mtime == stamp
+
+
+def test_plates_cover_the_person_and_leave_the_background_clear(trained_subject):
+    subject, _ = trained_subject
+    data, idx, state = _heldout_state(subject)
+    ctx = RecordingContext(state)
+    _stage(subject).run(_job(len(idx)), ctx)
+    assert sorted(ctx.plates) == list(range(len(idx))) and not ctx.warnings
+    for j, i in enumerate(idx):
+        plate = ctx.plates[j]
+        assert plate.shape == (data.frames.shape[1], data.frames.shape[2], 4) and plate.dtype == np.uint8
+        alpha = plate[..., 3] / 255.0
+        person = data.masks[i] > 200
+        background = data.masks[i] < 20
+        assert (alpha[person] > 0.5).mean() > 0.9, "person should be mostly opaque"
+        assert (alpha[background] < 0.5).mean() > 0.9, "background should be mostly transparent"
+    assert ctx.progress_values[-1] == pytest.approx(1.0)
+
+
+def test_camera_looking_away_gives_transparent_plates_and_a_warning(trained_subject):
+    subject, _ = trained_subject
+    _, idx, state = _heldout_state(subject, 2)
+    away = np.eye(4)
+    away[:3, 3] = [0.0, -0.6, 0.0]     # in front of the face, 60 cm ...
+    away[:3, :3] = np.array([[-1.0, 0, 0], [0, 0, 1.0], [0, 1.0, 0]])  # ... but looking away from it (-Z -> -Y)
+    camera = CameraSpec(50.0, 36.0, 24.0, "AUTO", (48, 32), anchor_from_camera=away)
+    ctx = RecordingContext(state)
+    _stage(subject).run(_job(len(idx), camera=camera), ctx)
+    assert len(ctx.plates) == 2 and all(p.shape == (32, 48, 4) and p[..., 3].max() == 0 for p in ctx.plates.values())
+    assert any("does not see" in w for w in ctx.warnings)
+
+
+def test_blender_camera_facing_the_subject_renders_it(trained_subject):
+    """The subject's training camera, sent as a Blender CameraSpec, renders like the default camera."""
+    subject, _ = trained_subject
+    info = json.loads((subject / "subject.json").read_text())
+    cam = dict(info["training_camera"])
+    spec = CameraSpec(cam["focal_length_mm"], cam["sensor_width_mm"], cam["sensor_height_mm"], cam["sensor_fit"],
+                      tuple(cam["resolution"]), cam["shift_x"], cam["shift_y"],
+                      np.array(cam["anchor_from_camera"]).reshape(4, 4))
+    _, idx, state = _heldout_state(subject, 1)
+    by_default, by_spec = RecordingContext(state), RecordingContext(state)
+    stage = _stage(subject)
+    stage.run(_job(1), by_default)
+    stage.run(_job(1, camera=spec), by_spec)
+    diff = np.abs(by_default.plates[0].astype(int) - by_spec.plates[0].astype(int))
+    assert diff.max() <= 2
+
+
+def test_cancel_between_frames_keeps_frames_already_sent(trained_subject):
+    subject, _ = trained_subject
+    _, idx, state = _heldout_state(subject, 3)
+    ctx = RecordingContext(state, cancel_after=2)
+    with pytest.raises(JobCancelled):
+        _stage(subject).run(_job(3), ctx)
+    assert sorted(ctx.plates) == [0, 1] and all(p[..., 3].max() > 0 for p in ctx.plates.values())
+
+
+def test_resolution_above_the_limit_is_a_bad_request(trained_subject):
+    subject, _ = trained_subject
+    _, idx, state = _heldout_state(subject, 1)
+    with pytest.raises(StageError) as err:
+        _stage(subject).run(_job(1, resolution=(4096, 4096)), RecordingContext(state))
+    assert err.value.code == "bad_request" and "limit" in str(err.value)
+
+
+def test_far_out_landmarks_are_clamped_with_a_warning(trained_subject):
+    subject, _ = trained_subject
+    _, idx, state = _heldout_state(subject, 1)
+    state["landmarks"] = state["landmarks"] * 3.0
+    ctx = RecordingContext(state)
+    _stage(subject).run(_job(1), ctx)
+    assert any("outside" in w for w in ctx.warnings) and len(ctx.plates) == 1
+
+
+def test_checkpoint_of_another_subject_is_refused(trained_subject, tmp_path):
+    subject, _ = trained_subject
+    other = tmp_path / "other"
+    shutil.copytree(subject, other, ignore=shutil.ignore_patterns("prepared"))
+    info = json.loads((other / "subject.json").read_text())
+    info["name"] = "other"
+    (other / "subject.json").write_text(json.dumps(info))
+    from backend.render.stage import RenderStage
+    from backend.subjects import SubjectStore
+    stage = RenderStage("cpu", SubjectStore([tmp_path]))
+    with pytest.raises(StageError, match="trained for subject 'cnn2_test'"):
+        stage.renderer("other")
+    meta = json.loads((subject / "nerf.json").read_text())
+    meta["version"] = 999
+    (other / "nerf.json").write_text(json.dumps(meta))
+    info["name"] = "cnn2_test"
+    (other / "subject.json").write_text(json.dumps(info))
+    with pytest.raises(StageError, match="version 999"):
+        RenderStage("cpu", SubjectStore([tmp_path])).renderer("other")
