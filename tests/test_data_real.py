@@ -123,3 +123,12 @@ def test_pooled_lip_audio_cross_correlation_peaks_near_zero(all_tracks):
         used += 1
     assert used >= 15
     assert -2 <= int(np.argmax(total)) - 10 <= 0, np.round(total / total.max(), 2)
+
+
+def test_clips_whose_audio_is_not_their_own_are_flagged(all_tracks):
+    # sun.wav is MuseTalk's driving audio for sun.mp4, not its recording (correlation 0.01)
+    assert all_tracks["sun"].meta["lip_sync_usable"] is False
+    assert all_tracks["cnn2_25fps"].meta["lip_sync_usable"] is True
+    usable = [n for n, t in all_tracks.items() if t.meta.get("lip_sync_usable")]
+    assert len(usable) >= 12, usable
+    assert all(not t.meta["lip_sync_usable"] for t in all_tracks.values() if not t.has_audio)

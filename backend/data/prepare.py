@@ -12,7 +12,10 @@ Policy for bad input (each named in the summary, the batch goes on):
   (``has_audio: false``, zero mel, no speech) with a note, since its landmarks and pose
   still train the emotion and pose models;
 * long face-less stretches (> 0.3 s) or a second face: kept, with a warning and the
-  frames listed in the JSON.
+  frames listed in the JSON;
+* audio that does not follow the lips (an unrelated recording, or an offset of more than
+  a few frames, measured by ``quality.lip_audio_lag``): kept, with a warning and
+  ``lip_sync_usable: false`` so lip-sync training can leave it out.
 
 A clip is skipped when its JSON exists with the same extractor version, source file
 size and options; ``force=True`` redoes it.
@@ -81,6 +84,18 @@ class PrepareSummary:
         for p in self.problems:
             out.append(f"  skipped {p}")
         return out
+
+
+#: lip-sync heuristics (see ``quality.lip_audio_lag``): on the sample clips the mouth-vs-energy
+#: cross-correlation of well-synced clips peaks at -2..0 frames (the mouth leads the sound),
+#: with correlation 0.13-0.44; an unrelated recording scores ~0.01-0.03.
+MIN_SYNC_CORR = 0.08
+SYNC_LAG_RANGE = (-6, 4)
+
+
+def is_lip_sync_usable(lag: int, corr: float) -> bool:
+    """Whether a clip's audio seems to be its own, in sync: strong enough and near the usual lag."""
+    return corr >= MIN_SYNC_CORR and SYNC_LAG_RANGE[0] <= lag <= SYNC_LAG_RANGE[1]
 
 
 def eye_openness(landmarks: np.ndarray) -> np.ndarray:
@@ -167,9 +182,13 @@ def prepare_clip(clip: ClipSource, config: PrepareConfig, split: str,
                   face_found=face_found.astype(bool), mel=mel.astype(np.float32), speech=speech.astype(bool),
                   blink=eye_openness(fit.landmarks), meta={})
     sync_lag, sync_corr = lip_audio_lag(track.landmarks, track.mel) if audio is not None and n >= 50 else (None, None)
-    if sync_corr is not None and sync_corr < 0.08:
+    lip_sync_usable = audio is not None and (sync_corr is None or is_lip_sync_usable(sync_lag, sync_corr))
+    if sync_corr is not None and sync_corr < MIN_SYNC_CORR:
         warnings.append(f"mouth motion hardly follows the audio (best correlation {sync_corr:.2f} at lag "
-                        f"{sync_lag} frames): is this audio the clip's own recording?")
+                        f"{sync_lag} frames): is this audio the clip's own recording? (lip_sync_usable false)")
+    elif not lip_sync_usable and sync_corr is not None:
+        warnings.append(f"mouth motion follows the audio best {sync_lag} frames off (correlation "
+                        f"{sync_corr:.2f}): audio and video may be offset (lip_sync_usable false)")
     track.meta = {
         "source": str(clip.video), "audio_source": str(clip.audio) if audio is not None else None,
         "corpus": clip.corpus, "speaker": clip.speaker, "emotion": clip.emotion, "level": clip.level,
@@ -186,7 +205,7 @@ def prepare_clip(clip: ClipSource, config: PrepareConfig, split: str,
         "fit_residual": float(np.median(fit.residual)),
         "reprojection_px": float(np.median(reproj)),
         "speech_fraction": float(speech.mean()) if n else 0.0,
-        "av_sync_lag_frames": sync_lag, "av_sync_corr": sync_corr,
+        "av_sync_lag_frames": sync_lag, "av_sync_corr": sync_corr, "lip_sync_usable": lip_sync_usable,
         "warnings": warnings, **_fingerprint(clip, config),
     }
     track_files.save_track(track, config.out_dir, clip.clip_id)

@@ -14,7 +14,9 @@ JSON: ``extractor_version``, ``clip_id``, ``source`` (video), ``audio_source``, 
 "val", by speaker), ``val_start_frame`` (for a split by time: frames from here on are the
 clip's held-out tail), and QC fields (``face_found_fraction``, ``long_gaps``,
 ``multi_face_frames``, ``fit_residual``, ``reprojection_px``, ``av_sync_lag_frames`` and
-``av_sync_corr`` (peak of mouth opening vs audio energy cross-correlation), ``warnings``).
+``av_sync_corr`` (peak of mouth opening vs audio energy cross-correlation),
+``lip_sync_usable`` (false when the audio does not seem to be the clip's own, in sync:
+leave such clips out of lip-sync training), ``warnings``).
 
 Writing is atomic (temporary file + rename; the JSON goes last), so a file set whose JSON
 exists is complete. Tracks from other frame rates are resampled by :func:`resample_track`
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 
 #: bump when the extraction changes in a way that makes old tracks stale
-EXTRACTOR_VERSION = 2
+EXTRACTOR_VERSION = 3
 TRACK_FPS = 25.0
 
 ARRAY_SPECS: dict[str, tuple[str, tuple]] = {
