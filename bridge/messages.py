@@ -5,8 +5,8 @@ A buffer is either a numpy array (sent raw with its dtype and shape) or an
 """
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -27,7 +27,8 @@ Buffer = Union[np.ndarray, EncodedBuffer]
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A random 128-bit id as 32 hex digits (like ``uuid4().hex``, at a third of the cost)."""
+    return os.urandom(16).hex()
 
 
 @dataclass

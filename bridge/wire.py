@@ -30,10 +30,13 @@ from bridge.protocol import (
 _MEDIA_TYPE = re.compile(r"^[a-z]+/[A-Za-z0-9.+\-]{1,100}$")
 _MAX_ID_LENGTH = 128
 _FIXED_FRAMES = 3  # tag, header, signature
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # built once: json.dumps(**kw) rebuilds it
 
 
 def _view(frame: Any) -> memoryview:
     """A byte view of a frame given as bytes, memoryview or ``zmq.Frame`` (no copy)."""
+    if type(frame) is bytes:
+        return memoryview(frame)
     buffer = getattr(frame, "buffer", None)  # zmq.Frame
     view = memoryview(buffer if buffer is not None else frame)
     if view.ndim != 1 or view.itemsize != 1:
@@ -85,7 +88,7 @@ def serialize(msg: Message, key: bytes | None = None) -> list[Any]:
         "job_id": msg.job_id, "time": msg.time, "content": msg.content, "buffers": descriptors,
     }
     try:
-        header_bytes = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        header_bytes = _ENCODER.encode(header).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise BridgeError(ErrorCode.BAD_REQUEST, f"{msg.type} content is not plain JSON: {exc}") from None
     signature = sign(key, [header_bytes, *payloads]) if key else b""

@@ -1,0 +1,194 @@
+"""Bridge overhead against raw pyzmq, measured in the same run on the same sockets.
+
+1. Round-trip latency of small messages (ping -> pong), median and p99.
+2. Throughput of a stream of 512x512 RGBA plates (raw uint8 arrays, 1 MiB each) from
+   the backend process to the client process.
+
+"raw" sends the very same bytes with plain ``send_multipart``/``recv_multipart``;
+"bridge" does the whole path per message: build Message, serialize (+ HMAC with a
+key), send, receive, verify, deserialize. Both run twice: without a key (the
+loopback default) and with one (required off loopback). Prints a table of ratios
+(bridge / raw; target <= 1.2).
+
+    .venv/bin/python scripts/bench_bridge.py [--transport tcp|ipc] [--messages 3000] [--plates 100]
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import zmq
+
+from bridge.messages import Message
+from bridge.protocol import Limits
+from bridge.wire import deserialize, serialize
+
+KEY = b"benchmark-key-0123456789abcdef01"
+LIMITS = Limits(max_message_bytes=64 * 1024 * 1024)
+
+
+def _backend(address: str, ready) -> None:
+    """The backend side: a ROUTER answering commands (echo / pong / plate streams)."""
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.setsockopt(zmq.SNDHWM, 1000)
+    router.bind(address)
+    ready.set()
+    while True:
+        route, *frames = router.recv_multipart(copy=False)
+        command = frames[0].bytes
+        if command == b"stop":
+            break
+        if command == b"raw-echo":           # echo N messages back as they are
+            count = int(frames[1].bytes)
+            router.send_multipart([route, b"ok"])
+            for _ in range(count):
+                parts = router.recv_multipart(copy=False)   # [route, *frames]: echoed as they came
+                router.send_multipart(parts, copy=False)
+        elif command in (b"bridge-echo", b"bridge-echo-key"):
+            key = KEY if command.endswith(b"key") else None
+            count = int(frames[1].bytes)
+            router.send_multipart([route, b"ok"])
+            for _ in range(count):
+                route_i, *parts = router.recv_multipart(copy=False)
+                msg = deserialize(parts, key, LIMITS)
+                router.send_multipart([route_i.bytes, *serialize(msg.reply("pong"), key)], copy=False)
+        elif command in (b"raw-plates", b"bridge-plates", b"bridge-plates-key"):
+            count, size = int(frames[1].bytes), int(frames[2].bytes)
+            plate = np.random.default_rng(0).integers(0, 256, (size, size, 4), dtype=np.uint8)
+            key = KEY if command.endswith(b"key") else None
+            if command == b"raw-plates":
+                prepared = [bytes(f) for f in serialize(Message("plate", {"frame": 0}, [plate]), None)]
+                for _ in range(count):
+                    router.send_multipart([route.bytes, *prepared], copy=False)
+            else:
+                for i in range(count):
+                    msg = Message("plate", {"frame": i}, [plate])
+                    router.send_multipart([route.bytes, *serialize(msg, key)], copy=False)
+    router.close(0)
+    ctx.term()
+
+
+def _dealer(ctx: zmq.Context, address: str) -> zmq.Socket:
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.RCVHWM, 1000)
+    s.connect(address)
+    return s
+
+
+def latency(ctx, address: str, mode: str, count: int) -> list[float]:
+    sock = _dealer(ctx, address)
+    try:
+        key = KEY if mode == "bridge-key" else None
+        command = {"raw": b"raw-echo", "bridge": b"bridge-echo", "bridge-key": b"bridge-echo-key"}[mode]
+        sock.send_multipart([command, str(count).encode()])
+        sock.recv_multipart()
+        prepared = [bytes(f) for f in serialize(Message("ping"), KEY)]
+        times = []
+        for _ in range(count):
+            start = time.perf_counter()
+            if mode == "raw":
+                sock.send_multipart(prepared, copy=False)
+                sock.recv_multipart(copy=False)
+            else:
+                sent = Message("ping")
+                sock.send_multipart(serialize(sent, key), copy=False)
+                reply = deserialize(sock.recv_multipart(copy=False), key, LIMITS)
+                assert reply.parent_id == sent.msg_id
+            times.append(time.perf_counter() - start)
+        return times
+    finally:
+        sock.close(0)
+
+
+def throughput(ctx, address: str, mode: str, count: int, size: int) -> float:
+    """Seconds from asking for ``count`` plates until the last one is received (and verified, decoded)."""
+    sock = _dealer(ctx, address)
+    try:
+        key = KEY if mode == "bridge-key" else None
+        command = {"raw": b"raw-plates", "bridge": b"bridge-plates", "bridge-key": b"bridge-plates-key"}[mode]
+        checksum = 0
+        start = time.perf_counter()
+        sock.send_multipart([command, str(count).encode(), str(size).encode()])
+        for _ in range(count):
+            frames = sock.recv_multipart(copy=False)
+            if mode == "raw":
+                checksum += len(frames[-1].buffer)
+            else:
+                checksum += deserialize(frames, key, LIMITS).array(0).nbytes
+        elapsed = time.perf_counter() - start
+        assert checksum == count * size * size * 4
+        return elapsed
+    finally:
+        sock.close(0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--transport", choices=("tcp", "ipc"), default="tcp")
+    parser.add_argument("--messages", type=int, default=3000, help="round trips per latency run")
+    parser.add_argument("--plates", type=int, default=100)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=5, help="runs per measure; the median run is reported")
+    args = parser.parse_args()
+
+    address = ("tcp://127.0.0.1:5799" if args.transport == "tcp"
+               else f"ipc://{tempfile.mkdtemp(prefix='emogene-bench-')}/bench.sock")
+    spawn = mp.get_context("spawn")
+    ready = spawn.Event()
+    backend = spawn.Process(target=_backend, args=(address, ready), daemon=True)
+    backend.start()
+    ready.wait(30)
+    ctx = zmq.Context()
+    modes = ("raw", "bridge", "bridge-key")
+    lat: dict[str, list[float]] = {m: [] for m in modes}
+    thr: dict[str, list[float]] = {m: [] for m in modes}
+    try:
+        latency(ctx, address, "raw", 200)   # warm-up
+        for _ in range(args.repeats):      # interleaved, so background load hits all modes alike
+            for mode in modes:
+                lat[mode].append(latency(ctx, address, mode, args.messages))
+                thr[mode].append(throughput(ctx, address, mode, args.plates, args.size))
+    finally:
+        stopper = _dealer(ctx, address)
+        stopper.send(b"stop")
+        backend.join(10)
+        stopper.close(0)
+        ctx.term()
+
+    def run_median(values: list[list[float]], pick) -> float:
+        return statistics.median(pick(v) for v in values)
+
+    median_ms = {m: run_median(lat[m], lambda t: statistics.median(t) * 1e3) for m in modes}
+    p99_ms = {m: run_median(lat[m], lambda t: float(np.percentile(t, 99)) * 1e3) for m in modes}
+    plate_mb = args.plates * args.size * args.size * 4 / 1e6
+    mb_per_s = {m: plate_mb / statistics.median(thr[m]) for m in modes}
+    fps = {m: args.plates / statistics.median(thr[m]) for m in modes}
+
+    print(f"bridge benchmark over {args.transport} ({args.messages} round trips, {args.plates} plates of "
+          f"{args.size}x{args.size} RGBA = {plate_mb:.0f} MB; median of {args.repeats} runs)")
+    header = f"{'measure':<28}{'raw pyzmq':>12}{'bridge':>12}{'ratio':>8}{'bridge+HMAC':>13}{'ratio':>8}"
+    print(header)
+    print("-" * len(header))
+
+    def row(name, values, fmt, lower_is_better=True):
+        raw, plain, signed = values["raw"], values["bridge"], values["bridge-key"]
+        ratio = (lambda v: v / raw) if lower_is_better else (lambda v: raw / v)
+        print(f"{name:<28}{fmt.format(raw):>12}{fmt.format(plain):>12}{ratio(plain):>7.2f}x"
+              f"{fmt.format(signed):>13}{ratio(signed):>7.2f}x")
+
+    row("round trip median (ms)", median_ms, "{:.3f}")
+    row("round trip p99 (ms)", p99_ms, "{:.3f}")
+    row("plate stream (MB/s)", mb_per_s, "{:.0f}", lower_is_better=False)
+    row("plate stream (plates/s)", fps, "{:.0f}", lower_is_better=False)
+    print("ratio = bridge cost / raw cost (time ratio; for throughput raw/bridge). Target <= 1.20x.")
+
+
+if __name__ == "__main__":
+    main()
