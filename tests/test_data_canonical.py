@@ -103,10 +103,10 @@ def _yaw_groups(track):
 @pytest.mark.parametrize("clip", ["WDA_KatieHill_000", "feifeili_clip1", "reagan_clip1", "Obama_clip2",
                                   "WDA_AlexandriaOcasioCortez_000"])
 def test_real_frames_under_different_head_poses_share_one_canonical_face(prepared_tracks, clip):
-    """The 10 % most left-turned vs the 10 % most right-turned frames of one speaker (16-36 deg
-    apart): their mean canonical stable points differ by < 0.07 IOD (measured 0.021-0.052),
-    and by less than half of what a pose-unaware 2-D normalisation (eye midpoint origin,
-    IOD 1, no rotation) leaves."""
+    """The 10 % most left-turned vs the 10 % most right-turned frames of one speaker (15-34 deg
+    apart): their mean canonical stable points differ by < 0.08 IOD (measured 0.017-0.062,
+    extractor v3), and by less than half of what a pose-unaware 2-D normalisation (eye
+    midpoint origin, IOD 1, no rotation) leaves (measured 0.19-0.44)."""
     from backend.data.tracks import load_track
     track = load_track(prepared_tracks / f"{clip}.npz")
     left, right, yaw = _yaw_groups(track)
@@ -116,5 +116,5 @@ def test_real_frames_under_different_head_poses_share_one_canonical_face(prepare
     naive_pts = np.stack([normalise_to_canonical(np.concatenate([p, np.zeros((68, 1))], 1))
                           for p in track.landmarks_image * np.array([1.0, -1.0])])
     naive = diff(naive_pts[left][:, STABLE_POINTS, :2].mean(0), naive_pts[right][:, STABLE_POINTS, :2].mean(0))
-    assert canonical < 0.07, f"{clip}: canonical difference {canonical:.3f} IOD"
+    assert canonical < 0.08, f"{clip}: canonical difference {canonical:.3f} IOD"
     assert canonical < 0.5 * naive, f"{clip}: canonical {canonical:.3f} vs naive 2-D {naive:.3f}"
