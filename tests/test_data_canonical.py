@@ -118,3 +118,18 @@ def test_real_frames_under_different_head_poses_share_one_canonical_face(prepare
     naive = diff(naive_pts[left][:, STABLE_POINTS, :2].mean(0), naive_pts[right][:, STABLE_POINTS, :2].mean(0))
     assert canonical < 0.08, f"{clip}: canonical difference {canonical:.3f} IOD"
     assert canonical < 0.5 * naive, f"{clip}: canonical {canonical:.3f} vs naive 2-D {naive:.3f}"
+
+
+def test_real_3d_landmarks_under_synthetic_poses_come_back_unchanged(prepared_tracks):
+    """Real canonical 3-D landmarks (a smiling and a surprised MEAD frame) seen under 40 random
+    head poses (yaw +-35, pitch +-20, roll +-15 deg, 15-40 IOD from a 15 deg camera): the
+    recovered canonical landmarks differ by < 0.01 IOD RMS (measured mean 0.0002, max 0.0007)."""
+    from backend.data.tracks import load_track
+    for clip in ("W009_front_happy_level3_001", "M030_front_surprised_level3_001"):
+        track = load_track(prepared_tracks / f"{clip}.npz")
+        face = track.landmarks[track.frame_count // 2].astype(np.float64)
+        rotations, translations = _random_poses(40, seed=5)
+        points, _ = _perspective_points(face, rotations, translations)
+        fit = fit_canonical(points, IMAGE)
+        rms = np.sqrt(((fit.landmarks - face) ** 2).sum(-1).mean(-1))
+        assert rms.max() < 0.01, f"{clip}: {rms.max():.4f} IOD"
