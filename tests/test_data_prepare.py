@@ -151,3 +151,29 @@ def test_cli_prints_a_summary_and_exits_1_when_a_clip_failed(corpus, tmp_path, c
 def test_cli_rejects_a_missing_path_in_the_summary(tmp_path, capsys):
     code = cli_main(["prepare", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), "--quiet"])
     assert code == 0 and "no such file or folder" in capsys.readouterr().out
+
+
+def test_a_missing_preview_is_drawn_for_an_already_prepared_clip(prepared, corpus):
+    out, config, _ = prepared
+    (out / "eight_k.preview.png").unlink()
+    again = prepare_paths([corpus / "eight_k.mp4"], config, show_progress=False)
+    assert [r.status for r in again.results] == ["skipped"]
+    assert (out / "eight_k.preview.png").is_file()
+
+
+def test_an_unexpected_error_fails_only_that_clip(corpus, tmp_path, monkeypatch):
+    import backend.data.prepare as prepare_module
+    real = prepare_module.track_video
+
+    def flaky(path, **kwargs):
+        if "eight_k" in str(path):
+            raise RuntimeError("simulated decoder crash")
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(prepare_module, "track_video", flaky)
+    summary = prepare_paths([corpus / "eight_k.mp4", corpus / "ninety_six_k.mp4"],
+                            PrepareConfig(out_dir=tmp_path, max_seconds=1.0), show_progress=False)
+    status = {r.clip_id: (r.status, r.message) for r in summary.results}
+    assert status["ninety_six_k"][0] == "done"
+    assert status["eight_k"][0] == "failed" and "RuntimeError: simulated decoder crash" in status["eight_k"][1]
+    assert "eight_k.mp4" in status["eight_k"][1]

@@ -210,14 +210,25 @@ def prepare_clip(clip: ClipSource, config: PrepareConfig, split: str,
     }
     track_files.save_track(track, config.out_dir, clip.clip_id)
     if config.preview:
-        from backend.data.preview import write_contact_sheet
-        write_contact_sheet(track, clip.video, config.out_dir / f"{clip.clip_id}.preview.png")
+        _write_preview(track, clip, config, warnings)
     return ClipResult(clip.clip_id, clip.video, "done", warnings=warnings, frames=n,
                       seconds=time.perf_counter() - start)
 
 
-def prepare_paths(paths: list[str | Path], config: PrepareConfig, show_progress: bool = True,
-                  log: Callable[[str], None] = print) -> PrepareSummary:
+def preview_path(config: PrepareConfig, clip_id: str) -> Path:
+    return config.out_dir / f"{clip_id}.preview.png"
+
+
+def _write_preview(track: Track, clip: ClipSource, config: PrepareConfig, warnings: list[str]) -> None:
+    """A preview is a convenience: failing to draw one is a note, never a failed clip."""
+    from backend.data.preview import write_contact_sheet
+    try:
+        write_contact_sheet(track, clip.video, preview_path(config, clip.clip_id))
+    except Exception as exc:  # noqa: BLE001 - any drawing/reading problem
+        warnings.append(f"preview not written: {type(exc).__name__}: {exc}")
+
+
+def prepare_paths(paths: list[str | Path], config: PrepareConfig, show_progress: bool = True) -> PrepareSummary:
     """Discover clips under ``paths`` and prepare each; never stops on one bad clip."""
     from tqdm import tqdm
     clips, problems = discover_clips(paths)
@@ -226,7 +237,11 @@ def prepare_paths(paths: list[str | Path], config: PrepareConfig, show_progress:
     todo = []
     for clip in clips:
         if not config.force and is_prepared(clip, config):
-            summary.results.append(ClipResult(clip.clip_id, clip.video, "skipped", "already prepared"))
+            skipped = ClipResult(clip.clip_id, clip.video, "skipped", "already prepared")
+            if config.preview and not preview_path(config, clip.clip_id).is_file():
+                track = track_files.load_track(track_files.track_paths(config.out_dir, clip.clip_id)[0])
+                _write_preview(track, clip, config, skipped.warnings)
+            summary.results.append(skipped)
         else:
             todo.append(clip)
     estimates = {}
@@ -254,9 +269,13 @@ def prepare_paths(paths: list[str | Path], config: PrepareConfig, show_progress:
             split = "val" if clip.speaker in val else "train"
             try:
                 result = prepare_clip(clip, config, split, progress)
-            except (VideoError, AudioError, track_files.TrackError, OSError, ValueError) as exc:
+            except (VideoError, AudioError, track_files.TrackError) as exc:
                 result = ClipResult(clip.clip_id, clip.video, "failed", str(exc))
                 bar.write(f"failed: {exc}")
+            except Exception as exc:  # noqa: BLE001 - one broken clip must not stop the batch
+                result = ClipResult(clip.clip_id, clip.video, "failed",
+                                    f"{clip.video}: unexpected {type(exc).__name__}: {exc}")
+                bar.write(f"failed: {result.message}")
             bar.n = base + estimates[clip.clip_id]
             bar.refresh()
             summary.results.append(result)
