@@ -82,7 +82,7 @@ def run(args) -> int:
 
     def shut_down(signum, _frame):
         print(f"emogene serve: {signal.Signals(signum).name}, shutting down", file=sys.stderr, flush=True)
-        server._stop.set()
+        server.request_stop()
 
     signal.signal(signal.SIGINT, shut_down)
     signal.signal(signal.SIGTERM, shut_down)

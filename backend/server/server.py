@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -74,7 +75,10 @@ class BackendServer:
         self._thread: threading.Thread | None = None
         self._wake_local = threading.local()
         self.address: str | None = None
-        self.worker = JobWorker(stage_set, self.store, self._outbox, self._wake)
+        self.worker = JobWorker(stage_set, self.store, self._outbox, self._wake, key=config.key)
+        self._intake = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emogene-intake")
+        self._validated: "queue.Queue[tuple[bytes, Message, Any]]" = queue.Queue()
+        self._validating = 0
         self.messages_handled = 0
 
     # -- life cycle ------------------------------------------------------------------
@@ -86,6 +90,10 @@ class BackendServer:
         if self._bind_error is not None:
             raise self._bind_error
         return self.address or ""
+
+    def request_stop(self) -> None:
+        """Ask the loop to end (safe from a signal handler); ``serve_forever`` then returns."""
+        self._stop.set()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
@@ -114,6 +122,7 @@ class BackendServer:
             self._loop(router, wake)
         finally:
             self.worker.stop()
+            self._intake.shutdown(wait=False, cancel_futures=True)
             router.close(linger=0)
             wake.close(linger=0)
 
@@ -151,6 +160,7 @@ class BackendServer:
                     except zmq.Again:
                         break
             self._drain_outbox(router)
+            self._drain_validated(router)
             if router in events:
                 for _ in range(100):  # then give the outbox a turn
                     try:
@@ -163,9 +173,12 @@ class BackendServer:
                 self._purge()
                 next_purge = time.monotonic() + self.config.purge_interval_s
 
-    def _send(self, router: zmq.Socket, route: bytes, msg: Message) -> None:
+    def _send(self, router: zmq.Socket, route: bytes, msg: Message, frames: list | None = None) -> None:
+        """Send ``msg`` to ``route``; ``frames`` is its serialized form when the worker already made it."""
         try:
-            router.send_multipart([route, *serialize(msg, self.config.key)], copy=False)
+            if frames is None:
+                frames = serialize(msg, self.config.key)
+            router.send_multipart([route, *frames], copy=False)
         except BridgeError as exc:
             log.error("could not serialize %s: %s", msg.type, exc)
         except zmq.ZMQError as exc:  # the client is gone: its job's results stay on disk
@@ -174,12 +187,12 @@ class BackendServer:
     def _drain_outbox(self, router: zmq.Socket) -> None:
         while True:
             try:
-                job, msg, stored = self._outbox.get_nowait()
+                job, msg, stored, frames = self._outbox.get_nowait()
             except queue.Empty:
                 return
             if stored:
                 job.forwarded += 1
-            self._send(router, job.route, msg)
+            self._send(router, job.route, msg, frames)
             if msg.type in TERMINAL_TYPES:
                 job.terminal_forwarded = True
                 self._answer_cancel_waiters(router, job, STATE_OF_TERMINAL[msg.type])
@@ -249,14 +262,43 @@ class BackendServer:
         self._send(router, route, msg.reply(MessageType.SUBJECT_LIST, {"subjects": self._subject_names()}))
 
     def _on_generate(self, router, route, msg: Message) -> None:
-        if self.worker.queued() >= self.config.max_queued_jobs:
+        if self.worker.queued() + self._validating >= self.config.max_queued_jobs:
             raise BridgeError(ErrorCode.BUSY, f"{self.worker.queued()} jobs are waiting; try again later")
-        job_id = uuid.uuid4().hex
-        spec = job_from_message(msg, job_id, self.subjects, self.config.limits)
+        # decoding and resampling long audio takes a while: do it off the socket thread
+        self._validating += 1
+        self._intake.submit(self._validate, route, msg)
+
+    def _validate(self, route: bytes, msg: Message) -> None:
+        """Intake thread: the request as a job spec, or the error to answer it with."""
         try:
-            self.stage_set.for_job(spec)
-        except StageError as exc:
-            raise BridgeError(exc.code, str(exc)) from None
+            spec = job_from_message(msg, uuid.uuid4().hex, self.subjects, self.config.limits)
+            try:
+                self.stage_set.for_job(spec)
+            except StageError as exc:
+                raise BridgeError(exc.code, str(exc)) from None
+            outcome: Any = spec
+        except BridgeError as exc:
+            outcome = exc
+        except Exception as exc:
+            log.exception("validating a generate request failed")
+            outcome = BridgeError(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+        self._validated.put((route, msg, outcome))
+        self._wake()
+
+    def _drain_validated(self, router: zmq.Socket) -> None:
+        while True:
+            try:
+                route, msg, outcome = self._validated.get_nowait()
+            except queue.Empty:
+                return
+            self._validating -= 1
+            if isinstance(outcome, BridgeError):
+                self._send(router, route, error_message(outcome.code, outcome.message, parent_id=msg.msg_id))
+            else:
+                self._accept(router, route, msg, outcome)
+
+    def _accept(self, router, route: bytes, msg: Message, spec) -> None:
+        job_id = spec.job_id
         self.store.create(job_id, {"subject": spec.subject, "fps": spec.fps, "frame_count": spec.frame_count,
                                    "landmarks_only": spec.landmarks_only, "request_id": msg.msg_id})
         job = Job(spec, route, msg.msg_id)
@@ -298,7 +340,7 @@ class BackendServer:
             self.store.append(job_id, job.stored, terminal)
             job.stored += 1
             self.store.update_meta(job_id, state="cancelled", stored=job.stored)
-            self._outbox.put((job, terminal, True))
+            self._outbox.put((job, terminal, True, None))
             job.cancel_waiters.append((route, msg.msg_id))
             self._drain_outbox(router)
             return

@@ -18,6 +18,7 @@ from backend.pipeline.base import GenerateJob, StageError
 from backend.pipeline.local import MessageStageContext, run_stages
 from backend.server.job_store import JobStore
 from bridge.messages import Message
+from bridge.wire import serialize
 from bridge.protocol import MessageType
 
 log = logging.getLogger(__name__)
@@ -44,20 +45,21 @@ class Job:
         return self.spec.job_id
 
 
-#: what the worker hands the socket thread: (job, message, stored)
-Outgoing = tuple[Job, Message, bool]
+#: what the worker hands the socket thread: (job, message, stored, its frames or None)
+Outgoing = tuple[Job, Message, bool, "list | None"]
 
 
 class JobWorker(threading.Thread):
     """Runs queued jobs with the stage set, one at a time."""
 
     def __init__(self, stage_set: Any, store: JobStore, outbox: "queue.Queue[Outgoing]",
-                 wake: Callable[[], None]):
+                 wake: Callable[[], None], key: bytes | None = None):
         super().__init__(name="emogene-worker", daemon=True)
         self.stage_set = stage_set
         self.store = store
         self.outbox = outbox
         self.wake = wake
+        self.key = key
         self._queue: "queue.Queue[Job | None]" = queue.Queue()
         self.current: Job | None = None
 
@@ -112,7 +114,8 @@ class JobWorker(threading.Thread):
                 counts["frames"] += int(msg.content["count"])
             elif msg.type == MessageType.PLATE:
                 counts["plates"] += 1
-            self.outbox.put((job, msg, stored))
+            # serialized (and signed) here, so big plates do not hold up the socket thread
+            self.outbox.put((job, msg, stored, serialize(msg, self.key)))
             self.wake()
 
         try:
