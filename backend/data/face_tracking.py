@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -111,19 +112,15 @@ def _check_file(path: Path) -> None:
 
 @contextlib.contextmanager
 def _quiet_native_logs():
-    """mediapipe/TFLite print info lines on the C-level stderr (also from their own threads);
-    send fd 2 to /dev/null while tracking so progress bars stay readable (``prepare``
-    draws its bar on a duplicate of the original stderr)."""
+    """mediapipe/TFLite print info lines on the C-level stderr while the graph starts; send
+    fd 2 to /dev/null for those moments only, so progress bars stay readable."""
     import sys
-    import warnings
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -155,24 +152,31 @@ def track_video(path: str | Path, progress: Callable[[int, int], None] | None = 
     fps, count_estimate, (width, height) = read_video_info(path)
     max_frames = None if config.max_seconds is None else max(1, int(round(config.max_seconds * fps)))
     total = count_estimate if max_frames is None else min(count_estimate, max_frames)
-    with _quiet_native_logs():
-        return _track(path, fps, (width, height), max_frames, total, progress, config)
+    return _track(path, fps, (width, height), max_frames, total, progress, config)
 
 
 def _track(path: Path, fps: float, size: tuple[int, int], max_frames: int | None, total: int,
            progress: Callable[[int, int], None] | None, config: TrackerConfig) -> FaceTrack:
-    from mediapipe.python.solutions import face_mesh
     width, height = size
-    mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=config.max_faces, refine_landmarks=True,
-                              min_detection_confidence=config.min_detection_confidence,
-                              min_tracking_confidence=config.min_tracking_confidence)
+    # mediapipe's graph threads log while it starts (until the first frames are through)
+    quiet = contextlib.ExitStack()
+    quiet.enter_context(_quiet_native_logs())
     rows: list[np.ndarray | None] = []
     counts: list[int] = []
     previous_centre = None
+    mesh = None
     try:
+        from mediapipe.python.solutions import face_mesh
+        mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=config.max_faces, refine_landmarks=True,
+                                  min_detection_confidence=config.min_detection_confidence,
+                                  min_tracking_confidence=config.min_tracking_confidence)
         for i, rgb in enumerate(iter_frames_rgb(path, max_frames)):
             h, w = rgb.shape[:2]
-            result = mesh.process(rgb)
+            with warnings.catch_warnings():  # protobuf's GetPrototype deprecation, every call
+                warnings.simplefilter("ignore", UserWarning)
+                result = mesh.process(rgb)
+            if i == 1:
+                quiet.close()
             faces = []
             for lm in (result.multi_face_landmarks or []):
                 arr = np.array([(p.x * w, p.y * h, p.z * w) for p in lm.landmark], dtype=np.float32)
@@ -187,7 +191,9 @@ def _track(path: Path, fps: float, size: tuple[int, int], max_frames: int | None
             if progress is not None:
                 progress(i + 1, max(total, i + 1))
     finally:
-        mesh.close()
+        quiet.close()
+        if mesh is not None:
+            mesh.close()
     if not rows:
         raise VideoError(f"{path}: no frames could be decoded (corrupt or truncated video?)")
     detected = np.array([r is not None for r in rows], dtype=bool)

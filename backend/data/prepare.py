@@ -252,13 +252,8 @@ def prepare_paths(paths: list[str | Path], config: PrepareConfig, show_progress:
             estimates[clip.clip_id] = max(1, int(round(seconds * fps)))
         except VideoError:
             estimates[clip.clip_id] = 1
-    # a duplicate of stderr: the tracker silences fd 2 while mediapipe runs
-    import os
-    import sys
-    sys.stderr.flush()
-    bar_stream = os.fdopen(os.dup(2), "w", buffering=1)
     bar = tqdm(total=sum(estimates.values()), unit="frame", disable=not show_progress or not todo,
-               desc="prepare", dynamic_ncols=True, file=bar_stream)
+               desc="prepare", dynamic_ncols=True)
     try:
         for clip in todo:
             bar.set_postfix_str(clip.clip_id[:40])
@@ -281,5 +276,4 @@ def prepare_paths(paths: list[str | Path], config: PrepareConfig, show_progress:
             summary.results.append(result)
     finally:
         bar.close()
-        bar_stream.close()
     return summary
