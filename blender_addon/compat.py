@@ -52,8 +52,14 @@ def ensure_fcurve(id_data, action, data_path: str, index: int = 0, group: str = 
 
     ``action`` must already be assigned to ``id_data.animation_data``.
     """
-    if hasattr(action, "fcurve_ensure_for_datablock"):  # 4.4+
-        return action.fcurve_ensure_for_datablock(id_data, data_path, index=index, group_name=group)
+    if hasattr(action, "fcurve_ensure_for_datablock"):  # 4.4+ (group_name arrived in 5.0)
+        try:
+            return action.fcurve_ensure_for_datablock(id_data, data_path, index=index, group_name=group)
+        except TypeError:
+            fcurve = action.fcurve_ensure_for_datablock(id_data, data_path, index=index)
+            if group and hasattr(action, "groups"):
+                fcurve.group = action.groups.get(group) or action.groups.new(group)
+            return fcurve
     fcurve = action.fcurves.find(data_path, index=index)
     if fcurve is None:
         fcurve = action.fcurves.new(data_path, index=index, action_group=group)

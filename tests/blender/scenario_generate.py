@@ -40,6 +40,7 @@ scene, strip = harness.speech_scene(audio, frames, strip_start=11)
 first, last = 11, 10 + frames
 scene.emogene.output = output
 scene.emogene.use_subject_camera = output == "LANDMARKS"
+scene.emogene.use_camera_background = output == "PLATES"
 bpy.ops.emogene.key_emotion(emotion="happy", weight=0.8, frame=first)
 bpy.ops.emogene.key_emotion(emotion="sad", weight=0.8, frame=last)
 
@@ -91,6 +92,12 @@ if output == "PLATES":
     files = sorted(os.listdir(folder))
     assert files == [f"frame_{f:06d}.png" for f in expected_frames], files[:3]
     result["plate_folder"] = folder
+    backgrounds = list(scene.camera.data.background_images)
+    assert len(backgrounds) == 1 and scene.camera.data.show_background_images
+    user = backgrounds[0].image_user
+    assert backgrounds[0].image.source == "SEQUENCE"
+    assert (user.frame_start, user.frame_duration, user.frame_offset) == (first, frames, first - 1)
+    assert bpy.path.abspath(backgrounds[0].image.filepath) == os.path.join(folder, f"frame_{first:06d}.png")
     if scene.emogene.subject == "flat_colours":  # stand-in renderer: frames are pure red, green, blue in turn
         result["colour"] = harness.check_plate_colours(scene, first, out_dir)
 else:
@@ -131,5 +138,7 @@ assert "EG_jaw_08" in bpy.data.objects and "EG_jaw_08.001" not in bpy.data.objec
 assert not any(os.path.exists(str(p)) for p in old_files)
 image_strips = [s for s in compat.strips(scene.sequence_editor) if s.type == "IMAGE"]
 assert len(image_strips) == (1 if output == "PLATES" else 0)
+assert len(scene.camera.data.background_images) == (1 if output == "PLATES" else 0)
+assert len([i for i in bpy.data.images if i.source == "SEQUENCE"]) == (1 if output == "PLATES" else 0)
 result.update(take=takes[0].name, frames=frames, output=output, status=scene.emogene.status)
 harness.emit(result)

@@ -213,5 +213,93 @@ assert [m.type for m in client.sent] == ["generate", "ping"]
 now[0] = 10.5
 assert s.pump() == job.ERROR and "went silent" in s.error
 s.close()
+# -- panels: every property, operator and icon they name exists, in every state -----------------------
+ICONS = set(bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items.keys())
+drawn = {"prop": 0, "operator": 0, "label": 0}
+
+
+class OperatorProps:
+    def __init__(self, idname):
+        category, name = idname.split(".")
+        self._rna = getattr(getattr(bpy.ops, category), name).get_rna_type()
+
+    def __setattr__(self, name, value):
+        if name != "_rna":
+            assert name in self._rna.properties.keys(), name
+        object.__setattr__(self, name, value)
+
+
+class CheckingLayout:
+    """Accepts what a UILayout accepts, asserting that every name it is given exists."""
+    alert = enabled = active = False
+    scale_y = 1.0
+    use_property_split = False
+
+    def _child(self, *a, **k):
+        return CheckingLayout()
+
+    row = column = box = split = _child
+
+    def label(self, text="", icon="NONE", **k):
+        assert icon in ICONS, icon
+        drawn["label"] += 1
+
+    def prop(self, data, name, **k):
+        assert name in data.bl_rna.properties.keys(), (data, name)
+        drawn["prop"] += 1
+
+    def prop_search(self, data, name, search_data, search_name, **k):
+        assert name in data.bl_rna.properties.keys() and search_name in search_data.bl_rna.properties.keys()
+        drawn["prop"] += 1
+
+    def operator(self, idname, icon="NONE", **k):
+        assert icon in ICONS, icon
+        drawn["operator"] += 1
+        return OperatorProps(idname)
+
+    def operator_menu_enum(self, idname, prop, **k):
+        assert prop in OperatorProps(idname)._rna.properties.keys()
+
+    def progress(self, **k):
+        assert "progress" in bpy.types.UILayout.bl_rna.functions.keys()
+
+
+class PanelSelf:
+    def __init__(self):
+        self.layout = CheckingLayout()
+
+
+class PrefsSelf(PanelSelf):
+    def __getattr__(self, name):
+        return getattr(prefs, name)
+
+
+panel_classes = mod("ui.panels").CLASSES
+assert {c.bl_space_type for c in panel_classes} == {"SEQUENCE_EDITOR", "VIEW_3D"}
+generate_mod, preferences_mod = mod("operators.generate"), mod("preferences")
+prefs = harness.preferences(addon)
+scene.emogene.sound_strip = strip.name
+states = [
+    ("idle", lambda: None),
+    ("plates+custom", lambda: (setattr(scene.emogene, "output", "PLATES"),
+                               setattr(scene.emogene, "resolution_mode", "CUSTOM"))),
+    ("file audio", lambda: setattr(scene.emogene, "audio_source", "FILE")),
+    ("error", lambda: (setattr(scene.emogene, "job_state", "ERROR"), setattr(scene.emogene, "status", "x " * 80))),
+    ("running", lambda: (setattr(scene.emogene, "job_state", "RUNNING"),
+                         generate_mod.SESSIONS.__setitem__(scene.name, object()))),
+    ("remote blocked", lambda: (generate_mod.SESSIONS.clear(),
+                                setattr(prefs, "backend_address", "tcp://192.0.2.1:5555"))),
+    ("connected", lambda: preferences_mod.CONNECTION_INFO.update(ok=True, version="0.1", protocol=1,
+                                                                 device="cpu", subjects=["a"])),
+    ("connect failed", lambda: preferences_mod.CONNECTION_INFO.update(ok=False, text="no answer")),
+]
+for label, apply in states:
+    apply()
+    for cls in panel_classes:
+        cls.draw(PanelSelf(), bpy.context)
+    type(prefs).draw(PrefsSelf(), bpy.context)
+result["panel_draws"] = drawn
+assert drawn["prop"] > 50 and drawn["operator"] > 10
+
 result["ok"] = True
 harness.emit(result)

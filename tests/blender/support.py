@@ -79,20 +79,30 @@ class Backend:
         self._log.close()
 
 
-def run_scenario(name: str, *args: str, user_dir: Path, timeout: float = 180.0) -> dict:
+def run_scenario(name: str, *args: str, user_dir: Path, timeout: float = 180.0, python: str = PYTHON) -> dict:
     """Run ``tests/blender/<name>.py args`` in its own process; returns the JSON it prints last.
 
     Fails with the scenario's output when it exits non-zero.
     """
     user_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "BLENDER_USER_RESOURCES": str(user_dir), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([PYTHON, str(SCENARIOS / f"{name}.py"), *map(str, args)], capture_output=True,
+    done = subprocess.run([python, str(SCENARIOS / f"{name}.py"), *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, env=env, cwd=REPO_ROOT)
     output = done.stdout + done.stderr
     if done.returncode != 0:
         raise AssertionError(f"scenario {name} failed (exit {done.returncode}):\n{output[-6000:]}")
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     return json.loads(lines[-1][len("RESULT "):]) if lines else {}
+
+
+def bpy45_python() -> str | None:
+    """A Python with ``bpy==4.5.15`` (Blender 4.5 LTS) for the compat tests, if one was set up.
+
+    ``$EMOGENE_BPY45_PYTHON``, else ``cache/bpy45/bin/python`` (made with
+    ``python -m venv cache/bpy45 && cache/bpy45/bin/pip install bpy==4.5.15 numpy==1.26.4 pyzmq``).
+    """
+    candidate = os.environ.get("EMOGENE_BPY45_PYTHON") or str(REPO_ROOT / "cache" / "bpy45" / "bin" / "python")
+    return candidate if Path(candidate).is_file() else None
 
 
 def build_test_zip(out_dir: Path) -> Path:
