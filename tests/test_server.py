@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from backend.pipeline.base import StageError
 from bridge.client import PollingClient, SyncClient
 from bridge.errors import BridgeError
 from bridge.protocol import ErrorCode, MessageType
@@ -206,3 +207,40 @@ def test_server_answers_while_a_job_runs(slow_server):
         with SyncClient(slow_server.address, timeout_s=2) as other:
             assert other.ping() < 0.1   # the socket thread is not blocked by the worker
         assert list(client.iter_job(job_id))[-1].type == MessageType.DONE
+
+
+class _BrokenStage:
+    name = "broken"
+    weight = 1.0
+
+    def __init__(self, error):
+        self.error = error
+
+    def run(self, job, ctx):
+        ctx.emit_landmarks(0, np.zeros((1, 68, 3), np.float32), np.eye(3, dtype=np.float32)[None],
+                           np.zeros((1, 3), np.float32))
+        raise self.error
+
+
+@pytest.mark.parametrize("error, code", [
+    (RuntimeError("stage bug"), ErrorCode.JOB_FAILED),
+    (StageError("unsupported", "no such camera"), ErrorCode.UNSUPPORTED),
+])
+def test_a_failing_stage_fails_only_its_job(server, error, code):
+    working = server.stage_set.motion
+    server.stage_set.motion = _BrokenStage(error)
+    try:
+        with SyncClient(server.address, timeout_s=10) as client:
+            job_id = client.submit(generate_request(seconds=1.0))
+            seen = []
+            with pytest.raises(BridgeError) as err:
+                for msg in client.iter_job(job_id):
+                    seen.append(msg.type)
+            assert err.value.code == code and str(error) in err.value.message
+            assert MessageType.LANDMARKS in seen
+            assert server.store.read_meta(job_id)["state"] == "failed"
+            server.stage_set.motion = working
+            job_id = client.submit(generate_request(seconds=1.0))
+            assert list(client.iter_job(job_id))[-1].type == MessageType.DONE
+    finally:
+        server.stage_set.motion = working

@@ -10,7 +10,7 @@ import soundfile
 
 from bridge.client import SyncClient
 from bridge.errors import BridgeError
-from bridge.messages import EncodedBuffer, Message
+from bridge.messages import Message
 from bridge.protocol import FRAME_TAG, ErrorCode, Limits, MessageType, MiB
 from bridge.requests import build_cancel, build_generate
 from bridge.wire import deserialize, serialize, sign

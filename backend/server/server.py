@@ -22,7 +22,7 @@ from typing import Any, Callable
 import zmq
 
 from backend.pipeline.base import StageError
-from backend.server.job_store import DEFAULT_JOBS_DIR, TERMINAL_STATES, JobStore, is_job_id
+from backend.server.job_store import DEFAULT_JOBS_DIR, TERMINAL_STATES, JobStore
 from backend.server.validation import job_from_message
 from backend.server.worker import STATE_OF_TERMINAL, Job, JobWorker, Outgoing
 from bridge.errors import BridgeError
@@ -152,26 +152,34 @@ class BackendServer:
         poller.register(wake, zmq.POLLIN)
         next_purge = time.monotonic() + self.config.purge_interval_s
         while not self._stop.is_set():
-            events = dict(poller.poll(self.config.poll_interval_ms))
-            if wake in events:
-                while True:
-                    try:
-                        wake.recv(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-            self._drain_outbox(router)
-            self._drain_validated(router)
-            if router in events:
-                for _ in range(100):  # then give the outbox a turn
-                    try:
-                        frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
-                    except zmq.Again:
-                        break
-                    self._handle_frames(router, frames)
-                    self._drain_outbox(router)
-            if time.monotonic() > next_purge:
-                self._purge()
-                next_purge = time.monotonic() + self.config.purge_interval_s
+            try:
+                next_purge = self._turn(router, wake, poller, next_purge)
+            except Exception:  # the loop must outlive any bug in a handler
+                log.exception("server loop: unexpected failure; serving on")
+
+    def _turn(self, router: zmq.Socket, wake: zmq.Socket, poller: zmq.Poller, next_purge: float) -> float:
+        """One pass of the loop: wake-ups, worker output, validated requests, incoming messages."""
+        events = dict(poller.poll(self.config.poll_interval_ms))
+        if wake in events:
+            while True:
+                try:
+                    wake.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+        self._drain_outbox(router)
+        self._drain_validated(router)
+        if router in events:
+            for _ in range(100):  # then give the outbox a turn
+                try:
+                    frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    break
+                self._handle_frames(router, frames)
+                self._drain_outbox(router)
+        if time.monotonic() > next_purge:
+            next_purge = time.monotonic() + self.config.purge_interval_s
+            self._purge()
+        return next_purge
 
     def _send(self, router: zmq.Socket, route: bytes, msg: Message, frames: list | None = None) -> None:
         """Send ``msg`` to ``route``; ``frames`` is its serialized form when the worker already made it."""
@@ -294,8 +302,14 @@ class BackendServer:
             self._validating -= 1
             if isinstance(outcome, BridgeError):
                 self._send(router, route, error_message(outcome.code, outcome.message, parent_id=msg.msg_id))
-            else:
+                continue
+            try:
                 self._accept(router, route, msg, outcome)
+            except Exception as exc:  # e.g. the jobs folder cannot be written
+                log.exception("could not start job %s", outcome.job_id)
+                self.jobs.pop(outcome.job_id, None)
+                self._send(router, route, error_message(ErrorCode.INTERNAL, f"could not start the job: {exc}",
+                                                        parent_id=msg.msg_id))
 
     def _accept(self, router, route: bytes, msg: Message, spec) -> None:
         job_id = spec.job_id
@@ -390,6 +404,12 @@ class BackendServer:
         self._send(router, route, msg.reply(MessageType.ACKED, {"job_id": job_id}, job_id=job_id))
 
     def _purge(self) -> None:
+        try:
+            self._purge_expired()
+        except OSError as exc:
+            log.error("could not purge old jobs in %s: %s", self.store.root, exc)
+
+    def _purge_expired(self) -> None:
         active = {job_id for job_id, job in self.jobs.items() if not job.terminal_forwarded}
         removed = self.store.purge(self.config.job_max_age_s, keep=active)
         for job_id in removed:

@@ -19,7 +19,7 @@ from backend.pipeline.local import MessageStageContext, run_stages
 from backend.server.job_store import JobStore
 from bridge.messages import Message
 from bridge.wire import serialize
-from bridge.protocol import MessageType
+from bridge.protocol import ErrorCode, MessageType
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,9 @@ class Job:
     lock: threading.Lock = field(default_factory=threading.Lock)
     stored: int = 0              # result messages written to the store
     forwarded: int = 0           # of those, handed to the socket (a fetch replays these from disk)
-    terminal_forwarded: bool = False
+    terminal_forwarded: bool = False    # socket thread: the terminal message went out
+    terminal_sent: bool = False         # worker: the terminal message was handed over
+    store_failed: bool = False
     cancel_waiters: list[tuple[bytes, str]] = field(default_factory=list)   # (route, cancel msg_id)
     created: float = field(default_factory=time.time)
 
@@ -86,28 +88,52 @@ class JobWorker(threading.Thread):
             self.current = job
             try:
                 self._run(job)
-            except Exception:  # never let one job end the worker
+            except Exception as exc:  # never let one job end the worker, nor leave its client waiting
                 log.exception("worker failed on job %s", job.job_id)
+                if not job.terminal_sent:
+                    self._send_failure(job, f"{type(exc).__name__}: {exc}")
             finally:
                 self.current = None
 
+    def _send_failure(self, job: Job, text: str) -> None:
+        with job.lock:
+            job.state = "failed"
+        job.terminal_sent = True
+        msg = Message(MessageType.ERROR, {"code": ErrorCode.JOB_FAILED, "message": text},
+                      job_id=job.job_id, parent_id=job.request_id)
+        self.outbox.put((job, msg, False, None))
+        self.wake()
+
     def _run(self, job: Job) -> None:
-        self.store.update_meta(job.job_id, state="running", started=time.time())
+        try:
+            self.store.update_meta(job.job_id, state="running", started=time.time())
+        except (OSError, ValueError) as exc:
+            log.error("job %s: cannot record its state (%s)", job.job_id, exc)
         started = time.perf_counter()
         counts = {"frames": 0, "plates": 0}
 
         def sink(msg: Message, stored: bool) -> None:
-            if stored:
-                self.store.append(job.job_id, job.stored, msg)
-                job.stored += 1
+            if stored and not job.store_failed:
+                try:
+                    self.store.append(job.job_id, job.stored, msg)
+                    job.stored += 1
+                except OSError as exc:   # e.g. disk full: keep streaming, the client still gets it live
+                    job.store_failed = True
+                    log.error("job %s: cannot store results any more (%s); streaming only", job.job_id, exc)
+                    stored = False
             if msg.type in STATE_OF_TERMINAL:
                 # the state is final on disk before any client can see the end (and ack it)
                 state = STATE_OF_TERMINAL[msg.type]
                 with job.lock:
                     job.state = state
-                self.store.update_meta(job.job_id, state=state, stored=job.stored,
-                                       seconds=round(time.perf_counter() - started, 3),
-                                       error=msg.content.get("message") if state == "failed" else None, **counts)
+                job.terminal_sent = True
+                try:
+                    self.store.update_meta(job.job_id, state=state, stored=job.stored,
+                                           seconds=round(time.perf_counter() - started, 3),
+                                           error=msg.content.get("message") if state == "failed" else None,
+                                           **counts)
+                except (OSError, ValueError) as exc:
+                    log.error("job %s: cannot record its final state (%s)", job.job_id, exc)
                 log.info("job %s %s: %d frames, %d plates in %.2f s", job.job_id, state, counts["frames"],
                          counts["plates"], time.perf_counter() - started)
             elif msg.type == MessageType.LANDMARKS:
