@@ -186,3 +186,65 @@ def test_checkpoint_of_another_subject_is_refused(trained_subject, tmp_path):
     (other / "subject.json").write_text(json.dumps(info))
     with pytest.raises(StageError, match="version 999"):
         RenderStage("cpu", SubjectStore([tmp_path])).renderer("other")
+
+
+class _GroundTruthMotion:
+    """Isolates the renderer from the motion models: replays the subject's held-out track."""
+    name = "motion"
+    weight = 1.0
+
+    def __init__(self, subject):
+        from backend.render.subject_dataset import SubjectDataset
+        data = SubjectDataset(subject)
+        self.idx = data.heldout_indices
+        self.track = data.track
+
+    def run(self, job, ctx):
+        idx = self.idx[np.arange(job.frame_count) % len(self.idx)]
+        t = self.track
+        ctx.state.update(landmarks=t["landmarks"][idx], rotation=t["rotation"][idx], translation=t["translation"][idx])
+        ctx.emit_landmarks(0, t["landmarks"][idx], t["rotation"][idx], t["translation"][idx])
+
+
+def test_generate_over_the_bridge_returns_rgba_plates_covering_the_person(trained_subject, tmp_path):
+    """Real server (ZeroMQ ROUTER), real client, our RenderStage; alpha checked against the person mask."""
+    from backend.pipeline.local import decode_png
+    from backend.pipeline.registry import StageSet
+    from backend.server.server import BackendServer, ServerConfig
+    from backend.subjects import SubjectStore
+    from bridge.client import SyncClient
+    from bridge.requests import build_generate
+
+    subject, _ = trained_subject
+
+    class Stages(StageSet):
+        def _motion_stage(self):
+            return _GroundTruthMotion(subject)
+
+    subjects = SubjectStore([subject.parent])
+    server = BackendServer(ServerConfig(bind="tcp://127.0.0.1:*", jobs_dir=tmp_path / "jobs"),
+                           Stages("cpu", subjects), subjects)
+    server.start()
+    try:
+        frames = 3
+        audio = np.zeros(int(16000 * frames / 25), np.float32)
+        weights = np.tile(np.eye(8, dtype=np.float32)[:1], (frames, 1))
+        request = build_generate(audio, 16000, 25.0, weights, np.zeros(frames, np.float32), subject="cnn2_test",
+                                 landmarks_only=False)
+        plates = {}
+        with SyncClient(server.address, timeout_s=60) as client:
+            job = client.submit(request)
+            for msg in client.iter_job(job):
+                if msg.type == "plate":
+                    plates[msg.content["frame"]] = decode_png(bytes(msg.buffers[0].data))
+                last = msg
+        assert last.type == "done" and len(plates) == frames
+    finally:
+        server.stop()
+    from backend.render.subject_dataset import SubjectDataset
+    data = SubjectDataset(subject)
+    for j, frame in enumerate(sorted(plates)):
+        alpha = plates[frame][..., 3] / 255.0
+        mask = data.masks[data.heldout_indices[j]]
+        assert (alpha[mask > 200] > 0.5).mean() > 0.9
+        assert (alpha[mask < 20] < 0.5).mean() > 0.9

@@ -158,7 +158,7 @@ def save_curves(history: dict, path: Path, baseline_psnr: float | None = None) -
         axes[0].set_yscale("log")
     axes[0].set(title="training loss", xlabel="step")
     if history["psnr"]:
-        steps, values = zip(*history["psnr"])
+        steps, values = zip(*[(entry[0], entry[1]) for entry in history["psnr"]])
         axes[1].plot(steps, values, marker="o", label="NeRF (held-out)")
     if baseline_psnr is not None:
         axes[1].axhline(baseline_psnr, color="gray", linestyle="--", label="mean training frame")
@@ -197,6 +197,7 @@ def train_subject(subject_dir: str | Path, config: TrainConfig | None = None, de
     subject_name = data.info["name"]
     model = data.build_model(config.model).to(device)
     step, elapsed = 0, 0.0
+    #: loss: (step, value); psnr: (step, held-out dB, seconds since start); occupancy: (step, head, torso)
     history: dict = {"loss": [], "psnr": [], "occupancy": []}
     state_path = out_dir / "train_state.pt"
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=1e-15, betas=(0.9, 0.99))
@@ -232,11 +233,11 @@ def train_subject(subject_dir: str | Path, config: TrainConfig | None = None, de
         optimizer.step()
         step += 1
         if step % 50 == 0:
-            history["loss"].append((step, float(losses["total"])))
-            bar.set_postfix(loss=f"{float(losses['total']):.4f}", psnr=f"{last_psnr:.2f}")
+            history["loss"].append((step, float(losses["total"].detach())))
+            bar.set_postfix(loss=f"{float(losses['total'].detach()):.4f}", psnr=f"{last_psnr:.2f}")
         if step % config.eval_every == 0:
             last_psnr = heldout_psnr(model, data, config.eval_frames, device)
-            history["psnr"].append((step, last_psnr))
+            history["psnr"].append((step, last_psnr, time.time() - start))
         if step % config.checkpoint_every == 0:
             _save(model, optimizer, step, history, time.time() - start, out_dir, config, subject_name)
         bar.update(1)
@@ -244,7 +245,7 @@ def train_subject(subject_dir: str | Path, config: TrainConfig | None = None, de
     elapsed = time.time() - start
     if not history["psnr"] or history["psnr"][-1][0] != step:
         last_psnr = heldout_psnr(model, data, config.eval_frames, device)
-        history["psnr"].append((step, last_psnr))
+        history["psnr"].append((step, last_psnr, elapsed))
     _save(model, optimizer, step, history, elapsed, out_dir, config, subject_name)
     save_curves(history, out_dir / "training_curves.png", baseline)
     info = json.loads((out_dir / "subject.json").read_text())
