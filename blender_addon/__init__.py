@@ -6,6 +6,7 @@ registers them in order and unregisters them in reverse.
 from __future__ import annotations
 
 import bpy
+from bpy.app.handlers import persistent
 
 from . import preferences, properties
 from .operators import connect, emotion, export, generate
@@ -14,15 +15,24 @@ from .ui import panels
 _MODULES_WITH_CLASSES = (generate, emotion, connect, export, panels)
 
 
+@persistent
+def _drop_jobs_on_load(*_args):
+    """Opening another .blend: running jobs belong to the old file's scenes."""
+    generate.cancel_all()
+
+
 def register():
     preferences.register()
     properties.register()
     for module in _MODULES_WITH_CLASSES:
         for cls in module.CLASSES:
             bpy.utils.register_class(cls)
+    bpy.app.handlers.load_pre.append(_drop_jobs_on_load)
 
 
 def unregister():
+    if _drop_jobs_on_load in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_drop_jobs_on_load)
     generate.cancel_all()
     for module in reversed(_MODULES_WITH_CLASSES):
         for cls in reversed(module.CLASSES):

@@ -32,6 +32,8 @@ FINISHED_STATES = frozenset({DONE, ERROR, CANCELLED})
 
 #: silence after which the session pings the backend (a pong proves it is alive but busy)
 PING_AFTER_S = 3.0
+#: bounds the work of one timer call (each plate is a file write)
+MAX_MESSAGES_PER_PUMP = 50
 #: how long a cancel waits for the backend's 'cancelled' before giving up locally
 CANCEL_GRACE_S = 5.0
 
@@ -120,7 +122,7 @@ class GenerateSession:
         if self.finished:
             return self.state
         try:
-            messages = self._client.poll(max_wait_ms=0, max_messages=200)
+            messages = self._client.poll(max_wait_ms=0, max_messages=MAX_MESSAGES_PER_PUMP)
         except Exception as exc:  # a broken socket must not take Blender's timer down
             self._fail("internal", f"receiving from the backend failed: {exc}")
             return self.state
@@ -151,14 +153,19 @@ class GenerateSession:
         self.status = "Cancelling..."
         self._cancel_deadline = self.clock() + CANCEL_GRACE_S
 
-    def close(self, keep_staging: bool = False) -> None:
-        """Close the socket; remove the staging folder unless results were moved out of it."""
+    def close(self, keep_socket: bool = False) -> None:
+        """Remove the staging folder (imported plates have moved out of it) and close the socket.
+
+        ``keep_socket`` leaves the socket open so a just-sent ``ack`` can leave; call again to close.
+        """
+        if self.results.staging_dir:
+            shutil.rmtree(self.results.staging_dir, ignore_errors=True)
+        if keep_socket:
+            return
         try:
             self._client.close()
         except Exception:
             pass
-        if not keep_staging and self.results.staging_dir:
-            shutil.rmtree(self.results.staging_dir, ignore_errors=True)
 
     def ack(self) -> None:
         """Tell the backend the results arrived (it may delete its copy)."""

@@ -73,6 +73,9 @@ def test_generate_plates_strip_and_files(addon_zip, speech, plates_backend, tmp_
                        FRAMES, user_dir=tmp_path / "user")
     assert out["status"].endswith(f"{FRAMES} plates")
     assert out["connect"]["subjects"] == ["flat_colours"]
+    # both takes were acknowledged after import, so the backend deleted its copies
+    jobs_dir = plates_backend.log_path.parent / f"jobs_{plates_backend.port}"
+    assert sorted(p.name for p in jobs_dir.iterdir()) == ["subjects"]
 
 
 def test_backend_killed_mid_job_reports_and_keeps_scene(addon_zip, speech, tmp_path):

@@ -22,6 +22,9 @@ TIMER_INTERVAL_S = 0.1
 SESSIONS: dict[str, job.GenerateSession] = {}
 #: what each session needs at import time, by scene name
 _PENDING: dict[str, submit.PreparedRequest] = {}
+#: finished sessions whose last message (an ack) gets a moment to leave before the socket closes
+_CLOSING: list[tuple[float, job.GenerateSession]] = []
+CLOSE_DELAY_S = 0.5
 
 
 def report(level: str, message: str) -> None:
@@ -61,6 +64,9 @@ def start(context, scene) -> job.GenerateSession:
     except ValueError as exc:
         raise submit.SubmitError(str(exc)) from None
     SESSIONS[scene.name] = session
+    # objects are looked up by name at import time: references can go stale across undo
+    prepared.anchor = prepared.anchor.name if prepared.anchor is not None else None
+    prepared.camera = prepared.camera.name if prepared.camera is not None else None
     _PENDING[scene.name] = prepared
     settings = scene.emogene
     settings.job_state = "RUNNING"
@@ -88,9 +94,10 @@ def generate_timer() -> float | None:
         if session.finished:
             _conclude(scene, session)
             _finish(scene_name, session)
+    _close_finished()
     _progress_update()
     compat.redraw_ui()
-    if SESSIONS:
+    if SESSIONS or _CLOSING:
         return TIMER_INTERVAL_S
     _progress_end()
     return None
@@ -101,11 +108,13 @@ def _conclude(scene, session: job.GenerateSession) -> None:
     prepared = _PENDING.get(scene.name)
     if session.state == job.DONE:
         take = f"take_{settings.take_counter + 1:03d}"
+        camera = bpy.data.objects.get(prepared.camera or "")
         try:
             take_importer.import_take(
-                scene, session.results, take=take, anchor=prepared.anchor if _alive(prepared.anchor) else None,
+                scene, session.results, take=take, anchor=bpy.data.objects.get(prepared.anchor or ""),
                 sound_strip_channel=prepared.sound_channel, cache_dir=preferences.cache_dir(),
-                camera_obj=prepared.camera if (settings.use_camera_background and _alive(prepared.camera)) else None,
+                camera_obj=camera if (settings.use_camera_background and camera and camera.type == "CAMERA")
+                else None,
                 with_plates=not prepared.landmarks_only)
         except Exception as exc:
             settings.job_state = "ERROR"
@@ -137,17 +146,22 @@ def _conclude(scene, session: job.GenerateSession) -> None:
         report("ERROR", session.error)
 
 
-def _alive(obj) -> bool:
-    try:
-        return obj is not None and obj.name in bpy.data.objects
-    except ReferenceError:
-        return False
-
-
 def _finish(scene_name: str, session: job.GenerateSession) -> None:
-    session.close()
     SESSIONS.pop(scene_name, None)
     _PENDING.pop(scene_name, None)
+    if session.state == job.DONE:
+        session.close(keep_socket=True)  # closed by _close_finished once the ack has had time to leave
+        _CLOSING.append((session.clock() + CLOSE_DELAY_S, session))
+    else:
+        session.close()
+
+
+def _close_finished() -> None:
+    for item in list(_CLOSING):
+        deadline, session = item
+        if session.clock() >= deadline:
+            session.close()
+            _CLOSING.remove(item)
 
 
 def cancel_all() -> None:
@@ -155,6 +169,9 @@ def cancel_all() -> None:
     for name, session in list(SESSIONS.items()):
         session.cancel()
         _finish(name, session)
+    for _, session in _CLOSING:
+        session.close()
+    _CLOSING.clear()
     if bpy.app.timers.is_registered(generate_timer):
         bpy.app.timers.unregister(generate_timer)
     _progress_end()
