@@ -160,3 +160,24 @@ def test_generate_help_documents_the_spec(capsys):
         main(["generate", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "neutral@0,happy:0.8@1.5,sad@4" in text and "happy:0.8" in text and "seconds" in text.lower()
+
+
+def test_generate_sends_other_formats_encoded_and_the_server_decodes_them(tmp_path, capsys):
+    pytest.importorskip("backend.data.audio", reason="the data module's decoder (ffmpeg) decodes m4a")
+    import imageio_ffmpeg
+    wav, m4a = tmp_path / "speech.wav", tmp_path / "speech.m4a"
+    soundfile.write(wav, speech(1.0), 16000)
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(wav), "-c:a", "aac", str(m4a)],
+                   check=True, timeout=60)
+    server = start_server(tmp_path / "jobs")
+    try:
+        out = tmp_path / "out"
+        code = main(["generate", "--connect", server.address, "--audio", str(m4a), "--emotion", "angry@0,fear@0.5",
+                     "--fps", "30", "--landmarks-only", "--out", str(out)])
+        assert code == 0, capsys.readouterr().err
+        track = np.load(out / "landmarks.npz")
+        frames = track["landmarks"].shape[0]
+        assert 30 <= frames <= 32   # aac pads a little
+        assert track["emotion_weights"].shape == (frames, 8) and track["emotion_weights"][-1, 4] == 1.0
+    finally:
+        server.stop()
