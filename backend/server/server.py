@@ -131,7 +131,9 @@ class BackendServer:
         router.setsockopt(zmq.MAXMSGSIZE, self.config.limits.socket_max_frame_bytes)
         router.setsockopt(zmq.HEARTBEAT_IVL, 2000)
         router.setsockopt(zmq.HEARTBEAT_TIMEOUT, 10000)
-        router.setsockopt(zmq.SNDHWM, 10_000)
+        # per client: a client more than this many messages behind loses live messages (bounded memory);
+        # everything a job produces is on disk, so it can ``fetch`` them
+        router.setsockopt(zmq.SNDHWM, 1000)
 
     def _wake(self) -> None:
         socket = getattr(self._wake_local, "socket", None)
