@@ -47,6 +47,13 @@ def test_generate_landmarks_from_emogene_serve(addon_zip, speech, serve, tmp_pat
     assert out["take"] == "EmoGene take_002"
 
 
+def test_generate_at_fractional_frame_rate(addon_zip, speech, serve, tmp_path):
+    """29.97 fps (30000/1001): the audio sent covers exactly the range, so every frame gets its keys."""
+    out = run_scenario("scenario_generate", addon_zip, serve.address, speech, tmp_path / "out", "LANDMARKS",
+                       47, 30, 1.001, user_dir=tmp_path / "user")
+    assert out["frames"] == 47
+
+
 def test_plates_request_on_emogene_serve(addon_zip, speech, serve, tmp_path):
     """With a renderer and a subject the plates come back; without a renderer the user is told to ask for
     landmarks only (checked with a stand-in subject folder, so the subject check passes first)."""

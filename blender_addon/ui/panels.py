@@ -100,12 +100,12 @@ def _draw_generate(layout, context):
         row.operator("emogene.cancel", icon="CANCEL")
     else:
         row.operator("emogene.generate", icon="PLAY")
-    if running or settings.job_state in {"RUNNING", "CANCELLING"}:
+    if running:
         layout.progress(factor=settings.progress, type="BAR",
                         text=f"{settings.progress * 100:.0f}%  {settings.status[:48]}")
     elif settings.status:
         box = layout.box()
-        box.alert = settings.job_state == "ERROR"
+        box.alert = settings.job_state in {"ERROR", "RUNNING", "CANCELLING"}  # RUNNING here: saved mid-job
         import textwrap
         for i, line in enumerate(textwrap.wrap(settings.status, 42)[:6]):
             box.label(text=line, icon=("ERROR" if box.alert else "INFO") if i == 0 else "BLANK1")

@@ -34,10 +34,11 @@ def preferences(addon):
     return bpy.context.preferences.addons[addon.__name__].preferences
 
 
-def speech_scene(audio_path: str, frames: int, strip_start: int = 1, channel: int = 1):
-    """The default scene at 25 fps with a sound strip trimmed to ``frames`` frames."""
+def speech_scene(audio_path: str, frames: int, strip_start: int = 1, channel: int = 1,
+                 fps: int = FPS, fps_base: float = 1.0):
+    """The default scene (25 fps unless given) with a sound strip trimmed to ``frames`` frames."""
     scene = bpy.context.scene
-    scene.render.fps, scene.render.fps_base = FPS, 1.0
+    scene.render.fps, scene.render.fps_base = fps, fps_base
     editor = scene.sequence_editor_create()
     strips = editor.strips if hasattr(editor, "strips") else editor.sequences
     strip = strips.new_sound("speech", audio_path, channel, strip_start)

@@ -1,6 +1,6 @@
 """Scenario: key happy -> sad, Generate against a real backend, check the take, export, re-generate.
 
-    python scenario_generate.py ZIP ADDRESS AUDIO OUT_DIR LANDMARKS|PLATES FRAMES
+    python scenario_generate.py ZIP ADDRESS AUDIO OUT_DIR LANDMARKS|PLATES FRAMES [FPS FPS_BASE]
 Prints ``RESULT {json}``; any failed assertion exits non-zero.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 
 zip_path, address, audio, out_dir, output, frames = sys.argv[1:7]
 frames = int(frames)
+fps, fps_base = (int(sys.argv[7]), float(sys.argv[8])) if len(sys.argv) > 8 else (25, 1.0)
 os.makedirs(out_dir, exist_ok=True)
 addon = harness.install_addon(zip_path)
 take_mod = harness.submodule(addon, "importers.take")
@@ -36,7 +37,7 @@ result["connect"] = {k: info[k] for k in ("version", "device", "subjects")}
 
 # a saved .blend, so plates land under its folder with relative paths
 bpy.ops.wm.save_as_mainfile(filepath=os.path.join(out_dir, "scene.blend"))
-scene, strip = harness.speech_scene(audio, frames, strip_start=11)
+scene, strip = harness.speech_scene(audio, frames, strip_start=11, fps=fps, fps_base=fps_base)
 first, last = 11, 10 + frames
 scene.emogene.output = output
 scene.emogene.use_subject_camera = output == "LANDMARKS"
