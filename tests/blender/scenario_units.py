@@ -38,6 +38,9 @@ bpy.ops.emogene.key_emotion(emotion="sad", weight=1.0, intensity=1.0, frame=20)
 bpy.ops.emogene.key_emotion(emotion="angry", weight=0.6, intensity=0.7, frame=35)
 happy = emotion_track.property_curve(scene, "happy")
 assert happy is not None and len(happy.keyframe_points) == 3
+# keys sit in one channel group, so the Dope Sheet/Graph Editor list them under "EmoGene Emotion"
+assert all(emotion_track.property_curve(scene, n).group.name == "EmoGene Emotion"
+           for n in (*mod("properties").EMOTIONS, "intensity"))
 happy.keyframe_points[1].interpolation = "CONSTANT"   # 20 -> 35 holds
 sad = emotion_track.property_curve(scene, "sad")
 sad.keyframe_points[0].interpolation = "LINEAR"
