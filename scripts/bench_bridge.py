@@ -8,8 +8,8 @@
 "bridge" does the whole path per message: build Message, serialize (+ HMAC with a
 key), send, receive, verify, deserialize. Both run twice: without a key (the
 loopback default) and with one (required off loopback). Prints a table of ratios
-(bridge / raw; target <= 1.2). Runs are interleaved and the best run of each is
-reported, so load from other processes disturbs the comparison as little as possible.
+(bridge / raw; target <= 1.2). Runs are interleaved and the median run of each is
+reported, so load from other processes hits every mode alike.
 
     .venv/bin/python scripts/bench_bridge.py [--transport tcp|ipc] [--messages 3000] [--plates 100]
 """
@@ -136,8 +136,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3000, help="round trips per latency run")
     parser.add_argument("--plates", type=int, default=100)
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--repeats", type=int, default=7,
-                        help="runs per measure, interleaved; the best run is reported (least disturbed by other load)")
+    parser.add_argument("--repeats", type=int, default=15,
+                        help="runs per measure, interleaved; the median run is reported")
     args = parser.parse_args()
 
     address = ("tcp://127.0.0.1:5799" if args.transport == "tcp"
@@ -164,17 +164,17 @@ def main() -> None:
         stopper.close(0)
         ctx.term()
 
-    def best_run(values: list[list[float]], pick) -> float:
-        return min(pick(v) for v in values)
+    def median_run(values: list[list[float]], pick) -> float:
+        return statistics.median(pick(v) for v in values)
 
-    median_ms = {m: best_run(lat[m], lambda t: statistics.median(t) * 1e3) for m in modes}
-    p99_ms = {m: best_run(lat[m], lambda t: float(np.percentile(t, 99)) * 1e3) for m in modes}
+    median_ms = {m: median_run(lat[m], lambda t: statistics.median(t) * 1e3) for m in modes}
+    p99_ms = {m: median_run(lat[m], lambda t: float(np.percentile(t, 99)) * 1e3) for m in modes}
     plate_mb = args.plates * args.size * args.size * 4 / 1e6
-    mb_per_s = {m: plate_mb / min(thr[m]) for m in modes}
-    fps = {m: args.plates / min(thr[m]) for m in modes}
+    mb_per_s = {m: plate_mb / statistics.median(thr[m]) for m in modes}
+    fps = {m: args.plates / statistics.median(thr[m]) for m in modes}
 
     print(f"bridge benchmark over {args.transport} ({args.messages} round trips, {args.plates} plates of "
-          f"{args.size}x{args.size} RGBA = {plate_mb:.0f} MB; best of {args.repeats} interleaved runs)")
+          f"{args.size}x{args.size} RGBA = {plate_mb:.0f} MB; median of {args.repeats} interleaved runs)")
     header = f"{'measure':<28}{'raw pyzmq':>12}{'bridge':>12}{'ratio':>8}{'bridge+HMAC':>13}{'ratio':>8}"
     print(header)
     print("-" * len(header))
