@@ -33,7 +33,8 @@ FINISHED_STATES = frozenset({DONE, ERROR, CANCELLED})
 #: silence after which the session pings the backend (a pong proves it is alive but busy)
 PING_AFTER_S = 3.0
 #: bounds the work of one timer call (each plate is a file write)
-MAX_MESSAGES_PER_PUMP = 50
+PUMP_BUDGET_S = 0.03
+POLL_BATCH = 16
 #: how long a cancel waits for the backend's 'cancelled' before giving up locally
 CANCEL_GRACE_S = 5.0
 
@@ -106,6 +107,7 @@ class GenerateSession:
         self._last_heard = self._started
         self._cancel_deadline: float | None = None
         self._ping_ids: set[str] = set()
+        self._fetched = False
         self._last_ping = self._started
         try:
             self._request_id = self._client.send(request)
@@ -121,20 +123,24 @@ class GenerateSession:
         """Handle what has arrived, check the timeouts; returns the state."""
         if self.finished:
             return self.state
-        try:
-            messages = self._client.poll(max_wait_ms=0, max_messages=MAX_MESSAGES_PER_PUMP)
-        except Exception as exc:  # a broken socket must not take Blender's timer down
-            self._fail("internal", f"receiving from the backend failed: {exc}")
-            return self.state
-        now = self.clock()
-        for msg in messages:
-            if not self._is_ours(msg):
-                continue
-            self._last_heard = now
-            self._handle(msg)
-            if self.finished:
+        started = time.monotonic()
+        while time.monotonic() - started < PUMP_BUDGET_S:
+            try:
+                messages = self._client.poll(max_wait_ms=0, max_messages=POLL_BATCH)
+            except Exception as exc:  # a broken socket must not take Blender's timer down
+                self._fail("internal", f"receiving from the backend failed: {exc}")
                 return self.state
-        self._check_timeouts(now)
+            now = self.clock()
+            for msg in messages:
+                if not self._is_ours(msg):
+                    continue
+                self._last_heard = now
+                self._handle(msg)
+                if self.finished:
+                    return self.state
+            if len(messages) < POLL_BATCH:
+                break
+        self._check_timeouts(self.clock())
         return self.state
 
     def cancel(self) -> None:
@@ -249,19 +255,33 @@ class GenerateSession:
             fh.write(msg.bytes(0))
         self.results.plates[index] = path
 
-    def _finish_done(self) -> None:
+    def _missing(self) -> str:
+        """What a finished job still lacks, in words ('' when complete)."""
         r = self.results
         if r.landmarks is None or not r.received.all():
             missing = "all" if r.received is None else int((~r.received).sum())
-            self._fail("job_failed", f"the backend finished but {missing} landmark frame(s) never arrived")
-            return
+            return f"{missing} landmark frame(s) never arrived"
         if not self.landmarks_only:
-            expected = set(range(r.frame_count))
-            missing_plates = sorted(expected - set(r.plates))
+            missing_plates = sorted(set(range(r.frame_count)) - set(r.plates))
             if missing_plates:
-                self._fail("job_failed", f"the backend finished but {len(missing_plates)} plate(s) are missing "
-                                         f"(first: frame index {missing_plates[0]})")
+                return f"{len(missing_plates)} plate(s) are missing (first: frame index {missing_plates[0]})"
+        return ""
+
+    def _finish_done(self) -> None:
+        r = self.results
+        missing = self._missing()
+        if missing and not self._fetched and self.job_id:
+            # a client that fell behind loses live messages; the backend keeps the job on disk: replay it
+            self._fetched = True
+            try:
+                self._client.send(bridge_api.requests().build_fetch(self.job_id))
+                self.status = f"Fetching the rest of the results ({missing})"
                 return
+            except Exception:
+                pass
+        if missing:
+            self._fail("job_failed", f"the backend finished but {missing}")
+            return
         self.state = DONE
         self.progress = 1.0
         self.status = f"Received {r.frame_count} frames" + (

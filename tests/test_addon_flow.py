@@ -102,6 +102,12 @@ def test_cancel_mid_job_keeps_scene(addon_zip, speech, plates_backend, tmp_path)
     assert out["cancelled_after_plates"] >= 1 and out["status"].startswith("Cancelled")
 
 
+def test_lost_messages_are_fetched_again(addon_zip, speech, plates_backend, tmp_path):
+    out = run_scenario("scenario_errors", addon_zip, speech, tmp_path / "out", "lost", plates_backend.address,
+                       user_dir=tmp_path / "user")
+    assert out["dropped"] == ["landmarks", "plate"] and "40 plates" in out["status"]
+
+
 def test_backend_down_is_reported(addon_zip, speech, tmp_path):
     from blender.support import free_port
     out = run_scenario("scenario_errors", addon_zip, speech, tmp_path / "out", "down",

@@ -8,6 +8,7 @@ Cases:
   bad_key ADDRESS KEYFILE       backend signs with another key
   version ADDRESS               request with a wrong protocol version
   unsupported ADDRESS SUBJECT          plates from a backend without a renderer
+  lost ADDRESS                  two live messages lost (plates backend): the session fetches the stored job
   remote                        remote backend while online access is off: refused before any network use
 Prints ``RESULT {json}``.
 """
@@ -168,6 +169,31 @@ elif case == "unsupported":
     scene.emogene.subject = args[1]
     status = run_failing_job("ERROR")
     assert "cannot do this" in status and "Landmarks only" in status, status
+
+elif case == "lost":
+    prefs.backend_address = args[0]
+    scene.emogene.output = "PLATES"
+    scene.emogene.subject = "flat_colours"
+    assert bpy.ops.emogene.generate() == {"FINISHED"}
+    client = generate_mod.SESSIONS[scene.name]._client
+    real_poll, dropped = client.poll, []
+
+    def lossy_poll(*a, **k):  # as if the backend's send queue had overflowed: drop a landmark chunk and a plate
+        out = []
+        for msg in real_poll(*a, **k):
+            if msg.type in {"landmarks", "plate"} and msg.type not in dropped:
+                dropped.append(msg.type)
+                continue
+            out.append(msg)
+        return out
+
+    client.poll = lossy_poll
+    harness.pump(addon, timeout_s=60)
+    assert dropped == ["landmarks", "plate"], dropped
+    assert scene.emogene.job_state == "DONE", scene.emogene.status
+    image_strip = next(s for s in compat.strips(scene.sequence_editor) if s.type == "IMAGE")
+    assert image_strip.frame_final_duration == 40
+    result["dropped"] = dropped
 
 elif case == "remote":
     assert bpy.app.online_access is False

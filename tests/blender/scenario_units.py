@@ -193,14 +193,28 @@ client.inbox = [messages_mod.Message("accepted", {"job_id": "J"}, job_id="J", pa
 assert s.pump() == job.DONE and s.results.frame_count == 25
 assert s.results.landmarks[10, 0, 0] == 10 and s.results.landmarks[9, 0, 0] == 0
 s.close()
+# messages lost on the way (a client that fell behind): the session fetches the stored job once
 s, client, request = session()
 client.inbox = [messages_mod.Message("accepted", {}, job_id="J", parent_id=request.msg_id),
                 landmarks_msg("J", 0, 10, 25), messages_mod.Message("done", {}, job_id="J")]
+assert s.pump() == job.RUNNING and "Fetching" in s.status, s.status
+assert [m.type for m in client.sent] == ["generate", "fetch"] and client.sent[1].content["job_id"] == "J"
+client.inbox = [landmarks_msg("J", 0, 10, 25), landmarks_msg("J", 10, 15, 25), messages_mod.Message("done", {}, job_id="J")]
+assert s.pump() == job.DONE, s.status
+s.close()
+# still incomplete after the replay: a clear error
+s, client, request = session()
+client.inbox = [messages_mod.Message("accepted", {}, job_id="J", parent_id=request.msg_id),
+                landmarks_msg("J", 0, 10, 25), messages_mod.Message("done", {}, job_id="J")]
+s.pump()
+client.inbox = [messages_mod.Message("done", {}, job_id="J")]
 assert s.pump() == job.ERROR and "15 landmark frame(s) never arrived" in s.error, s.error
 s.close()
 s, client, request = session(landmarks_only=False)
 client.inbox = [messages_mod.Message("accepted", {}, job_id="J", parent_id=request.msg_id),
                 landmarks_msg("J", 0, 25, 25), messages_mod.Message("done", {}, job_id="J")]
+s.pump()
+client.inbox = [messages_mod.Message("done", {}, job_id="J")]
 assert s.pump() == job.ERROR and "25 plate(s) are missing" in s.error, s.error
 staging = s.results.staging_dir
 s.close()
