@@ -177,3 +177,25 @@ def test_an_unexpected_error_fails_only_that_clip(corpus, tmp_path, monkeypatch)
     assert status["ninety_six_k"][0] == "done"
     assert status["eight_k"][0] == "failed" and "RuntimeError: simulated decoder crash" in status["eight_k"][1]
     assert "eight_k.mp4" in status["eight_k"][1]
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", pytest.param("SIGTERM", marks=pytest.mark.slow)])
+def test_an_interrupted_run_leaves_whole_clips_only_and_resumes(shared_data, tmp_path, signal_name):
+    import signal
+    import sys
+    import time
+    first = shared_data / "mead" / "W009_front_neutral_level1_001.mp4"
+    second = shared_data / "talking" / "cnn2_25fps.mp4"
+    cmd = [sys.executable, "-m", "backend.cli", "prepare", str(first), str(second), "--out", str(tmp_path),
+           "--max-seconds", "10", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "W009_front_neutral_level1_001.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(getattr(signal, signal_name))
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in output
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["W009_front_neutral_level1_001.json", "W009_front_neutral_level1_001.npz"], names
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0 and "1 done, 1 skipped" in rerun.stdout
