@@ -13,6 +13,7 @@ def add_arguments(parser):
     parser.add_argument("--rays", type=int, default=None, help="rays per step (default 1024; raise on a GPU)")
     parser.add_argument("--resume", action="store_true", help="continue from the subject's last checkpoint")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the fields (GPU; slow to start)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: on a shared 2-core machine 2 threads ran 5x slower)")
 
 
@@ -20,7 +21,7 @@ def run(args) -> int:
     from backend.device import resolve_device
     from backend.render.train import TrainConfig, train_subject
 
-    config = TrainConfig(steps=args.steps, minutes=args.minutes, threads=args.threads)
+    config = TrainConfig(steps=args.steps, minutes=args.minutes, threads=args.threads, compile=args.compile)
     if args.rays:
         config.rays_per_step = args.rays
     try:

@@ -8,6 +8,7 @@ The head is composited over the torso; alpha is the accumulated opacity of both.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -77,15 +78,41 @@ class SubjectNeRF(nn.Module):
         keep = samples.keep
         if skip_empty and not self.config.plain_baseline:
             keep = keep & grid.lookup(samples.positions01)
-        sigma = torch.zeros(keep.shape, device=origins.device, dtype=origins.dtype)
-        rgb = torch.zeros(*keep.shape, 3, device=origins.device, dtype=origins.dtype)
+        embedding = fld.embed_condition(condition)
+        if torch.is_grad_enabled():
+            sigma, rgb = self._evaluate(fld, samples.positions01, keep, embedding)
+            return volume_render(sigma, rgb, samples.delta)
+        return self._render_front_to_back(fld, samples, keep, embedding)
+
+    @staticmethod
+    def _evaluate(fld, positions01, keep, embedding) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dense ``[R, S]`` density/colour with the field evaluated only where ``keep``."""
+        sigma = torch.zeros(keep.shape, device=keep.device, dtype=positions01.dtype)
+        rgb = torch.zeros(*keep.shape, 3, device=keep.device, dtype=positions01.dtype)
         ray_idx, sample_idx = keep.nonzero(as_tuple=True)
         if len(ray_idx):
-            embedding = fld.embed_condition(condition)
-            s, c = fld(samples.positions01[ray_idx, sample_idx], embedding[ray_idx])
+            s, c = fld(positions01[ray_idx, sample_idx], embedding[ray_idx])
             sigma = sigma.index_put((ray_idx, sample_idx), s)
             rgb = rgb.index_put((ray_idx, sample_idx), c)
-        return volume_render(sigma, rgb, samples.delta)
+        return sigma, rgb
+
+    def _render_front_to_back(self, fld, samples, keep, embedding, block: int = 8,
+                              min_transmittance: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inference: march blocks of samples front to back, dropping rays once they are opaque
+        (early ray termination); same result as the dense render up to ``min_transmittance``."""
+        rays = keep.shape[0]
+        colour = torch.zeros(rays, 3, device=keep.device)
+        log_transmittance = torch.zeros(rays, device=keep.device)
+        for start in range(0, keep.shape[1], block):
+            part = slice(start, start + block)
+            alive = (log_transmittance > math.log(min_transmittance))[:, None]
+            sigma, rgb = self._evaluate(fld, samples.positions01[:, part], keep[:, part] & alive, embedding)
+            tau = sigma * samples.delta[:, part]
+            trans = torch.exp(log_transmittance[:, None] - (torch.cumsum(tau, dim=-1) - tau))
+            weights = trans * (1 - torch.exp(-tau))
+            colour += (weights[..., None] * rgb).sum(dim=1)
+            log_transmittance = log_transmittance - tau.sum(dim=1)
+        return colour, 1 - torch.exp(log_transmittance)
 
     def forward(self, origins: torch.Tensor, dirs: torch.Tensor, head_from_world: torch.Tensor,
                 code: torch.Tensor, pose: torch.Tensor, jitter: bool = False,

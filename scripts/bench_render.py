@@ -1,0 +1,144 @@
+"""Renderer benchmark (CPU by default): frames per second at 128², 256², 512²; the speed-up of
+hash grid + empty-space skipping over a plain positional-encoding NeRF MLP with the same
+conditioning and sample counts (measured in the same run, same rays); peak memory at 512²;
+and the training time to reach the held-out PSNR of the trained subject (from its run).
+
+    .venv/bin/python scripts/bench_render.py [--subject cache/subjects/default] [--threads 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def _subject_dir(arg: str | None) -> Path:
+    for candidate in ([arg] if arg else []) + [str(REPO / "cache/subjects/default"),
+                                                str(REPO / "backend/assets/subjects/default")]:
+        if candidate and (Path(candidate) / "nerf.json").is_file():
+            return Path(candidate)
+    raise SystemExit("no trained subject found: run scripts/train_default_subject.py first or pass --subject")
+
+
+def _renderer_and_conditions(subject: Path, device: str):
+    import numpy as np
+
+    from backend.render.inference import SubjectRenderer
+    renderer = SubjectRenderer(subject, device)
+    track = np.load(subject / "track.npz")
+    i = int(renderer.info["split"]["heldout"][0])
+    prepared = renderer.conditions(track["landmarks"][i:i + 1], track["rotation"][i:i + 1],
+                                   track["translation"][i:i + 1])
+    return renderer, prepared.conditions
+
+
+def time_frames(renderer, conditions, size: int, repeats: int) -> float:
+    """Seconds per frame (best of ``repeats``) at ``size``² through the subject's camera."""
+    from backend.render.camera import pinhole_rays
+    camera = renderer.camera_for(None, (size, size))
+    rays = pinhole_rays(camera, renderer.device)
+    renderer.render(camera, conditions, 0, rays)  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        renderer.render(camera, conditions, 0, rays)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def time_plain_baseline(renderer, conditions, size: int) -> float:
+    """Seconds per frame of the plain NeRF (frequency encoding, 8x256 MLP, no skipping), same rays."""
+    import torch
+
+    from backend.render.camera import pinhole_rays
+    from backend.render.model import SubjectModelConfig, SubjectNeRF
+    from backend.render.train import render_frame
+    cfg = SubjectModelConfig(**{**renderer.model.config.__dict__, "plain_baseline": True})
+    plain = SubjectNeRF(cfg, torso_box=renderer.model.torso_box.clone()).to(renderer.device).eval()
+    plain.head_box.copy_(renderer.model.head_box)
+    camera = renderer.camera_for(None, (size, size))
+    origins, dirs = pinhole_rays(camera, renderer.device)
+    t = time.perf_counter()
+    with torch.inference_mode():
+        render_frame(plain, origins, dirs, conditions.head_from_world[:1], conditions.code[:1], conditions.pose[:1])
+    return time.perf_counter() - t
+
+
+def peak_memory_child(subject: str, size: int, threads: int, device: str) -> None:
+    import torch
+    torch.set_num_threads(threads)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    renderer, conditions = _renderer_and_conditions(Path(subject), device)
+    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    camera = renderer.camera_for(None, (size, size))
+    renderer.render(camera, conditions, 0)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"peak_rss_mib": after / 1024, "model_loaded_rss_mib": loaded / 1024,
+                      "process_start_rss_mib": before / 1024}))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subject")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sizes", default="128,256,512")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--baseline-size", type=int, default=128)
+    parser.add_argument("--out", default=str(REPO / "eval_report" / "render" / "bench.json"))
+    parser.add_argument("--_memory-child", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    subject = _subject_dir(args.subject)
+    if args._memory_child:
+        peak_memory_child(str(subject), args._memory_child, args.threads, args.device)
+        return 0
+
+    import torch
+    torch.set_num_threads(args.threads)
+    renderer, conditions = _renderer_and_conditions(subject, args.device)
+    results: dict = {"subject": str(subject), "device": args.device, "threads": args.threads, "fps": {}}
+    for size in (int(s) for s in args.sizes.split(",")):
+        seconds = time_frames(renderer, conditions, size, args.repeats)
+        results["fps"][f"{size}x{size}"] = 1.0 / seconds
+        print(f"ours  {size:4d}²: {seconds:7.3f} s/frame  {1 / seconds:6.2f} fps", flush=True)
+    size = args.baseline_size
+    ours = time_frames(renderer, conditions, size, args.repeats)
+    plain = time_plain_baseline(renderer, conditions, size)
+    results["speedup"] = {"size": size, "ours_s": ours, "plain_nerf_s": plain, "ratio": plain / ours}
+    print(f"plain positional-encoding NeRF {size}²: {plain:.2f} s/frame vs ours {ours:.3f} s/frame "
+          f"-> speed-up {plain / ours:.1f}x (target >= 20x)", flush=True)
+    child = subprocess.run([sys.executable, __file__, "--subject", str(subject), "--threads", str(args.threads),
+                            "--device", args.device, "--_memory-child", "512"], capture_output=True, text=True)
+    memory = json.loads(child.stdout.strip().splitlines()[-1]) if child.returncode == 0 else {"error": child.stderr[-500:]}
+    results["memory_512"] = memory
+    print(f"peak memory rendering 512²: {memory.get('peak_rss_mib', float('nan')):.0f} MiB RSS "
+          f"(after loading the model: {memory.get('model_loaded_rss_mib', float('nan')):.0f} MiB)")
+    summary_path = subject / "train_summary.json"
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text())
+        history = summary["psnr_history"]
+        results["training"] = {"final_heldout_psnr": summary["heldout_psnr"], "train_seconds": summary["train_seconds"],
+                               "steps": summary["steps"], "psnr_history": history}
+        timed = [h for h in history if len(h) == 3]
+        target = summary["heldout_psnr"] - 0.5
+        reached = next((h for h in timed if h[1] >= target), None)
+        if reached:
+            results["training"]["seconds_to_within_0.5db"] = reached[2]
+        print(f"training: held-out PSNR {summary['heldout_psnr']:.2f} dB after {summary['steps']} steps, "
+              f"{summary['train_seconds'] / 60:.1f} min" +
+              (f"; within 0.5 dB of it after {reached[2] / 60:.1f} min (step {reached[0]})" if reached else ""))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
