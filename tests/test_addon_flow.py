@@ -102,6 +102,12 @@ def test_cancel_mid_job_keeps_scene(addon_zip, speech, plates_backend, tmp_path)
     assert out["cancelled_after_plates"] >= 1 and out["status"].startswith("Cancelled")
 
 
+def test_failed_import_is_rolled_back(addon_zip, speech, plates_backend, tmp_path):
+    out = run_scenario("scenario_errors", addon_zip, speech, tmp_path / "out", "import_fails", plates_backend.address,
+                       user_dir=tmp_path / "user")
+    assert out["status"].startswith("Import failed")
+
+
 def test_lost_messages_are_fetched_again(addon_zip, speech, plates_backend, tmp_path):
     out = run_scenario("scenario_errors", addon_zip, speech, tmp_path / "out", "lost", plates_backend.address,
                        user_dir=tmp_path / "user")

@@ -82,18 +82,15 @@ def generate_timer() -> float | None:
     """Pump all sessions once; import finished ones. Returns the next interval or None when idle."""
     for scene_name in list(SESSIONS):
         session = SESSIONS[scene_name]
-        session.pump()
-        scene = bpy.data.scenes.get(scene_name)
-        if scene is None:  # scene deleted or renamed meanwhile: drop the job
-            session.cancel()
+        try:
+            _step(scene_name, session)
+        except Exception as exc:  # an exception would silently unregister the timer and strand the job
             _finish(scene_name, session)
-            continue
-        settings = scene.emogene
-        settings.progress = session.progress
-        settings.status = session.status
-        if session.finished:
-            _conclude(scene, session)
-            _finish(scene_name, session)
+            scene = bpy.data.scenes.get(scene_name)
+            if scene is not None:
+                scene.emogene.job_state = "ERROR"
+                scene.emogene.status = f"Internal error in the EmoGene add-on: {type(exc).__name__}: {exc}"
+            report("ERROR", f"Internal error in the EmoGene add-on: {type(exc).__name__}: {exc}")
     _close_finished()
     _progress_update()
     compat.redraw_ui()
@@ -101,6 +98,21 @@ def generate_timer() -> float | None:
         return TIMER_INTERVAL_S
     _progress_end()
     return None
+
+
+def _step(scene_name: str, session: job.GenerateSession) -> None:
+    session.pump()
+    scene = bpy.data.scenes.get(scene_name)
+    if scene is None:  # scene deleted or renamed meanwhile: drop the job
+        session.cancel()
+        _finish(scene_name, session)
+        return
+    settings = scene.emogene
+    settings.progress = session.progress
+    settings.status = session.status
+    if session.finished:
+        _conclude(scene, session)
+        _finish(scene_name, session)
 
 
 def _conclude(scene, session: job.GenerateSession) -> None:

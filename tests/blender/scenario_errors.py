@@ -8,6 +8,7 @@ Cases:
   bad_key ADDRESS KEYFILE       backend signs with another key
   version ADDRESS               request with a wrong protocol version
   unsupported ADDRESS SUBJECT          plates from a backend without a renderer
+  import_fails ADDRESS          the import breaks half-way (strip creation): everything rolled back
   lost ADDRESS                  two live messages lost (plates backend): the session fetches the stored job
   remote                        remote backend while online access is off: refused before any network use
 Prints ``RESULT {json}``.
@@ -169,6 +170,23 @@ elif case == "unsupported":
     scene.emogene.subject = args[1]
     status = run_failing_job("ERROR")
     assert "cannot do this" in status and "Landmarks only" in status, status
+
+elif case == "import_fails":
+    first_take(args[0])
+    before = snapshot()
+    scene.emogene.output = "PLATES"
+    scene.emogene.subject = "flat_colours"
+    plates_mod = harness.submodule(addon, "importers.plates")
+
+    def broken_add_strip(*a, **k):
+        raise RuntimeError("simulated failure while adding the strip")
+
+    plates_mod.add_strip = broken_add_strip
+    status = run_failing_job("ERROR")
+    assert status.startswith("Import failed, scene left as it was") and "simulated" in status, status
+    same(before, snapshot())
+    assert not os.path.exists(bpy.path.abspath("//emogene/take_002")), os.listdir(bpy.path.abspath("//emogene"))
+    assert staging_empty()
 
 elif case == "lost":
     prefs.backend_address = args[0]
