@@ -65,10 +65,11 @@ def _rays(n=64):
 
 def test_front_to_back_inference_equals_the_dense_training_render():
     model = _model()
+    rays = _rays()
     with torch.no_grad():
-        fast = model(*_rays())
+        fast = model(*rays)
     with torch.enable_grad():
-        dense = model(*_rays())
+        dense = model(*rays)
     assert torch.allclose(fast["alpha"], dense["alpha"].detach(), atol=2e-3)
     assert torch.allclose(fast["rgb"], dense["rgb"].detach(), atol=2e-3)
 
