@@ -248,3 +248,14 @@ def test_generate_over_the_bridge_returns_rgba_plates_covering_the_person(traine
         mask = data.masks[data.heldout_indices[j]]
         assert (alpha[mask > 200] > 0.5).mean() > 0.9
         assert (alpha[mask < 20] < 0.5).mean() > 0.9
+
+
+def test_training_resumes_from_its_checkpoint(trained_subject):
+    from backend.render.train import TrainConfig, train_subject
+    subject, summary = trained_subject
+    more = train_subject(subject, TrainConfig(steps=summary["steps"] + 15, minutes=None, eval_every=10 ** 9,
+                                              checkpoint_every=10 ** 9, eval_frames=2, occupancy_warmup=150),
+                         resume=True, progress=False)
+    assert more["steps"] == summary["steps"] + 15
+    assert more["heldout_psnr"] > summary["mean_frame_psnr"]
+    assert (subject / "training_curves.png").stat().st_size > 0
