@@ -106,11 +106,11 @@ def test_two_clients_at_once_one_cancels(slow_server):
 
 def test_cancel_of_a_queued_job_is_immediate(slow_server):
     with SyncClient(slow_server.address, timeout_s=10) as client:
-        first = client.submit(generate_request(seconds=3.0))
+        first = client.submit(generate_request(seconds=8.0))    # 8 chunks, 1.2 s
         second = client.submit(generate_request(seconds=1.0))
         started = time.monotonic()
         assert client.cancel(second).content["state"] == "cancelled"
-        assert time.monotonic() - started < 0.3          # did not wait for the first job
+        assert time.monotonic() - started < 0.6          # did not wait for the first job
         assert [m.type for m in client.iter_job(second)] == [MessageType.CANCELLED]
         assert list(client.iter_job(first))[-1].type == MessageType.DONE
         with pytest.raises(BridgeError) as err:
@@ -173,7 +173,7 @@ def test_polling_client_never_blocks_and_survives_bad_frames(server):
     with PollingClient(server.address) as client:
         started = time.perf_counter()
         assert client.poll(max_wait_ms=1000) == []
-        assert time.perf_counter() - started < 0.05
+        assert time.perf_counter() - started < 0.1   # 5 ms budget; generous for a loaded machine
         assert client.last_heard is None
         ping_id = client.send(build_ping())
         deadline = time.monotonic() + 5
@@ -205,7 +205,7 @@ def test_server_answers_while_a_job_runs(slow_server):
     with SyncClient(slow_server.address, timeout_s=10) as client:
         job_id = client.submit(generate_request(seconds=3.0))
         with SyncClient(slow_server.address, timeout_s=2) as other:
-            assert other.ping() < 0.1   # the socket thread is not blocked by the worker
+            assert other.ping() < 0.5   # the socket thread is not blocked by the worker
         assert list(client.iter_job(job_id))[-1].type == MessageType.DONE
 
 
@@ -244,3 +244,31 @@ def test_a_failing_stage_fails_only_its_job(server, error, code):
             assert list(client.iter_job(job_id))[-1].type == MessageType.DONE
     finally:
         server.stage_set.motion = working
+
+
+def test_polling_client_returns_partial_batches_instead_of_blocking(tmp_path):
+    from test_server_support import make_subject, start_plate_server
+    server = start_plate_server(tmp_path / "jobs", make_subject(tmp_path / "subjects"), key=KEY)
+    try:
+        with PollingClient(server.address, key=KEY) as client:
+            client.send(generate_request(seconds=1.0, landmarks_only=False, subject="tester", resolution=(512, 512)))
+            deadline = time.monotonic() + 30   # let the whole job arrive in the client's queue first
+            while not any(job.terminal_forwarded for job in list(server.jobs.values())):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            time.sleep(0.5)
+            batches, durations = [], []
+            while True:
+                started = time.perf_counter()
+                batch = client.poll(max_wait_ms=0, max_messages=1000)
+                durations.append(time.perf_counter() - started)
+                if not batch:
+                    break
+                batches.append(batch)
+            messages = [m for b in batches for m in b]
+            assert messages[-1].type == MessageType.DONE
+            assert sum(m.type == MessageType.PLATE for m in messages) == 25
+            assert len(batches) > 1            # 25 signed 1 MiB plates cannot all be verified within 5 ms
+            assert max(durations) < 0.2        # each call stopped soon after its budget (one message past it)
+    finally:
+        server.stop()

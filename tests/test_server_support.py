@@ -108,6 +108,8 @@ class DotRenderStage:
         for frame in range(job.frame_count):
             ctx.check_cancelled()
             plate = np.zeros((height, width, 4), np.uint8)
+            # noise under zero alpha: realistic PNG sizes (straight alpha keeps colour where alpha is 0)
+            plate[..., :3] = np.random.default_rng(frame).integers(0, 256, (height, width, 3), dtype=np.uint8)
             xy = landmarks[frame, :, :2] * np.array([1.0, -1.0]) * (width / 4) + np.array([width / 2, height / 3])
             cols = np.clip(xy[:, 0].astype(int), 0, width - 1)
             rows = np.clip(xy[:, 1].astype(int), 0, height - 1)
