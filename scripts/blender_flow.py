@@ -36,19 +36,25 @@ def parse_args(argv=None):
     parser.add_argument("--address", default=None, help="use a running backend instead of starting one")
     parser.add_argument("--plates", action="store_true", help="ask for plates too (needs a backend with a renderer)")
     parser.add_argument("--subject", default="default")
+    parser.add_argument("--subjects-dir", type=Path, default=None,
+                        help="extra subjects folder for the backend this script starts (emogene serve --subjects-dir)")
+    parser.add_argument("--plate-size", type=int, default=None,
+                        help="plate and preview size in pixels (default: 512, or twice the subject's image size)")
     parser.add_argument("--render-frame", type=int, default=None, help="frame to render (default: mid-take)")
     return parser.parse_args(argv)
 
 
-def start_backend(out: Path):
+def start_backend(out: Path, subjects_dir: Path | None):
     import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     address = f"tcp://127.0.0.1:{port}"
     log = open(out / "serve.log", "w")
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("emogene")), "serve", "--bind", address,
-                             "--jobs-dir", str(out / "jobs")], stdout=log, stderr=subprocess.STDOUT)
+    cmd = [str(Path(sys.executable).with_name("emogene")), "serve", "--bind", address, "--jobs-dir", str(out / "jobs")]
+    if subjects_dir is not None:
+        cmd += ["--subjects-dir", str(subjects_dir)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     return address, proc
 
 
@@ -80,7 +86,7 @@ def main(argv=None) -> int:
     proc = None
     address = args.address
     if address is None:
-        address, proc = start_backend(out)
+        address, proc = start_backend(out, args.subjects_dir)
     try:
         welcome = wait_for_backend(address)
         print(f"backend {welcome.get('backend_version')} on {welcome.get('device')}, "
@@ -93,6 +99,30 @@ def main(argv=None) -> int:
         if proc is not None:
             proc.terminate()
             proc.wait(10)
+
+
+def subject_info(args) -> dict | None:
+    """The subject's ``subject.json`` when this machine has it (to look through its training camera)."""
+    import json
+    roots = [args.subjects_dir] if args.subjects_dir else []
+    roots.append(REPO_ROOT / "backend" / "assets" / "subjects")
+    for root in roots:
+        path = Path(root) / args.subject / "subject.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+    return None
+
+
+def use_training_camera(camera, anchor, info: dict) -> None:
+    """Put the Blender camera where the subject was filmed from, so rig and plates line up."""
+    from mathutils import Matrix
+    spec = info["training_camera"]
+    m = spec["anchor_from_camera"]
+    camera.matrix_world = anchor.matrix_world @ Matrix([m[0:4], m[4:8], m[8:12], m[12:16]])
+    camera.data.lens = spec["focal_length_mm"]
+    camera.data.sensor_width, camera.data.sensor_height = spec["sensor_width_mm"], spec["sensor_height_mm"]
+    camera.data.sensor_fit = spec["sensor_fit"]
+    camera.data.shift_x, camera.data.shift_y = spec["shift_x"], spec["shift_y"]
 
 
 def run_flow(args, out: Path, zip_path: Path, address: str, plates: bool) -> int:
@@ -114,7 +144,9 @@ def run_flow(args, out: Path, zip_path: Path, address: str, plates: bool) -> int
     bpy.ops.wm.save_as_mainfile(filepath=str(blend_path))
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 25, 1.0
-    scene.render.resolution_x = scene.render.resolution_y = 512
+    info = subject_info(args) if plates else None
+    size = args.plate_size or (2 * info["image_size"][0] if info else 512)
+    scene.render.resolution_x = scene.render.resolution_y = size
     scene.render.resolution_percentage = 100
     scene.view_settings.view_transform = "Standard"   # plates shown exactly as rendered
     for obj in list(scene.objects):
@@ -135,6 +167,9 @@ def run_flow(args, out: Path, zip_path: Path, address: str, plates: bool) -> int
     camera.location = (0.0, -0.55, -0.035)          # in front of the face (it looks toward -Y)
     camera.rotation_euler = (np.pi / 2, 0.0, 0.0)
     camera.data.lens = 50.0
+    if info is not None:
+        use_training_camera(camera, settings.anchor, info)
+        settings.resolution_mode = "SCENE"
     bpy.ops.emogene.key_emotion(emotion="neutral", frame=1)
     bpy.ops.emogene.key_emotion(emotion="happy", weight=0.8, frame=max(1, frames // 3))
     bpy.ops.emogene.key_emotion(emotion="sad", weight=0.8, frame=frames)
@@ -163,8 +198,8 @@ def run_flow(args, out: Path, zip_path: Path, address: str, plates: bool) -> int
 
 
 def add_rig_view(scene, take, camera) -> None:
-    """A second scene that sees the face rig through the camera (dots per landmark), shown in the sequencer
-    under the plates, so the sequencer's output has the rig and the plates together."""
+    """A second scene that sees the face rig through the camera (dots per landmark), laid over the plates
+    in the sequencer (transparent film), so the output shows whether landmarks and plates line up."""
     import bpy
     view = bpy.data.scenes.new("EmoGene Rig View")
     view.render.engine = "BLENDER_WORKBENCH"
@@ -175,6 +210,9 @@ def add_rig_view(scene, take, camera) -> None:
     view.view_settings.view_transform = "Standard"
     view.world = bpy.data.worlds.new("EmoGene Rig View")
     view.world.color = (0.02, 0.02, 0.025)
+    has_plates = any(s.type == "IMAGE" for s in (scene.sequence_editor.strips if hasattr(scene.sequence_editor, "strips")
+                                                  else scene.sequence_editor.sequences))
+    view.render.film_transparent = has_plates
     view.collection.children.link(take)
     view.collection.objects.link(camera)
     if scene.emogene.anchor is not None:
@@ -199,11 +237,10 @@ def add_rig_view(scene, take, camera) -> None:
     editor = scene.sequence_editor
     strips = editor.strips if hasattr(editor, "strips") else editor.sequences
     first, last = (int(v) for v in take["emogene_frames"])
-    plate_strips = [s for s in strips if s.type == "IMAGE"]
-    for strip in plate_strips:  # keep plates on top of the rig view
-        strip.channel = 3
-    rig = strips.new_scene("Rig View", view, 2, first)
+    plate_channel = max((s.channel for s in strips if s.type == "IMAGE"), default=1)
+    rig = strips.new_scene("Rig View", view, plate_channel + 1, first)
     rig.frame_final_duration = last - first + 1
+    rig.blend_type = "ALPHA_OVER"
 
 
 if __name__ == "__main__":
