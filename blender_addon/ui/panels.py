@@ -75,6 +75,8 @@ def _draw_camera_output(layout, context):
     row.prop(settings, "anchor")
     row.operator("emogene.add_anchor", text="", icon="EMPTY_AXIS")
     layout.prop(settings, "resolution_mode")
+    if settings.resolution_mode == "SUBJECT" and not settings.use_subject_camera and settings.output == "PLATES":
+        layout.label(text="Blender camera: plates at the render size", icon="INFO")
     if settings.resolution_mode == "CUSTOM":
         row = layout.row(align=True)
         row.prop(settings, "resolution_x")
