@@ -108,6 +108,20 @@ for fps in (23.976023976, 24.0, 29.97002997, 30.0, 59.94005994):
     for frames in (1, 7, 30, 449, 1799):
         n = audio_source.sample_count(frames, fps)
         assert bridge_requests.frame_count_for(n / 16000, fps) == frames, (fps, frames, n)
+# audio from a file: it starts at the range's first frame
+scene.emogene.audio_source = "FILE"
+scene.emogene.audio_file = audio
+scene.emogene.frame_start, scene.emogene.frame_end = 5, 29
+from_file = submit.prepare(scene).message
+assert from_file.content["frame_start"] == 5 and from_file.array(1).shape == (25, 8)
+np.testing.assert_array_equal(from_file.array(0), audio_source.decode(audio)[:len(from_file.array(0))])
+scene.emogene.audio_file = os.path.join(out_dir, "missing.wav")
+try:
+    submit.prepare(scene)
+    raise AssertionError("missing file accepted")
+except submit.SubmitError as exc:
+    assert "not found" in str(exc)
+scene.emogene.audio_source = "STRIP"
 # no sound strip named: a clear message, nothing sent
 scene.emogene.sound_strip = "missing"
 try:
