@@ -12,6 +12,7 @@ def add_arguments(parser):
     add_training_arguments(parser, default_steps=1500)
     parser.add_argument("--syncnet", default=None, help="SyncNet checkpoint stem for the lip-sync loss")
     parser.add_argument("--sync-weight", type=float, default=0.05, help="weight of the SyncNet loss (0 disables)")
+    parser.add_argument("--kl-weight", type=float, default=None, help="weight of the KL term (default: config)")
 
 
 def run(args):

@@ -32,7 +32,7 @@ SILENCE_GATED = np.r_[JAW[4:13], MOUTH]
 @dataclass
 class Audio2MotionConfig:
     pca_components: int = 24
-    hidden: int = 128
+    hidden: int = 96
     latent: int = 8
     latent_stride: int = 4
     dilations: tuple[int, ...] = (1, 2, 4, 8)

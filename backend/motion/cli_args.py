@@ -17,6 +17,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, default_steps: int) 
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (one-cycle schedule)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch (default 1: small models, and a shared CPU slows threads down)")
     parser.add_argument("--all-data", action="store_true",
                         help="train on held-out clips too (no honest evaluation afterwards)")

@@ -30,6 +30,7 @@ class SyncNetConfig:
     hidden: int = 128
     embed: int = 64
     mouth_scale: float = 10.0    # mouth displacements are ~0.05 canonical units: scale to ~unit
+    dropout: float = 0.2
 
 
 class LandmarkSyncNet(nn.Module):
@@ -42,9 +43,9 @@ class LandmarkSyncNet(nn.Module):
             nn.Conv1d(MEL_BINS, c.hidden, 3, padding=1), nn.GELU(),
             nn.Conv1d(c.hidden, c.hidden, 3, padding=1, stride=2), nn.GELU(),
             nn.Conv1d(c.hidden, c.hidden, 3, padding=1), nn.GELU(),
-            nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(c.hidden, c.embed))
+            nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Dropout(c.dropout), nn.Linear(c.hidden, c.embed))
         self.mouth_encoder = nn.Sequential(
-            nn.Linear(c.window * len(MOUTH) * 3, 2 * c.hidden), nn.GELU(),
+            nn.Linear(c.window * len(MOUTH) * 3, 2 * c.hidden), nn.GELU(), nn.Dropout(c.dropout),
             nn.Linear(2 * c.hidden, c.hidden), nn.GELU(), nn.Linear(c.hidden, c.embed))
         self.logit_scale = nn.Parameter(torch.tensor(np.log(10.0), dtype=torch.float32))
 

@@ -18,8 +18,8 @@ from bridge.emotions import EMOTION_INDEX, MEAD_LEVEL_INTENSITY
 
 MEL_PER_FRAME = 4
 MEL_BINS = 80
-#: MEAD speaker held out from LDM / classifier training, used by the evaluation
-HELD_OUT_MEAD_SPEAKER = "W009"
+#: talking clips whose mouth hardly follows their audio (data module's ``av_sync_corr``) teach no lip sync
+MIN_AV_SYNC_CORR = 0.05
 
 
 class TrackDataError(ValueError):
@@ -58,6 +58,21 @@ class TrackClip:
             return 0.0
         return MEAD_LEVEL_INTENSITY.get(int(self.level or 3), 1.0)
 
+    @property
+    def val_start(self) -> int:
+        """First frame of the clip's held-out tail (the data module's ``val_start_frame``, else 80 %)."""
+        v = self.meta.get("val_start_frame")
+        return int(v) if v is not None and 0 < int(v) < self.frames else int(round(0.8 * self.frames))
+
+    def segment(self, start: int, end: int, suffix: str) -> "TrackClip":
+        """Frames ``start .. end`` as a clip of their own (mel rows and masks cut to match)."""
+        return TrackClip(
+            name=f"{self.name}{suffix}", landmarks=self.landmarks[start:end], rotation=self.rotation[start:end],
+            translation=self.translation[start:end],
+            mel=None if self.mel is None else self.mel[start * MEL_PER_FRAME:end * MEL_PER_FRAME],
+            speech=self.speech[start:end], speaker=self.speaker, emotion=self.emotion, level=self.level,
+            split=self.split, meta={**self.meta, "segment": [start, end]})
+
     def frame_mel(self) -> np.ndarray:
         """Mel rows grouped per video frame: ``[T, 4, 80]``."""
         if self.mel is None:
@@ -70,6 +85,7 @@ def load_clip(npz_path: str | Path) -> TrackClip:
     npz_path = Path(npz_path)
     meta_path = npz_path.with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta["_path"] = str(npz_path)
     with np.load(npz_path) as z:
         if "landmarks" not in z:
             raise TrackDataError(f"{npz_path} has no 'landmarks' array")
@@ -123,13 +139,25 @@ def _is_held_out_talking(clip: TrackClip) -> bool:
 class ClipSplits:
     talking_train: list[TrackClip]
     talking_test: list[TrackClip]
-    mead_train: list[TrackClip]
-    mead_test: list[TrackClip]
+    mead_train: list[TrackClip]          # every labelled clip up to its held-out tail
+    mead_test: list[TrackClip]           # the held-out tails
+    mead_full: list[TrackClip]           # whole labelled clips (for leave-one-speaker-out folds)
+
+    def mead_speakers(self) -> list[str]:
+        return sorted({c.speaker for c in self.mead_full})
 
 
-def split_clips(clips: list[TrackClip], held_out_speaker: str = HELD_OUT_MEAD_SPEAKER) -> ClipSplits:
-    """Talking clips (with audio) held out by clip; emotion-labelled clips held out by speaker."""
-    talking = [c for c in clips if c.has_audio and c.emotion is None]
+def split_clips(clips: list[TrackClip]) -> ClipSplits:
+    """Talking clips (with audio) held out by the data's split (speaker-disjoint there); labelled
+    (MEAD) clips by time: each clip's tail from ``val_start`` is held out. With only two MEAD
+    speakers, holding one out would leave one speaker to learn emotions from, so speaker-held-out
+    numbers come from leave-one-speaker-out folds in the evaluation (``mead_full``).
+
+    Talking clips whose recorded audio does not drive the mouth (``av_sync_corr`` below
+    :data:`MIN_AV_SYNC_CORR`, e.g. a dub) are left out of both sides.
+    """
+    talking = [c for c in clips if c.has_audio and c.emotion is None
+               and (c.meta.get("av_sync_corr") is None or c.meta["av_sync_corr"] >= MIN_AV_SYNC_CORR)]
     labelled = [c for c in clips if c.emotion is not None and c.emotion in EMOTION_INDEX]
     t_test = [c for c in talking if _is_held_out_talking(c)]
     t_train = [c for c in talking if not _is_held_out_talking(c)]
@@ -137,8 +165,6 @@ def split_clips(clips: list[TrackClip], held_out_speaker: str = HELD_OUT_MEAD_SP
         t_train, t_test = talking[1:], talking[:1]
     if talking and not t_test and len(t_train) > 1:
         t_test = [t_train.pop(-1)]
-    m_test = [c for c in labelled if c.speaker == held_out_speaker]
-    m_train = [c for c in labelled if c.speaker != held_out_speaker]
-    if labelled and not m_train:
-        m_train, m_test = labelled, []
-    return ClipSplits(t_train, t_test, m_train, m_test)
+    m_train = [c.segment(0, c.val_start, "") for c in labelled]
+    m_test = [c.segment(c.val_start, c.frames, "#heldout") for c in labelled]
+    return ClipSplits(t_train, t_test, m_train, m_test, labelled)

@@ -71,6 +71,8 @@ def run_training(target: str, args) -> dict:
     elif target == "audio2motion":
         cfg = _apply_common(training.Audio2MotionTrainConfig(), args)
         cfg.sync_weight = float(args.sync_weight)
+        if getattr(args, "kl_weight", None) is not None:
+            cfg.kl_weight = float(args.kl_weight)
         syncnet, source = find_syncnet(args.syncnet, out, device) if cfg.sync_weight > 0 else (None, "disabled")
         extra["syncnet"] = source
         model, history = training.train_audio2motion(cfg, train, device, syncnet)

@@ -44,14 +44,18 @@ class SyncNetTrainConfig(LoopConfig):
     hard_negative_min: int = 3          # frames
     hard_negative_max: int = 12
     speech_fraction: float = 0.85       # share of windows centred on speech
+    mouth_scale_jitter: float = 0.2     # random mouth size x [0.8, 1.2]
+    mouth_noise: float = 0.004          # canonical units of tracking noise added to mouth points
 
 
 @dataclass
 class Audio2MotionTrainConfig(LoopConfig):
     model: Audio2MotionConfig = field(default_factory=Audio2MotionConfig)
+    batch: int = 32
     window: int = 64                    # frames per training sequence
     kl_weight: float = 1e-2
     sync_weight: float = 0.05           # 0 disables the SyncNet loss
+    sync_stride: int = 4                # SyncNet windows every N frames of each sequence
     velocity_weight: float = 1.0
     mouth_weight: float = 4.0
 
@@ -179,13 +183,17 @@ def train_syncnet(cfg: SyncNetTrainConfig, clips: list[TrackClip], device: torch
                 s = -t if t > 0 else T - w - t
             neg.append(mouths[ci][t + s:t + s + w])
         mel_t = torch.as_tensor(mel, device=device)
+        # speakers differ in mouth size and tracking noise: augment both (same scale for pos / neg)
+        scale = data.rng.uniform(1 - cfg.mouth_scale_jitter, 1 + cfg.mouth_scale_jitter, (len(picks), 1, 1, 1))
+        pos = (pos * scale + data.rng.normal(0, cfg.mouth_noise, pos.shape)).astype(np.float32)
+        neg = (np.stack(neg) * scale + data.rng.normal(0, cfg.mouth_noise, pos.shape)).astype(np.float32)
         a = model.embed_audio(mel_t)
         m = model.embed_mouth(torch.as_tensor(pos, device=device))
-        mn = model.embed_mouth(torch.as_tensor(np.stack(neg), device=device))
-        scale = model.logit_scale.exp().clamp(max=100)
-        logits = scale * torch.cat([a @ m.T, (a * mn).sum(-1, keepdim=True)], 1)
+        mn = model.embed_mouth(torch.as_tensor(neg, device=device))
+        logit_scale = model.logit_scale.exp().clamp(max=100)
+        logits = logit_scale * torch.cat([a @ m.T, (a * mn).sum(-1, keepdim=True)], 1)
         target = torch.arange(len(picks), device=device)
-        loss = F.cross_entropy(logits, target) + F.cross_entropy(scale * (m @ a.T), target)
+        loss = F.cross_entropy(logits, target) + F.cross_entropy(logit_scale * (m @ a.T), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -249,7 +257,7 @@ def train_audio2motion(cfg: Audio2MotionTrainConfig, clips: list[TrackClip], dev
         loss = recon + cfg.velocity_weight * vel + cfg.kl_weight * kl
         sync = torch.zeros((), device=device)
         if syncnet is not None and cfg.sync_weight > 0:
-            sync = syncnet.sync_loss(mel_t, pred_disp[:, :, MOUTH], stride=3)
+            sync = syncnet.sync_loss(mel_t, pred_disp[:, :, MOUTH], stride=cfg.sync_stride)
             loss = loss + cfg.sync_weight * sync
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -271,17 +279,21 @@ class DeformationPairs:
     speaker: list[str]
 
 
-def deformation_pairs(clips: list[TrackClip]) -> DeformationPairs:
+def deformation_pairs(clips: list[TrackClip], neutral_pool: list[TrackClip] | None = None) -> DeformationPairs:
     """Pair every emotional frame with the same speaker's neutral frame of most similar inner-lip gaps.
 
     MEAD takes of different emotions speak different sentences, so frames cannot be
     aligned in time; matching by mouth opening makes the target displacement carry the
-    expression rather than the speech.
+    expression rather than the speech. Neutral frames come from ``neutral_pool`` when
+    given (e.g. whole neutral clips while the emotional targets are held-out tails).
     """
     by_speaker: dict[str, dict[str, list[TrackClip]]] = {}
     for c in clips:
-        if c.emotion is not None:
+        if c.emotion is not None and (neutral_pool is None or c.emotion != "neutral"):
             by_speaker.setdefault(c.speaker, {}).setdefault(c.emotion, []).append(c)
+    for c in neutral_pool or []:
+        if c.emotion == "neutral":
+            by_speaker.setdefault(c.speaker, {}).setdefault("neutral", []).append(c)
     neu, emo, lab, inten, spk = [], [], [], [], []
     for speaker, by_emotion in by_speaker.items():
         if "neutral" not in by_emotion:

@@ -1,0 +1,153 @@
+#!/usr/bin/env python
+"""Train the small default motion models shipped in backend/assets/models/ and write their model card.
+
+Reads the track files that `emogene prepare` made from ../shared/data (default
+cache/tracks), trains SyncNet -> audio-to-motion VAE (guided by that SyncNet) ->
+LDM -> emotion classifier on the training split only (held-out speakers stay
+unseen, and the tail of every MEAD clip, so `emogene eval motion` is honest), saves each as safetensors + JSON,
+stores the default pose track (from the cnn2 clip, the default subject), runs the
+evaluation and writes MODEL_CARD.md with data, steps, timings and metrics.
+
+    .venv/bin/python scripts/train_default_models.py [--tracks cache/tracks] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+STEPS = {"syncnet": 1000, "audio2motion": 1000, "ldm": 1500, "emotion": 800}
+POSE_CLIP = "cnn2_25fps"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tracks", default=str(REPO / "cache" / "tracks"))
+    parser.add_argument("--out", default=str(REPO / "backend" / "assets" / "models"))
+    parser.add_argument("--report", default=str(REPO / "eval_report" / "motion"))
+    parser.add_argument("--quick", action="store_true", help="a tenth of the steps (smoke test)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", nargs="*", default=None, help="train only these targets (others must exist)")
+    args = parser.parse_args(argv)
+
+    import numpy as np
+    import torch
+    from backend.motion import training
+    from backend.motion.eval_report import write_report
+    from backend.motion.evaluate import EvalConfig, evaluate_motion
+    from backend.motion.model_io import clear_cache, load_model, save_model
+    from backend.motion.tracks_data import load_clips, split_clips
+
+    torch.set_num_threads(args.threads)
+    device = torch.device("cpu")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    clips = load_clips(args.tracks)
+    s = split_clips(clips)
+    identity = s.talking_train + s.mead_train
+    steps = {k: max(20, v // 10) if args.quick else v for k, v in STEPS.items()}
+    targets = args.only or list(STEPS)
+    timings, finals = {}, {}
+
+    def done(name, stem, model, history, cfg, train_clips):
+        final = {k: round(v[-1], 5) for k, v in history.items() if k != "step" and v}
+        finals[name] = final
+        save_model(model.cpu(), out, stem, extra={
+            "train_clips": [c.name for c in train_clips], "steps": cfg.steps, "seconds": timings[name],
+            "final": final, "tracks": "cache/tracks prepared from ../shared/data", "seed": cfg.seed})
+        training.save_loss_curves(history, Path(args.report) / f"{stem}_loss.png", f"{name} ({cfg.steps} steps)")
+        print(f"{name}: {timings[name]:.0f} s, final {final}", flush=True)
+
+    if "syncnet" in targets:
+        t = time.time()
+        cfg = training.SyncNetTrainConfig(steps=steps["syncnet"])
+        model, hist = training.train_syncnet(cfg, s.talking_train, device)
+        timings["syncnet"] = round(time.time() - t, 1)
+        done("syncnet", "syncnet", model, hist, cfg, s.talking_train)
+    if "audio2motion" in targets:
+        t = time.time()
+        syncnet = load_model(out, "syncnet")
+        cfg = training.Audio2MotionTrainConfig(steps=steps["audio2motion"])
+        model, hist = training.train_audio2motion(cfg, s.talking_train, device, syncnet)
+        timings["audio2motion"] = round(time.time() - t, 1)
+        done("audio2motion", "audio2motion", model, hist, cfg, s.talking_train)
+    if "ldm" in targets:
+        t = time.time()
+        cfg = training.LDMTrainConfig(steps=steps["ldm"])
+        model, hist = training.train_ldm(cfg, s.mead_train, device, identity_clips=identity)
+        timings["ldm"] = round(time.time() - t, 1)
+        done("ldm", "ldm", model, hist, cfg, s.mead_train)
+    if "emotion" in targets:
+        t = time.time()
+        cfg = training.EmotionTrainConfig(steps=steps["emotion"])
+        model, hist = training.train_emotion_classifier(cfg, s.mead_train, device, identity_clips=identity)
+        timings["emotion"] = round(time.time() - t, 1)
+        done("emotion", "emotion_classifier", model, hist, cfg, s.mead_train)
+
+    pose = next((c for c in clips if c.name == POSE_CLIP), None) or max(s.talking_train, key=lambda c: c.frames)
+    np.savez_compressed(out / "default_pose.npz", rotation=pose.rotation.astype(np.float32),
+                        translation=pose.translation.astype(np.float32),
+                        landmarks=pose.landmarks.mean(0, keepdims=True).astype(np.float32))
+
+    clear_cache()
+    metrics = evaluate_motion(EvalConfig(tracks=args.tracks, models=str(out)))
+    paths = write_report(metrics, args.report)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    card = model_card(s, steps, timings, finals, metrics, pose.name, commit, (out / "model_card_extra.md"))
+    (out / "MODEL_CARD.md").write_text(card)
+    print(paths["report"].read_text())
+    print(f"wrote {out}/MODEL_CARD.md and the report in {args.report}")
+    return 0
+
+
+def model_card(s, steps, timings, finals, metrics, pose_clip, commit, extra_path) -> str:
+    import datetime as dt
+    from backend.motion.eval_report import markdown
+    size = sum(p.stat().st_size for p in Path(extra_path).parent.glob("*.safetensors"))
+    lines = [
+        "# Default motion models (EmoGene for Blender)", "",
+        f"Trained by `scripts/train_default_models.py` on {dt.date.today()} at commit {commit or 'n/a'}, CPU, "
+        f"2 threads. Weights: safetensors, {size / 1e6:.1f} MB in all. Each `.json` holds the model config, "
+        "the training clips, steps, time and final losses.", "",
+        "## Data (all from ../shared/data, see its README for origins and licences)",
+        f"- Talking clips with audio, training split ({len(s.talking_train)} clips, "
+        f"{sum(c.frames for c in s.talking_train)} frames = {sum(c.frames for c in s.talking_train) / 25:.0f} s): "
+        + ", ".join(c.name for c in s.talking_train) + ".",
+        f"- Held out by speaker (never trained on): " + ", ".join(c.name for c in s.talking_test) + ".",
+        "- Left out: talking clips whose mouth does not follow their audio (data module's av_sync_corr < 0.05).",
+        f"- MEAD (video only, emotion labels from file names): speakers "
+        f"{', '.join(s.mead_speakers())}, {len(s.mead_train)} clips; the first ~80 % of each clip for training, "
+        "the tail (data module's val_start_frame) held out. Speaker-held-out numbers: leave-one-speaker-out "
+        "folds trained by the evaluation.",
+        f"- Default pose track (used when a subject has no track.npz): `default_pose.npz` from {pose_clip}.", "",
+        "## Models", "",
+        "| model | file | steps | CPU time (s) | final training losses |", "|---|---|---|---|---|"]
+    for name, stem in (("landmark SyncNet", "syncnet"), ("audio-to-motion VAE", "audio2motion"),
+                       ("LDM (lip term weight 1)", "ldm"), ("emotion classifier", "emotion")):
+        key = stem
+        fname = "emotion_classifier" if stem == "emotion" else stem
+        lines.append(f"| {name} | `{fname}.safetensors` | {steps.get(key, '?')} | {timings.get(key, 'n/a')} | "
+                     f"{json.dumps(finals.get(key, {}))} |")
+    lines += ["", "## Metrics on held-out data (`emogene eval motion`)", "",
+              markdown(metrics).split("\n", 2)[2], "",
+              "## Limits",
+              "- Tiny data: ~4 min of training speech from 10 speakers, two MEAD speakers' 8 clips each for emotions. "
+              "Expect weak cross-speaker emotion transfer (see the leave-one-speaker-out table) and generic "
+              "(averaged) mouth shapes.",
+              "- The VAE's latent is low-rate (one per 4 frames); with this little data it carries little variety, "
+              "so seeds change the motion only slightly.",
+              "- MEAD takes of different emotions speak different sentences: LDM pairs frames by mouth opening, "
+              "so its targets are per-speaker expression offsets, not time-aligned speech.",
+              "- Research data: MEAD is for research use; see ../shared/data/README.md.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
