@@ -165,7 +165,7 @@ def prepare_subject(video: str | Path, out_dir: str | Path, audio: str | Path | 
     np.save(prepared / "mouth_boxes.npy", mouth)
     np.savez(prepared / "track_native.npz", **track.arrays(), landmarks_working=lm_px)
     cv2.imwrite(str(out_dir / "background.png"), cv2.cvtColor(background, cv2.COLOR_RGB2BGR))
-    np.savez(out_dir / "track.npz", **resample_track(track.arrays(), track.fps))
+    np.savez_compressed(out_dir / "track.npz", **resample_track(track.arrays(), track.fps))
 
     # anchor = the mean head pose of the training frames; world = the subject camera's frame
     from scipy.spatial.transform import Rotation
