@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-STEPS = {"syncnet": 1000, "audio2motion": 1000, "ldm": 1500, "emotion": 800}
+STEPS = {"syncnet": 1000, "audio2motion": 400, "ldm": 1500, "emotion": 800}
 POSE_CLIP = "cnn2_25fps"
 
 
@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(REPO / "backend" / "assets" / "models"))
     parser.add_argument("--report", default=str(REPO / "eval_report" / "motion"))
     parser.add_argument("--quick", action="store_true", help="a tenth of the steps (smoke test)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", nargs="*", default=None, help="train only these targets (others must exist)")
     args = parser.parse_args(argv)
 

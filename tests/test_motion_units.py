@@ -18,7 +18,7 @@ from backend.motion.synthetic import synthetic_clip, synthetic_dataset
 from backend.motion.syncnet import sync_profile
 from backend.motion.tracks_data import load_clips, split_clips
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)   # small models; on a shared CPU a second thread mostly waits
 CPU = torch.device("cpu")
 
 

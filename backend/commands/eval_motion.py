@@ -12,7 +12,7 @@ def add_arguments(parser):
     parser.add_argument("--out", default="eval_report/motion", help="report folder (default eval_report/motion)")
     parser.add_argument("--ablation-steps", type=int, default=1500,
                         help="steps for the LDM trained without the lip term (0 skips the comparison)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
 
 
 def run(args):

@@ -24,9 +24,18 @@ from backend.motion.landmarks import JAW, MOUTH
 from backend.motion.tracks_data import MEL_BINS, MEL_PER_FRAME
 
 KIND = "emogene.audio2motion"
-VERSION = 1
+VERSION = 2
 #: points pulled to their rest position in silence (mouth + lower jaw)
 SILENCE_GATED = np.r_[JAW[4:13], MOUTH]
+#: points the VAE animates when ``lower_face_only``: jaw, nose base, mouth. On held-out speakers,
+#: audio-driven brow / eye motion scored worse than a static upper face, so it is not generated.
+LOWER_FACE = np.r_[JAW, np.arange(31, 36), MOUTH]
+
+
+def animated_mask(config: "Audio2MotionConfig") -> np.ndarray:
+    mask = np.zeros(68, bool)
+    mask[LOWER_FACE if config.lower_face_only else np.arange(68)] = True
+    return mask
 
 
 @dataclass
@@ -37,20 +46,23 @@ class Audio2MotionConfig:
     latent_stride: int = 4
     dilations: tuple[int, ...] = (1, 2, 4, 8)
     style_dim: int = 0          # 0: no style code
+    dropout: float = 0.2
+    lower_face_only: bool = True  # animate mouth, jaw and nose base; the upper face is left to blinks + pose
 
 
 class ResidualTemporalBlock(nn.Module):
-    def __init__(self, channels: int, dilation: int):
+    def __init__(self, channels: int, dilation: int, dropout: float = 0.0):
         super().__init__()
         self.conv = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation)
         self.mix = nn.Conv1d(channels, channels, 1)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x):
-        return x + self.mix(F.gelu(self.conv(F.gelu(x))))
+        return x + self.mix(self.dropout(F.gelu(self.conv(F.gelu(x)))))
 
 
-def _stack(channels: int, dilations) -> nn.Sequential:
-    return nn.Sequential(*[ResidualTemporalBlock(channels, d) for d in dilations])
+def _stack(channels: int, dilations, dropout: float = 0.0) -> nn.Sequential:
+    return nn.Sequential(*[ResidualTemporalBlock(channels, d, dropout) for d in dilations])
 
 
 class Audio2MotionVAE(nn.Module):
@@ -64,14 +76,16 @@ class Audio2MotionVAE(nn.Module):
         self.register_buffer("coef_std", torch.ones(K))
         self.register_buffer("rest_displacement", torch.zeros(68, 3))  # mean displacement in silence
         self.register_buffer("mean_face", torch.zeros(68, 3))          # mean canonical face of the training speakers
+        # least-squares gain of the motion on speakers held out from a calibration fold (see training)
+        self.register_buffer("output_gain", torch.tensor(1.0))
         self.audio_in = nn.Conv1d(MEL_BINS * MEL_PER_FRAME, c.hidden, 3, padding=1)
-        self.audio_blocks = _stack(c.hidden, c.dilations)
+        self.audio_blocks = _stack(c.hidden, c.dilations, c.dropout)
         self.posterior = nn.Sequential(
             nn.Conv1d(c.hidden + K, c.hidden, 3, padding=1), nn.GELU(),
             nn.Conv1d(c.hidden, c.hidden, 4, stride=2, padding=1), nn.GELU(),
             nn.Conv1d(c.hidden, 2 * c.latent, 4, stride=2, padding=1))
         self.decoder_in = nn.Conv1d(c.hidden + c.latent + c.style_dim, c.hidden, 1)
-        self.decoder_blocks = _stack(c.hidden, c.dilations)
+        self.decoder_blocks = _stack(c.hidden, c.dilations, c.dropout)
         self.decoder_out = nn.Conv1d(c.hidden, K, 1)
 
     # --- representation -------------------------------------------------------------
@@ -149,7 +163,7 @@ class Audio2MotionVAE(nn.Module):
             a, b = max(0, start - margin), min(T, end + margin)
             mel_c = mel[a * MEL_PER_FRAME: b * MEL_PER_FRAME].to(device)[None]
             coefs = self.decode(self.encode_audio(mel_c), z_all[:, :, a:b].to(device), style)
-            out[start:end] = self.to_displacement(coefs[0, start - a: end - a])
+            out[start:end] = self.to_displacement(coefs[0, start - a: end - a]) * self.output_gain
             if on_chunk is not None:
                 on_chunk(end, T)
         return out

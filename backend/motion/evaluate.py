@@ -106,7 +106,7 @@ def evaluate_sync(models: MotionModels, clips: list[TrackClip], generated: dict[
         rows.append({"clip": c.name,
                      "real": _sync(models, c.mel, c.landmarks, c.speech),
                      "generated": _sync(models, c.mel, generated[c.name], c.speech),
-                     # mouth 5 frames late: audio of frame t drives the mouth shown at t + 5
+                     # audio 5 frames late: the mouth shows frame t's sound 5 frames early
                      "shifted_5": _sync(models, c.mel[4 * SHIFT_FRAMES:], c.landmarks[:n], c.speech[SHIFT_FRAMES:])})
     out = {"per_clip": rows}
     for kind in ("real", "generated", "shifted_5"):

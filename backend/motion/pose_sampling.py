@@ -4,8 +4,8 @@
   read back and forth (ping-pong) so any length is covered without jumps.
 * Idle (EmoGene's pose sampling for idle state): *idle runs* are found in the
   real track (consecutive frames whose pose hardly changes); their shortest and
-  longest lengths bound the random length of idle segments, and the mean gap
-  between runs is the fixed gap between segments. In every silent span of the
+  longest lengths bound the random length of idle segments, separated by a fixed
+  gap (12 frames by default; the paper's mean gap between runs is an option). In every silent span of the
   generated audio (detected per span, not per file) idle segments are inserted:
   the pose holds where it is plus the small residual motion of a real idle run,
   blended in and out with smoothstep transitions.
@@ -48,7 +48,9 @@ class IdleConfig:
     min_run: int = 6                 # frames; shorter still runs are not idle runs
     min_silence: int = 12            # frames; shorter silences get no idle segment (0.48 s)
     transition: int = 6              # frames of smoothstep blend into / out of an idle segment
-    translation_weight: float = 10.0  # pose speed = |d rotvec| + w * |d translation| (translation in scene units)
+    gap: int | None = 12             # fixed frames of ordinary motion between idle segments; None: the
+                                     # track's mean gap between idle runs (the paper's choice, which in a
+                                     # speaking track is long and leaves most of a silence moving)
 
 
 @dataclass
@@ -59,10 +61,12 @@ class IdleStatistics:
     gap: int
 
 
-def pose_speed(track: PoseTrack, translation_weight: float = 10.0) -> np.ndarray:
-    """Per-frame pose change ``[N]`` (first frame repeats the second)."""
-    rv, tr = track.rotvec, track.translation
-    speed = np.linalg.norm(np.diff(rv, axis=0), axis=1) + translation_weight * np.linalg.norm(np.diff(tr, axis=0), axis=1)
+def pose_speed(track: PoseTrack) -> np.ndarray:
+    """Per-frame pose change ``[N]``: rotation and translation speed, each relative to its median
+    (translation units differ between tracks), summed. The first frame repeats the second."""
+    rot = np.linalg.norm(np.diff(track.rotvec, axis=0), axis=1)
+    tra = np.linalg.norm(np.diff(track.translation, axis=0), axis=1)
+    speed = rot / max(np.median(rot), 1e-9) + tra / max(np.median(tra), 1e-9)
     return np.r_[speed[:1], speed]
 
 
@@ -74,16 +78,19 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def idle_statistics(track: PoseTrack, config: IdleConfig | None = None) -> IdleStatistics:
     """Idle runs of the real track, the bounds of idle-segment length and the mean gap between runs."""
     config = config or IdleConfig()
-    speed = np.convolve(pose_speed(track, config.translation_weight), np.ones(3) / 3, "same")
+    speed = np.convolve(pose_speed(track), np.ones(3) / 3, "same")
     still = speed <= config.still_fraction * np.median(speed)
     # close one- or two-frame interruptions (tracking jitter) before measuring runs
     still = np.convolve(still.astype(float), np.ones(5), "same") >= 3
     runs = [(int(a), int(b)) for a, b in _runs(still) if b - a >= config.min_run]
     if not runs:
-        return IdleStatistics([], config.min_run, 4 * config.min_run, 2 * config.min_run)
+        return IdleStatistics([], config.min_run, 4 * config.min_run,
+                              config.gap if config.gap is not None else 2 * config.min_run)
     lengths = [b - a for a, b in runs]
     gaps = [runs[i + 1][0] - runs[i][1] for i in range(len(runs) - 1)]
     gap = int(round(np.mean(gaps))) if gaps else 2 * config.min_run
+    if config.gap is not None:
+        gap = config.gap
     return IdleStatistics(runs, min(lengths), max(lengths), max(config.transition, gap))
 
 
@@ -123,6 +130,8 @@ def sample_pose(track: PoseTrack, frames: int, speech: np.ndarray | None = None,
                 if b - t < min(2 * config.transition, b - a):
                     break
                 length = max(int(rng.integers(stats.min_length, stats.max_length + 1)), 2 * config.transition)
+                if b - (t + length) < stats.gap + 2 * config.transition:
+                    length = b - t          # no room for another gap + segment: stay idle to the end
                 length = min(length, b - t)
                 seg = np.arange(t, t + length)
                 if stats.runs:                      # residual motion of a real idle run

@@ -9,6 +9,7 @@ model buffers, so checkpoints are self-contained.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -18,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from backend.motion.audio2motion import Audio2MotionConfig, Audio2MotionVAE
+from backend.motion.audio2motion import Audio2MotionConfig, Audio2MotionVAE, animated_mask
 from backend.motion.emotion_classifier import EmotionClassifier, EmotionClassifierConfig
 from backend.motion.landmarks import MOUTH, inner_lip_gaps
 from backend.motion.ldm import LandmarkDeformationModel, LDMConfig
@@ -53,11 +54,13 @@ class Audio2MotionTrainConfig(LoopConfig):
     model: Audio2MotionConfig = field(default_factory=Audio2MotionConfig)
     batch: int = 32
     window: int = 64                    # frames per training sequence
-    kl_weight: float = 1e-2
+    kl_weight: float = 1.0
     sync_weight: float = 0.05           # 0 disables the SyncNet loss
     sync_stride: int = 4                # SyncNet windows every N frames of each sequence
     velocity_weight: float = 1.0
     mouth_weight: float = 4.0
+    calibrate_gain: bool = True         # fit the output gain on speakers held out from a calibration fold
+    min_gain: float = 0.5               # below this the lips barely part (mumbling) however the fold scores
 
 
 @dataclass
@@ -207,22 +210,58 @@ def train_syncnet(cfg: SyncNetTrainConfig, clips: list[TrackClip], device: torch
 # ---------------------------------------------------------------- audio-to-motion VAE
 def fit_motion_statistics(model: Audio2MotionVAE, clips: list[TrackClip]) -> None:
     """PCA basis of displacements, per-component std, silent rest pose, mean face, mel stats."""
-    disp = np.concatenate([c.landmarks - c.landmarks.mean(0, keepdims=True) for c in clips]).reshape(-1, 204)
+    mask = animated_mask(model.config)
+    disp = np.concatenate([c.landmarks - c.landmarks.mean(0, keepdims=True) for c in clips])
+    disp[:, ~mask] = 0
+    disp = disp.reshape(-1, 204)
     K = model.config.pca_components
     _, s, vt = np.linalg.svd(disp - disp.mean(0), full_matrices=False)
     basis = vt[:K].astype(np.float32)
     coef_std = (disp @ basis.T).std(0) + 1e-4
     silent = np.concatenate([(c.landmarks - c.landmarks.mean(0, keepdims=True))[~c.speech] for c in clips])
     rest = silent.mean(0) if len(silent) else np.zeros((68, 3))
+    rest[~mask] = 0
     mm, ms = mel_statistics(clips)
     for name, value in (("pca_basis", basis), ("coef_std", coef_std), ("rest_displacement", rest),
                         ("mean_face", mean_face(clips)), ("mel_mean", mm), ("mel_std", ms)):
         getattr(model, name).copy_(torch.as_tensor(np.asarray(value, np.float32)))
 
 
+def calibrate_output_gain(cfg: Audio2MotionTrainConfig, clips: list[TrackClip], device: torch.device,
+                          syncnet: LandmarkSyncNet | None = None) -> float:
+    """Gain that best scales motion predicted for *unseen* speakers (least squares, in [min_gain, 1]).
+
+    A model trained with MSE on a few speakers predicts motion as large as theirs; for
+    a new speaker, whose motion it predicts only partly, the error-minimising output
+    is smaller. Two folds over the training speakers: train on half (same config),
+    predict the other half, fit one gain over the animated points. Training data only.
+    """
+    speakers = sorted({c.speaker for c in clips})
+    if len(speakers) < 2:
+        return 1.0
+    rng = np.random.default_rng(cfg.seed)
+    order = list(rng.permutation(speakers))
+    halves = [set(order[: len(order) // 2]), set(order[len(order) // 2:])]
+    num, den = 0.0, 0.0
+    sub = dataclasses.replace(cfg, calibrate_gain=False)
+    for held in halves:
+        train = [c for c in clips if c.speaker not in held]
+        test = [c for c in clips if c.speaker in held]
+        model, _ = train_audio2motion(sub, train, device, syncnet)
+        mask = animated_mask(cfg.model)
+        for c in test:
+            with torch.no_grad():
+                pred = model.generate(torch.as_tensor(c.mel[: 4 * c.frames]), temperature=0.0).cpu().numpy()
+            true = c.landmarks - c.landmarks.mean(0, keepdims=True)
+            num += float((pred[:, mask] * true[:, mask]).sum())
+            den += float((pred[:, mask] ** 2).sum())
+    return float(np.clip(num / max(den, 1e-12), cfg.min_gain, 1.0))
+
+
 def train_audio2motion(cfg: Audio2MotionTrainConfig, clips: list[TrackClip], device: torch.device,
                        syncnet: LandmarkSyncNet | None = None,
                        should_stop: Callable[[], bool] | None = None) -> tuple[Audio2MotionVAE, History]:
+    output_gain = calibrate_output_gain(cfg, clips, device, syncnet) if cfg.calibrate_gain else 1.0
     torch.manual_seed(cfg.seed)
     data = TalkingWindows(clips, cfg.window, cfg.seed)
     model = Audio2MotionVAE(cfg.model)
@@ -234,7 +273,7 @@ def train_audio2motion(cfg: Audio2MotionTrainConfig, clips: list[TrackClip], dev
             p.requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
-    point_w = torch.ones(68, device=device)
+    point_w = torch.as_tensor(animated_mask(cfg.model), dtype=torch.float32, device=device)
     point_w[MOUTH] = cfg.mouth_weight
     point_w /= point_w.mean()
     gain = 0.5 * float(model.mel_std.mean())
@@ -265,6 +304,8 @@ def train_audio2motion(cfg: Audio2MotionTrainConfig, clips: list[TrackClip], dev
         opt.step()
         sched.step()
         _record(history, step, cfg.log_every, loss=loss.item(), recon=recon.item(), kl=kl.item(), sync=sync.item())
+    model.output_gain.fill_(output_gain)
+    history["output_gain"] = [output_gain] * len(history.get("step", [0]))
     return model.eval(), history
 
 
