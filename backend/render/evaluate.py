@@ -31,7 +31,7 @@ def _mouth_psnr(pred: np.ndarray, target: np.ndarray, box: np.ndarray) -> float:
 
 
 def evaluate_render(subject_dir: str | Path, out_dir: str | Path | None = None, frames: int = 24,
-                    device: torch.device | str = "cpu", threads: int = 2) -> dict:
+                    device: torch.device | str = "cpu", threads: int = 2, progress: bool = True) -> dict:
     """Evaluate a trained subject; returns the metrics dict (also written to ``out_dir``)."""
     from backend.checkpoints import load_checkpoint
     from backend.render.inference import _model_config
@@ -55,7 +55,7 @@ def evaluate_render(subject_dir: str | Path, out_dir: str | Path | None = None, 
     train = data.train_indices
     gt = data.frames[held].astype(np.float64) / 255
     start = time.time()
-    ours = render_dataset_frames(model, data, held, device).astype(np.float64)
+    ours = render_dataset_frames(model, data, held, device, progress=progress).astype(np.float64)
     render_seconds = (time.time() - start) / len(held)
     lm = data.track["landmarks"]
     train_lm = lm[train].reshape(len(train), -1)

@@ -98,14 +98,15 @@ def render_frame(model: SubjectNeRF, origins: torch.Tensor, dirs: torch.Tensor, 
 
 
 def render_dataset_frames(model: SubjectNeRF, data: SubjectDataset, indices: np.ndarray,
-                          device: torch.device) -> np.ndarray:
+                          device: torch.device, progress: bool = False) -> np.ndarray:
     """Composites over the background plate, float [N, H, W, 3] in [0, 1]."""
+    from tqdm import tqdm
     origins, dirs = pinhole_rays(data.camera, device)
     cond = data.conditions(model, indices, device)
     bg = torch.from_numpy(data.background).float().to(device).reshape(-1, 3) / 255
     h, w = data.frames.shape[1:3]
     out = []
-    for j in range(len(indices)):
+    for j in tqdm(range(len(indices)), desc="render held-out frames", unit="frame", disable=not progress):
         rgb, alpha = render_frame(model, origins, dirs, cond.head_from_world[j:j + 1], cond.code[j:j + 1],
                                   cond.pose[j:j + 1])
         out.append((rgb + (1 - alpha[:, None]) * bg).clamp(0, 1).reshape(h, w, 3).cpu().numpy())
