@@ -227,3 +227,39 @@ def test_acceptance_keyed_happy_to_sad_blend_is_recognised(stage_set, models, sp
     neutral_pred, _ = classify_track(models.emotion, st["neutral_landmarks"])
     assert accuracy > 0.125, (accuracy, np.bincount(pred, minlength=8))
     assert accuracy > np.mean(neutral_pred == keyed), "the deformation, not the face, carries the emotion"
+
+
+def test_stage_streams_in_chunks_and_stops_when_cancelled(speech_audio):
+    from backend.motion.stage import MotionStage
+    from backend.pipeline.base import JobCancelled
+
+    class Ctx:
+        device, state = "cpu", {}
+
+        def __init__(self, cancel_after):
+            self.calls, self.cancel_after, self.chunks, self.fractions = 0, cancel_after, [], []
+
+        def progress(self, fraction, message=""):
+            self.fractions.append(fraction)
+
+        def check_cancelled(self):
+            self.calls += 1
+            if self.calls > self.cancel_after:
+                raise JobCancelled("t")
+
+        def warn(self, message):
+            pass
+
+        def emit_landmarks(self, start, landmarks, rotation, translation):
+            self.chunks.append((start, len(landmarks)))
+
+    stage = MotionStage("cpu", None, chunk_frames=100)
+    job = _job(speech_audio[: 16000 * 20])                 # 500 frames -> 5 chunks
+    full = Ctx(10 ** 9)
+    stage.run(job, full)
+    assert full.chunks == [(s, 100) for s in range(0, 500, 100)]
+    assert full.fractions == sorted(full.fractions) and full.fractions[-1] == 1.0
+    cancelled = Ctx(full.calls - 3)
+    with pytest.raises(JobCancelled):
+        stage.run(job, cancelled)
+    assert 0 < len(cancelled.chunks) < 5
