@@ -1,0 +1,31 @@
+"""Run every evaluation (motion and render) and write eval_report/README.md with tables, plots and commands."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("eval_report"), help="report folder (default eval_report)")
+    parser.add_argument("--tracks", type=Path, default=Path("cache/tracks"),
+                        help="prepared tracks for the motion metrics (default cache/tracks; make them with "
+                             "`emogene prepare ../shared/data --out cache/tracks`)")
+    parser.add_argument("--subject", default="default", help="subject whose NeRF is evaluated")
+    parser.add_argument("--render-frames", type=int, default=24, help="held-out frames rendered for the render metrics")
+    parser.add_argument("--skip-motion", action="store_true")
+    parser.add_argument("--skip-render", action="store_true")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+
+
+def run(args) -> int:
+    from backend.evaluation.report import ReportConfig, write_report
+
+    try:
+        summary = write_report(ReportConfig(out=args.out, tracks=args.tracks, subject=args.subject,
+                                            render_frames=args.render_frames, skip_motion=args.skip_motion,
+                                            skip_render=args.skip_render, device=args.device))
+    except (LookupError, RuntimeError, OSError) as exc:
+        print(f"emogene eval all: {exc}", file=sys.stderr)
+        return 1
+    print(f"eval: wrote {args.out}/README.md and metrics.json in {summary['total_seconds']} s")
+    return 0
