@@ -71,17 +71,24 @@ def time_plain_baseline(renderer, conditions, size: int) -> float:
     return time.perf_counter() - t
 
 
+def _high_water_mib() -> float:
+    """This process's peak resident memory (VmHWM; unlike ru_maxrss it is not inherited over fork+exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def peak_memory_child(subject: str, size: int, threads: int, device: str) -> None:
     import torch
     torch.set_num_threads(threads)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _high_water_mib()
     renderer, conditions = _renderer_and_conditions(Path(subject), device)
-    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    loaded = _high_water_mib()
     camera = renderer.camera_for(None, (size, size))
     renderer.render(camera, conditions, 0)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_rss_mib": after / 1024, "model_loaded_rss_mib": loaded / 1024,
-                      "process_start_rss_mib": before / 1024}))
+    after = _high_water_mib()
+    print(json.dumps({"peak_rss_mib": after, "model_loaded_rss_mib": loaded, "torch_imported_rss_mib": before}))
 
 
 def main(argv=None) -> int:
