@@ -36,6 +36,36 @@ class ReportConfig:
     skip_motion: bool = False
     skip_render: bool = False
     device: str = "cpu"
+    work: Path = Path("cache/subjects")
+
+
+def evaluation_subject_dir(name: str, work: Path) -> Path:
+    """A folder with the subject's weights *and* its prepared frames (ground truth for held-out metrics).
+
+    Shipped subjects carry weights but not the frames of their source video (data is never
+    committed), so the frames are prepared again from ``subject.json``'s ``source_video``,
+    with the same working resolution, and the shipped weights are copied beside them.
+    """
+    import shutil
+
+    from backend.render.prepare import PrepareConfig, prepare_subject
+    from backend.subjects import SubjectStore
+
+    shipped = SubjectStore().path(name)
+    if (shipped / "prepared" / "frames.npy").is_file():
+        return shipped
+    info = json.loads((shipped / "subject.json").read_text())
+    video = Path(info["source_video"])
+    if not video.is_absolute():
+        video = (Path(__file__).resolve().parents[2] / video).resolve()
+    if not video.is_file():
+        raise FileNotFoundError(f"subject {name!r} was trained on {info['source_video']}, which is not here: "
+                                "its held-out frames cannot be evaluated")
+    target = work / f"eval_{name}"
+    prepare_subject(video, target, config=PrepareConfig(resolution=max(info["image_size"])), name=name)
+    for weights in shipped.glob("nerf.*"):
+        shutil.copy2(weights, target / weights.name)
+    return target
 
 
 def _git_commit() -> str:
@@ -94,13 +124,14 @@ def write_report(config: ReportConfig) -> dict:
         body += _section_from(out / "motion", "Motion: audio-to-motion, lip sync, emotion (LDM), idle")
     if not config.skip_render:
         from backend.render.evaluate import evaluate_render
-        from backend.subjects import SubjectStore
         t = time.time()
-        subject_dir = SubjectStore().path(config.subject)
+        subject_dir = evaluation_subject_dir(config.subject, Path(config.work))
+        commands.append(f"# held-out frames of the shipped subject are re-extracted from its source video into "
+                        f"{subject_dir} (they are not shipped)")
         summary["render"] = evaluate_render(subject_dir, out_dir=out / "render", frames=config.render_frames,
                                             device=config.device)
         summary["render_seconds"] = round(time.time() - t, 1)
-        commands.append(f"emogene eval render --subject {config.subject} --frames {config.render_frames} "
+        commands.append(f"emogene eval render --subject {subject_dir} --frames {config.render_frames} "
                         f"--out {out / 'render'}")
         body += _section_from(out / "render", "Rendering: head + torso NeRF of the default subject")
     summary["total_seconds"] = round(time.time() - started, 1)
