@@ -61,7 +61,7 @@ def test_plates_request_on_emogene_serve(addon_zip, speech, serve, tmp_path):
         if "default" not in serve.welcome["subjects"]:
             pytest.skip("the backend renders plates but ships no 'default' subject yet")
         out = run_scenario("scenario_generate", addon_zip, serve.address, speech, tmp_path / "out", "PLATES",
-                           4, user_dir=tmp_path / "user", timeout=600)
+                           8, user_dir=tmp_path / "user", timeout=600)
         assert out["output"] == "PLATES"
         return
     (tmp_path / "subjects" / "stand_in").mkdir(parents=True)
@@ -79,7 +79,7 @@ def test_generate_plates_strip_and_files(addon_zip, speech, plates_backend, tmp_
     out = run_scenario("scenario_generate", addon_zip, plates_backend.address, speech, tmp_path / "out", "PLATES",
                        FRAMES, user_dir=tmp_path / "user")
     assert out["status"].endswith(f"{FRAMES} plates")
-    assert out["connect"]["subjects"] == ["flat_colours"]
+    assert sorted(out["connect"]["subjects"]) == ["default", "flat_colours"]  # the shipped subject + the stand-in
     # both takes were acknowledged after import, so the backend deleted its copies
     jobs_dir = plates_backend.log_path.parent / f"jobs_{plates_backend.port}"
     assert sorted(p.name for p in jobs_dir.iterdir()) == ["subjects"]

@@ -237,3 +237,17 @@ def test_frame_log_mel_matches_the_data_module_in_chunks():
     audio = (rng.normal(0, 0.1, 16000 * 3 + 77) * np.sin(np.linspace(0, 30, 16000 * 3 + 77))).astype(np.float32)
     T = frames_for_audio(len(audio))
     np.testing.assert_allclose(frame_log_mel(audio, T, chunk_frames=17), mel_for_frames(audio, T), atol=1e-4)
+
+
+def test_silence_gate_keeps_the_length_of_clips_shorter_than_its_kernel():
+    """Regression: 4 frames of audio (0.16 s) made a 5-frame gate and crashed the motion stage."""
+    import numpy as np
+
+    from backend.motion.audio2motion import silence_gate
+    for frames in range(0, 12):
+        speech = np.zeros(frames, bool)
+        speech[frames // 2:] = True
+        gate = silence_gate(speech)
+        assert gate.shape == (frames,)
+        if frames:
+            assert gate[-1] == 1.0

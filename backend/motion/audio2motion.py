@@ -174,7 +174,8 @@ def silence_gate(speech: np.ndarray, hold: int = 2, ramp: int = 5) -> np.ndarray
     speech = np.asarray(speech, bool)
     if speech.size == 0:
         return np.zeros(0, np.float32)
-    dilated = np.convolve(speech.astype(float), np.ones(2 * hold + 1), "same") > 0
+    # 'valid' on a padded signal keeps the length even when the clip is shorter than the kernel
+    dilated = np.convolve(np.pad(speech.astype(float), hold), np.ones(2 * hold + 1), "valid") > 0
     kernel = np.hanning(ramp + 2)[1:-1]
     gate = np.convolve(np.pad(dilated.astype(float), ramp, mode="edge"), kernel / kernel.sum(), "same")[ramp:-ramp]
     return np.clip(gate, 0.0, 1.0).astype(np.float32)

@@ -40,6 +40,11 @@ bpy.ops.wm.save_as_mainfile(filepath=os.path.join(out_dir, "scene.blend"))
 scene, strip = harness.speech_scene(audio, frames, strip_start=11, fps=fps, fps_base=fps_base)
 first, last = 11, 10 + frames
 scene.emogene.output = output
+if "flat_colours" in info["subjects"]:  # the stand-in renderer's subject, beside the shipped 'default'
+    scene.emogene.subject = "flat_colours"
+elif output == "PLATES":  # a real NeRF subject: a small plate keeps the CPU render short (1920x1080 is refused)
+    scene.emogene.resolution_mode = "CUSTOM"
+    scene.emogene.resolution_x, scene.emogene.resolution_y = 128, 96
 scene.emogene.use_subject_camera = output == "LANDMARKS"
 scene.emogene.use_camera_background = output == "PLATES"
 bpy.ops.emogene.key_emotion(emotion="happy", weight=0.8, frame=first)
