@@ -72,7 +72,8 @@ class EmogeneSettings(bpy.types.PropertyGroup):
                             description="Empty marking the head's place; the face rig is parented to it")
     resolution_mode: EnumProperty(name="Resolution", items=[
         ("SUBJECT", "Subject", "The subject's own resolution with its own camera; "
-                               "with a Blender camera, the scene's render size"),
+                               "with a Blender camera, the scene's render size, scaled down to the subject's limit "
+                               "(same framing) when it is larger"),
         ("SCENE", "Scene", "The scene's render resolution (after percentage)"),
         ("CUSTOM", "Custom", "Width and height below")], default="SUBJECT")
     resolution_x: IntProperty(name="Width", default=512, min=16, max=8192)

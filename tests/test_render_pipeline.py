@@ -141,6 +141,22 @@ def test_blender_camera_facing_the_subject_renders_it(trained_subject):
     assert diff.max() <= 2
 
 
+def test_blender_camera_above_the_limit_renders_fitted_plates_with_a_warning(trained_subject):
+    """No explicit size: a 1920x1080-like scene is scaled down to the subject's limit (aspect kept), not refused."""
+    subject, _ = trained_subject
+    info = json.loads((subject / "subject.json").read_text())
+    cam = dict(info["training_camera"])
+    limit = max(info["max_resolution"])
+    spec = CameraSpec(cam["focal_length_mm"], cam["sensor_width_mm"], cam["sensor_height_mm"], cam["sensor_fit"],
+                      (limit * 3, limit * 2), cam["shift_x"], cam["shift_y"],
+                      np.array(cam["anchor_from_camera"]).reshape(4, 4))
+    _, idx, state = _heldout_state(subject, 1)
+    ctx = RecordingContext(state)
+    _stage(subject).run(_job(1, camera=spec), ctx)
+    assert ctx.plates[0].shape == (round(limit * 2 / 3), limit, 4)
+    assert any("above" in w and "limit" in w for w in ctx.warnings)
+
+
 def test_cancel_between_frames_keeps_frames_already_sent(trained_subject):
     subject, _ = trained_subject
     _, idx, state = _heldout_state(subject, 3)

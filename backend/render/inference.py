@@ -84,6 +84,15 @@ class SubjectRenderer:
         except ValueError as exc:
             raise RenderRequestError(str(exc)) from exc
 
+    def fit_to_limit(self, size: tuple[int, int]) -> tuple[int, int]:
+        """``size`` scaled down (aspect kept) so its longer side is within the subject's limit."""
+        width, height = (int(v) for v in size)
+        limit = max(self.max_resolution)
+        if max(width, height) <= limit:
+            return width, height
+        factor = limit / max(width, height)
+        return max(1, round(width * factor)), max(1, round(height * factor))
+
     @property
     def training_camera_size(self) -> tuple[int, int]:
         return tuple(self.info["image_size"])

@@ -66,8 +66,17 @@ class RenderStage:
         if rotation.shape != (frames, 3, 3) or translation.shape != (frames, 3):
             raise StageError("internal", f"pose track shapes {rotation.shape}/{translation.shape} do not match "
                              f"{frames} landmark frames")
+        requested = job.resolution
+        if job.camera is not None and requested is None:
+            # No explicit size: the Blender camera's render size, scaled down to the subject's limit if needed
+            # (same framing; the sequencer scales the strip to fit). An explicit size above it stays an error.
+            scene_size = tuple(int(v) for v in job.camera.resolution)
+            requested = renderer.fit_to_limit(scene_size)
+            if requested != scene_size:
+                ctx.warn(f"the camera's {scene_size[0]}x{scene_size[1]} is above subject {job.subject!r}'s limit; "
+                         f"plates are rendered at {requested[0]}x{requested[1]} with the same framing")
         try:
-            camera = renderer.camera_for(job.camera, job.resolution)
+            camera = renderer.camera_for(job.camera, requested)
         except RenderRequestError as exc:
             raise StageError("bad_request", str(exc)) from exc
         neutral = ctx.state.get("neutral_landmarks")
