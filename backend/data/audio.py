@@ -223,7 +223,8 @@ def voice_activity(audio: np.ndarray, n_frames: int, fps: float = 25.0, config: 
             backend = "energy"
         else:
             with torch.no_grad():
-                stamps = get_speech_timestamps(torch.from_numpy(audio), model, sampling_rate=SAMPLE_RATE,
+                samples = torch.from_numpy(np.array(audio, dtype=np.float32))  # a writable copy
+                stamps = get_speech_timestamps(samples, model, sampling_rate=SAMPLE_RATE,
                                                threshold=config.threshold,
                                                min_speech_duration_ms=config.min_speech_ms,
                                                min_silence_duration_ms=config.min_silence_ms)
