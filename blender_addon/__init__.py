@@ -17,8 +17,9 @@ _MODULES_WITH_CLASSES = (generate, emotion, connect, export, panels)
 
 @persistent
 def _drop_jobs_on_load(*_args):
-    """Opening another .blend: running jobs belong to the old file's scenes."""
-    generate.cancel_all()
+    """Opening another .blend: running jobs belong to the old file's scenes. They keep running on the
+    backend: a .blend saved mid-job gets them back with Fetch Results."""
+    generate.cancel_all(remote=False)
 
 
 def register():

@@ -85,7 +85,9 @@ class GenerateSession:
     def __init__(self, request, address: str, key: bytes | None, *, frame_start: int, fps: float,
                  landmarks_only: bool, staging_root: str, connect_timeout: float = 5.0,
                  silence_timeout: float = 60.0, clock: Callable[[], float] = time.monotonic,
-                 client=None):
+                 client=None, fetch_job_id: str | None = None):
+        """``fetch_job_id``: instead of sending ``request``, fetch that earlier job's stored results
+        (a job started before Blender was closed or the .blend reloaded)."""
         self.address = address
         self.request = request
         self.landmarks_only = landmarks_only
@@ -109,8 +111,17 @@ class GenerateSession:
         self._ping_ids: set[str] = set()
         self._fetched = False
         self._last_ping = self._started
+        self.fetching = bool(fetch_job_id)
         try:
-            self._request_id = self._client.send(request)
+            if fetch_job_id:
+                self.job_id = fetch_job_id
+                self._fetched = True  # the fetch is the replay: no second one
+                self.status = f"Fetching job {fetch_job_id} from {address}"
+                self._request_id = self._client.send(bridge_api.requests().build_fetch(fetch_job_id))
+                # a job still running may send nothing for a while: a pong proves the backend is there
+                self._ping_ids.add(self._client.send(bridge_api.requests().build_ping()))
+            else:
+                self._request_id = self._client.send(request)
         except Exception as exc:
             self._fail(getattr(exc, "code", "internal"), f"could not send the request: {exc}")
 
@@ -195,6 +206,9 @@ class GenerateSession:
     def _handle(self, msg) -> None:
         kind = msg.type
         content = msg.content or {}
+        if self.fetching and self.state == SUBMITTED and kind != "error":
+            self.state = RUNNING  # the backend answered the fetch (it replays no 'accepted')
+            self.status = f"Fetching job {self.job_id}"
         if kind == "pong":
             self._ping_ids.discard(msg.parent_id)
         elif kind == "accepted":
@@ -295,6 +309,9 @@ class GenerateSession:
         self.state = ERROR
         self.error_code = code
         self.error = describe_error(code, message, self.address)
+        if self.fetching and code == bridge_api.protocol().ErrorCode.UNKNOWN_JOB:
+            self.error = (f"The backend at {self.address} no longer has job {self.job_id} "
+                          "(acknowledged or expired)")
         self.status = self.error
 
     def _check_timeouts(self, now: float) -> None:

@@ -92,6 +92,10 @@ class EmogeneSettings(bpy.types.PropertyGroup):
     progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")
     status: StringProperty(name="Status", default="")
     take_counter: IntProperty(name="Takes", default=0, min=0)
+    # the backend's id of the job in flight (or cut off) and what its import needs (JSON): saved in
+    # the .blend, so Fetch Results can get the take after a reload; cleared once imported and acked
+    job_id: StringProperty(name="Job", default="")
+    job_import: StringProperty(name="Job import settings", default="")
 
 
 CLASSES = (EmogeneEmotion, EmogeneSettings)

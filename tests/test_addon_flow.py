@@ -142,3 +142,11 @@ def test_version_mismatch_is_reported(addon_zip, speech, serve, tmp_path):
 def test_remote_backend_blocked_without_online_access(addon_zip, speech, tmp_path):
     out = run_scenario("scenario_errors", addon_zip, speech, tmp_path / "out", "remote", user_dir=tmp_path / "user")
     assert "online access is off" in out["status"]
+
+
+def test_fetch_results_after_reload(addon_zip, speech, serve, tmp_path):
+    """A .blend saved mid-job and reopened: Fetch Results imports the take and acks it on the backend."""
+    out = run_scenario("scenario_fetch", addon_zip, serve.address, speech, tmp_path / "out", 10,
+                       user_dir=tmp_path / "user")
+    assert out["take"] == "EmoGene take_001"
+    assert "acknowledged or expired" in out["status"]

@@ -9,6 +9,7 @@ when no job is left. Headless tests call the same function in a loop, since
 """
 from __future__ import annotations
 
+import json
 import os
 
 import bpy
@@ -25,6 +26,8 @@ _PENDING: dict[str, submit.PreparedRequest] = {}
 #: finished sessions whose last message (an ack) gets a moment to leave before the socket closes
 _CLOSING: list[tuple[float, job.GenerateSession]] = []
 CLOSE_DELAY_S = 0.5
+#: error codes after which the backend may still hold the job's results (the saved job id is kept)
+KEEP_JOB_ON = frozenset({"timeout", "internal"})
 
 
 def report(level: str, message: str) -> None:
@@ -45,28 +48,66 @@ def load_key(prefs) -> bytes | None:
         raise submit.SubmitError(f"Key file: {exc}") from None
 
 
+#: what the import needs, saved with the job id in the .blend so Fetch Results works after a reload
+_SAVED_FIELDS = ("frame_start", "frame_end", "fps", "landmarks_only", "anchor", "camera", "sound_channel",
+                 "clamped")
+
+
 def start(context, scene) -> job.GenerateSession:
     """Prepare and send a request for ``scene``; raises :class:`submit.SubmitError` on bad settings."""
+    _check_idle(scene)
+    prefs, key = _connection(context)
+    prepared = submit.prepare(scene)
+    # objects are looked up by name at import time: references can go stale across undo
+    prepared.anchor = prepared.anchor.name if prepared.anchor is not None else None
+    prepared.camera = prepared.camera.name if prepared.camera is not None else None
+    scene.emogene.job_id = ""
+    scene.emogene.job_import = json.dumps({name: getattr(prepared, name) for name in _SAVED_FIELDS})
+    return _launch(context, scene, prefs, key, prepared)
+
+
+def start_fetch(context, scene) -> job.GenerateSession:
+    """Fetch the results of the job whose id the scene saved (started before a reload or a lost
+    connection) and import them as Generate would; raises :class:`submit.SubmitError`."""
+    _check_idle(scene)
+    settings = scene.emogene
+    if not settings.job_id:
+        raise submit.SubmitError("No saved EmoGene job to fetch")
+    try:
+        saved = json.loads(settings.job_import)
+        prepared = submit.PreparedRequest(message=None, **{name: saved[name] for name in _SAVED_FIELDS})
+    except (ValueError, TypeError, KeyError) as exc:
+        raise submit.SubmitError(f"The saved job {settings.job_id} lacks its import settings ({exc}); "
+                                 "generate again") from None
+    prefs, key = _connection(context)
+    return _launch(context, scene, prefs, key, prepared, fetch_job_id=settings.job_id)
+
+
+def _check_idle(scene) -> None:
     if scene.name in SESSIONS and not SESSIONS[scene.name].finished:
         raise submit.SubmitError("A job is already running for this scene; cancel it first")
+
+
+def _connection(context):
     prefs = preferences.get(context)
     check = network_policy.check_address(prefs.backend_address, bpy.app.online_access)
     if not check.allowed:
         raise submit.SubmitError(check.reason)
-    key = load_key(prefs)
-    prepared = submit.prepare(scene)
+    return prefs, load_key(prefs)
+
+
+def _launch(context, scene, prefs, key, prepared: submit.PreparedRequest,
+            fetch_job_id: str | None = None) -> job.GenerateSession:
     try:
         session = job.GenerateSession(
             prepared.message, prefs.backend_address.strip(), key, frame_start=prepared.frame_start,
             fps=prepared.fps, landmarks_only=prepared.landmarks_only,
             staging_root=os.path.join(preferences.cache_dir(context), "staging"),
-            connect_timeout=prefs.connect_timeout, silence_timeout=prefs.silence_timeout)
+            connect_timeout=prefs.connect_timeout, silence_timeout=prefs.silence_timeout,
+            fetch_job_id=fetch_job_id)
     except ValueError as exc:
         raise submit.SubmitError(str(exc)) from None
     SESSIONS[scene.name] = session
-    # objects are looked up by name at import time: references can go stale across undo
-    prepared.anchor = prepared.anchor.name if prepared.anchor is not None else None
-    prepared.camera = prepared.camera.name if prepared.camera is not None else None
     _PENDING[scene.name] = prepared
     settings = scene.emogene
     settings.job_state = "RUNNING"
@@ -110,6 +151,8 @@ def _step(scene_name: str, session: job.GenerateSession) -> None:
     settings = scene.emogene
     settings.progress = session.progress
     settings.status = session.status
+    if session.job_id and settings.job_id != session.job_id:
+        settings.job_id = session.job_id  # saved with the .blend: Fetch Results after a reload
     if session.finished:
         _conclude(scene, session)
         _finish(scene_name, session)
@@ -135,6 +178,7 @@ def _conclude(scene, session: job.GenerateSession) -> None:
             return
         settings.take_counter += 1
         session.ack()
+        settings.job_id = ""
         settings.job_state = "DONE"
         r = session.results
         settings.status = (f"Imported {take}: frames {r.frame_start}-{r.frame_start + r.frame_count - 1}"
@@ -151,10 +195,13 @@ def _conclude(scene, session: job.GenerateSession) -> None:
     elif session.state == job.CANCELLED:
         settings.job_state = "CANCELLED"
         settings.status = session.status
+        settings.job_id = ""
         report("INFO", "EmoGene job cancelled; the scene is unchanged")
     else:
         settings.job_state = "ERROR"
         settings.status = session.error
+        if session.error_code not in KEEP_JOB_ON:  # connection trouble keeps the id: Fetch Results may work later
+            settings.job_id = ""
         report("ERROR", session.error)
 
 
@@ -176,10 +223,15 @@ def _close_finished() -> None:
             _CLOSING.remove(item)
 
 
-def cancel_all() -> None:
-    """Drop every session at once (add-on unregistered or file closed)."""
+def cancel_all(remote: bool = True) -> None:
+    """Drop every session at once (add-on unregistered or file closed).
+
+    ``remote=False`` leaves the jobs running on the backend (a .blend saved mid-job keeps the job id,
+    and Fetch Results gets them after reopening it).
+    """
     for name, session in list(SESSIONS.items()):
-        session.cancel()
+        if remote:
+            session.cancel()
         _finish(name, session)
     for _, session in _CLOSING:
         session.close()
@@ -268,6 +320,31 @@ class EMOGENE_OT_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class EMOGENE_OT_fetch_results(bpy.types.Operator):
+    """Get the results of the job this .blend saved (started before Blender was closed or the file
+    reloaded, or cut off from the backend) and import them as Generate would"""
+    bl_idname = "emogene.fetch_results"
+    bl_label = "Fetch Results"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context):
+        scene = context.scene
+        return (scene is not None and bool(scene.emogene.job_id)
+                and not (scene.name in SESSIONS and not SESSIONS[scene.name].finished))
+
+    def execute(self, context):
+        try:
+            session = start_fetch(context, context.scene)
+        except submit.SubmitError as exc:
+            context.scene.emogene.job_state = "ERROR"
+            context.scene.emogene.status = str(exc)
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"EmoGene: fetching job {session.job_id} from {session.address}")
+        return {"FINISHED"}
+
+
 class EMOGENE_OT_report(bpy.types.Operator):
     """Internal: show a message from a timer in the status bar and Info log"""
     bl_idname = "emogene.report"
@@ -283,4 +360,4 @@ class EMOGENE_OT_report(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (EMOGENE_OT_generate, EMOGENE_OT_cancel, EMOGENE_OT_report)
+CLASSES = (EMOGENE_OT_generate, EMOGENE_OT_cancel, EMOGENE_OT_fetch_results, EMOGENE_OT_report)

@@ -102,6 +102,8 @@ def _draw_generate(layout, context):
         row.operator("emogene.cancel", icon="CANCEL")
     else:
         row.operator("emogene.generate", icon="PLAY")
+        if settings.job_id:  # a job saved mid-run (or cut off from the backend): its results may be waiting
+            layout.operator("emogene.fetch_results", icon="IMPORT")
     if running:
         layout.progress(factor=settings.progress, type="BAR",
                         text=f"{settings.progress * 100:.0f}%  {settings.status[:48]}")
