@@ -278,6 +278,24 @@ def _progress_end() -> None:
     compat.set_status_text(None)
 
 
+def _job_running(scene) -> bool:
+    """Whether this scene has a session that has not finished yet."""
+    return scene.name in SESSIONS and not SESSIONS[scene.name].finished
+
+
+def _run_starter(operator, context, starter, started_message):
+    """Run ``starter(context, scene)``; report its SubmitError in the panel and the status bar."""
+    try:
+        session = starter(context, context.scene)
+    except submit.SubmitError as exc:
+        context.scene.emogene.job_state = "ERROR"
+        context.scene.emogene.status = str(exc)
+        operator.report({"ERROR"}, str(exc))
+        return {"CANCELLED"}
+    operator.report({"INFO"}, started_message(session))
+    return {"FINISHED"}
+
+
 class EMOGENE_OT_generate(bpy.types.Operator):
     """Send the audio and the emotion track to the backend; results are imported when done"""
     bl_idname = "emogene.generate"
@@ -286,19 +304,10 @@ class EMOGENE_OT_generate(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        scene = context.scene
-        return scene is not None and not (scene.name in SESSIONS and not SESSIONS[scene.name].finished)
+        return context.scene is not None and not _job_running(context.scene)
 
     def execute(self, context):
-        try:
-            session = start(context, context.scene)
-        except submit.SubmitError as exc:
-            context.scene.emogene.job_state = "ERROR"
-            context.scene.emogene.status = str(exc)
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"EmoGene: job sent to {session.address}")
-        return {"FINISHED"}
+        return _run_starter(self, context, start, lambda session: f"EmoGene: job sent to {session.address}")
 
 
 class EMOGENE_OT_cancel(bpy.types.Operator):
@@ -330,19 +339,11 @@ class EMOGENE_OT_fetch_results(bpy.types.Operator):
     @classmethod
     def poll(cls, context):
         scene = context.scene
-        return (scene is not None and bool(scene.emogene.job_id)
-                and not (scene.name in SESSIONS and not SESSIONS[scene.name].finished))
+        return scene is not None and bool(scene.emogene.job_id) and not _job_running(scene)
 
     def execute(self, context):
-        try:
-            session = start_fetch(context, context.scene)
-        except submit.SubmitError as exc:
-            context.scene.emogene.job_state = "ERROR"
-            context.scene.emogene.status = str(exc)
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"EmoGene: fetching job {session.job_id} from {session.address}")
-        return {"FINISHED"}
+        return _run_starter(self, context, start_fetch,
+                       lambda session: f"EmoGene: fetching job {session.job_id} from {session.address}")
 
 
 class EMOGENE_OT_report(bpy.types.Operator):
