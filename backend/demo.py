@@ -34,6 +34,7 @@ class DemoConfig:
     landmarks_only: bool = False
     device: str = "auto"
     seed: int = 0
+    emotion_comparison: bool = True   # also render a stretch as neutral | happy | sad (demo_emotions.py)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -82,18 +83,37 @@ def run_demo(config: DemoConfig) -> dict:
             t1 = time.perf_counter()
             code = generate.run(_generate_args(config, address, landmarks_only))
             config.timings["generate_s"] = time.perf_counter() - t1
+            if code == 0 and config.emotion_comparison:
+                t3 = time.perf_counter()
+                comparison = _emotion_comparison(config, address, landmarks_only, subjects)
+                config.timings["emotion_comparison_s"] = time.perf_counter() - t3
         finally:
             server.stop()
     if code != 0:
         raise RuntimeError(f"generate failed with exit code {code}")
     t2 = time.perf_counter()
     summary = compose_videos(config, subjects)
+    if config.emotion_comparison:
+        summary.update(comparison)
+        summary["files"] += comparison["emotion_comparison"]["files"]
     config.timings["compose_videos_s"] = time.perf_counter() - t2
     config.timings["total_s"] = time.perf_counter() - t0
     summary.update(timings={k: round(v, 2) for k, v in config.timings.items()}, device=str(device),
                    emotion_spec=config.emotion, audio=str(config.audio), fps=config.fps)
     (out / "timing.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _emotion_comparison(config: DemoConfig, address: str, landmarks_only: bool, subjects) -> dict:
+    """The same stretch of speech once per emotion, side by side (see backend/demo_emotions.py)."""
+    from backend.data.audio import load_audio
+    from backend.demo_emotions import ComparisonSpan, generate_take_via, render_comparison
+
+    base = _generate_args(config, address, landmarks_only)
+    print("demo: rendering the emotion comparison (neutral | happy | sad)")
+    return render_comparison(ComparisonSpan(), load_audio(config.audio), Path(config.out), config.fps,
+                             generate_take_via(address, base),
+                             lambda size: _background(subjects, config.subject, size))
 
 
 def _background(subjects, name: str, size: tuple[int, int]) -> np.ndarray:

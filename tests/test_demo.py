@@ -1,6 +1,7 @@
 """The main job: `emogene demo` writes a playable mp4 whose video and audio durations match."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from backend.demo import DemoConfig, run_demo
@@ -28,3 +29,11 @@ def test_demo_writes_playable_videos_with_matching_streams(tmp_path):
     assert track["landmarks"].shape == (75, 68, 3)
     assert (out / "landmarks.csv").read_text().count("\n") == 75 * 68 + 1
     assert (out / "timing.json").is_file()
+    # the emotion comparison: the same stretch as neutral | happy | sad, with its speech
+    info = probe_media(out / "emotions_side_by_side.mp4")
+    assert (info.video_streams, info.audio_streams) == (1, 1)
+    still = cv2.imread(str(out / "emotions_side_by_side.png"))
+    assert still.shape[1] == 3 * 256
+    neutral, happy = np.load(out / "emotion_takes/neutral/landmarks.npz"), np.load(out / "emotion_takes/happy/landmarks.npz")
+    assert neutral["landmarks"].shape == happy["landmarks"].shape
+    assert np.abs(neutral["landmarks"] - happy["landmarks"]).max() > 0.01   # the emotion moved the face

@@ -21,6 +21,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--landmarks-only", action="store_true", help="skip the NeRF plates")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-emotion-comparison", action="store_true",
+                        help="skip the neutral | happy | sad comparison of one stretch of the speech")
 
 
 def run(args) -> int:
@@ -30,7 +32,8 @@ def run(args) -> int:
     try:
         config = DemoConfig(audio=args.audio or DEMO_SPEECH, emotion=args.emotion or DEMO_EMOTION, out=args.out,
                             fps=args.fps, subject=args.subject, resolution=parse_resolution(args.resolution),
-                            landmarks_only=args.landmarks_only, device=args.device, seed=args.seed)
+                            landmarks_only=args.landmarks_only, device=args.device, seed=args.seed,
+                            emotion_comparison=not args.no_emotion_comparison)
         summary = run_demo(config)
     except (RuntimeError, ValueError, OSError) as exc:
         print(f"emogene demo: {exc}", file=sys.stderr)
