@@ -1,0 +1,152 @@
+"""The plate-level emotion judge: face geometry relative to the person's own neutral face -> 8 emotions.
+
+Input per frame: 68 canonical landmarks (``backend.data.canonical``, inter-ocular
+distance 1) minus the same person's *neutral reference shape*, so identity is removed
+and only the expression is left. :func:`displacement_features` turns a clip's
+landmarks into one feature row per frame (optionally the mean over a short centred
+window of neighbouring frames, and x/y only: FaceMesh's depth is its noisiest axis).
+:class:`EmotionJudge` standardises those features (statistics of its training data),
+down-weights the mouth (speech moves it in every emotion) and applies a linear or
+one-hidden-layer classifier over the 8 MEAD emotions in ``bridge.emotions`` order.
+:func:`fit_judge` trains it (class-balanced cross-entropy, full batch). No I/O here.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from bridge.emotions import NUM_EMOTIONS
+
+KIND = "emogene.emotion_judge"
+VERSION = 1
+MOUTH = slice(48, 68)
+
+
+@dataclass
+class JudgeConfig:
+    window: int = 1              # frames averaged (centred, truncated at the clip's ends); 1 = per frame
+    use_depth: bool = False      # include the z displacement (FaceMesh depth is noisy)
+    mouth_weight: float = 0.5    # multiplier on the standardised mouth features
+    hidden: int = 0              # 0 = linear (multinomial logistic regression); > 0 = one hidden layer
+    weight_decay: float = 1e-2
+    steps: int = 400
+    learning_rate: float = 0.05
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def displacement_features(landmarks: np.ndarray, reference: np.ndarray, config: JudgeConfig) -> np.ndarray:
+    """``[T, 68, 3]`` canonical landmarks and a ``[68, 3]`` neutral reference -> ``[T, D]`` features."""
+    landmarks = np.asarray(landmarks, np.float32)
+    reference = np.asarray(reference, np.float32)
+    if landmarks.ndim != 3 or landmarks.shape[1:] != (68, 3):
+        raise ValueError(f"landmarks must be [frames, 68, 3], got {list(landmarks.shape)}")
+    if reference.shape != (68, 3):
+        raise ValueError(f"neutral reference must be [68, 3], got {list(reference.shape)}")
+    if not (np.all(np.isfinite(landmarks)) and np.all(np.isfinite(reference))):
+        raise ValueError("landmarks or neutral reference contain NaN or infinity")
+    disp = landmarks - reference
+    if config.window > 1 and disp.shape[0] > 1:
+        disp = _centred_mean(disp, config.window)
+    if not config.use_depth:
+        disp = disp[..., :2]
+    return disp.reshape(disp.shape[0], -1)
+
+
+def _centred_mean(x: np.ndarray, window: int) -> np.ndarray:
+    """Mean over ``window`` frames centred on each frame (fewer at the ends)."""
+    half = window // 2
+    csum = np.concatenate([np.zeros_like(x[:1]), np.cumsum(x, axis=0)])
+    t = np.arange(x.shape[0])
+    lo, hi = np.maximum(t - half, 0), np.minimum(t + half + 1, x.shape[0])
+    return (csum[hi] - csum[lo]) / (hi - lo).reshape(-1, *([1] * (x.ndim - 1)))
+
+
+def feature_scale(config: JudgeConfig) -> np.ndarray:
+    """Per-feature multiplier applied after standardisation (mouth down-weighted)."""
+    dims = 3 if config.use_depth else 2
+    scale = np.ones((68, dims), np.float32)
+    scale[MOUTH] = config.mouth_weight
+    return scale.reshape(-1)
+
+
+class EmotionJudge(nn.Module):
+    """Standardised displacement features -> logits over the 8 emotions."""
+
+    def __init__(self, config: JudgeConfig | None = None):
+        super().__init__()
+        self.config = c = config or JudgeConfig()
+        dims = 68 * (3 if c.use_depth else 2)
+        self.register_buffer("feature_mean", torch.zeros(dims))
+        self.register_buffer("feature_std", torch.ones(dims))
+        self.register_buffer("feature_scale", torch.as_tensor(feature_scale(c)))
+        if c.hidden > 0:
+            self.classifier = nn.Sequential(nn.Linear(dims, c.hidden), nn.GELU(), nn.Linear(c.hidden, NUM_EMOTIONS))
+        else:
+            self.classifier = nn.Linear(dims, NUM_EMOTIONS)
+
+    @property
+    def input_dims(self) -> int:
+        return int(self.feature_mean.shape[0])
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = (features - self.feature_mean) / self.feature_std * self.feature_scale
+        return self.classifier(x)
+
+    @torch.no_grad()
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Class index per feature row."""
+        return self.probabilities(features).argmax(-1)
+
+    @torch.no_grad()
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        features = np.asarray(features, np.float32)
+        if features.ndim != 2 or features.shape[1] != self.input_dims:
+            raise ValueError(f"judge features must be [N, {self.input_dims}], got {list(features.shape)}")
+        was_training = self.training
+        self.eval()
+        x = torch.as_tensor(features, device=self.feature_mean.device)
+        out = torch.softmax(self(x), -1).cpu().numpy()
+        self.train(was_training)
+        return out
+
+
+def fit_judge(features: np.ndarray, labels: np.ndarray, config: JudgeConfig | None = None,
+              sample_weight: np.ndarray | None = None) -> EmotionJudge:
+    """Train a judge on ``[N, D]`` features and ``[N]`` emotion indices (class-balanced, full batch)."""
+    config = config or JudgeConfig()
+    features = np.asarray(features, np.float32)
+    labels = np.asarray(labels, np.int64)
+    if features.ndim != 2 or len(features) != len(labels) or len(labels) == 0:
+        raise ValueError(f"need [N, D] features and [N] labels, got {list(features.shape)} and {list(labels.shape)}")
+    if labels.min() < 0 or labels.max() >= NUM_EMOTIONS:
+        raise ValueError(f"labels must be emotion indices 0..{NUM_EMOTIONS - 1}")
+    torch.manual_seed(config.seed)
+    judge = EmotionJudge(config)
+    if features.shape[1] != judge.input_dims:
+        raise ValueError(f"features have {features.shape[1]} columns, the judge config expects {judge.input_dims}")
+    x = torch.as_tensor(features)
+    y = torch.as_tensor(labels)
+    judge.feature_mean.copy_(x.mean(0))
+    judge.feature_std.copy_(x.std(0).clamp_min(1e-4))
+    counts = np.bincount(labels, minlength=NUM_EMOTIONS).astype(np.float64)
+    per_class = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max((counts > 0).sum(), 1), 0.0)
+    w = per_class[labels]
+    if sample_weight is not None:
+        w = w * np.asarray(sample_weight, np.float64)
+    w = torch.as_tensor(w / w.mean(), dtype=torch.float32)
+    optimiser = torch.optim.Adam(judge.classifier.parameters(), lr=config.learning_rate,
+                                 weight_decay=config.weight_decay)
+    judge.train()
+    for _ in range(config.steps):
+        optimiser.zero_grad()
+        loss = (nn.functional.cross_entropy(judge(x), y, reduction="none") * w).mean()
+        loss.backward()
+        optimiser.step()
+    judge.eval()
+    return judge

@@ -1,0 +1,123 @@
+"""Train the emotion judge on the judge pool's real MEAD video and measure it on real video of unseen people.
+
+The judge learns only from :data:`backend.data.mead_pools.JUDGE_SPEAKERS`; its bar is
+its accuracy on the generator pool's speakers (:data:`GENERATOR_SPEAKERS`), whom it never
+saw: per-emotion frame accuracy, their mean over the emotions present, clip-level
+majority vote, beside the trivial always-neutral baseline. Disjointness of the two
+clip lists is asserted (:func:`backend.data.mead_pools.assert_disjoint`) on the speakers
+of the clips actually used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from backend.data.mead_pools import GENERATOR_SPEAKERS, JUDGE_SPEAKERS, assert_disjoint
+from backend.evaluation.emotion_judge import EmotionJudge, JudgeConfig, fit_judge
+from backend.evaluation.emotion_judge_data import (
+    SpeakerSet, balanced_frame_weights, clip_features, load_mead_clips, neutral_references, stack,
+)
+from bridge.emotions import EMOTIONS, NUM_EMOTIONS
+
+
+def accuracy_summary(labels: np.ndarray, predictions: np.ndarray, clip_index: np.ndarray | None = None) -> dict:
+    """Per-emotion frame accuracy, their mean over the emotions present, overall frame accuracy,
+    clip majority-vote accuracy and the confusion matrix (rows true, columns predicted, counts)."""
+    labels = np.asarray(labels, np.int64)
+    predictions = np.asarray(predictions, np.int64)
+    confusion = np.zeros((NUM_EMOTIONS, NUM_EMOTIONS), np.int64)
+    np.add.at(confusion, (labels, predictions), 1)
+    per_emotion = {EMOTIONS[k]: float(confusion[k, k] / confusion[k].sum())
+                   for k in range(NUM_EMOTIONS) if confusion[k].sum() > 0}
+    out = {"per_emotion": per_emotion,
+           "mean_over_emotions": float(np.mean(list(per_emotion.values()))) if per_emotion else float("nan"),
+           "frame_accuracy": float((labels == predictions).mean()) if len(labels) else float("nan"),
+           "frames": int(len(labels)), "confusion": confusion.tolist()}
+    if clip_index is not None and len(labels):
+        clip_index = np.asarray(clip_index)
+        hits = []
+        for c in np.unique(clip_index):
+            sel = clip_index == c
+            vote = np.bincount(predictions[sel], minlength=NUM_EMOTIONS).argmax()
+            hits.append(vote == labels[sel][0])
+        out["clip_majority_accuracy"] = float(np.mean(hits))
+        out["clips"] = int(len(hits))
+    return out
+
+
+def always_neutral_baseline(labels: np.ndarray, clip_index: np.ndarray | None = None) -> dict:
+    """The trivial judge that says "neutral" to every frame."""
+    return accuracy_summary(labels, np.zeros_like(np.asarray(labels)), clip_index)
+
+
+@dataclass
+class RealVideoResult:
+    judge: EmotionJudge
+    config: JudgeConfig
+    train: SpeakerSet
+    test: SpeakerSet
+    metrics: dict = field(default_factory=dict)
+
+
+def judge_pools(tracks_dir: str | Path, allow_projection: bool = True) -> tuple[SpeakerSet, SpeakerSet]:
+    """(judge training speakers, unseen generator-pool test speakers), disjointness asserted on the clips."""
+    train = neutral_references(load_mead_clips(tracks_dir, JUDGE_SPEAKERS), tracks_dir, allow_projection)
+    test = neutral_references(load_mead_clips(tracks_dir, GENERATOR_SPEAKERS), tracks_dir, allow_projection)
+    if not train.clips:
+        raise FileNotFoundError(f"no usable judge-pool MEAD clips ({', '.join(sorted(JUDGE_SPEAKERS))}) in "
+                                f"{tracks_dir}: run `emogene prepare ../shared/data --out {tracks_dir}`")
+    assert_disjoint({c.speaker for c in test.clips}, {c.speaker for c in train.clips})
+    return train, test
+
+
+def train_judge(train: SpeakerSet, config: JudgeConfig) -> EmotionJudge:
+    clips = clip_features(train, config)
+    x, y, _ = stack(clips)
+    return fit_judge(x, y, config, sample_weight=balanced_frame_weights(clips))
+
+
+def evaluate_judge(judge: EmotionJudge, test: SpeakerSet, config: JudgeConfig) -> dict:
+    """Accuracy summary over all test clips, and per speaker."""
+    clips = clip_features(test, config)
+    if not clips:
+        return {}
+    x, y, idx = stack(clips)
+    pred = judge.predict(x)
+    out = accuracy_summary(y, pred, idx)
+    out["always_neutral"] = always_neutral_baseline(y, idx)
+    out["per_speaker"] = {}
+    for speaker in test.speakers:
+        sel = np.isin(idx, [i for i, c in enumerate(clips) if c.speaker == speaker])
+        out["per_speaker"][speaker] = accuracy_summary(y[sel], pred[sel], idx[sel])
+    return out
+
+
+def leave_one_speaker_out(speakers: SpeakerSet, config: JudgeConfig) -> dict:
+    """Inside one pool: train on all speakers but one, test on that one (every speaker in turn)."""
+    results = {}
+    for held in speakers.speakers:
+        rest = SpeakerSet([c for c in speakers.clips if c.speaker != held],
+                          {k: v for k, v in speakers.references.items() if k != held})
+        if not rest.clips:
+            continue
+        held_set = SpeakerSet([c for c in speakers.clips if c.speaker == held],
+                              {held: speakers.references[held]})
+        results[held] = evaluate_judge(train_judge(rest, config), held_set, config)
+    return results
+
+
+def judge_on_real_video(tracks_dir: str | Path, config: JudgeConfig | None = None,
+                        allow_projection: bool = True) -> RealVideoResult:
+    """Train on the judge pool, evaluate on the unseen generator pool; also the per-speaker references."""
+    config = config or JudgeConfig()
+    train, test = judge_pools(tracks_dir, allow_projection)
+    judge = train_judge(train, config)
+    metrics = {"unseen_speakers": evaluate_judge(judge, test, config),
+               "train_clips": train.clip_ids, "test_clips": test.clip_ids,
+               "references": {s: {"source": r.source, "detail": r.detail}
+                              for s, r in {**train.references, **test.references}.items()},
+               "skipped_speakers": {**train.skipped, **test.skipped},
+               "config": config.to_dict()}
+    return RealVideoResult(judge, config, train, test, metrics)
