@@ -59,6 +59,16 @@ class SubjectRenderer:
         self.world_from_anchor = np.asarray(self.info["world_from_anchor"], np.float64).reshape(4, 4)
         self.training_camera = training_camera(self.info)
         self.max_resolution = tuple(int(v) for v in self.info["max_resolution"])
+        from backend.render.deformation import expression_config
+        try:
+            self.expression = expression_config(self.info)
+        except ValueError as exc:
+            raise CheckpointError(f"{self.dir / 'subject.json'}: {exc}") from exc
+        from backend.render.screen_region import ScreenRegion
+        from backend.render.sr_plates import load_super_resolution
+        self.screen_region = ScreenRegion(self.model)
+        self.super_resolution = load_super_resolution(self.dir, self.info, self.device)
+        self._rays: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     # -- camera ------------------------------------------------------------------------
     def camera_for(self, camera: CameraSpec | None, resolution: tuple[int, int] | None) -> PinholeCamera:
@@ -121,22 +131,68 @@ class SubjectRenderer:
 
     # -- conditions --------------------------------------------------------------------
     def conditions(self, landmarks: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
-                   scale: np.ndarray | None = None) -> PreparedConditions:
-        cond = frame_conditions(self.model, landmarks, rotation, translation, scale, self.device)
+                   scale: np.ndarray | None = None, neutral_landmarks: np.ndarray | None = None) -> PreparedConditions:
+        """Per-frame conditions; the subject's ``expression`` config decides which landmarks give the
+        NeRF code (``neutral_landmarks`` when given, in ``warp`` mode) and what the warp carries."""
+        from backend.render.conditions import as_tensor
+        from backend.render.deformation import expression_landmarks
+        neutral = as_tensor(neutral_landmarks, self.device) if neutral_landmarks is not None else None
+        split = expression_landmarks(self.model.landmark_code, as_tensor(landmarks, self.device), neutral,
+                                     self.expression)
+        cond = frame_conditions(self.model, split.code_landmarks.cpu(), rotation, translation, scale, self.device)
+        cond.warp_source, cond.warp_target = split.source, split.target
         excess = cond.out_of_range.cpu().numpy()
         return PreparedConditions(cond, int((excess > OUT_OF_RANGE_WARN).sum()), float(excess.max(initial=0.0)))
 
     # -- rendering ---------------------------------------------------------------------
     @torch.no_grad()
     def render(self, camera: PinholeCamera, conditions: FrameConditions, index: int,
-               rays: tuple[torch.Tensor, torch.Tensor] | None = None) -> np.ndarray:
-        """One plate: uint8 ``[H, W, 4]`` RGBA with straight alpha."""
-        origins, dirs = rays if rays is not None else pinhole_rays(camera, self.device)
-        rgb, alpha = render_frame(self.model, origins, dirs, conditions.head_from_world[index:index + 1],
-                                  conditions.code[index:index + 1], conditions.pose[index:index + 1])
-        colour = straight_alpha(rgb, alpha)
-        rgba = torch.cat([colour, alpha.clamp(0, 1)[:, None]], dim=-1)
-        return (rgba * 255).round().to(torch.uint8).reshape(camera.height, camera.width, 4).cpu().numpy()
+               rays: tuple[torch.Tensor, torch.Tensor] | None = None, cull: bool = True,
+               super_resolve: bool = True) -> np.ndarray:
+        """One plate: uint8 ``[H, W, 4]`` RGBA with straight alpha. Above the working resolution a
+        subject with a super-resolution network renders the NeRF at its working resolution and
+        super-resolves (``super_resolve=False``: one ray per plate pixel, the old way)."""
+        sr = self.super_resolution if super_resolve else None
+        if sr is not None and max(camera.width, camera.height) > max(self.training_camera_size):
+            from backend.render.sr_plates import super_resolved_plate
+            rgba = super_resolved_plate(self, sr, camera, conditions, index)
+        else:
+            rgba = self.render_premultiplied(camera, conditions, index, rays, cull)
+        colour = straight_alpha(rgba[..., :3], rgba[..., 3])
+        rgba = torch.cat([colour, rgba[..., 3:].clamp(0, 1)], dim=-1)
+        return (rgba * 255).round().to(torch.uint8).cpu().numpy()
+
+    @torch.no_grad()
+    def render_premultiplied(self, camera: PinholeCamera, conditions: FrameConditions, index: int,
+                             rays: tuple[torch.Tensor, torch.Tensor] | None = None,
+                             cull: bool = True) -> torch.Tensor:
+        """``[H, W, 4]`` float premultiplied RGB + alpha; with ``cull`` only pixels whose rays can meet
+        an occupied cell are rendered (see screen_region.py), the rest are exactly transparent."""
+        origins, dirs = rays if rays is not None else self.rays_for(camera)
+        head_from_world = conditions.head_from_world[index:index + 1]
+        args = (head_from_world, conditions.code[index:index + 1], conditions.pose[index:index + 1])
+        warp = conditions.warp(index, self.expression.warp)
+        out = torch.zeros(camera.height * camera.width, 4, device=self.device)
+        if cull:
+            keep = torch.from_numpy(self.screen_region.pixel_mask(camera, head_from_world[0]).reshape(-1))
+            pixels = keep.nonzero()[:, 0].to(self.device)
+            if len(pixels):
+                rgb, alpha = render_frame(self.model, origins[pixels], dirs[pixels], *args, warp=warp)
+                out[pixels] = torch.cat([rgb, alpha[:, None]], dim=-1)
+        else:
+            rgb, alpha = render_frame(self.model, origins, dirs, *args, warp=warp)
+            out = torch.cat([rgb, alpha[:, None]], dim=-1)
+        return out.reshape(camera.height, camera.width, 4)
+
+    def rays_for(self, camera: PinholeCamera) -> tuple[torch.Tensor, torch.Tensor]:
+        """The camera's rays, cached for the last few cameras (a job keeps one camera)."""
+        key = (camera.fx, camera.fy, camera.cx, camera.cy, camera.width, camera.height,
+               camera.world_from_camera.tobytes())
+        if key not in self._rays:
+            if len(self._rays) >= 4:
+                self._rays.pop(next(iter(self._rays)))
+            self._rays[key] = pinhole_rays(camera, self.device)
+        return self._rays[key]
 
     def background(self) -> np.ndarray:
         import cv2

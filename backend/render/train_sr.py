@@ -1,0 +1,228 @@
+"""Training a subject's super-resolution network on its own frames (I/O lives here).
+
+Input: the subject NeRF's renders of training frames at the working resolution (the real
+input domain; see sr_data.py), mixed with the real frames area-downsampled to that size.
+Target: the real frames at the source resolution, premultiplied by the person mask, and the
+mask as alpha. Loss: L1 on premultiplied colour, on alpha, and on the composite over the
+clean background (what evaluation measures). Crops favour the person and the mouth.
+Held-out frames are never trained on; their PSNR (composite over the background) vs plain
+bicubic upscaling is logged. Writes ``<out>/sr.safetensors`` + ``sr.json`` and a curve PNG.
+
+    .venv/bin/python -m backend.render.train_sr --subject backend/assets/subjects/default --minutes 20
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from backend.render.sr_data import SRDataConfig, SRPairs, load_or_make_pairs
+from backend.render.super_resolution import (SR_KIND, SR_VERSION, SuperResolutionConfig, SuperResolutionNet,
+                                             bicubic_plate)
+
+SR_STEM = "sr"
+
+
+@dataclass
+class SRTrainConfig:
+    minutes: float = 20.0          # wall-clock budget
+    steps: int = 6000
+    batch: int = 8
+    crop: int = 32                 # low-resolution crop side (x4 at the target)
+    learning_rate: float = 2e-3
+    final_lr_ratio: float = 0.05
+    real_input_share: float = 0.25  # crops whose input is the real frame downsampled instead of the NeRF
+    person_share: float = 0.5       # crops centred on the person (render alpha > 0.5)
+    mouth_share: float = 0.3        # crops centred on the mouth
+    alpha_weight: float = 1.0
+    composite_weight: float = 1.0
+    eval_every: int = 500
+    eval_frames: int = 8
+    seed: int = 0
+    threads: int = 1
+    model: SuperResolutionConfig = field(default_factory=SuperResolutionConfig)
+    data: SRDataConfig = field(default_factory=SRDataConfig)
+
+
+def composite(premultiplied: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+    """``[B, 4, H, W]`` premultiplied RGBA over ``[B or 1, 3, H, W]`` background."""
+    return premultiplied[:, :3] + (1 - premultiplied[:, 3:]) * background
+
+
+class CropSampler:
+    """Random aligned crops: low-resolution input ``[B, 4, c, c]``, target RGBA and background x4."""
+
+    def __init__(self, pairs: SRPairs, mouth_centres: np.ndarray, config: SRTrainConfig):
+        self.pairs, self.config = pairs, config
+        self.train = np.nonzero(~pairs.heldout)[0]
+        self.scale = pairs.frames.shape[1] // pairs.renders.shape[1]
+        self.mouth = mouth_centres / self.scale       # [N, 2] in low-resolution pixels
+        self.h, self.w = pairs.renders.shape[1:3]
+        self.background = torch.from_numpy(np.ascontiguousarray(pairs.background)).permute(2, 0, 1).float() / 255
+
+    def _centre(self, k: int, rng: np.random.Generator) -> tuple[float, float]:
+        u = rng.random()
+        c = self.config
+        if u < c.mouth_share:
+            return tuple(self.mouth[k] + rng.normal(0, 4, 2))
+        if u < c.mouth_share + c.person_share:
+            ys, xs = np.nonzero(self.pairs.renders[k, ..., 3] > 0.5)
+            if len(xs):
+                j = rng.integers(len(xs))
+                return float(xs[j]), float(ys[j])
+        return float(rng.uniform(0, self.w)), float(rng.uniform(0, self.h))
+
+    def sample(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        c, s = self.config.crop, self.scale
+        inputs, targets, backgrounds = [], [], []
+        for _ in range(self.config.batch):
+            k = int(self.train[rng.integers(len(self.train))])
+            cx, cy = self._centre(k, rng)
+            x0 = int(np.clip(round(cx - c / 2), 0, self.w - c))
+            y0 = int(np.clip(round(cy - c / 2), 0, self.h - c))
+            frame = torch.from_numpy(np.ascontiguousarray(
+                self.pairs.frames[k, y0 * s:(y0 + c) * s, x0 * s:(x0 + c) * s])).permute(2, 0, 1).float() / 255
+            mask = torch.from_numpy(self.pairs.masks[k, y0 * s:(y0 + c) * s, x0 * s:(x0 + c) * s]).float()[None] / 255
+            target = torch.cat([frame * mask, mask, frame])          # premultiplied RGB, alpha, real frame
+            if rng.random() < self.config.real_input_share:
+                low = F.avg_pool2d(target[None, :4], s)[0]
+            else:
+                low = torch.from_numpy(self.pairs.renders[k, y0:y0 + c, x0:x0 + c].astype(np.float32)).permute(2, 0, 1)
+            inputs.append(low)
+            targets.append(target)
+            backgrounds.append(self.background[:, y0 * s:(y0 + c) * s, x0 * s:(x0 + c) * s])
+        return {"input": torch.stack(inputs), "target": torch.stack(targets), "background": torch.stack(backgrounds)}
+
+
+def sr_loss(pred: torch.Tensor, target: torch.Tensor, background: torch.Tensor, config: SRTrainConfig) -> torch.Tensor:
+    colour = F.l1_loss(pred[:, :3], target[:, :3])
+    alpha = F.l1_loss(pred[:, 3], target[:, 3])
+    comp = F.l1_loss(composite(pred, background), target[:, 4:7])
+    return colour + config.alpha_weight * alpha + config.composite_weight * comp
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = float(((a - b) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * math.log10(1 / mse)
+
+
+@torch.no_grad()
+def heldout_psnr(net: SuperResolutionNet | None, pairs: SRPairs, count: int) -> float:
+    """Mean PSNR of the composite over the background vs the real held-out frames (None: bicubic)."""
+    held = np.nonzero(pairs.heldout)[0]
+    held = held[np.linspace(0, len(held) - 1, min(count, len(held))).round().astype(int)]
+    background = torch.from_numpy(np.ascontiguousarray(pairs.background)).permute(2, 0, 1).float()[None] / 255
+    scores = []
+    for k in held:
+        low = torch.from_numpy(pairs.renders[k].astype(np.float32)).permute(2, 0, 1)[None]
+        up = net(low) if net is not None else bicubic_plate(low)
+        real = torch.from_numpy(np.ascontiguousarray(pairs.frames[k])).permute(2, 0, 1).float()[None] / 255
+        scores.append(_psnr(composite(up, background).clamp(0, 1), real))
+    return float(np.mean(scores))
+
+
+def mouth_centres(subject_dir: Path, pairs: SRPairs) -> np.ndarray:
+    """Mouth centre per pair in source pixels, from the subject's track."""
+    info = json.loads((subject_dir / "subject.json").read_text())
+    track = np.load(subject_dir / info["track"])
+    return track["landmarks_image"][pairs.indices][:, 48:68].mean(axis=1)
+
+
+def train_super_resolution(subject_dir: str | Path, cache_dir: str | Path, out_dir: str | Path | None = None,
+                           config: SRTrainConfig | None = None, progress: bool = True) -> dict:
+    """Train (from scratch) and save the subject's SR network; returns a summary dict."""
+    from tqdm import tqdm
+
+    from backend.checkpoints import save_checkpoint
+
+    config = config or SRTrainConfig()
+    subject_dir = Path(subject_dir)
+    out_dir = Path(out_dir or subject_dir)
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    pairs = load_or_make_pairs(subject_dir, cache_dir, config.data, progress)
+    info = json.loads((subject_dir / "subject.json").read_text())
+    sampler = CropSampler(pairs, mouth_centres(subject_dir, pairs), config)
+    net = SuperResolutionNet(config.model)
+    optimiser = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
+    bicubic = heldout_psnr(None, pairs, config.eval_frames)
+    history: list[tuple[int, float, float]] = []   # (step, loss, seconds)
+    evals: list[tuple[int, float, float]] = []     # (step, held-out PSNR, seconds)
+    start = time.time()
+    budget = config.minutes * 60 if config.minutes else float("inf")
+    bar = tqdm(total=config.steps, desc="train SR", unit="step", disable=not progress)
+    step = 0
+    while step < config.steps and time.time() - start < budget:
+        progress_share = max(step / config.steps, (time.time() - start) / budget)
+        lr = config.learning_rate * (config.final_lr_ratio ** min(1.0, progress_share))
+        for group in optimiser.param_groups:
+            group["lr"] = lr
+        batch = sampler.sample(rng)
+        loss = sr_loss(net(batch["input"]), batch["target"], batch["background"], config)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        step += 1
+        history.append((step, float(loss), time.time() - start))
+        bar.update(1)
+        if step % config.eval_every == 0:
+            net.eval()
+            evals.append((step, heldout_psnr(net, pairs, config.eval_frames), time.time() - start))
+            net.train()
+            bar.set_postfix(loss=f"{float(loss):.4f}", heldout=f"{evals[-1][1]:.2f}", bicubic=f"{bicubic:.2f}")
+    bar.close()
+    net.eval()
+    final = heldout_psnr(net, pairs, config.eval_frames)
+    seconds = time.time() - start
+    evals.append((step, final, seconds))
+    summary = {"subject": info["name"], "steps": step, "train_seconds": seconds,
+               "heldout_psnr": final, "heldout_psnr_bicubic": bicubic, "heldout_frames": config.eval_frames,
+               "training_pairs": int((~pairs.heldout).sum()), "threads": config.threads}
+    save_checkpoint(out_dir / SR_STEM, net, kind=SR_KIND, version=SR_VERSION, config=config.model,
+                    extra={**summary, "train_config": {k: v for k, v in asdict(config).items() if k != "model"}})
+    _plot(history, evals, bicubic, out_dir / "sr_training_curves.png")
+    return summary
+
+
+def _plot(history, evals, bicubic: float, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
+    steps, losses = np.array([h[0] for h in history]), np.array([h[1] for h in history])
+    window = max(1, len(losses) // 50)
+    a.plot(steps, np.convolve(losses, np.ones(window) / window, mode="same"))
+    a.set(xlabel="step", ylabel="L1 loss (smoothed)", title="SR training loss")
+    b.plot([e[0] for e in evals], [e[1] for e in evals], "o-", label="SR (ours)")
+    b.axhline(bicubic, color="grey", ls="--", label="bicubic")
+    b.set(xlabel="step", ylabel="held-out PSNR (dB)", title="held-out composite PSNR at full size")
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subject", default="backend/assets/subjects/default")
+    parser.add_argument("--cache", default="cache/sr_pairs/default")
+    parser.add_argument("--out", default=None, help="where sr.* go (default: the subject folder)")
+    parser.add_argument("--minutes", type=float, default=20.0)
+    parser.add_argument("--steps", type=int, default=6000)
+    args = parser.parse_args(argv)
+    summary = train_super_resolution(args.subject, args.cache, args.out,
+                                     SRTrainConfig(minutes=args.minutes, steps=args.steps))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
