@@ -76,11 +76,35 @@ def write_json(path, weights, frames, fps: float, head_angles=None, source: str 
 
 
 def read_csv(path) -> tuple[list[str], list[str], np.ndarray]:
-    """(header, timecodes, values ``[F, 61]``) of a Live Link Face CSV."""
+    """(header, timecodes, values ``[F, 61]``: the 52 weights then the 9 angles) of a Live Link Face CSV."""
     with open(path, newline="") as fh:
         rows = list(csv.reader(fh))
     if not rows:
         raise ValueError(f"{path} is empty")
     header, body = rows[0], rows[1:]
+    for row in body:
+        if len(row) != len(header) or int(row[1]) != len(row) - 2:
+            raise ValueError(f"{path}: row {row[0]!r} has {len(row)} columns / count {row[1]} "
+                             f"for a header of {len(header)}")
     values = np.array([[float(v) for v in r[2:]] for r in body]) if body else np.zeros((0, len(header) - 2))
     return header, [r[0] for r in body], values
+
+
+def write_take(folder, landmarks, rotation, fps: float, rest_frames=None, stem: str = "arkit") -> tuple[str, str]:
+    """Solve ARKit weights for a generated track and write ``<folder>/arkit.csv`` and ``arkit.json``.
+
+    ``rest_frames`` (bool ``[F]``, e.g. frames keyed neutral) narrows where the neutral face
+    is looked for; ``rotation [F, 3, 3]`` (camera frame) gives the head angles.
+    """
+    import os
+
+    from bridge.arkit import estimate_neutral, head_angles, solve
+
+    neutral = estimate_neutral(landmarks, rest_frames)
+    weights = solve(landmarks, neutral).weights
+    frames = np.arange(len(weights))
+    angles = head_angles(rotation) if rotation is not None else None
+    csv_path, json_path = (os.path.join(str(folder), f"{stem}.{ext}") for ext in ("csv", "json"))
+    write_csv(csv_path, weights, frames, fps, angles)
+    write_json(json_path, weights, frames, fps, angles, source="emogene generate")
+    return csv_path, json_path

@@ -4,6 +4,8 @@
                       translation [F,3] (head pose, camera frame, OpenCV axes), fps,
                       emotion_weights [F,8], emotion_intensity [F]
   DIR/landmarks.csv   frame, index, name, x, y, z (one row per landmark per frame)
+  DIR/arkit.csv       ARKit 52 blendshape weights per frame, Live Link Face CSV layout
+  DIR/arkit.json      the same weights as JSON (bridge/live_link_face.py)
   DIR/plates/frame_000000.png ...   RGBA plates (unless --landmarks-only)
 
 Audio: wav/flac/ogg are read here and sent as PCM; other formats (mp3, m4a ...)
@@ -80,6 +82,11 @@ def write_landmarks(out, landmarks, rotation, translation, fps, weights, intensi
         for frame, points in enumerate(landmarks):
             for index, (x, y, z) in enumerate(points.tolist()):
                 writer.writerow([frame, index, LANDMARK_NAMES[index], f"{x:.6f}", f"{y:.6f}", f"{z:.6f}"])
+    from bridge.live_link_face import write_take
+
+    # the rest face is looked for among frames keyed neutral (an all-emotional take uses them all)
+    rest = None if weights is None else (np.asarray(weights)[:, 0] >= 0.5) | (np.asarray(intensity) <= 0)
+    write_take(out, landmarks, rotation, fps, rest)
 
 
 def run(args) -> int:
