@@ -1,0 +1,309 @@
+"""``emogene eval emotion``: the judge's bar on real video, the plates' score, plots and a markdown section.
+
+Writes ``<out>/metrics.json``, ``<out>/emotion.md``, ``confusion_<subject>.png`` (plates at
+intensity 1 beside the judge on real video of unseen speakers), ``accuracy_per_emotion.png``
+and ``contact_sheet_<subject>.png`` (neutral | each emotion at intensity 1, same frame).
+Rendered and tracked takes are cached under ``cache/eval_emotion/`` keyed by the subject's
+and the motion models' files and the settings, so re-judging does not re-render.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from backend.evaluation.emotion_judge import JudgeConfig
+from backend.evaluation.plate_emotion import PlateEvalConfig, SubjectPlates, Take, judge_subject
+from bridge.emotions import EMOTIONS
+
+#: chosen by the swapped-pool validation (train on the generator pool, test on the judge pool; see emotion.md)
+DEFAULT_JUDGE = JudgeConfig(window=9, use_depth=True, mouth_weight=0.5, hidden=0, weight_decay=1e-3, steps=300)
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class EmotionEvalConfig:
+    out: Path = Path("eval_report/emotion")
+    tracks: Path = Path("cache/tracks")
+    subjects: tuple[str, ...] | None = None          # None: every subject the SubjectStore lists
+    plates: PlateEvalConfig = field(default_factory=PlateEvalConfig)
+    judge: JudgeConfig = field(default_factory=lambda: JudgeConfig(**DEFAULT_JUDGE.to_dict()))
+    cache: Path | None = Path("cache/eval_emotion")
+    device: str = "cpu"
+
+
+def _git_commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=REPO, check=True).stdout.strip()
+        return head + (" (+ uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _fingerprint(subject_dir: Path, config: PlateEvalConfig) -> str:
+    """Hash of the subject's and the motion models' files (name, size, mtime) and the plate settings."""
+    from backend.motion.model_io import SHIPPED_MODELS
+
+    h = hashlib.sha256()
+    for folder in (subject_dir, SHIPPED_MODELS):
+        for p in sorted(folder.glob("*")):
+            if p.is_file():
+                st = p.stat()
+                h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    for src in sorted((REPO / "backend" / "render").glob("*.py")) + sorted((REPO / "backend" / "motion").glob("*.py")):
+        h.update(hashlib.sha256(src.read_bytes()).digest())
+    h.update(json.dumps({k: str(v) for k, v in config.__dict__.items()}, sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def _save_plates(path: Path, plates: SubjectPlates) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"frames": plates.frames}
+    for i, t in enumerate(plates.takes):
+        for k in ("plates", "landmarks", "found", "driving", "bursts"):
+            arrays[f"{i}_{k}"] = getattr(t, k)
+    meta = {"subject": plates.subject, "warnings": plates.warnings,
+            "takes": [[t.emotion, t.intensity] for t in plates.takes]}
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
+    tmp.replace(path)
+
+
+def _load_plates(path: Path) -> SubjectPlates:
+    with np.load(path) as z:
+        meta = json.loads(str(z["meta"]))
+        takes = [Take(e, float(i), *(z[f"{n}_{k}"] for k in ("plates", "landmarks", "found", "driving", "bursts")))
+                 for n, (e, i) in enumerate(meta["takes"])]
+        return SubjectPlates(meta["subject"], z["frames"], takes, meta["warnings"])
+
+
+def subject_plates(name: str, stage_set, store, config: EmotionEvalConfig, progress) -> tuple[SubjectPlates, bool]:
+    """Rendered + tracked takes of one subject, from the cache when nothing changed. (plates, from_cache)"""
+    from backend.evaluation.plate_emotion import render_subject_takes
+
+    subject_dir = store.path(name)
+    cached = None
+    if config.cache is not None:
+        cached = Path(config.cache) / f"{name}_{_fingerprint(subject_dir, config.plates)}.npz"
+        if cached.is_file():
+            return _load_plates(cached), True
+    plates = render_subject_takes(name, stage_set, subject_dir, config.plates, progress=progress)
+    if cached is not None:
+        _save_plates(cached, plates)
+    return plates, False
+
+
+def evaluate_emotion(config: EmotionEvalConfig) -> dict:
+    """Judge on real video, then every subject's plates; writes the report files and returns the metrics."""
+    import torch
+    from tqdm import tqdm
+
+    from backend.evaluation.judge_real_video import judge_on_real_video, leave_one_speaker_out
+    from backend.pipeline.registry import StageSet
+    from backend.subjects import SubjectStore
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    started = time.time()
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    real = judge_on_real_video(config.tracks, config.judge)
+    metrics: dict = {"commit": _git_commit(), "judge": real.metrics,
+                     "judge_leave_one_speaker_out": {
+                         "judge_pool": leave_one_speaker_out(real.train, config.judge)},
+                     "plate_settings": {k: str(v) for k, v in config.plates.__dict__.items()}, "subjects": {}}
+    store = SubjectStore()
+    names = list(config.subjects or store.names())
+    unknown = [n for n in names if n not in store.names()]
+    if unknown:
+        raise LookupError(f"unknown subject(s) {', '.join(unknown)}; this backend has: {', '.join(store.names())}")
+    stage_set = StageSet(device=config.device, subjects=store)
+    if not stage_set.can_render:
+        raise RuntimeError("this build has no plate renderer: the plate-level emotion evaluation needs one")
+    takes_total = len(names) * (1 + len(EMOTIONS) * len(config.plates.intensities))
+    bar = tqdm(total=takes_total, desc="eval emotion: render + track takes", unit="take")
+    all_plates = {}
+    try:
+        for name in names:
+            t = time.time()
+            plates, from_cache = subject_plates(name, stage_set, store, config,
+                                                progress=lambda msg: (bar.set_postfix_str(msg), bar.update(1)))
+            if from_cache:
+                bar.update(len(plates.takes))
+            all_plates[name] = plates
+            m = judge_subject(real.judge, plates)
+            m["seconds"] = round(time.time() - t, 1)
+            m["from_cache"] = from_cache
+            metrics["subjects"][name] = m
+    finally:
+        bar.close()
+    metrics["seconds"] = round(time.time() - started, 1)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    write_plots(metrics, all_plates, out)
+    (out / "emotion.md").write_text(markdown(metrics, config))
+    return metrics
+
+
+# ---------------------------------------------------------------------------------------- plots
+def _confusion_axes(ax, confusion, title: str) -> None:
+    c = np.asarray(confusion, np.float64)
+    rows = c.sum(1, keepdims=True)
+    share = np.divide(c, rows, out=np.zeros_like(c), where=rows > 0)
+    ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
+    ax.set_xticks(range(len(EMOTIONS)), [e[:4] for e in EMOTIONS], rotation=60, fontsize=7)
+    ax.set_yticks(range(len(EMOTIONS)), [e[:4] for e in EMOTIONS], fontsize=7)
+    ax.set_xlabel("judge says", fontsize=8)
+    ax.set_ylabel("keyed / true", fontsize=8)
+    ax.set_title(title, fontsize=8)
+    for i in range(len(EMOTIONS)):
+        for j in range(len(EMOTIONS)):
+            if c[i, j]:
+                ax.text(j, i, f"{share[i, j]:.2f}", ha="center", va="center", fontsize=5,
+                        color="white" if share[i, j] > 0.5 else "black")
+
+
+def write_plots(metrics: dict, all_plates: dict[str, SubjectPlates], out: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    real = metrics["judge"]["unseen_speakers"]
+    for name, m in metrics["subjects"].items():
+        panels = [(real["confusion"], f"judge on real video, unseen speakers\n(mean over emotions "
+                                      f"{real['mean_over_emotions']:.2f})")]
+        for key in ("intensity 1", "intensity 0.5"):
+            if key in m["by_intensity"]:
+                s = m["by_intensity"][key]
+                panels.append((s["plates"]["confusion"], f"{name} plates, {key}\n(mean {s['plates']['mean_over_emotions']:.2f})"))
+        if "intensity 1" in m["by_intensity"]:
+            s = m["by_intensity"]["intensity 1"]["driving_landmarks"]
+            panels.append((s["confusion"], f"{name} driving landmarks, intensity 1\n(mean {s['mean_over_emotions']:.2f})"))
+        fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.6))
+        for ax, (conf, title) in zip(np.atleast_1d(axes), panels):
+            _confusion_axes(ax, conf, title)
+        fig.tight_layout()
+        fig.savefig(out / f"confusion_{name}.png", dpi=130)
+        plt.close(fig)
+    # per-emotion accuracy bars: real video vs each subject's plates at intensity 1
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    series = [("real video, unseen speakers", real["per_emotion"])]
+    for name, m in metrics["subjects"].items():
+        for key in ("intensity 1", "intensity 0.5"):
+            if key in m["by_intensity"]:
+                series.append((f"{name} plates, {key}", m["by_intensity"][key]["plates"]["per_emotion"]))
+    width = 0.8 / len(series)
+    for k, (label, per) in enumerate(series):
+        ax.bar(np.arange(len(EMOTIONS)) + k * width - 0.4 + width / 2, [per.get(e, np.nan) for e in EMOTIONS],
+               width, label=label)
+    ax.axhline(1 / len(EMOTIONS), color="grey", ls="--", lw=1, label="chance (always neutral)")
+    ax.set_xticks(range(len(EMOTIONS)), EMOTIONS, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("frame accuracy")
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(out / "accuracy_per_emotion.png", dpi=130)
+    plt.close(fig)
+    for name, plates in all_plates.items():
+        contact_sheet(plates, out / f"contact_sheet_{name}.png")
+
+
+def contact_sheet(plates: SubjectPlates, path: Path) -> None:
+    """One row per intensity: neutral (intensity 0) | each emotion, the same frame (the middle of the middle burst)."""
+    import cv2
+
+    neutral = plates.neutral
+    mid_burst = np.unique(neutral.bursts)[len(np.unique(neutral.bursts)) // 2]
+    sel = np.flatnonzero(neutral.bursts == mid_burst)
+    i = int(sel[len(sel) // 2])
+    rows = []
+    intensities = sorted({t.intensity for t in plates.takes if t.intensity > 0}, reverse=True)
+    for intensity in intensities:
+        tiles = [neutral.plates[i]] + [plates.take(e, intensity).plates[i] for e in EMOTIONS if e != "neutral"]
+        labels = ["neutral@0"] + [f"{e}@{intensity:g}" for e in EMOTIONS if e != "neutral"]
+        scaled = []
+        for tile, label in zip(tiles, labels):
+            t = tile if tile.shape[0] >= 200 else cv2.resize(tile, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+            t = np.ascontiguousarray(t)
+            cv2.putText(t, label, (4, t.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1, cv2.LINE_AA)
+            scaled.append(t)
+        rows.append(np.concatenate(scaled, axis=1))
+    sheet = np.concatenate(rows, axis=0)
+    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+
+
+# ------------------------------------------------------------------------------------- markdown
+def _pct(v) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.1f} %"
+
+
+def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
+    j = metrics["judge"]
+    real = j["unseen_speakers"]
+    p = config.plates
+    lines = ["# Emotion on the plates (plate-level judge)", "",
+             f"Commit `{metrics['commit']}`; {metrics['seconds']} s. An independent judge (FaceMesh -> canonical 68 "
+             "landmarks -> displacement from the person's own neutral face -> linear classifier) trained on real "
+             "MEAD video of the judge pool only, never on generated landmarks.", "",
+             "## The bar: the judge on real video of people it never saw", "",
+             f"Trained on {len(j['train_clips'])} clips of {', '.join(sorted({c.split('_')[0] for c in j['train_clips']}))}; "
+             f"tested on {len(j['test_clips'])} clips of {', '.join(sorted({c.split('_')[0] for c in j['test_clips']}))} "
+             "(the generator's speakers; disjointness asserted on the clip lists).", "",
+             "| | mean over emotions | frame accuracy | clip majority vote | frames / clips |", "|---|---|---|---|---|",
+             f"| judge | **{_pct(real['mean_over_emotions'])}** | {_pct(real['frame_accuracy'])} | "
+             f"{_pct(real.get('clip_majority_accuracy'))} | {real['frames']} / {real.get('clips')} |",
+             f"| always neutral | {_pct(real['always_neutral']['mean_over_emotions'])} | "
+             f"{_pct(real['always_neutral']['frame_accuracy'])} | "
+             f"{_pct(real['always_neutral'].get('clip_majority_accuracy'))} | |"]
+    for s, m in real.get("per_speaker", {}).items():
+        lines.append(f"| {s} only | {_pct(m['mean_over_emotions'])} | {_pct(m['frame_accuracy'])} | "
+                     f"{_pct(m.get('clip_majority_accuracy'))} | {m['frames']} / {m.get('clips')} |")
+    lines += ["", "Per emotion (real video, unseen speakers): "
+              + ", ".join(f"{e} {_pct(v)}" for e, v in real["per_emotion"].items()), ""]
+    loso = metrics.get("judge_leave_one_speaker_out", {}).get("judge_pool", {})
+    if loso:
+        lines += ["Leave-one-speaker-out inside the judge pool (mean over the held-out speaker's emotions): "
+                  + ", ".join(f"{s} {_pct(m['mean_over_emotions'])} ({', '.join(m['per_emotion'])})"
+                              for s, m in loso.items()), ""]
+    lines += ["Neutral reference per speaker: " + "; ".join(
+        f"{s}: {r['source']}" for s, r in sorted(j["references"].items()))
+        + (". Skipped: " + "; ".join(f"{s} ({why})" for s, why in j["skipped_speakers"].items())
+           if j["skipped_speakers"] else "") + ".", "",
+        f"Judge settings: {json.dumps(j['config'])}. Chosen by the swapped-pool validation (train on the generator "
+        "pool, test on the judge pool), never on plates.", "",
+        "## The plates", "",
+        f"Speech: `{Path(p.audio).name}` (a held-out speaker), first {p.seconds:g} s, 25 fps; {p.frames} frames per "
+        f"take in bursts of {p.burst} consecutive frames (the same frames in every take), plates at "
+        f"{p.resolution or 'the subject training'}² composited over the subject's background, tracked like real "
+        "video; the neutral reference is the intensity-0 take's mean tracked shape. Frames where FaceMesh finds no "
+        "face count as wrong.", "",
+        "| subject | takes | mean over 8 emotions (plates) | frame acc. | clip vote | neutral stays neutral | "
+        "driving landmarks (diagnostic) | judge on real video |", "|---|---|---|---|---|---|---|---|"]
+    for name, m in metrics["subjects"].items():
+        for key, s in m["by_intensity"].items():
+            if key == "neutral@0":
+                continue
+            lines.append(f"| {name} | {key} | **{_pct(s['plates']['mean_over_emotions'])}** | "
+                         f"{_pct(s['plates']['frame_accuracy'])} | {_pct(s['plates'].get('clip_majority_accuracy'))} | "
+                         f"{_pct(m['neutral_stays_neutral'])} | {_pct(s['driving_landmarks']['mean_over_emotions'])} | "
+                         f"{_pct(real['mean_over_emotions'])} |")
+    for name, m in metrics["subjects"].items():
+        s = m["by_intensity"].get("intensity 1")
+        if s:
+            lines += ["", f"{name}, intensity 1, per emotion on the plates: "
+                      + ", ".join(f"{e} {_pct(v)}" for e, v in s["plates"]["per_emotion"].items())]
+        diffs = {k: v for k, v in m["pixel_difference_vs_neutral"].items() if k != "neutral@0"}
+        lines += ["", f"{name}: mean absolute pixel difference to the neutral (intensity 0) plates, of 255: "
+                  + ", ".join(f"{k} {v:.1f}" for k, v in diffs.items()),
+                  "", f"{name}: face found on {100 * np.mean(list(m['face_found_fraction'].values())):.0f} % of plates "
+                  f"({m['plate_size'][1]}x{m['plate_size'][0]}); {m['seconds']} s"
+                  + (" (takes from cache)" if m.get("from_cache") else "") + "."]
+    lines += ["", "Reproduce: `emogene eval emotion --out " + str(config.out.parent if config.out.name == "emotion"
+                                                            else config.out) + f" --frames {p.frames}`", ""]
+    return "\n".join(lines)
