@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from backend.render.deformation import LandmarkWarp
 from backend.render.encodings import HashGridConfig, LandmarkCode
 from backend.render.fields import ConditionedField, HeadField, PlainNerfField, TorsoField
 from backend.render.renderer import over, volume_render
@@ -76,8 +77,11 @@ class SubjectNeRF(nn.Module):
     # -- one field pass -------------------------------------------------------------------
     def _render_field(self, fld: ConditionedField, grid: OccupancyGrid, origins: torch.Tensor,
                       dirs: torch.Tensor, box: torch.Tensor, condition: torch.Tensor, count: int,
-                      jitter: bool, skip_empty: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                      jitter: bool, skip_empty: bool,
+                      warp: LandmarkWarp | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         samples = stratified_samples(origins, dirs, box, count, jitter)
+        if warp is not None:
+            samples = warp.warp_samples(samples, box)
         keep = samples.keep
         if skip_empty and not self.config.plain_baseline:
             keep = keep & grid.lookup(samples.positions01)
@@ -119,15 +123,16 @@ class SubjectNeRF(nn.Module):
 
     def forward(self, origins: torch.Tensor, dirs: torch.Tensor, head_from_world: torch.Tensor,
                 code: torch.Tensor, pose: torch.Tensor, jitter: bool = False,
-                skip_empty: bool = True) -> dict[str, torch.Tensor]:
+                skip_empty: bool = True, warp: LandmarkWarp | None = None) -> dict[str, torch.Tensor]:
         """Render rays (world space). Per ray: ``head_from_world [R, 3, 4]``, ``code [R, K]``,
-        ``pose [R, 6]``. Returns premultiplied ``rgb``/``alpha`` and the head/torso parts."""
+        ``pose [R, 6]``; ``warp`` (one frame's, see deformation.py) bends the head samples.
+        Returns premultiplied ``rgb``/``alpha`` and the head/torso parts."""
         rot, shift = head_from_world[..., :3], head_from_world[..., 3]
         head_o = (rot @ origins[..., None])[..., 0] + shift
         head_d = (rot @ dirs[..., None])[..., 0]
         c = self.config
         head_rgb, head_alpha = self._render_field(self.head_field, self.head_grid, head_o, head_d, self.head_box,
-                                                  code, c.head_samples, jitter, skip_empty)
+                                                  code, c.head_samples, jitter, skip_empty, warp)
         torso_condition = torch.cat([pose, head_rgb.detach()], dim=-1)
         torso_rgb, torso_alpha = self._render_field(self.torso_field, self.torso_grid, origins, dirs,
                                                     self.torso_box, torso_condition, c.torso_samples,

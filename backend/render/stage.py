@@ -3,7 +3,8 @@ landmarks and head pose through the job's camera, streamed one frame at a time.
 
 Bad input: a camera that does not see the subject gives transparent plates and a
 warning; a resolution above the subject's limit is a ``bad_request`` error; landmarks
-far outside the training range are clamped with a warning; a checkpoint of another
+far outside the training range are clamped with a warning (in the subject's ``warp`` expression
+mode the deformation field carries the clamped part, see deformation.py); a checkpoint of another
 subject or version is an ``internal`` error naming the files. Models load once per
 subject and stay cached.
 
@@ -81,13 +82,18 @@ class RenderStage:
             raise StageError("bad_request", str(exc)) from exc
         neutral = ctx.state.get("neutral_landmarks")
         if neutral is not None and np.shape(neutral) == landmarks.shape:
-            landmarks = renderer.retarget(landmarks, np.asarray(neutral, np.float32))
+            neutral = np.asarray(neutral, np.float32)
+            landmarks = renderer.retarget(landmarks, neutral)
+            neutral = renderer.retarget(neutral, neutral)
+        else:
+            neutral = None
         scale = ctx.state.get("scale")
-        prepared = renderer.conditions(landmarks, rotation, translation, scale)
+        prepared = renderer.conditions(landmarks, rotation, translation, scale, neutral_landmarks=neutral)
         if prepared.clamped_frames:
+            fate = ("the deformation field carries them beyond it" if renderer.expression.mode == "warp"
+                    else "they were clamped to the nearest rendered expression")
             ctx.warn(f"{prepared.clamped_frames} of {frames} frames have landmarks far outside subject "
-                     f"{job.subject!r}'s training range (up to {prepared.worst_excess:.1f} std); "
-                     f"they were clamped to the nearest rendered expression")
+                     f"{job.subject!r}'s training range (up to {prepared.worst_excess:.1f} std); {fate}")
         visible = renderer.sees_subject(camera)
         if not visible:
             ctx.warn(f"the camera does not see subject {job.subject!r}: plates are transparent "

@@ -48,6 +48,15 @@ class FrameConditions:
     pose: torch.Tensor             # [F, 6]
     head_from_world: torch.Tensor  # [F, 3, 4]
     out_of_range: torch.Tensor     # [F] how far the landmark code was clamped (0 = inside)
+    warp_source: torch.Tensor | None = None  # [F, 68, 3] landmarks the code renders (deformation.py)
+    warp_target: torch.Tensor | None = None  # [F, 68, 3] landmarks the frame should show
+
+    def warp(self, index: int, config=None):
+        """Frame ``index``'s LandmarkWarp, or None when it has no displacement."""
+        if self.warp_source is None or self.warp_target is None:
+            return None
+        from backend.render.deformation import LandmarkWarp
+        return LandmarkWarp.fit(self.warp_source[index], self.warp_target[index], config)
 
 
 def frame_conditions(model: SubjectNeRF, landmarks: np.ndarray | torch.Tensor, rotation, translation,

@@ -85,13 +85,15 @@ class RaySampler:
 
 @torch.no_grad()
 def render_frame(model: SubjectNeRF, origins: torch.Tensor, dirs: torch.Tensor, head_from_world: torch.Tensor,
-                 code: torch.Tensor, pose: torch.Tensor, chunk: int = 16384) -> tuple[torch.Tensor, torch.Tensor]:
-    """Premultiplied colour [N, 3] and alpha [N] of one frame's rays (conditions ``[1, ...]``)."""
+                 code: torch.Tensor, pose: torch.Tensor, chunk: int = 16384,
+                 warp=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Premultiplied colour [N, 3] and alpha [N] of one frame's rays (conditions ``[1, ...]``;
+    ``warp``: the frame's LandmarkWarp or None)."""
     rgbs, alphas = [], []
     for i in range(0, len(origins), chunk):
         n = len(origins[i:i + chunk])
         out = model(origins[i:i + chunk], dirs[i:i + chunk], head_from_world.expand(n, 3, 4),
-                    code.expand(n, -1), pose.expand(n, -1))
+                    code.expand(n, -1), pose.expand(n, -1), warp=warp)
         rgbs.append(out["rgb"])
         alphas.append(out["alpha"])
     return torch.cat(rgbs), torch.cat(alphas)

@@ -1,0 +1,202 @@
+"""Landmark-driven deformation of the head's canonical space (training-free, D-NeRF style).
+
+A subject NeRF can only render the expressions its code was trained on. To show others,
+each frame gets *source* landmarks ``p`` (what the NeRF renders for the frame's code) and
+*target* landmarks ``q`` (what the job asks for). :class:`LandmarkWarp` is a backward warp
+``u(x)`` of canonical space with ``u(q_k) ~= p_k - q_k``: Gaussian radial basis function
+interpolation with a small ridge, so it is smooth and fades to zero away from the face.
+A head sample at ``x`` (target space) is looked up at ``x + u(x)`` (source space): rays are
+bent back into the trained face, and the face appears moved onto the target landmarks.
+
+No displacement, no warp (:meth:`LandmarkWarp.fit` returns ``None`` and rendering is
+unchanged); otherwise only samples inside the head box and near the landmarks are warped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from backend.render.sampling import RaySamples
+
+#: iBUG-68 indices of the inner lip contour (60-67) and of the whole mouth (48-67)
+INNER_LIPS = tuple(range(60, 68))
+MOUTH = tuple(range(48, 68))
+UPPER_INNER_LIP = (61, 62, 63)
+LOWER_INNER_LIP = (65, 66, 67)
+
+
+@dataclass(frozen=True)
+class WarpConfig:
+    """Width and ridge of the interpolation, in canonical units (inter-ocular distance 1)."""
+    width: float = 0.3            # Gaussian sigma of each landmark's influence
+    ridge: float = 1e-2           # Tikhonov term added to the 68x68 kernel matrix (its diagonal is 1)
+    reach: float = 3.0            # samples farther than reach * width outside the landmarks' box are not warped
+    min_displacement: float = 1e-4  # below this (largest |p - q|), no warp at all
+    chunk: int = 65536            # samples per kernel evaluation (bounds memory)
+
+
+class LandmarkWarp:
+    """One frame's backward warp ``u(x) = sum_k exp(-|x - q_k|^2 / 2 w^2) a_k``."""
+
+    def __init__(self, centres: torch.Tensor, coefficients: torch.Tensor, config: WarpConfig):
+        self.centres = centres            # [68, 3] target landmarks q
+        self.coefficients = coefficients  # [68, 3]
+        self.config = config
+        margin = config.reach * config.width
+        self.low = centres.amin(0) - margin
+        self.high = centres.amax(0) + margin
+
+    @classmethod
+    def fit(cls, source: torch.Tensor, target: torch.Tensor,
+            config: WarpConfig | None = None) -> "LandmarkWarp | None":
+        """The warp carrying ``target [68, 3]`` back onto ``source [68, 3]``; ``None`` when they match."""
+        config = config or WarpConfig()
+        if source.shape != target.shape or source.shape[-1] != 3:
+            raise ValueError(f"source {tuple(source.shape)} and target {tuple(target.shape)} landmarks must "
+                             f"both be [N, 3]")
+        displacement = (source - target).double()
+        if float(displacement.norm(dim=-1).max()) < config.min_displacement:
+            return None
+        q = target.double()
+        kernel = torch.exp(-torch.cdist(q, q).square() / (2 * config.width ** 2))
+        kernel = kernel + config.ridge * torch.eye(len(q), dtype=q.dtype, device=q.device)
+        coefficients = torch.linalg.solve(kernel, displacement)
+        return cls(target.float(), coefficients.to(target.dtype), config)
+
+    def __call__(self, points: torch.Tensor) -> torch.Tensor:
+        """Displacement ``[N, 3]`` at canonical ``points [N, 3]`` (source = point + displacement)."""
+        out = torch.empty_like(points)
+        two_w2 = 2 * self.config.width ** 2
+        for i in range(0, len(points), self.config.chunk):
+            part = points[i:i + self.config.chunk]
+            weights = torch.exp(-torch.cdist(part, self.centres).square() / two_w2)
+            out[i:i + self.config.chunk] = weights @ self.coefficients
+        return out
+
+    def warp_samples(self, samples: RaySamples, box: torch.Tensor) -> RaySamples:
+        """``samples`` of a field in ``box [2, 3]`` moved to where the trained face holds them.
+
+        Only kept samples (inside the box) near the landmarks move; a sample warped out of
+        the box is dropped. Segment lengths stay those of the straight ray.
+        """
+        span = box[1] - box[0]
+        flat = samples.positions01.reshape(-1, 3)
+        keep = samples.keep.reshape(-1)
+        points = box[0] + flat * span
+        near = keep & ((points >= self.low) & (points <= self.high)).all(dim=-1)
+        index = near.nonzero(as_tuple=True)[0]
+        if not len(index):
+            return samples
+        moved = flat.clone()
+        moved[index] = (points[index] + self(points[index]) - box[0]) / span
+        inside = ((moved >= 0) & (moved <= 1)).all(dim=-1)
+        return replace(samples, positions01=moved.reshape(samples.positions01.shape),
+                       keep=(keep & inside).reshape(samples.keep.shape))
+
+
+def limit_mouth_opening(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``target`` whose inner lips open no wider than in ``source`` (both ``[68, 3]``).
+
+    A backward warp cannot invent the inside of a mouth: where the target opens wider than
+    the source, the gap would be filled with stretched lip texture. So the extra vertical
+    opening of the inner lips (target gap minus source gap, when positive) is taken out,
+    half from the upper and half from the lower inner lip; the outer lips and the rest of
+    the face still follow the target.
+    """
+    upper, lower = list(UPPER_INNER_LIP), list(LOWER_INNER_LIP)
+
+    def gap(lm: torch.Tensor) -> torch.Tensor:
+        return lm[upper, 1].mean() - lm[lower, 1].mean()
+
+    extra = (gap(target) - gap(source)).clamp(min=0)
+    if float(extra) == 0.0:
+        return target
+    limited = target.clone()
+    limited[upper, 1] -= extra / 2
+    limited[lower, 1] += extra / 2
+    return limited
+
+
+# -- which landmarks the NeRF code renders and which the warp carries ---------------------
+
+EXPRESSION_MODES = ("warp", "code")
+CARRY_MODES = ("none", "clamped", "residual")
+
+
+@dataclass(frozen=True)
+class ExpressionConfig:
+    """How a subject shows an expression (``subject.json: "expression"``).
+
+    ``warp`` (default): the NeRF code comes from the neutral track when there is one (speech,
+    inside a neutrally filmed subject's range) and the warp carries emotional - neutral.
+    ``code``: the code comes from the requested landmarks, clamped to the training range, no
+    warp (a subject filmed with emotions renders them from its code). ``carry``: what else the
+    warp carries in ``warp`` mode: ``clamped`` = the part of the code landmarks that clamping
+    removes, ``residual`` = also what the code's 16 PCA components cannot express, ``none``.
+    ``limit_mouth``: the inner lips open no wider than the code renders them.
+    """
+    mode: str = "warp"
+    carry: str = "clamped"
+    limit_mouth: bool = True
+    warp: WarpConfig = WarpConfig()
+
+    def __post_init__(self):
+        if self.mode not in EXPRESSION_MODES:
+            raise ValueError(f"expression mode {self.mode!r} is not one of {', '.join(EXPRESSION_MODES)}")
+        if self.carry not in CARRY_MODES:
+            raise ValueError(f"expression carry {self.carry!r} is not one of {', '.join(CARRY_MODES)}")
+
+
+@dataclass
+class ExpressionLandmarks:
+    code_landmarks: torch.Tensor        # [F, 68, 3] what the NeRF code is computed from
+    source: torch.Tensor | None         # [F, 68, 3] what the code renders (None: no warp)
+    target: torch.Tensor | None         # [F, 68, 3] what the job asks for
+
+
+def reconstruct(landmark_code, code: torch.Tensor) -> torch.Tensor:
+    """Landmarks ``[F, 68, 3]`` of a (normalised) PCA code ``[F, K]`` of ``landmark_code``."""
+    flat = landmark_code.mean + (code * landmark_code.std) @ landmark_code.basis
+    return flat.reshape(len(code), 68, 3)
+
+
+def expression_landmarks(landmark_code, landmarks: torch.Tensor, neutral: torch.Tensor | None,
+                         config: ExpressionConfig) -> ExpressionLandmarks:
+    """Split a requested track ``landmarks [F, 68, 3]`` (and its ``neutral`` track, both already on
+    the subject's face) into the code's landmarks and the warp's source -> target."""
+    if config.mode == "code":
+        return ExpressionLandmarks(landmarks, None, None)
+    if neutral is not None and neutral.shape != landmarks.shape:
+        raise ValueError(f"neutral landmarks {tuple(neutral.shape)} do not match landmarks {tuple(landmarks.shape)}")
+    base = neutral if neutral is not None else landmarks
+    source = base
+    if config.carry != "none":
+        clamped, _ = landmark_code(base)
+        rendered = reconstruct(landmark_code, clamped)
+        if config.carry == "clamped":
+            raw = ((base.reshape(len(base), -1) - landmark_code.mean) @ landmark_code.basis.T) / landmark_code.std
+            source = base - (reconstruct(landmark_code, raw) - rendered)
+        else:
+            source = rendered
+    target = landmarks
+    if config.limit_mouth:
+        target = torch.stack([limit_mouth_opening(s, t) for s, t in zip(source, target)]) if len(target) else target
+    return ExpressionLandmarks(base, source, target)
+
+
+def expression_config(info: dict) -> ExpressionConfig:
+    """The subject's :class:`ExpressionConfig` from ``subject.json`` (``"expression"``: a mode
+    name or a dict of the config's fields); a bad value is a ValueError naming it."""
+    raw = info.get("expression", "warp")
+    if isinstance(raw, str):
+        return ExpressionConfig(mode=raw)
+    if isinstance(raw, dict):
+        fields = dict(raw)
+        if isinstance(fields.get("warp"), dict):
+            fields["warp"] = WarpConfig(**fields["warp"])
+        try:
+            return ExpressionConfig(**fields)
+        except TypeError as exc:
+            raise ValueError(f"subject.json 'expression' {raw!r}: {exc}") from exc
+    raise ValueError(f"subject.json 'expression' must be 'warp', 'code' or an object, got {raw!r}")

@@ -1,0 +1,206 @@
+"""The landmark-driven deformation of the head's canonical space (backend/render/deformation.py):
+the warp itself, a rendered feature moving by the projected landmark displacement, zero
+displacement rendering bit-identically, the expression modes, and (slow) the default subject
+showing the shipped LDM's happy at the mouth corners."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from backend.data.mean_face import MEAN_FACE_68
+from backend.render.conditions import head_from_world
+from backend.render.deformation import (ExpressionConfig, LandmarkWarp, WarpConfig, expression_config,
+                                        expression_landmarks, limit_mouth_opening)
+from backend.render.encodings import LandmarkCode
+from backend.render.model import SubjectModelConfig, SubjectNeRF
+from backend.render.train import render_frame
+
+torch.set_num_threads(1)
+FACE = torch.tensor(np.asarray(MEAN_FACE_68), dtype=torch.float32)
+CORNER = 48   # the subject's right mouth corner
+
+
+def smooth_displacement(centre: int, delta, width: float = 0.35) -> torch.Tensor:
+    """A smooth, local landmark displacement: ``delta`` at landmark ``centre``, fading with distance."""
+    falloff = torch.exp(-(FACE - FACE[centre]).square().sum(-1) / (2 * width ** 2))
+    return falloff[:, None] * torch.tensor(delta, dtype=torch.float32)
+
+
+# -- the warp ------------------------------------------------------------------------------
+
+def test_warp_interpolates_a_smooth_displacement_and_fades_away_from_the_face():
+    target = FACE + smooth_displacement(CORNER, (0.12, 0.10, 0.0))
+    warp = LandmarkWarp.fit(FACE, target)
+    wanted = FACE - target
+    error = (warp(target) - wanted).norm(dim=-1)
+    assert float(error.max()) < 0.15 * float(wanted.norm(dim=-1).max())
+    far = FACE.mean(0) + torch.tensor([[4.0, 0, 0], [0, 5.0, 0], [0, 0, 3.5]])
+    assert float(warp(far).norm(dim=-1).max()) < 1e-3
+    # no overshoot: nowhere near the face moves much more than the largest landmark displacement
+    points = FACE.mean(0) + torch.randn(5000, 3, generator=torch.Generator().manual_seed(0)) * 0.8
+    assert float(warp(points).norm(dim=-1).max()) < 1.3 * float(wanted.norm(dim=-1).max())
+
+
+def test_no_displacement_means_no_warp_and_bad_shapes_are_named():
+    assert LandmarkWarp.fit(FACE, FACE.clone()) is None
+    with pytest.raises(ValueError, match="landmarks"):
+        LandmarkWarp.fit(FACE, FACE[:60])
+
+
+def test_limit_mouth_opening_only_takes_out_extra_opening():
+    source = FACE.clone()
+    wide = FACE.clone()
+    wide[[61, 62, 63], 1] += 0.1
+    wide[[65, 66, 67], 1] -= 0.1
+    wide[:, 0] += 0.05                      # the rest of the motion stays
+    limited = limit_mouth_opening(source, wide)
+    gap = lambda lm: lm[[61, 62, 63], 1].mean() - lm[[65, 66, 67], 1].mean()   # noqa: E731
+    assert float(gap(limited)) == pytest.approx(float(gap(source)), abs=1e-6)
+    assert torch.equal(limited[:, 0], wide[:, 0])
+    closing = FACE.clone()
+    closing[[65, 66, 67], 1] += 0.02
+    assert torch.equal(limit_mouth_opening(source, closing), closing)
+
+
+# -- rendering through SubjectNeRF with a stub head field ----------------------------------
+
+class BlobField(nn.Module):
+    """A small, dense, flat disc facing the camera at one canonical point (a feature on the skin):
+    a few pixels wide on screen."""
+
+    def __init__(self, centre: torch.Tensor, box: torch.Tensor, radius: float = 0.04, length: float = 0.03):
+        super().__init__()
+        self.box = box
+        self.centre, self.radius, self.length = centre, radius, length
+
+    def embed_condition(self, condition: torch.Tensor) -> torch.Tensor:
+        return condition[:, :1] * 0
+
+    def forward(self, positions01, embedding):
+        offset = self.box[0] + positions01 * (self.box[1] - self.box[0]) - self.centre
+        across = (offset[..., :2] / self.radius).square().sum(-1)
+        along = (offset[..., 2] / self.length).square()
+        return 50.0 * torch.exp(-across - along), torch.ones(*positions01.shape[:-1], 3)
+
+
+class EmptyField(BlobField):
+    def forward(self, positions01, embedding):
+        return torch.zeros(positions01.shape[:-1]), torch.zeros(*positions01.shape[:-1], 3)
+
+
+FOCAL, SIZE, DEPTH = 300.0, 96, 10.0
+
+
+def stub_model() -> SubjectNeRF:
+    model = SubjectNeRF(SubjectModelConfig(head_samples=384)).eval()
+    model.head_field = BlobField(FACE[CORNER], model.head_box)
+    model.torso_field = EmptyField(FACE[CORNER], model.torso_box)
+    return model
+
+
+def camera_rays() -> tuple[torch.Tensor, torch.Tensor]:
+    v, u = torch.meshgrid(torch.arange(SIZE) + 0.5, torch.arange(SIZE) + 0.5, indexing="ij")
+    dirs = torch.stack([(u - SIZE / 2) / FOCAL, (v - SIZE / 2) / FOCAL, torch.ones_like(u)], -1).reshape(-1, 3)
+    return torch.zeros_like(dirs), dirs / dirs.norm(dim=-1, keepdim=True)
+
+
+def project(canonical: torch.Tensor) -> torch.Tensor:
+    """Pixel (u, v) of a canonical point with the head at ``DEPTH`` in front of the camera, R = I."""
+    x, y, z = canonical[0], -canonical[1], DEPTH - canonical[2]
+    return torch.stack([FOCAL * x / z + SIZE / 2, FOCAL * y / z + SIZE / 2])
+
+
+def render_alpha(model: SubjectNeRF, warp: LandmarkWarp | None) -> torch.Tensor:
+    origins, dirs = camera_rays()
+    pose = head_from_world(torch.eye(3)[None], torch.tensor([[0.0, 0.0, DEPTH]]))
+    with torch.inference_mode():
+        _, alpha = render_frame(model, origins, dirs, pose, torch.zeros(1, 16), torch.zeros(1, 6), warp=warp)
+    return alpha.reshape(SIZE, SIZE)
+
+
+def centroid(alpha: torch.Tensor) -> torch.Tensor:
+    v, u = torch.meshgrid(torch.arange(SIZE) + 0.5, torch.arange(SIZE) + 0.5, indexing="ij")
+    return torch.stack([(alpha * u).sum(), (alpha * v).sum()]) / alpha.sum()
+
+
+@pytest.mark.parametrize("delta", [(0.15, 0.10, 0.0), (-0.08, 0.16, 0.05)])
+def test_a_landmark_displacement_moves_the_rendered_feature_by_the_projected_pixels(delta):
+    model = stub_model()
+    target = FACE + smooth_displacement(CORNER, delta)
+    before = render_alpha(model, None)
+    after = render_alpha(model, LandmarkWarp.fit(FACE, target))
+    assert float(before.max()) > 0.9 and float(after.max()) > 0.9       # the blob is rendered, opaque
+    expected = project(target[CORNER]) - project(FACE[CORNER])
+    moved = centroid(after) - centroid(before)
+    assert float(expected.norm()) > 3.0                                 # a visible move (pixels)
+    assert float((moved - expected).norm()) < 0.5, (moved, expected)
+
+
+def test_zero_displacement_renders_bit_identically():
+    model = stub_model()
+    same = FrameLike(FACE[None], FACE[None].clone())
+    assert same.warp(0) is None
+    assert torch.equal(render_alpha(model, same.warp(0)), render_alpha(model, None))
+
+
+class FrameLike:
+    """The two landmark tracks FrameConditions carries for the warp."""
+
+    def __init__(self, source, target):
+        from backend.render.subject_dataset import FrameConditions
+        self.conditions = FrameConditions(torch.zeros(1, 16), torch.zeros(1, 6), torch.zeros(1, 3, 4),
+                                          torch.zeros(1), warp_source=source, warp_target=target)
+
+    def warp(self, index):
+        return self.conditions.warp(index)
+
+
+# -- what the code renders and what the warp carries ---------------------------------------
+
+SMILE = smooth_displacement(CORNER, (0.1, 0.1, 0.0))
+
+
+def fitted_code() -> LandmarkCode:
+    """A code fitted on 'training frames' that hold a little of SMILE (up to 1x) and some noise."""
+    g = torch.Generator().manual_seed(1)
+    amount = torch.rand(200, 1, 1, generator=g) * 2 - 1
+    speech = FACE + amount * SMILE + 0.005 * torch.randn(200, 68, 3, generator=g)
+    return LandmarkCode(16).fit(speech)
+
+
+def test_warp_mode_renders_the_neutral_code_and_warps_emotion_minus_neutral():
+    code = fitted_code()
+    neutral = FACE[None].repeat(3, 1, 1)
+    emotional = neutral + smooth_displacement(CORNER, (0.1, 0.1, 0.0))
+    split = expression_landmarks(code, emotional, neutral, ExpressionConfig(limit_mouth=False))
+    assert torch.equal(split.code_landmarks, neutral)
+    assert torch.allclose(split.target - split.source, emotional - neutral, atol=1e-6)
+    coded = expression_landmarks(code, emotional, neutral, ExpressionConfig(mode="code"))
+    assert torch.equal(coded.code_landmarks, emotional) and coded.source is None
+
+
+def test_the_part_clamping_removes_is_carried_by_the_warp():
+    code = fitted_code()
+    far = FACE[None] + 4.0 * SMILE                  # far outside the code's range (training: up to 1x)
+    kept = expression_landmarks(code, far, None, ExpressionConfig(carry="clamped", limit_mouth=False))
+    carried = kept.target - kept.source
+    assert float(carried.norm(dim=-1).max()) > 0.2
+    # what the warp carries points the same way as the excess (no more than 1.5x of SMILE fits in range)
+    cosine = torch.nn.functional.cosine_similarity(carried.flatten(), SMILE.flatten(), dim=0)
+    assert float(cosine) > 0.95
+    dropped = expression_landmarks(code, far, None, ExpressionConfig(carry="none", limit_mouth=False))
+    assert torch.equal(dropped.source, dropped.target)        # no warp: today's clamping
+    inside = expression_landmarks(code, FACE[None], None, ExpressionConfig(carry="clamped"))
+    assert torch.equal(inside.source, inside.target)          # in range: nothing to carry
+
+
+def test_expression_config_from_subject_json():
+    assert expression_config({}).mode == "warp"
+    assert expression_config({"expression": "code"}).mode == "code"
+    cfg = expression_config({"expression": {"mode": "warp", "carry": "none", "warp": {"width": 0.4}}})
+    assert cfg.carry == "none" and cfg.warp == WarpConfig(width=0.4)
+    for bad in ("smile", {"mode": "warp", "carry": "all"}, {"wobble": 1}, 3):
+        with pytest.raises(ValueError, match="expression"):
+            expression_config({"expression": bad})
