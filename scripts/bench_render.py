@@ -1,7 +1,10 @@
-"""Renderer benchmark (CPU by default): frames per second at 128², 256², 512²; the speed-up of
-hash grid + empty-space skipping over a plain positional-encoding NeRF MLP with the same
-conditioning and sample counts (measured in the same run, same rays); peak memory at 512²;
-and the training time to reach the held-out PSNR of the trained subject (from its run).
+"""Renderer benchmark (CPU by default): frames per second at 128², 256², 512², side by side in one
+run for the current renderer (screen-region ray culling; above the working resolution the NeRF
+at its working size + the subject's super-resolution network) and the previous one (one ray per
+plate pixel, no culling); the speed-up of hash grid + empty-space skipping over a plain
+positional-encoding NeRF MLP with the same conditioning and sample counts (same rays); peak
+memory at 512² for both; the demo's plate time estimate; and the training time to reach the
+held-out PSNR of the trained subject (from its run).
 
     .venv/bin/python scripts/bench_render.py [--subject cache/subjects/default] [--threads 2]
 """
@@ -39,16 +42,22 @@ def _renderer_and_conditions(subject: Path, device: str):
     return renderer, prepared.conditions
 
 
-def time_frames(renderer, conditions, size: int, repeats: int) -> float:
-    """Seconds per frame (best of ``repeats``) at ``size``² through the subject's camera."""
+#: the previous renderer: one ray per plate pixel, no culling, no super-resolution
+PREVIOUS = {"cull": False, "super_resolve": False}
+DEMO_FRAMES = 325
+
+
+def time_frames(renderer, conditions, size: int, repeats: int, **options) -> float:
+    """Seconds per frame (best of ``repeats``) at ``size``² through the subject's camera;
+    ``options`` go to ``SubjectRenderer.render`` (``PREVIOUS``: the renderer before culling/SR)."""
     from backend.render.camera import pinhole_rays
     camera = renderer.camera_for(None, (size, size))
     rays = pinhole_rays(camera, renderer.device)
-    renderer.render(camera, conditions, 0, rays)  # warm-up
+    renderer.render(camera, conditions, 0, rays, **options)  # warm-up
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
-        renderer.render(camera, conditions, 0, rays)
+        renderer.render(camera, conditions, 0, rays, **options)
         best = min(best, time.perf_counter() - t)
     return best
 
@@ -84,14 +93,14 @@ def _high_water_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def peak_memory_child(subject: str, size: int, threads: int, device: str) -> None:
+def peak_memory_child(subject: str, size: int, threads: int, device: str, previous: bool = False) -> None:
     import torch
     torch.set_num_threads(threads)
     before = _high_water_mib()
     renderer, conditions = _renderer_and_conditions(Path(subject), device)
     loaded = _high_water_mib()
     camera = renderer.camera_for(None, (size, size))
-    renderer.render(camera, conditions, 0)
+    renderer.render(camera, conditions, 0, **(PREVIOUS if previous else {}))
     after = _high_water_mib()
     print(json.dumps({"peak_rss_mib": after, "model_loaded_rss_mib": loaded, "torch_imported_rss_mib": before}))
 
@@ -105,33 +114,52 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--baseline-size", type=int, default=128)
     parser.add_argument("--out", default=str(REPO / "eval_report" / "render" / "bench.json"))
+    parser.add_argument("--skip-previous", action="store_true", help="do not time the previous renderer")
     parser.add_argument("--_memory-child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--_previous", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     subject = _subject_dir(args.subject)
     if args._memory_child:
-        peak_memory_child(str(subject), args._memory_child, args.threads, args.device)
+        peak_memory_child(str(subject), args._memory_child, args.threads, args.device, args._previous)
         return 0
 
     import torch
     torch.set_num_threads(args.threads)
     renderer, conditions = _renderer_and_conditions(subject, args.device)
-    results: dict = {"subject": str(subject), "device": args.device, "threads": args.threads, "fps": {}}
+    results: dict = {"subject": str(subject), "device": args.device, "threads": args.threads, "fps": {},
+                     "fps_previous": {}, "super_resolution": renderer.super_resolution is not None}
+    # interleaved per size, so both renderers see the same machine load
     for size in (int(s) for s in args.sizes.split(",")):
         seconds = time_frames(renderer, conditions, size, args.repeats)
         results["fps"][f"{size}x{size}"] = 1.0 / seconds
-        print(f"ours  {size:4d}²: {seconds:7.3f} s/frame  {1 / seconds:6.2f} fps", flush=True)
+        line = f"ours  {size:4d}²: {seconds:7.3f} s/frame  {1 / seconds:6.2f} fps"
+        if not args.skip_previous:
+            old = time_frames(renderer, conditions, size, args.repeats, **PREVIOUS)
+            results["fps_previous"][f"{size}x{size}"] = 1.0 / old
+            line += f"   | previous renderer {old:7.3f} s/frame {1 / old:6.2f} fps -> {old / seconds:4.1f}x"
+        print(line, flush=True)
+    for size in (256, 512):
+        fps = results["fps"].get(f"{size}x{size}")
+        if fps:
+            results[f"demo_{size}_minutes"] = DEMO_FRAMES / fps / 60
+            print(f"demo's {DEMO_FRAMES} plates at {size}²: {DEMO_FRAMES / fps / 60:.1f} min of rendering")
     size = args.baseline_size
     ours = time_frames(renderer, conditions, size, args.repeats)
     plain = time_plain_baseline(renderer, conditions, size, args.repeats)
     results["speedup"] = {"size": size, "ours_s": ours, "plain_nerf_s": plain, "ratio": plain / ours}
     print(f"plain positional-encoding NeRF {size}²: {plain:.2f} s/frame vs ours {ours:.3f} s/frame "
           f"-> speed-up {plain / ours:.1f}x (target >= 20x)", flush=True)
-    child = subprocess.run([sys.executable, __file__, "--subject", str(subject), "--threads", str(args.threads),
-                            "--device", args.device, "--_memory-child", "512"], capture_output=True, text=True)
-    memory = json.loads(child.stdout.strip().splitlines()[-1]) if child.returncode == 0 else {"error": child.stderr[-500:]}
-    results["memory_512"] = memory
-    print(f"peak memory rendering 512²: {memory.get('peak_rss_mib', float('nan')):.0f} MiB RSS "
-          f"(after loading the model: {memory.get('model_loaded_rss_mib', float('nan')):.0f} MiB)")
+    for label, extra in (("", []), ("previous renderer, ", ["--_previous"])):
+        if extra and args.skip_previous:
+            continue
+        child = subprocess.run([sys.executable, __file__, "--subject", str(subject), "--threads", str(args.threads),
+                                "--device", args.device, "--_memory-child", "512", *extra],
+                               capture_output=True, text=True)
+        memory = (json.loads(child.stdout.strip().splitlines()[-1]) if child.returncode == 0
+                  else {"error": child.stderr[-500:]})
+        results["memory_512_previous" if extra else "memory_512"] = memory
+        print(f"{label}peak memory rendering 512²: {memory.get('peak_rss_mib', float('nan')):.0f} MiB RSS "
+              f"(after loading the model: {memory.get('model_loaded_rss_mib', float('nan')):.0f} MiB)")
     summary_path = subject / "train_summary.json"
     if summary_path.is_file():
         summary = json.loads(summary_path.read_text())

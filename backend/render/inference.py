@@ -174,7 +174,9 @@ class SubjectRenderer:
         warp = conditions.warp(index, self.expression.warp)
         out = torch.zeros(camera.height * camera.width, 4, device=self.device)
         if cull:
-            keep = torch.from_numpy(self.screen_region.pixel_mask(camera, head_from_world[0]).reshape(-1))
+            from backend.render.screen_region import warp_bound
+            keep = torch.from_numpy(self.screen_region.pixel_mask(camera, head_from_world[0], warp_bound(warp))
+                                    .reshape(-1))
             pixels = keep.nonzero()[:, 0].to(self.device)
             if len(pixels):
                 rgb, alpha = render_frame(self.model, origins[pixels], dirs[pixels], *args, warp=warp)

@@ -77,12 +77,29 @@ class ScreenRegion:
             self._torso_cache[key] = splat_cells(camera, self.torso_world)
         return self._torso_cache[key]
 
-    def head_mask(self, camera: PinholeCamera, head_from_world: torch.Tensor) -> np.ndarray:
-        """``head_from_world [3, 4]`` maps world points to the head's canonical space."""
+    def head_mask(self, camera: PinholeCamera, head_from_world: torch.Tensor, grow: float = 0.0) -> np.ndarray:
+        """``head_from_world [3, 4]`` maps world points to the head's canonical space; ``grow``
+        (canonical units) widens every cell, e.g. by a bound on a deformation warp's displacement
+        (a sample at x is looked up at x + u(x)); infinite: every pixel."""
+        if not np.isfinite(grow):
+            return np.ones((camera.height, camera.width), bool)
         m = head_from_world.detach().cpu().numpy().astype(np.float64)
-        world = (self.head_canonical - m[:, 3]) @ np.linalg.inv(m[:, :3]).T
+        corners = self.head_canonical
+        if grow > 0:
+            centre = corners.mean(axis=1, keepdims=True)
+            corners = corners + np.sign(corners - centre) * grow
+        world = (corners - m[:, 3]) @ np.linalg.inv(m[:, :3]).T
         return splat_cells(camera, world)
 
-    def pixel_mask(self, camera: PinholeCamera, head_from_world: torch.Tensor) -> np.ndarray:
+    def pixel_mask(self, camera: PinholeCamera, head_from_world: torch.Tensor, head_grow: float = 0.0) -> np.ndarray:
         """bool ``[H, W]``: True where a ray may meet an occupied cell (False: exactly transparent)."""
-        return self.torso_mask(camera) | self.head_mask(camera, head_from_world)
+        return self.torso_mask(camera) | self.head_mask(camera, head_from_world, head_grow)
+
+
+def warp_bound(warp) -> float:
+    """An upper bound on a Gaussian RBF warp's displacement, sum_k |a_k| (0 without a warp;
+    infinite for a warp this module does not know)."""
+    if warp is None:
+        return 0.0
+    coefficients = getattr(warp, "coefficients", None)
+    return float(coefficients.norm(dim=-1).sum()) if coefficients is not None else float("inf")

@@ -23,8 +23,8 @@ SR_DATA_VERSION = 1
 
 @dataclass
 class SRDataConfig:
-    train_stride: int = 8          # every 8th training frame (200 of 1601)
-    heldout_stride: int = 4        # every 4th held-out frame (45 of 178; never trained on)
+    train_stride: int = 16         # every 16th training frame (101 of 1601)
+    heldout_stride: int = 8        # every 8th held-out frame (23 of 178; never trained on)
     mask_threshold: float = 0.5    # as subject preparation
 
 

@@ -6,7 +6,8 @@ Target: the real frames at the source resolution, premultiplied by the person ma
 mask as alpha. Loss: L1 on premultiplied colour, on alpha, and on the composite over the
 clean background (what evaluation measures). Crops favour the person and the mouth.
 Held-out frames are never trained on; their PSNR (composite over the background) vs plain
-bicubic upscaling is logged. Writes ``<out>/sr.safetensors`` + ``sr.json`` and a curve PNG.
+bicubic upscaling is logged. Writes ``<out>/sr.safetensors`` + ``sr.json``, a curve PNG and
+``background_full.png`` (the clean plate at the source resolution).
 
     .venv/bin/python -m backend.render.train_sr --subject backend/assets/subjects/default --minutes 20
 """
@@ -28,6 +29,7 @@ from backend.render.super_resolution import (SR_KIND, SR_VERSION, SuperResolutio
                                              bicubic_plate)
 
 SR_STEM = "sr"
+BACKGROUND_FULL = "background_full.png"   # the clean plate at the source resolution (evaluation, compositing)
 
 
 @dataclass
@@ -186,9 +188,16 @@ def train_super_resolution(subject_dir: str | Path, cache_dir: str | Path, out_d
     summary = {"subject": info["name"], "steps": step, "train_seconds": seconds,
                "heldout_psnr": final, "heldout_psnr_bicubic": bicubic, "heldout_frames": config.eval_frames,
                "training_pairs": int((~pairs.heldout).sum()), "threads": config.threads}
-    save_checkpoint(out_dir / SR_STEM, net, kind=SR_KIND, version=SR_VERSION, config=config.model,
+    import cv2
+    # written under temporary names and renamed at the end: an interrupted run leaves the old files whole
+    cv2.imwrite(str(out_dir / f"tmp_{BACKGROUND_FULL}"),
+                cv2.cvtColor(np.ascontiguousarray(pairs.background), cv2.COLOR_RGB2BGR))
+    save_checkpoint(out_dir / f"{SR_STEM}_tmp", net, kind=SR_KIND, version=SR_VERSION, config=config.model,
                     extra={**summary, "train_config": {k: v for k, v in asdict(config).items() if k != "model"}})
-    _plot(history, evals, bicubic, out_dir / "sr_training_curves.png")
+    _plot(history, evals, bicubic, out_dir / "tmp_sr_training_curves.png")
+    for tmp, final in ((f"tmp_{BACKGROUND_FULL}", BACKGROUND_FULL), (f"{SR_STEM}_tmp.safetensors", f"{SR_STEM}.safetensors"),
+                       (f"{SR_STEM}_tmp.json", f"{SR_STEM}.json"), ("tmp_sr_training_curves.png", "sr_training_curves.png")):
+        (out_dir / tmp).replace(out_dir / final)
     return summary
 
 

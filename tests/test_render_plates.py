@@ -1,0 +1,157 @@
+"""Full-size plates: the super-resolution network (shapes, valid alpha, beats bicubic on real
+held-out frames), screen-region ray culling (same plate as full rendering), and a cancelled
+512² job (only whole plates sent)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from backend.pipeline.base import CameraSpec, GenerateJob, JobCancelled
+from backend.render.camera import PinholeCamera
+from backend.render.super_resolution import SuperResolutionConfig, SuperResolutionNet, bicubic_plate
+
+DEFAULT = Path(__file__).resolve().parents[1] / "backend" / "assets" / "subjects" / "default"
+
+
+def _has_sr() -> bool:
+    return (DEFAULT / "sr.json").is_file() and json.loads((DEFAULT / "subject.json").read_text()).get(
+        "super_resolution") is not None
+
+
+needs_sr = pytest.mark.skipif(not _has_sr(), reason="the default subject ships no super-resolution network yet")
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    from backend.render.inference import SubjectRenderer
+    torch.set_num_threads(1)
+    return SubjectRenderer(DEFAULT, "cpu")
+
+
+def _conditions(renderer, frames):
+    track = np.load(DEFAULT / renderer.info["track"])
+    return renderer.conditions(track["landmarks"][frames], track["rotation"][frames],
+                               track["translation"][frames], track["scale"][frames]).conditions
+
+
+def test_sr_net_shapes_and_valid_premultiplied_output():
+    torch.manual_seed(0)
+    net = SuperResolutionNet(SuperResolutionConfig(channels=8, blocks=1, up_channels=4, final_channels=4))
+    for p in net.parameters():   # random weights everywhere, so the clamps are exercised
+        torch.nn.init.normal_(p, std=0.5)
+    plate = torch.rand(2, 4, 12, 20)
+    out = net(plate)
+    assert out.shape == (2, 4, 48, 80)
+    alpha = out[:, 3]
+    assert alpha.min() >= 0 and alpha.max() <= 1 and alpha.std() > 0
+    assert (out[:, :3] <= alpha[:, None] + 1e-6).all() and out.min() >= 0
+    with pytest.raises(ValueError, match="premultiplied RGBA"):
+        net(torch.rand(1, 3, 8, 8))
+
+
+def test_untrained_sr_net_is_exactly_bicubic():
+    plate = torch.rand(1, 4, 16, 16)
+    plate[:, :3] *= plate[:, 3:]
+    assert torch.allclose(SuperResolutionNet()(plate), bicubic_plate(plate), atol=1e-6)
+
+
+def test_culling_gives_the_same_plate_as_full_rendering(renderer):
+    cond = _conditions(renderer, [1650])
+    near = renderer.camera_for(None, (96, 96))
+    c = renderer.training_camera
+    wide = PinholeCamera(c.fx * 0.25, c.fy * 0.25, 48.0, 48.0, 96, 96, c.world_from_camera)  # person small
+    for camera in (near, wide):
+        culled = renderer.render(camera, cond, 0, cull=True).astype(int)
+        full = renderer.render(camera, cond, 0, cull=False).astype(int)
+        person = full[..., 3] > 0
+        assert person.mean() > 0.02
+        assert np.abs(culled - full)[person].max() <= 1
+        assert (culled[~person][..., 3] == 0).all()
+    share = renderer.screen_region.pixel_mask(wide, cond.head_from_world[0]).mean()
+    assert share < 0.5, f"the wide view should leave most rays uncast, kept {share:.2f}"
+
+
+@needs_sr
+def test_super_resolved_plates_have_the_requested_size_and_clean_alpha(renderer):
+    cond = _conditions(renderer, [1700])
+    for size in ((512, 512), (256, 256), (300, 200)):
+        plate = renderer.render(renderer.camera_for(None, size), cond, 0)
+        assert plate.shape == (size[1], size[0], 4) and plate.dtype == np.uint8
+        alpha = plate[..., 3]
+        assert (alpha == 0).mean() > 0.2 and (alpha == 255).mean() > 0.2   # background clear, person solid
+
+
+@needs_sr
+def test_sr_beats_bicubic_on_real_heldout_frames(renderer, shared_data):
+    """Shipped weights, real 512² held-out frames (never trained on), composite over the clean plate."""
+    from backend.render.evaluate_plates import full_size_background, read_frames
+    from backend.render.sr_data import resolve_source_video
+    from backend.render.train import psnr
+
+    info = renderer.info
+    held = np.arange(*info["split"]["heldout"])[[5, 60, 120, 170]]
+    real = read_frames(resolve_source_video(DEFAULT, info), list(held))
+    size = tuple(info["source_size"])
+    background = full_size_background(DEFAULT, info, size) / 255.0
+    cond = _conditions(renderer, held)
+    working = renderer.camera_for(None, renderer.training_camera_size)
+    gains = []
+    for k, i in enumerate(held):
+        low = renderer.render_premultiplied(working, cond, k).permute(2, 0, 1)[None]
+        scores = []
+        for up in (renderer.super_resolution(low), bicubic_plate(low)):
+            rgba = up[0].permute(1, 2, 0).numpy().astype(np.float64)
+            scores.append(psnr((rgba[..., :3] + (1 - rgba[..., 3:]) * background).clip(0, 1), real[i] / 255.0))
+        gains.append(scores[0] - scores[1])
+    assert np.mean(gains) > 0.1 and min(gains) > 0, gains
+
+
+@needs_sr
+def test_cancelled_512_job_sends_only_whole_plates():
+    from backend.render.stage import RenderStage
+    from backend.subjects import SubjectStore
+
+    track = np.load(DEFAULT / "track.npz")
+    idx = np.arange(1601, 1604)
+    sent: dict[int, np.ndarray] = {}
+
+    class Context:
+        device = "cpu"
+        state = {"landmarks": track["landmarks"][idx], "rotation": track["rotation"][idx],
+                 "translation": track["translation"][idx]}
+
+        def check_cancelled(self):
+            if len(sent) >= 1:
+                raise JobCancelled("test")
+
+        def emit_plate(self, frame, rgba):
+            sent[frame] = rgba
+
+        def progress(self, *a):
+            pass
+
+        def warn(self, message):
+            pass
+
+    job = GenerateJob(job_id="t", audio=np.zeros(16000, np.float32), fps=25.0, frame_count=3,
+                      emotion_weights=np.tile(np.eye(8, dtype=np.float32)[:1], (3, 1)),
+                      emotion_intensity=np.zeros(3, np.float32), subject="default", resolution=(512, 512))
+    with pytest.raises(JobCancelled):
+        RenderStage("cpu", SubjectStore()).run(job, Context())
+    assert list(sent) == [0] and sent[0].shape == (512, 512, 4) and sent[0][..., 3].max() == 255
+
+
+@pytest.mark.slow
+def test_short_sr_training_beats_bicubic(tmp_path, shared_data):
+    """Trains from the cached NeRF-render pairs (made on first use, minutes) for ~2 minutes."""
+    from backend.render.train_sr import SRTrainConfig, train_super_resolution
+
+    summary = train_super_resolution(DEFAULT, Path("cache/sr_pairs/default"), tmp_path,
+                                     SRTrainConfig(minutes=2.0, steps=400, eval_every=10 ** 9, eval_frames=6),
+                                     progress=False)
+    assert summary["heldout_psnr"] > summary["heldout_psnr_bicubic"] + 0.05, summary
+    assert (tmp_path / "sr.safetensors").is_file() and not list(tmp_path.glob("*tmp*"))
