@@ -1,7 +1,7 @@
 """The EmoGene sidebar tab, in the Sequencer and the 3D View (same panels in both).
 
 Top to bottom in the order an animator works: Backend, Audio, Emotion,
-Camera & Output, Generate (with progress), Export.
+Camera & Output, Generate (with progress), Export (curves, ARKit weights, Drive Shape Keys).
 """
 from __future__ import annotations
 
@@ -117,6 +117,13 @@ def _draw_generate(layout, context):
 
 def _draw_export(layout, context):
     layout.operator("emogene.export_landmarks", icon="EXPORT")
+    # ARKit shape keys of a character mesh, keyed from the landmark curves as edited
+    obj = context.active_object
+    has_keys = obj is not None and obj.type == "MESH" and obj.data.shape_keys is not None
+    col = layout.column()
+    col.enabled = has_keys
+    col.operator("emogene.drive_shape_keys", icon="SHAPEKEY_DATA")
+    layout.label(text=f"Mesh: {obj.name}" if has_keys else "Select a mesh with ARKit shape keys", icon="INFO")
 
 
 SECTIONS = (

@@ -1,0 +1,57 @@
+"""ARKit blendshape weights of the current take, solved from its landmark F-curves as edited.
+
+The face rig's curves are read exactly as the landmark exporter reads them
+(``FCurve.evaluate`` per frame, so the animator's edits count), turned back into
+canonical landmarks and fitted with the vendored ``bridge.arkit`` solver. Files:
+Live Link Face CSV (``Timecode`` from the Blender frame number at the scene's
+frame rate) or JSON (``bridge.live_link_face``).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import bridge_api, rig_space
+from . import landmark_curves
+
+FORMATS = {"ARKIT_CSV": ".csv", "ARKIT_JSON": ".json"}
+
+
+@dataclass
+class TakeWeights:
+    frames: np.ndarray        # int [F] Blender frame numbers
+    weights: np.ndarray       # float32 [F, 52] in ARKit order (bridge.arkit_names.ARKIT_NAMES)
+    head_angles: np.ndarray   # float64 [F, 3] yaw, pitch, roll (radians)
+    fps: float
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(bridge_api.module("arkit_names").ARKIT_NAMES)
+
+
+def scene_fps(scene) -> float:
+    return scene.render.fps / scene.render.fps_base
+
+
+def solve_take(scene, collection=None) -> TakeWeights:
+    """Weights for every frame of the current take (``ValueError`` without a complete take)."""
+    curves = landmark_curves.read(scene, collection)
+    solver = bridge_api.module("arkit")
+    weights = solver.solve(curves.canonical).weights
+    camera_rotation = rig_space.rotation_from_rig(curves.head_matrix)
+    return TakeWeights(curves.frames, weights, solver.head_angles(camera_rotation), scene_fps(scene))
+
+
+def write(take: TakeWeights, path: str, file_format: str) -> str:
+    """Write ``take`` as ``ARKIT_CSV`` or ``ARKIT_JSON`` to ``path``; returns the path."""
+    files = bridge_api.module("live_link_face")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if file_format == "ARKIT_CSV":
+        files.write_csv(path, take.weights, take.frames, take.fps, take.head_angles)
+    elif file_format == "ARKIT_JSON":
+        files.write_json(path, take.weights, take.frames, take.fps, take.head_angles, source="EmoGene for Blender")
+    else:
+        raise ValueError(f"unknown ARKit export format {file_format!r}; use one of {', '.join(FORMATS)}")
+    return path
