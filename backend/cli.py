@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve", "run the backend server (ZeroMQ ROUTER)"),
     "ping": ("ping", "check that a backend answers"),
     "generate": ("generate", "send audio + emotions to a backend, write landmark tracks and plates"),
+    "fetch": ("fetch", "get an earlier job's results (by its id and token) from a backend"),
+    "keys": ("keys", "make CURVE key pairs that encrypt the bridge (serve --curve-secret, --server-key)"),
     "prepare": ("prepare", "extract landmark/pose/audio tracks from talking videos"),
     "prepare-subject": ("prepare_subject", "prepare one person's video for NeRF training"),
     "train": ("train", "train a model (syncnet, audio2motion, ldm, emotion, subject)"),

@@ -26,6 +26,10 @@ JOB_STREAM_TYPES = frozenset({
     MessageType.DONE, MessageType.CANCELLED, MessageType.ERROR,
 })
 _INBOX_LIMIT = 100_000
+#: during a job, silence longer than this sends a ping
+HEARTBEAT_S = 2.0
+#: a backend that answers nothing (not even pings) for this long is reported gone
+LIVENESS_S = 8.0
 
 
 class KeyFileError(ValueError):
@@ -52,7 +56,31 @@ def load_key(path: str | Path) -> bytes:
     return key
 
 
-def _connect_dealer(address: str, limits: Limits, context: zmq.Context | None) -> zmq.Socket:
+class CurveKeyError(ValueError):
+    """A CURVE key file that is missing or not a ZeroMQ certificate."""
+
+
+def load_curve_key(path: str | Path, secret: bool = False) -> bytes:
+    """The Z85 public key (or, with ``secret``, the secret key) in a certificate from ``emogene keys``."""
+    import zmq.auth
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CurveKeyError(f"CURVE key file {path} does not exist")
+    try:
+        public, secret_key = zmq.auth.load_certificate(str(path))
+    except (ValueError, OSError) as exc:
+        raise CurveKeyError(f"{path} is not a ZeroMQ certificate made by `emogene keys`: {exc}") from None
+    if secret and not secret_key:
+        raise CurveKeyError(f"{path} holds no secret key (use the .key_secret file on the backend)")
+    key = secret_key if secret else public
+    if not key or len(key) != 40:
+        raise CurveKeyError(f"{path}: a CURVE key is 40 Z85 characters")
+    return key
+
+
+def _connect_dealer(address: str, limits: Limits, context: zmq.Context | None,
+                    server_key: bytes | None = None) -> zmq.Socket:
     if not isinstance(address, str) or not address.startswith(("tcp://", "ipc://", "inproc://")):
         raise ValueError(f"backend address {address!r} must start with tcp://, ipc:// or inproc://")
     socket = (context or zmq.Context.instance()).socket(zmq.DEALER)
@@ -60,9 +88,14 @@ def _connect_dealer(address: str, limits: Limits, context: zmq.Context | None) -
     socket.setsockopt(zmq.MAXMSGSIZE, limits.socket_max_frame_bytes)
     socket.setsockopt(zmq.RECONNECT_IVL, 100)
     socket.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
-    # libzmq-level heartbeats notice a dead peer and reconnect
-    socket.setsockopt(zmq.HEARTBEAT_IVL, 2000)
-    socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, 10000)
+    # No libzmq heartbeats (ZMQ_HEARTBEAT_*) here: a client that stops reading with a full receive
+    # pipe cannot see them, the connection is dropped, and libzmq 4.3.x then aborts the whole process
+    # (`_input_stopped`, stream_engine_base.cpp) on reconnect. Liveness is checked with bridge pings.
+    if server_key is not None:   # CURVE: encrypted, and only the holder of the server's secret can answer
+        public, secret = zmq.curve_keypair()
+        socket.curve_serverkey = server_key
+        socket.curve_publickey = public
+        socket.curve_secretkey = secret
     try:
         socket.connect(address)
     except zmq.ZMQError as exc:
@@ -71,32 +104,52 @@ def _connect_dealer(address: str, limits: Limits, context: zmq.Context | None) -
     return socket
 
 
+def _frames_within_limits(msg: Message, key: bytes | None, limits: Limits) -> list:
+    """``msg`` serialized; too big for the backend -> ``too_large`` here (libzmq would drop it silently)."""
+    frames = serialize(msg, key)
+    total = sum(memoryview(f).nbytes for f in frames)
+    if total > limits.max_message_bytes:
+        raise BridgeError(ErrorCode.TOO_LARGE, f"{msg.type} of {total} bytes is over the bridge's limit of "
+                          f"{limits.max_message_bytes} bytes (audio longer than {limits.max_audio_seconds:g} s?)")
+    return frames
+
+
 class SyncClient:
     """A blocking client: one request at a time, job streams as iterators.
 
-    ``timeout_s`` bounds each wait for an answer; during a job, silence longer
-    than that triggers a ``ping``, and the job only times out if the backend
-    stops answering pings too.
+    ``timeout_s`` bounds each wait for an answer. During a job, silence longer
+    than ``HEARTBEAT_S`` sends a ``ping``; a backend that answers nothing for
+    ``liveness_s`` is reported gone (``timeout``), and a pong from a different
+    server instance (the backend restarted) raises ``backend_restarted``.
+    The tokens of jobs this client submitted are kept in :attr:`tokens`.
     """
 
     def __init__(self, address: str, key: bytes | None = None, timeout_s: float = 10.0,
-                 limits: Limits = DEFAULT_LIMITS, context: zmq.Context | None = None):
+                 limits: Limits = DEFAULT_LIMITS, context: zmq.Context | None = None,
+                 server_key: bytes | None = None, liveness_s: float = LIVENESS_S):
         self.address = address
         self.key = key
         self.timeout_s = timeout_s
+        self.liveness_s = min(liveness_s, timeout_s) if timeout_s > 0 else liveness_s
         self.limits = limits
-        self._socket = _connect_dealer(address, limits, context)
+        self._socket = _connect_dealer(address, limits, context, server_key)
         self._inbox: collections.deque[Message] = collections.deque(maxlen=_INBOX_LIMIT)
+        #: job id -> the secret token ``accepted`` returned (needed by fetch, ack, cancel)
+        self.tokens: dict[str, str] = {}
+        #: the backend instance this client talks to (from welcome/accepted/pong)
+        self.instance: str | None = None
+        self._last_heard = time.monotonic()
 
     # -- plumbing -----------------------------------------------------------------
     def send(self, msg: Message) -> str:
-        self._socket.send_multipart(serialize(msg, self.key), copy=False)
+        self._socket.send_multipart(_frames_within_limits(msg, self.key, self.limits), copy=False)
         return msg.msg_id
 
     def _receive(self, timeout_s: float) -> Message | None:
         if not self._socket.poll(max(0, int(timeout_s * 1000))):
             return None
         frames = self._socket.recv_multipart(copy=False)
+        self._last_heard = time.monotonic()
         return deserialize(frames, self.key, self.limits)
 
     def _wait(self, wanted: Callable[[Message], bool], timeout_s: float) -> Message | None:
@@ -113,6 +166,18 @@ class SyncClient:
             if wanted(msg):
                 return msg
             self._inbox.append(msg)
+
+    def _note_instance(self, msg: Message) -> None:
+        """Remember the backend's instance id; a different one means it restarted."""
+        instance = msg.content.get("instance")
+        if not isinstance(instance, str):
+            return
+        if self.instance is None:
+            self.instance = instance
+        elif instance != self.instance:
+            old, self.instance = self.instance, instance
+            raise BridgeError(ErrorCode.BACKEND_RESTARTED,
+                              f"the backend at {self.address} restarted (instance {old[:8]} -> {instance[:8]})")
 
     # -- requests -----------------------------------------------------------------
     def request(self, msg: Message, timeout_s: float | None = None) -> Message:
@@ -131,30 +196,73 @@ class SyncClient:
         return reply.raise_if_error()
 
     def hello(self) -> Message:
-        return self.request(requests.build_hello())
+        welcome = self.request(requests.build_hello())
+        self._note_instance(welcome)
+        return welcome
 
     def ping(self) -> float:
         """Round-trip time of a ``ping`` in seconds."""
         start = time.perf_counter()
-        self.request(requests.build_ping())
+        pong = self.request(requests.build_ping())
+        self._note_instance(pong)
         return time.perf_counter() - start
 
     def subjects(self) -> list[str]:
         return list(self.request(requests.build_subjects()).content.get("subjects", []))
 
     def submit(self, msg: Message) -> str:
-        """Send a ``generate`` request; returns the job id once the backend accepted it."""
+        """Send a ``generate`` request; returns the job id once the backend accepted it
+        (its token is then in :attr:`tokens`)."""
         reply = self.request(msg)
         if reply.type != MessageType.ACCEPTED or not reply.job_id:
             raise BridgeError(ErrorCode.INTERNAL, f"expected 'accepted', got {reply.type!r}")
+        token = reply.content.get("token")
+        if isinstance(token, str):
+            self.tokens[reply.job_id] = token
+        self._note_instance(reply)
         return reply.job_id
 
+    def _token(self, job_id: str, token: str | None) -> str | None:
+        return token if token is not None else self.tokens.get(job_id)
+
     def iter_job(self, job_id: str) -> Iterator[Message]:
-        """The job's messages until ``done`` or ``cancelled``; an ``error`` raises :class:`BridgeError`."""
+        """The job's messages until ``done`` or ``cancelled``; an ``error`` raises :class:`BridgeError`.
+
+        Raises ``timeout`` when the backend answers nothing (not even pings) for ``liveness_s``
+        and ``backend_restarted`` when a different backend instance answers.
+        """
+        pings: set[str] = set()
+        ping_every = min(HEARTBEAT_S, self.liveness_s / 3)
+        last_ping = time.monotonic()
+        self._last_heard = time.monotonic()
+
+        def wanted(m: Message) -> bool:
+            return (m.job_id == job_id and m.type in JOB_STREAM_TYPES) or (
+                m.type == MessageType.PONG and m.parent_id in pings)
+
         while True:
-            msg = self._wait(lambda m: m.job_id == job_id and m.type in JOB_STREAM_TYPES, self.timeout_s)
+            now = time.monotonic()
+            wait = max(0.01, min(ping_every - (now - last_ping), self.liveness_s - (now - self._last_heard)))
+            msg = self._wait(wanted, wait)
+            now = time.monotonic()
             if msg is None:
-                self._heartbeat(job_id)
+                if now - self._last_heard >= self.liveness_s:
+                    raise BridgeError(ErrorCode.TIMEOUT,
+                                      f"backend {self.address} stopped answering during job {job_id} (nothing, "
+                                      f"not even pings, for {self.liveness_s:g} s); its results stay on the "
+                                      "backend if it comes back: fetch them with the job's token", job_id=job_id)
+                if now - last_ping >= ping_every:
+                    pings.add(self.send(requests.build_ping()))
+                    last_ping = now
+                continue
+            if msg.type == MessageType.PONG:
+                pings.discard(msg.parent_id)
+                try:
+                    self._note_instance(msg)
+                except BridgeError as exc:
+                    raise BridgeError(exc.code, f"{exc.message}; job {job_id} was on the old instance: "
+                                      "fetch it with its token (queued jobs are run again, a running one "
+                                      "is re-run or reported)", job_id=job_id) from None
                 continue
             if msg.type == MessageType.ERROR:
                 msg.raise_if_error()
@@ -162,28 +270,22 @@ class SyncClient:
             if msg.type in TERMINAL_TYPES:
                 return
 
-    def _heartbeat(self, job_id: str) -> None:
-        try:
-            self.request(requests.build_ping())
-        except BridgeError as exc:
-            if exc.code == ErrorCode.TIMEOUT:
-                raise BridgeError(ErrorCode.TIMEOUT,
-                                  f"backend {self.address} stopped answering during job {job_id}; "
-                                  "its results stay on the backend: reconnect and fetch them", job_id=job_id) from None
-            raise
-
-    def cancel(self, job_id: str) -> Message:
+    def cancel(self, job_id: str, token: str | None = None) -> Message:
         """Ask the backend to cancel; the job's own stream then ends with ``cancelled``."""
-        return self.request(requests.build_cancel(job_id))
+        return self.request(requests.build_cancel(job_id, self._token(job_id, token)))
 
-    def fetch(self, job_id: str) -> Iterator[Message]:
-        """Replay a job's stored results (and follow it live if it still runs)."""
-        self.send(requests.build_fetch(job_id))
-        yield from self.iter_job(job_id)
+    def fetch(self, job_id: str, token: str | None = None) -> Iterator[Message]:
+        """Replay a job's stored results (and follow it live if it still runs). The request leaves
+        at once; iterate the result for the job's messages."""
+        token = self._token(job_id, token)
+        if token is not None:
+            self.tokens[job_id] = token
+        self.send(requests.build_fetch(job_id, token))
+        return self.iter_job(job_id)
 
-    def ack(self, job_id: str) -> Message:
+    def ack(self, job_id: str, token: str | None = None) -> Message:
         """Tell the backend the results arrived; it deletes them."""
-        return self.request(requests.build_ack(job_id))
+        return self.request(requests.build_ack(job_id, self._token(job_id, token)))
 
     def close(self) -> None:
         self._socket.close(linger=0)
@@ -205,18 +307,19 @@ class PollingClient:
     MAX_POLL_S = 0.005
 
     def __init__(self, address: str, key: bytes | None = None, limits: Limits = DEFAULT_LIMITS,
-                 context: zmq.Context | None = None):
+                 context: zmq.Context | None = None, server_key: bytes | None = None):
         self.address = address
         self.key = key
         self.limits = limits
-        self._socket = _connect_dealer(address, limits, context)
+        self._socket = _connect_dealer(address, limits, context, server_key)
         #: ``time.monotonic()`` of the last message received (None before the first)
         self.last_heard: float | None = None
 
     def send(self, msg: Message) -> str:
         """Queue ``msg`` for sending (never blocks); returns its ``msg_id``."""
         try:
-            self._socket.send_multipart(serialize(msg, self.key), flags=zmq.NOBLOCK, copy=False)
+            self._socket.send_multipart(_frames_within_limits(msg, self.key, self.limits), flags=zmq.NOBLOCK,
+                                        copy=False)
         except zmq.Again:
             raise BridgeError(ErrorCode.BUSY, "send queue to the backend is full (is it running?)") from None
         return msg.msg_id

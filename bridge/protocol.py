@@ -1,4 +1,4 @@
-"""Bridge protocol v1: the version, frame tag, message types, error codes and size limits.
+"""Bridge protocol v2: the version, frame tag, message types, error codes and size limits.
 
 Everything here is plain data shared by the Blender add-on, the CLI and the backend.
 ``wire.py`` is the only module that knows how a message is laid out in frames.
@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PROTOCOL_VERSION = 1
+#: v2 (from v1): ``accepted`` carries a per-job secret ``token`` that ``fetch``/``ack``/``cancel`` must
+#: send back; ``welcome``/``pong`` carry the server's ``instance`` id; keyed servers refuse replays
+PROTOCOL_VERSION = 2
 #: first frame of every message; the digit is the protocol's major version
-FRAME_TAG = b"EMOGENE1"
+FRAME_TAG = b"EMOGENE2"
 FRAME_TAG_PREFIX = b"EMOGENE"
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5555"
@@ -74,6 +76,10 @@ class ErrorCode:
     BAD_EMOTION = "bad_emotion"          # weights/intensity shape or range
     BAD_FPS = "bad_fps"
     UNKNOWN_JOB = "unknown_job"
+    BAD_TOKEN = "bad_token"              # fetch/ack/cancel without the job's token, or with a wrong one
+    REPLAYED = "replayed"                # keyed server: a message id seen before, or a time outside the window
+    STREAM_MOVED = "stream_moved"        # the job's stream went to a newer fetch of the same job
+    BACKEND_RESTARTED = "backend_restarted"  # client side: the backend answering is a new instance
     UNSUPPORTED = "unsupported"          # e.g. plates asked of a backend without a renderer
     BUSY = "busy"                        # job queue full
     TIMEOUT = "timeout"                  # client side: no answer in time
@@ -106,6 +112,10 @@ class Limits:
     max_buffers: int = 16
     max_audio_seconds: float = 600.0
     max_fps: float = 240.0
+    #: keyed servers refuse messages whose ``time`` is further than this from their clock (seconds)
+    replay_window_s: float = 300.0
+    #: message ids remembered for the replay check (oldest forgotten first beyond this)
+    replay_history: int = 200_000
 
     @property
     def socket_max_frame_bytes(self) -> int:

@@ -103,13 +103,21 @@ def build_subjects() -> Message:
     return Message(MessageType.SUBJECTS)
 
 
-def build_cancel(job_id: str) -> Message:
-    return Message(MessageType.CANCEL, {"job_id": job_id}, job_id=job_id)
+def _job_request(kind: str, job_id: str, token: str | None) -> Message:
+    """``cancel``/``fetch``/``ack``: the job's id and its secret token (from ``accepted``)."""
+    content: dict[str, Any] = {"job_id": job_id}
+    if token is not None:
+        content["token"] = token
+    return Message(kind, content, job_id=job_id)
 
 
-def build_fetch(job_id: str) -> Message:
-    return Message(MessageType.FETCH, {"job_id": job_id}, job_id=job_id)
+def build_cancel(job_id: str, token: str | None) -> Message:
+    return _job_request(MessageType.CANCEL, job_id, token)
 
 
-def build_ack(job_id: str) -> Message:
-    return Message(MessageType.ACK, {"job_id": job_id}, job_id=job_id)
+def build_fetch(job_id: str, token: str | None) -> Message:
+    return _job_request(MessageType.FETCH, job_id, token)
+
+
+def build_ack(job_id: str, token: str | None) -> Message:
+    return _job_request(MessageType.ACK, job_id, token)

@@ -30,6 +30,7 @@ from bridge.protocol import (
 _MEDIA_TYPE = re.compile(r"^[a-z]+/[A-Za-z0-9.+\-]{1,100}$")
 _MAX_ID_LENGTH = 128
 _FIXED_FRAMES = 3  # tag, header, signature
+_MAX_TIME = 1e11   # seconds since 1970 (year ~5138): bounds 'time' before it becomes a float
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # built once: json.dumps(**kw) rebuilds it
 
 
@@ -181,8 +182,10 @@ def _build_message(header: dict, buffer_views: list[memoryview], msg_id: str | N
     parent_id = _optional_id(header, "parent_id", msg_id)
     job_id = _optional_id(header, "job_id", msg_id)
     timestamp = header.get("time", 0.0)
-    if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)):
-        raise BridgeError(ErrorCode.MALFORMED, "header field 'time' must be a number", parent_id=msg_id)
+    if (isinstance(timestamp, bool) or not isinstance(timestamp, (int, float))
+            or not -_MAX_TIME <= timestamp <= _MAX_TIME or timestamp != timestamp):
+        raise BridgeError(ErrorCode.MALFORMED, "header field 'time' must be a number of seconds since 1970",
+                          parent_id=msg_id)
     content = header.get("content", {})
     if not isinstance(content, dict):
         raise BridgeError(ErrorCode.MALFORMED, "header field 'content' must be a JSON object", parent_id=msg_id)

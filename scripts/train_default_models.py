@@ -44,6 +44,7 @@ def main(argv=None) -> int:
     from backend.motion.evaluate import EvalConfig, evaluate_motion
     from backend.motion.model_io import clear_cache, load_model, save_model
     from backend.motion.tracks_data import load_clips, split_clips
+    from backend.motion.ldm_training import generator_clips, mead_clips
 
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
@@ -81,9 +82,12 @@ def main(argv=None) -> int:
     if "ldm" in targets:
         t = time.time()
         cfg = training.LDMTrainConfig(steps=steps["ldm"])
-        model, hist = training.train_ldm(cfg, s.mead_train, device, identity_clips=identity)
+        # generator pool only (backend/data/mead_pools.py, asserted disjoint from the judge's); every
+        # non-MEAD clip builds the neutral-reference model of speakers never filmed neutral
+        ldm_clips = generator_clips(s.mead_train)
+        model, hist = training.train_ldm(cfg, ldm_clips, device, identity_clips=clips)
         timings["ldm"] = round(time.time() - t, 1)
-        done("ldm", "ldm", model, hist, cfg, s.mead_train)
+        done("ldm", "ldm", model, hist, cfg, mead_clips(ldm_clips))
     if "emotion" in targets:
         t = time.time()
         cfg = training.EmotionTrainConfig(steps=steps["emotion"])

@@ -58,7 +58,7 @@ def _code(frames, key=KEY, limits=Limits()):
 @pytest.mark.parametrize("mutate, code", [
     (lambda f: f[:2], ErrorCode.MALFORMED),
     (lambda f: [b"HELLO"] + f[1:], ErrorCode.MALFORMED),
-    (lambda f: [b"EMOGENE2"] + f[1:], ErrorCode.VERSION_MISMATCH),
+    (lambda f: [b"EMOGENE1"] + f[1:], ErrorCode.VERSION_MISMATCH),
     (lambda f: [f[0], b"{not json", f[2]], ErrorCode.MALFORMED),
     (lambda f: [f[0], b"[1,2]", f[2]], ErrorCode.MALFORMED),
     (lambda f: [f[0], f[1], b""] + f[3:], ErrorCode.BAD_SIGNATURE),
@@ -76,14 +76,14 @@ def _resigned(header: dict, buffers=(), key=KEY):
 
 
 def _header(**over):
-    header = {"version": 1, "type": "ping", "msg_id": "abc", "parent_id": None, "job_id": None,
+    header = {"version": PROTOCOL_VERSION, "type": "ping", "msg_id": "abc", "parent_id": None, "job_id": None,
               "time": 0.0, "content": {}, "buffers": []}
     header.update(over)
     return header
 
 
 @pytest.mark.parametrize("header, buffers, code", [
-    (_header(version=2), [], ErrorCode.VERSION_MISMATCH),
+    (_header(version=1), [], ErrorCode.VERSION_MISMATCH),
     (_header(type="launch_missiles"), [], ErrorCode.UNKNOWN_TYPE),
     (_header(type=None), [], ErrorCode.MALFORMED),
     (_header(msg_id=None), [], ErrorCode.MALFORMED),

@@ -57,7 +57,7 @@ def test_serve_and_ping_over_tcp_and_ipc_with_a_key(tmp_path):
         assert address == f"tcp://127.0.0.1:{port}"
         result = _ping(address, "--key-file", str(key_file))
         assert result.returncode == 0, result.stderr
-        assert "protocol 1" in result.stdout and "device    cpu" in result.stdout and "round trip" in result.stdout
+        assert "protocol 2" in result.stdout and "device    cpu" in result.stdout and "round trip" in result.stdout
         unsigned = _ping(address, "--timeout", "3")
         assert unsigned.returncode == 1 and "bad_signature" in unsigned.stderr
     finally:
@@ -69,7 +69,7 @@ def test_serve_and_ping_over_tcp_and_ipc_with_a_key(tmp_path):
     try:
         assert address == ipc
         result = _ping(address)
-        assert result.returncode == 0 and "protocol 1" in result.stdout
+        assert result.returncode == 0 and "protocol 2" in result.stdout
     finally:
         _stop(proc)
     assert proc.returncode == 0

@@ -12,7 +12,7 @@ import pytest
 from backend.pipeline.base import StageError
 from bridge.client import PollingClient, SyncClient
 from bridge.errors import BridgeError
-from bridge.protocol import ErrorCode, MessageType
+from bridge.protocol import PROTOCOL_VERSION, ErrorCode, MessageType
 from bridge.requests import build_ping
 from test_server_support import KEY, REPO, generate_request, start_server
 
@@ -39,7 +39,7 @@ def test_hello_ping_subjects_over_tcp_and_ipc(tmp_path):
         try:
             with SyncClient(srv.address, timeout_s=5) as client:
                 welcome = client.hello()
-                assert welcome.type == MessageType.WELCOME and welcome.content["protocol"] == 1
+                assert welcome.type == MessageType.WELCOME and welcome.content["protocol"] == PROTOCOL_VERSION
                 assert welcome.content["device"] == "cpu"
                 assert welcome.content["capabilities"]["motion"] == "SlowPlaceholder"
                 assert 0 < client.ping() < 1.0
@@ -68,14 +68,15 @@ def test_generate_streams_landmarks_and_keeps_results_until_ack(server):
     assert messages[-1].content["frames"] == 60
     job_dir = server.store.root / job_id
     assert (job_dir / "job.json").is_file()
+    token = client.tokens[job_id]
     with SyncClient(server.address, timeout_s=10) as other:
-        replay = list(other.fetch(job_id))
+        replay = list(other.fetch(job_id, token))
         np.testing.assert_array_equal(
             np.concatenate([m.array(0) for m in replay if m.type == MessageType.LANDMARKS]), frames)
-        assert other.ack(job_id).type == MessageType.ACKED
+        assert other.ack(job_id, token).type == MessageType.ACKED
         assert not job_dir.exists()
         with pytest.raises(BridgeError) as err:
-            list(other.fetch(job_id))
+            list(other.fetch(job_id, token))
         assert err.value.code == ErrorCode.UNKNOWN_JOB
 
 
@@ -125,7 +126,7 @@ from bridge.client import SyncClient
 from test_server_support import generate_request
 client = SyncClient({address!r}, timeout_s=10)
 job_id = client.submit(generate_request(seconds=4.0))
-print(job_id, flush=True)
+print(job_id, client.tokens[job_id], flush=True)
 for msg in client.iter_job(job_id):
     if msg.type == "landmarks":
         print("chunk", flush=True)
@@ -136,7 +137,7 @@ def test_killed_client_leaves_server_up_and_results_fetchable(slow_server):
     script = CLIENT_SCRIPT.format(tests=str(REPO / "tests"), address=slow_server.address)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
-        job_id = proc.stdout.readline().strip()
+        job_id, token = proc.stdout.readline().split()
         assert proc.stdout.readline().strip() == "chunk"   # mid-job
         proc.kill()
         proc.wait(10)
@@ -145,7 +146,7 @@ def test_killed_client_leaves_server_up_and_results_fetchable(slow_server):
             proc.kill()
     with SyncClient(slow_server.address, timeout_s=10) as client:
         assert client.ping() < 1.0
-        replay = list(client.fetch(job_id))   # stored chunks first, then the rest live
+        replay = list(client.fetch(job_id, token))   # stored chunks first, then the rest live
         assert replay[-1].type == MessageType.DONE
         chunks = [m for m in replay if m.type == MessageType.LANDMARKS]
         assert sum(m.content["count"] for m in chunks) == 100
@@ -157,14 +158,15 @@ def test_results_survive_a_server_restart(tmp_path):
     srv = start_server(tmp_path / "jobs")
     with SyncClient(srv.address, timeout_s=10) as client:
         job_id = client.submit(generate_request(seconds=1.0))
+        token = client.tokens[job_id]
         first = list(client.iter_job(job_id))
     srv.stop()
     srv = start_server(tmp_path / "jobs")
     try:
         with SyncClient(srv.address, timeout_s=10) as client:
-            replay = list(client.fetch(job_id))
+            replay = list(client.fetch(job_id, token))
             assert [m.type for m in replay] == [m.type for m in first if m.type != MessageType.PROGRESS]
-            assert client.cancel(job_id).content["state"] == "done"
+            assert client.cancel(job_id, token).content["state"] == "done"
     finally:
         srv.stop()
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 
 import numpy as np
 import pytest
@@ -10,8 +11,8 @@ import soundfile
 
 from bridge.client import SyncClient
 from bridge.errors import BridgeError
-from bridge.messages import Message
-from bridge.protocol import FRAME_TAG, ErrorCode, Limits, MessageType, MiB
+from bridge.messages import Message, new_id
+from bridge.protocol import FRAME_TAG, PROTOCOL_VERSION, ErrorCode, Limits, MessageType, MiB
 from bridge.requests import build_cancel, build_generate
 from bridge.wire import deserialize, serialize, sign
 from test_server_support import KEY, generate_request, raw_dealer, recv_frames, speech, start_server
@@ -53,7 +54,7 @@ def _signed(header: dict, buffers=()) -> list[bytes]:
 
 
 def _header(**over) -> dict:
-    header = {"version": 1, "type": "ping", "msg_id": "m1", "parent_id": None, "job_id": None, "time": 0.0,
+    header = {"version": PROTOCOL_VERSION, "type": "ping", "msg_id": new_id(), "parent_id": None, "job_id": None, "time": time.time(),
               "content": {}, "buffers": []}
     header.update(over)
     return header
@@ -63,9 +64,9 @@ FRAME_CASES = {
     "garbage frames": ([b"\x00\xffgarbage", b"more"], ErrorCode.MALFORMED),
     "single empty frame": ([b""], ErrorCode.MALFORMED),
     "truncated multipart": ([FRAME_TAG, b"{}"], ErrorCode.MALFORMED),
-    "bad json": ([FRAME_TAG, b"{\"version\": 1,", b""], ErrorCode.MALFORMED),
+    "bad json": ([FRAME_TAG, b"{\"version\": 2,", b""], ErrorCode.MALFORMED),
     "unknown type": (_signed(_header(type="format_disk")), ErrorCode.UNKNOWN_TYPE),
-    "wrong protocol version": (_signed(_header(version=2)), ErrorCode.VERSION_MISMATCH),
+    "wrong protocol version": (_signed(_header(version=1)), ErrorCode.VERSION_MISMATCH),
     "wrong protocol tag": ([b"EMOGENE9", b"{}", b""], ErrorCode.VERSION_MISMATCH),
     "missing signature": ([FRAME_TAG, json.dumps(_header()).encode(), b""], ErrorCode.BAD_SIGNATURE),
     "wrong signature": ([FRAME_TAG, json.dumps(_header()).encode(), b"ab" * 32], ErrorCode.BAD_SIGNATURE),
@@ -142,7 +143,7 @@ REQUEST_CASES = {
     "too few buffers": (lambda: Message("generate", generate_request().content, generate_request().buffers[:2]),
                         ErrorCode.BAD_REQUEST),
     "bad camera": (lambda: generate_request(camera={"focal_length_mm": 50.0}), ErrorCode.BAD_REQUEST),
-    "cancel of an unknown job": (lambda: build_cancel("f" * 32), ErrorCode.UNKNOWN_JOB),
+    "cancel of an unknown job": (lambda: build_cancel("f" * 32, None), ErrorCode.UNKNOWN_JOB),
     "cancel without a job id": (lambda: Message("cancel"), ErrorCode.BAD_REQUEST),
     "fetch of an unknown job": (lambda: Message("fetch", {"job_id": "../../etc"}), ErrorCode.UNKNOWN_JOB),
 }

@@ -107,7 +107,7 @@ def test_fuzz_live_server(tmp_path):
         assert counts["sent"] >= 2000
         assert counts["errors"] >= 1500   # most of it is rejected, each with a reply
         with SyncClient(server.address, key=KEY, timeout_s=10) as client:
-            assert client.hello().content["protocol"] == 1
+            assert client.hello().content["protocol"] == 2
             job_id = client.submit(generate_request(seconds=1.0))
             assert list(client.iter_job(job_id))[-1].type == "done"
         assert server._thread.is_alive() and server.worker.is_alive()

@@ -142,3 +142,73 @@ def free_tcp_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# -- `emogene serve` as a real process, with the stand-in stages ------------------------------------------
+SERVE_WITH_STAND_INS = """
+import os, sys
+sys.path.insert(0, {tests!r})
+import backend.pipeline.registry as registry
+import test_server_support as support
+delay = float(os.environ.get("EMOGENE_TEST_DELAY", "0"))
+stages = support.PlateStages if os.environ.get("EMOGENE_TEST_PLATES") else support.PlaceholderStages
+registry.StageSet = lambda device, subjects: stages(device, subjects, delay)
+from backend.cli import main
+sys.exit(main(["serve", *sys.argv[1:]]))
+"""
+
+
+def serve_process(jobs_dir: Path, *args: str, delay_s: float = 0.0, plates: bool = False,
+                  port: int | None = None, preexec_fn=None, timeout_s: float = 60.0):
+    """`emogene serve` (the real command: arguments, signals, keys) in a subprocess, with the placeholder
+    motion stage (``delay_s`` per landmark chunk) and, with ``plates``, the dot renderer.
+    Returns (process, address) once it printed 'listening on'."""
+    import os
+    import subprocess
+    import sys
+
+    port = port or free_tcp_port()
+    env = {**os.environ, "EMOGENE_TEST_DELAY": str(delay_s), "PYTHONUNBUFFERED": "1"}
+    if plates:
+        env["EMOGENE_TEST_PLATES"] = "1"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE_WITH_STAND_INS.format(tests=str(REPO / "tests")),
+         "--bind", f"tcp://127.0.0.1:{port}", "--jobs-dir", str(jobs_dir), "--device", "cpu", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env, preexec_fn=preexec_fn)
+    deadline = time.monotonic() + timeout_s
+    lines = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "listening on" in line:
+            _drain_in_background(proc)
+            return proc, line.split("listening on", 1)[1].split()[0]
+    proc.kill()
+    raise AssertionError("emogene serve did not start: " + "".join(lines) + proc.stdout.read())
+
+
+def _drain_in_background(proc) -> None:
+    """Keep reading the server's output so a chatty log never blocks it on a full pipe."""
+    import threading
+
+    proc.log = []
+
+    def drain():
+        for line in proc.stdout:
+            proc.log.append(line)
+
+    threading.Thread(target=drain, daemon=True).start()
+
+
+def stop_process(proc, sig=None) -> None:
+    import signal
+
+    if proc.poll() is None:
+        proc.send_signal(sig or signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except Exception:
+            proc.kill()
+            proc.wait(5)

@@ -26,6 +26,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--connect", default=DEFAULT_ADDRESS, metavar="ADDR",
                         help=f"backend endpoint (default {DEFAULT_ADDRESS})")
     parser.add_argument("--key-file", metavar="F", help="shared secret file, if the backend uses one")
+    parser.add_argument("--server-key", metavar="F",
+                        help="the backend's CURVE public key (server.key from `emogene keys`): encrypts the traffic")
     parser.add_argument("--audio", required=True, metavar="FILE", help="speech audio (wav, flac, ogg, mp3, ...)")
     parser.add_argument("--emotion", required=True, metavar="SPEC", help=SPEC_HELP)
     parser.add_argument("--fps", required=True, type=float, metavar="N", help="output frame rate (e.g. 24, 25, 29.97)")
@@ -74,8 +76,9 @@ def write_landmarks(out, landmarks, rotation, translation, fps, weights, intensi
 
     from bridge.landmarks import LANDMARK_NAMES
 
+    emotion = {} if weights is None else {"emotion_weights": weights, "emotion_intensity": intensity}
     np.savez(out / "landmarks.npz", landmarks=landmarks, rotation=rotation, translation=translation,
-             fps=np.float64(fps), emotion_weights=weights, emotion_intensity=intensity)
+             fps=np.float64(fps), **emotion)
     with open(out / "landmarks.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["frame", "index", "name", "x", "y", "z"])
@@ -89,17 +92,32 @@ def write_landmarks(out, landmarks, rotation, translation, fps, weights, intensi
     write_take(out, landmarks, rotation, fps, rest)
 
 
+def check_audio_file(path, max_seconds: float, max_bytes: int):
+    """Refuse audio the backend would refuse, before reading it: too long (by its header) or too big."""
+    import soundfile
+
+    size = path.stat().st_size
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError, TypeError):
+        info = None   # not for soundfile: sent encoded, the backend decodes and checks it
+    if info is not None and info.samplerate > 0 and info.frames / info.samplerate > max_seconds:
+        raise ValueError(f"audio_too_long: {path} is {info.frames / info.samplerate:.1f} s by its header; "
+                         f"the backend takes at most {max_seconds:g} s")
+    if info is None and size > max_bytes:
+        raise ValueError(f"too_large: {path} is {size} bytes; a request may carry at most {max_bytes} bytes")
+
+
 def run(args) -> int:
     from pathlib import Path
 
     import numpy as np
-    from tqdm import tqdm
 
     from bridge.client import KeyFileError, SyncClient, load_key
     from bridge.emotion_spec import parse_emotion_spec, spec_to_frames
     from bridge.emotions import UnknownEmotionError
     from bridge.errors import BridgeError
-    from bridge.protocol import MessageType
+    from bridge.protocol import DEFAULT_LIMITS
     from bridge.requests import build_generate, frame_count_for
 
     def fail(text: str, code: int = 2) -> int:
@@ -107,15 +125,18 @@ def run(args) -> int:
         return code
 
     audio_path, out = Path(args.audio), Path(args.out)
+    limits = DEFAULT_LIMITS
     try:
         parse_emotion_spec(args.emotion)
         resolution = parse_resolution(args.resolution)
-        if not (np.isfinite(args.fps) and args.fps > 0):
-            raise ValueError(f"--fps must be a number > 0, got {args.fps}")
+        if not (np.isfinite(args.fps) and 0 < args.fps <= limits.max_fps):
+            raise ValueError(f"--fps must be a number > 0 and <= {limits.max_fps:g}, got {args.fps}")
         if not audio_path.is_file():
             raise ValueError(f"audio file {audio_path} not found")
+        check_audio_file(audio_path, limits.max_audio_seconds, limits.max_message_bytes)
         audio, rate_or_type = read_audio(audio_path)
         key = load_key(args.key_file) if args.key_file else None
+        server_key = load_server_key(args)
     except (ValueError, UnknownEmotionError, KeyFileError) as exc:
         return fail(str(exc))
 
@@ -130,51 +151,19 @@ def run(args) -> int:
         request = build_generate(audio, rate_or_type, args.fps, weights, intensity, **options)
 
     out.mkdir(parents=True, exist_ok=True)
-    plates_dir = out / "plates"
-    with SyncClient(args.connect, key=key, timeout_s=args.timeout) as client:
+    with SyncClient(args.connect, key=key, timeout_s=args.timeout, server_key=server_key) as client:
         try:
             job_id = client.submit(request)
         except BridgeError as exc:
             return fail(str(exc), 1)
-        landmarks = rotation = translation = None
-        bar = tqdm(total=100, unit="%", desc="generate", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}]")
-        try:
-            for msg in client.iter_job(job_id):
-                if msg.type == MessageType.PROGRESS:
-                    bar.n = round(100 * float(msg.content["fraction"]), 1)
-                    bar.set_postfix_str(str(msg.content.get("stage", "")))
-                    bar.refresh()
-                elif msg.type == MessageType.LANDMARKS:
-                    total, start, count = int(msg.content["total"]), int(msg.content["start"]), int(msg.content["count"])
-                    if landmarks is None:
-                        landmarks = np.zeros((total, 68, 3), np.float32)
-                        rotation = np.tile(np.eye(3, dtype=np.float32), (total, 1, 1))
-                        translation = np.zeros((total, 3), np.float32)
-                    landmarks[start:start + count] = msg.array(0)
-                    rotation[start:start + count] = msg.array(1)
-                    translation[start:start + count] = msg.array(2)
-                elif msg.type == MessageType.PLATE:
-                    plates_dir.mkdir(exist_ok=True)
-                    frame = int(msg.content["frame"]) + int(msg.content.get("frame_start", 0))
-                    (plates_dir / f"frame_{frame:06d}.png").write_bytes(msg.bytes(0))
-                elif msg.type == MessageType.WARNING:
-                    tqdm.write(f"warning: {msg.content.get('message')}")
-                elif msg.type == MessageType.CANCELLED:
-                    return fail("the job was cancelled on the backend", 1)
-                elif msg.type == MessageType.DONE:
-                    bar.n = 100
-                    bar.refresh()
-        except KeyboardInterrupt:
-            bar.close()
-            try:
-                client.cancel(job_id)
-            except BridgeError:
-                pass
-            return fail(f"interrupted; job {job_id} cancelled", 130)
-        except BridgeError as exc:
-            bar.close()
-            return fail(str(exc), 1)
-        bar.close()
+        token = client.tokens.get(job_id, "")
+        print(f"job {job_id} token {token}", flush=True)
+        print(f"  (to get its results later: emogene fetch --connect {args.connect} --job {job_id} "
+              f"--token {token} --out {out})", file=sys.stderr, flush=True)
+        received = receive_job(client, job_id, client.iter_job(job_id), "generate", out)
+        if isinstance(received, int):
+            return received
+        landmarks, rotation, translation, plates_dir, _ = received
         if landmarks is None:
             return fail("the backend finished without sending landmarks", 1)
         if weights is None:
@@ -188,3 +177,78 @@ def run(args) -> int:
     print(f"wrote {landmarks.shape[0]} frames of landmarks to {out / 'landmarks.npz'} and .csv"
           + (f", {plates} plates to {plates_dir}" if plates else ""))
     return 0
+
+
+def load_server_key(args):
+    """The backend's CURVE public key from ``--server-key`` (None without it)."""
+    from bridge.client import load_curve_key
+
+    path = getattr(args, "server_key", None)
+    return load_curve_key(path) if path else None
+
+
+def receive_job(client, job_id: str, stream, command: str, out):
+    """Write a job's stream under ``out`` (plates) and collect its landmarks.
+
+    Returns (landmarks, rotation, translation, plates_dir, fps), or an exit code after
+    telling the user what happened (and how to fetch the job later).
+    """
+    import numpy as np
+    from tqdm import tqdm
+
+    from bridge.errors import BridgeError
+    from bridge.protocol import ErrorCode, MessageType
+
+    plates_dir = out / "plates"
+    token = client.tokens.get(job_id, "TOKEN")
+    later = f"fetch its results later with: emogene fetch --job {job_id} --token {token} --out {out}"
+
+    def fail(text: str, code: int = 1) -> int:
+        print(f"emogene {command}: {text}", file=sys.stderr)
+        return code
+
+    landmarks = rotation = translation = None
+    fps = 0.0
+    bar = tqdm(total=100, unit="%", desc=command, bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}]")
+    try:
+        for msg in stream:
+            if msg.type == MessageType.PROGRESS:
+                bar.n = round(100 * float(msg.content["fraction"]), 1)
+                bar.set_postfix_str(str(msg.content.get("stage", "")))
+                bar.refresh()
+            elif msg.type == MessageType.LANDMARKS:
+                total, start, count = int(msg.content["total"]), int(msg.content["start"]), int(msg.content["count"])
+                fps = float(msg.content.get("fps", fps))
+                if landmarks is None:
+                    landmarks = np.zeros((total, 68, 3), np.float32)
+                    rotation = np.tile(np.eye(3, dtype=np.float32), (total, 1, 1))
+                    translation = np.zeros((total, 3), np.float32)
+                landmarks[start:start + count] = msg.array(0)
+                rotation[start:start + count] = msg.array(1)
+                translation[start:start + count] = msg.array(2)
+            elif msg.type == MessageType.PLATE:
+                plates_dir.mkdir(exist_ok=True)
+                frame = int(msg.content["frame"]) + int(msg.content.get("frame_start", 0))
+                (plates_dir / f"frame_{frame:06d}.png").write_bytes(msg.bytes(0))
+            elif msg.type == MessageType.WARNING:
+                tqdm.write(f"warning: {msg.content.get('message')}")
+            elif msg.type == MessageType.CANCELLED:
+                bar.close()
+                return fail("the job was cancelled on the backend")
+            elif msg.type == MessageType.DONE:
+                bar.n = 100
+                bar.refresh()
+    except KeyboardInterrupt:
+        bar.close()
+        try:
+            client.cancel(job_id)
+        except BridgeError:
+            pass
+        return fail(f"interrupted; job {job_id} cancelled", 130)
+    except BridgeError as exc:
+        bar.close()
+        if exc.code in (ErrorCode.TIMEOUT, ErrorCode.BACKEND_RESTARTED, ErrorCode.STREAM_MOVED):
+            return fail(f"{exc.code}: {exc.message}\n  {later}")
+        return fail(str(exc))
+    bar.close()
+    return landmarks, rotation, translation, plates_dir, fps

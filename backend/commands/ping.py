@@ -10,6 +10,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--connect", default=DEFAULT_ADDRESS, metavar="ADDR",
                         help=f"backend endpoint (default {DEFAULT_ADDRESS})")
     parser.add_argument("--key-file", metavar="F", help="shared secret file, if the backend uses one")
+    parser.add_argument("--server-key", metavar="F", help="the backend's CURVE public key, if it encrypts")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds to wait (default 5)")
     parser.add_argument("--count", type=int, default=5, metavar="N", help="pings for the round-trip time (default 5)")
 
@@ -17,12 +18,13 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import statistics
 
-    from bridge.client import KeyFileError, SyncClient, load_key
+    from bridge.client import KeyFileError, SyncClient, load_curve_key, load_key
     from bridge.errors import BridgeError
 
     try:
         key = load_key(args.key_file) if args.key_file else None
-        client = SyncClient(args.connect, key=key, timeout_s=args.timeout)
+        server_key = load_curve_key(args.server_key) if args.server_key else None
+        client = SyncClient(args.connect, key=key, timeout_s=args.timeout, server_key=server_key)
     except (KeyFileError, ValueError) as exc:
         print(f"emogene ping: {exc}", file=sys.stderr)
         return 2
@@ -38,8 +40,9 @@ def run(args) -> int:
     print(f"version   {welcome.get('backend_version')}  (protocol {welcome.get('protocol')})")
     print(f"device    {welcome.get('device')}")
     print(f"motion    {caps.get('motion')}   plates: {'yes' if caps.get('plates') else 'no'}"
-          f"   signed: {'yes' if caps.get('signed') else 'no'}")
+          f"   signed: {'yes' if caps.get('signed') else 'no'}   encrypted: {'yes' if welcome.get('encrypted') else 'no'}")
     print(f"subjects  {', '.join(welcome.get('subjects') or []) or '(none)'}")
-    print(f"jobs      {welcome.get('queued', 0)} queued, running: {welcome.get('running') or 'none'}")
+    print(f"jobs      {welcome.get('queued', 0)} queued, running: {'yes' if welcome.get('running') else 'no'}"
+          f"   instance {str(welcome.get('instance', '?'))[:8]}")
     print(f"round trip {statistics.median(times) * 1000:.2f} ms (median of {len(times)})")
     return 0

@@ -18,6 +18,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--bind", default=DEFAULT_ADDRESS, metavar="ADDR",
                         help=f"ZeroMQ endpoint to listen on: tcp://HOST:PORT or ipc:///path (default {DEFAULT_ADDRESS})")
     parser.add_argument("--key-file", metavar="F", help="file holding the shared secret (>= 16 bytes) used to sign messages")
+    parser.add_argument("--curve-secret", metavar="F",
+                        help="CURVE secret key (server.key_secret from `emogene keys`): encrypts all traffic; "
+                             "clients then need --server-key server.key")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device (default auto)")
     parser.add_argument("--jobs-dir", metavar="D", default=None,
                         help="where job results wait until acknowledged (default ~/.cache/emogene/jobs)")
@@ -57,6 +60,14 @@ def run(args) -> int:
         except KeyFileError as exc:
             print(f"emogene serve: {exc}", file=sys.stderr)
             return 2
+    curve_secret = None
+    if args.curve_secret:
+        from bridge.client import CurveKeyError, load_curve_key
+        try:
+            curve_secret = load_curve_key(args.curve_secret, secret=True)
+        except CurveKeyError as exc:
+            print(f"emogene serve: {exc}", file=sys.stderr)
+            return 2
     if key is None and not is_loopback_endpoint(args.bind):
         print(f"emogene serve: refusing to bind {args.bind} without --key-file: anyone who can reach it could "
               "use this machine's GPU and read results. Give a key file (the same one on the client), "
@@ -77,7 +88,7 @@ def run(args) -> int:
         return 2
     subjects = SubjectStore(args.subjects_dir)
     stage_set = StageSet(device=device, subjects=subjects)
-    config = ServerConfig(bind=args.bind, key=key, jobs_dir=Path(args.jobs_dir) if args.jobs_dir else DEFAULT_JOBS_DIR)
+    config = ServerConfig(bind=args.bind, key=key, curve_secret=curve_secret, jobs_dir=Path(args.jobs_dir) if args.jobs_dir else DEFAULT_JOBS_DIR)
     server = BackendServer(config, stage_set, subjects, device_name=str(device))
 
     def shut_down(signum, _frame):
@@ -90,7 +101,8 @@ def run(args) -> int:
     def announce(address: str) -> None:
         plates = "yes" if stage_set.can_render else "no (landmarks only)"
         print(f"emogene backend listening on {address}  device={device}  motion={type(stage_set.motion).__name__}  "
-              f"plates={plates}  signed={'yes' if key else 'no'}  jobs={server.store.root}", flush=True)
+              f"plates={plates}  signed={'yes' if key else 'no'}  encrypted={'yes' if curve_secret else 'no'}  "
+              f"instance={server.instance[:8]}  jobs={server.store.root}", flush=True)
 
     try:
         server.serve_forever(on_bound=announce)

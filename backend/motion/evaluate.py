@@ -182,7 +182,9 @@ def cross_speaker_folds(splits, config: EvalConfig) -> dict:
         if not train or not test:
             continue
         identity = splits.talking_train + train
-        ldm, _ = training.train_ldm(training.LDMTrainConfig(steps=config.fold_steps, seed=config.seed), train,
+        fold_cfg = training.LDMTrainConfig(steps=config.fold_steps, seed=config.seed,
+                                           fit=training.LDMFitConfig(generator_pool_only=False))
+        ldm, _ = training.train_ldm(fold_cfg, train,
                                     torch.device("cpu"), identity_clips=identity)
         clf, _ = training.train_emotion_classifier(
             training.EmotionTrainConfig(steps=config.fold_steps // 2, seed=config.seed), train,
@@ -243,4 +245,12 @@ def evaluate_motion(config: EvalConfig | None = None, device: torch.device | str
         "emotion": emotion_scores(models.emotion, models.ldm, splits.mead_test),
         "cross_speaker": cross_speaker_folds(splits, config) if config.fold_steps > 0 else {},
         "idle": evaluate_idle(models, splits.talking_train + splits.talking_test, config.seed),
+        "ldm_generalisation": _ldm_generalisation(models, clips, splits),
     }
+
+
+def _ldm_generalisation(models: MotionModels, clips: list[TrackClip], splits) -> dict:
+    """:mod:`ldm_eval`: the LDM recipe leave-one-MEAD-speaker-out, amplitude vs real MEAD, lip sync under emotion."""
+    from backend.motion.ldm_eval import evaluate_ldm
+    speech = max(splits.talking_test, key=lambda c: c.frames) if splits.talking_test else None
+    return evaluate_ldm(models.ldm, clips, models, speech)

@@ -8,6 +8,8 @@ each preceded by its length; reading it back goes through ``bridge.wire.deserial
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -31,12 +33,64 @@ def is_job_id(text: object) -> bool:
     return isinstance(text, str) and bool(_JOB_ID.match(text))
 
 
+def token_digest(token: str) -> str:
+    """What the store keeps of a job's secret token (never the token itself)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def token_matches(token: object, digest: object) -> bool:
+    """Constant-time check of a presented token against a stored digest."""
+    if not isinstance(token, str) or not isinstance(digest, str) or not 0 < len(token) <= 256:
+        return False
+    return hmac.compare_digest(token_digest(token).encode(), digest.encode())
+
+
+def _write_private(path: Path, chunks) -> None:
+    """Write ``chunks`` (bytes-like) to ``path`` atomically, readable by the owner only (0600)."""
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}.{time.monotonic_ns()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
+def _frames_file(msg: Message):
+    for frame in serialize(msg, key=None):
+        view = memoryview(frame).cast("B")
+        yield _LENGTH.pack(len(view))
+        yield view
+
+
+def _read_frames_file(path: Path, limits: Limits) -> Message:
+    data = path.read_bytes()
+    frames, offset = [], 0
+    while offset < len(data):
+        (length,) = _LENGTH.unpack_from(data, offset)
+        offset += _LENGTH.size
+        frames.append(memoryview(data)[offset:offset + length])
+        offset += length
+    return deserialize(frames, key=None, limits=limits)
+
+
 class JobStore:
-    """Reads and writes job folders. Only one thread writes a given job's messages at a time."""
+    """Reads and writes job folders. Only one thread writes a given job's messages at a time.
+
+    Everything is private to the user running the backend: folders 0700, files 0600
+    (job folders hold the request's audio and the results).
+    """
 
     def __init__(self, root: str | Path = DEFAULT_JOBS_DIR, limits: Limits = Limits()):
         self.root = Path(root).expanduser()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            os.chmod(self.root, 0o700)
+        except OSError:
+            pass  # not ours to change: the jobs inside are still 0700/0600
         # stored messages may be larger than what a client may send
         self.limits = Limits(max_message_bytes=1 << 40, max_header_bytes=1 << 30, max_buffers=1 << 16)
 
@@ -50,14 +104,13 @@ class JobStore:
 
     def create(self, job_id: str, meta: dict) -> None:
         folder = self._dir(job_id)
-        (folder / "messages").mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        (folder / "messages").mkdir(mode=0o700, exist_ok=True)
         self.write_meta(job_id, {"job_id": job_id, "state": "queued", "created": time.time(), "stored": 0, **meta})
 
     def write_meta(self, job_id: str, meta: dict) -> None:
         path = self._dir(job_id) / "job.json"
-        tmp = path.with_suffix(f".tmp{os.getpid()}.{time.monotonic_ns()}")
-        tmp.write_text(json.dumps({**meta, "updated": time.time()}, indent=1))
-        os.replace(tmp, path)
+        _write_private(path, [json.dumps({**meta, "updated": time.time()}, indent=1).encode("utf-8")])
 
     def read_meta(self, job_id: str) -> dict:
         return json.loads((self._dir(job_id) / "job.json").read_text())
@@ -69,27 +122,28 @@ class JobStore:
 
     def append(self, job_id: str, index: int, msg: Message) -> None:
         """Write result message number ``index`` (0, 1, 2 ... in order)."""
-        path = self._dir(job_id) / "messages" / f"{index:06d}.msg"
-        tmp = path.with_suffix(".part")
-        with open(tmp, "wb") as f:
-            for frame in serialize(msg, key=None):
-                view = memoryview(frame).cast("B")
-                f.write(_LENGTH.pack(len(view)))
-                f.write(view)
-        os.replace(tmp, path)
+        _write_private(self._dir(job_id) / "messages" / f"{index:06d}.msg", _frames_file(msg))
+
+    def clear_messages(self, job_id: str) -> None:
+        """Remove every stored result message (a job about to run again from the start)."""
+        for path in (self._dir(job_id) / "messages").glob("*"):
+            path.unlink(missing_ok=True)
+
+    def save_request(self, job_id: str, msg: Message) -> None:
+        """Keep the ``generate`` request, so a queued job can run after a backend restart."""
+        _write_private(self._dir(job_id) / "request.msg", _frames_file(msg))
+
+    def load_request(self, job_id: str) -> Message:
+        return _read_frames_file(self._dir(job_id) / "request.msg", self.limits)
+
+    def drop_request(self, job_id: str) -> None:
+        (self._dir(job_id) / "request.msg").unlink(missing_ok=True)
 
     def messages(self, job_id: str, count: int | None = None) -> Iterator[Message]:
         """The first ``count`` stored messages (all when None), in order."""
         files = sorted((self._dir(job_id) / "messages").glob("*.msg"))
         for path in files[:count] if count is not None else files:
-            data = path.read_bytes()
-            frames, offset = [], 0
-            while offset < len(data):
-                (length,) = _LENGTH.unpack_from(data, offset)
-                offset += _LENGTH.size
-                frames.append(memoryview(data)[offset:offset + length])
-                offset += length
-            yield deserialize(frames, key=None, limits=self.limits)
+            yield _read_frames_file(path, self.limits)
 
     def delete(self, job_id: str) -> None:
         shutil.rmtree(self._dir(job_id), ignore_errors=True)

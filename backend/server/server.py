@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import collections
 import queue
+import secrets
 import threading
 import time
 import uuid
@@ -22,11 +24,11 @@ from typing import Any, Callable
 import zmq
 
 from backend.pipeline.base import StageError
-from backend.server.job_store import DEFAULT_JOBS_DIR, TERMINAL_STATES, JobStore
+from backend.server.job_store import DEFAULT_JOBS_DIR, TERMINAL_STATES, JobStore, token_digest, token_matches
 from backend.server.validation import job_from_message
 from backend.server.worker import STATE_OF_TERMINAL, Job, JobWorker, Outgoing
 from bridge.errors import BridgeError
-from bridge.messages import Message, error_from_exception, error_message
+from bridge.messages import Message, error_from_exception, error_message, new_id
 from bridge.protocol import (
     CLIENT_TYPES, DEFAULT_ADDRESS, DEFAULT_LIMITS, PROTOCOL_VERSION, TERMINAL_TYPES, ErrorCode, Limits,
     MessageType,
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 class ServerConfig:
     bind: str = DEFAULT_ADDRESS
     key: bytes | None = None
+    curve_secret: bytes | None = None          # Z85 secret key: CURVE-encrypt the socket (see `emogene keys`)
     jobs_dir: Path = DEFAULT_JOBS_DIR
     limits: Limits = DEFAULT_LIMITS
     max_queued_jobs: int = 16
@@ -75,6 +78,9 @@ class BackendServer:
         self._thread: threading.Thread | None = None
         self._wake_local = threading.local()
         self.address: str | None = None
+        #: a new id each time the backend starts: clients notice a restart by it changing
+        self.instance = new_id()
+        self._seen_ids: "collections.OrderedDict[str, float]" = collections.OrderedDict()
         self.worker = JobWorker(stage_set, self.store, self._outbox, self._wake, key=config.key)
         self._intake = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emogene-intake")
         self._validated: "queue.Queue[tuple[bytes, Message, Any]]" = queue.Queue()
@@ -114,6 +120,7 @@ class BackendServer:
                 raise self._bind_error from None
             wake.bind(self._wake_address)
             self.address = router.getsockopt_string(zmq.LAST_ENDPOINT)
+            self._recover_jobs()
             self.worker.start()
             self._purge()
             self._bound.set()
@@ -134,6 +141,9 @@ class BackendServer:
         # per client: a client more than this many messages behind loses live messages (bounded memory);
         # everything a job produces is on disk, so it can ``fetch`` them
         router.setsockopt(zmq.SNDHWM, 1000)
+        if self.config.curve_secret is not None:
+            router.curve_server = True
+            router.curve_secretkey = self.config.curve_secret
 
     def _wake(self) -> None:
         socket = getattr(self._wake_local, "socket", None)
@@ -185,6 +195,8 @@ class BackendServer:
 
     def _send(self, router: zmq.Socket, route: bytes, msg: Message, frames: list | None = None) -> None:
         """Send ``msg`` to ``route``; ``frames`` is its serialized form when the worker already made it."""
+        if route is None:   # a recovered job nobody has fetched yet: its results are on disk
+            return
         try:
             if frames is None:
                 frames = serialize(msg, self.config.key)
@@ -220,6 +232,8 @@ class BackendServer:
             self._send(router, route, error_message(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"))
             return
         try:
+            if self.config.key:
+                self._check_replay(msg)
             self._dispatch(router, route, msg)
         except BridgeError as exc:
             self._send(router, route, error_message(exc.code, exc.message, parent_id=msg.msg_id,
@@ -259,14 +273,18 @@ class BackendServer:
                 "max_message_bytes": self.config.limits.max_message_bytes,
                 "max_fps": self.config.limits.max_fps, "signed": bool(self.config.key),
             },
-            "queued": self.worker.queued(), "running": running.job_id if running else None,
+            # other clients' job ids are secret: only the jobs this connection started or fetched
+            "queued": self.worker.queued(), "running": running is not None,
+            "jobs": sorted(j.job_id for j in self.jobs.values() if j.route == route and not j.terminal_forwarded),
+            "instance": self.instance, "encrypted": self.config.curve_secret is not None,
             **self.config.extra_welcome,
         }
         self._send(router, route, msg.reply(MessageType.WELCOME, content))
 
     def _on_ping(self, router, route, msg: Message) -> None:
         self._send(router, route, msg.reply(MessageType.PONG, {
-            "time": time.time(), "queued": self.worker.queued(), "running": self.worker.current is not None}))
+            "time": time.time(), "queued": self.worker.queued(), "running": self.worker.current is not None,
+            "instance": self.instance}))
 
     def _on_subjects(self, router, route, msg: Message) -> None:
         self._send(router, route, msg.reply(MessageType.SUBJECT_LIST, {"subjects": self._subject_names()}))
@@ -315,12 +333,16 @@ class BackendServer:
 
     def _accept(self, router, route: bytes, msg: Message, spec) -> None:
         job_id = spec.job_id
+        token = secrets.token_urlsafe(24)   # 192 bits: fetch, ack and cancel need it
         self.store.create(job_id, {"subject": spec.subject, "fps": spec.fps, "frame_count": spec.frame_count,
-                                   "landmarks_only": spec.landmarks_only, "request_id": msg.msg_id})
-        job = Job(spec, route, msg.msg_id)
+                                   "landmarks_only": spec.landmarks_only, "request_id": msg.msg_id,
+                                   "token_sha256": token_digest(token)})
+        self.store.save_request(job_id, msg)
+        job = Job(spec, route, msg.msg_id, token_digest=token_digest(token))
         self.jobs[job_id] = job
         self._send(router, route, msg.reply(MessageType.ACCEPTED, {
-            "job_id": job_id, "frames": spec.frame_count, "fps": spec.fps,
+            "job_id": job_id, "token": token, "frames": spec.frame_count, "fps": spec.fps,
+            "instance": self.instance,
             "queue_position": self.worker.queued() + (1 if self.worker.current else 0)}, job_id=job_id))
         self.worker.submit(job)
         log.info("job %s accepted: %d frames at %g fps, %s", job_id, spec.frame_count, spec.fps,
@@ -336,16 +358,52 @@ class BackendServer:
         return BridgeError(ErrorCode.UNKNOWN_JOB, f"no job {job_id[:64]!r} on this backend "
                            "(never submitted, acknowledged, or expired)", job_id=job_id[:128])
 
-    def _on_cancel(self, router, route, msg: Message) -> None:
+    def _authorize(self, msg: Message) -> tuple[str, Job | None]:
+        """The job a fetch/ack/cancel names, after checking its token; raises unknown_job / bad_token."""
         job_id = self._job_id_of(msg)
         job = self.jobs.get(job_id)
-        if job is None:
-            if self.store.exists(job_id):
-                state = self.store.read_meta(job_id).get("state", "failed")
-                self._send(router, route, msg.reply(MessageType.CANCELLED, {"job_id": job_id, "state": state},
-                                                    job_id=job_id))
-                return
+        if job is not None:
+            digest = job.token_digest
+        elif self.store.exists(job_id):
+            try:
+                digest = self.store.read_meta(job_id).get("token_sha256")
+            except (OSError, ValueError):
+                digest = None
+        else:
             raise self._unknown_job(job_id)
+        token = msg.content.get("token")
+        if not token_matches(token, digest):
+            raise BridgeError(ErrorCode.BAD_TOKEN,
+                              f"{msg.type} of job {job_id} needs the job's token (from its 'accepted' reply)"
+                              + (", and this one is wrong" if token is not None else ""), job_id=job_id)
+        return job_id, job
+
+    def _check_replay(self, msg: Message) -> None:
+        """Keyed servers: refuse a message outside the time window or whose id was seen in it."""
+        now = time.time()
+        window = self.config.limits.replay_window_s
+        if not abs(msg.time - now) <= window:
+            raise BridgeError(ErrorCode.REPLAYED,
+                              f"message time is {msg.time - now:+.0f} s from the backend's clock; messages "
+                              f"must be within ±{window:g} s (a replay, or the clocks are out of sync)")
+        seen = self._seen_ids
+        while seen:   # forget ids older than any message the time check would still let through
+            oldest_id, received = next(iter(seen.items()))
+            if now - received <= 2 * window and len(seen) < self.config.limits.replay_history:
+                break
+            seen.popitem(last=False)
+        if msg.msg_id in seen:
+            raise BridgeError(ErrorCode.REPLAYED, f"message id {msg.msg_id[:32]} was already received "
+                              "(a replayed message)")
+        seen[msg.msg_id] = now
+
+    def _on_cancel(self, router, route, msg: Message) -> None:
+        job_id, job = self._authorize(msg)
+        if job is None:
+            state = self.store.read_meta(job_id).get("state", "failed")
+            self._send(router, route, msg.reply(MessageType.CANCELLED, {"job_id": job_id, "state": state},
+                                                job_id=job_id))
+            return
         with job.lock:
             was_queued = job.state == "queued"
             if was_queued:
@@ -356,6 +414,7 @@ class BackendServer:
             self.store.append(job_id, job.stored, terminal)
             job.stored += 1
             self.store.update_meta(job_id, state="cancelled", stored=job.stored)
+            self.store.drop_request(job_id)
             self._outbox.put((job, terminal, True, None))
             job.cancel_waiters.append((route, msg.msg_id))
             self._drain_outbox(router)
@@ -373,37 +432,117 @@ class BackendServer:
                                               job_id=job.job_id, parent_id=cancel_id))
         job.cancel_waiters.clear()
 
-    def _on_fetch(self, router, route, msg: Message) -> None:
-        job_id = self._job_id_of(msg)
-        job = self.jobs.get(job_id)
-        if job is not None:
-            for stored in self.store.messages(job_id, count=job.forwarded):
+    def _replay(self, router, route, job_id: str, count: int | None) -> tuple[int, bool, str]:
+        """Send the job's stored messages; (how many, whether the last was terminal, what went wrong)."""
+        replayed, terminal, problem = 0, False, ""
+        try:
+            for stored in self.store.messages(job_id, count=count):
                 self._send(router, route, stored)
+                replayed += 1
+                terminal = stored.type in TERMINAL_TYPES
+        except (OSError, ValueError, BridgeError) as exc:
+            problem = f"stored result {replayed} cannot be read ({exc})"
+        return replayed, terminal, problem
+
+    def _on_fetch(self, router, route, msg: Message) -> None:
+        job_id, job = self._authorize(msg)
+        if job is not None:
+            # what was forwarded so far comes from disk; what the outbox still holds follows live
+            replayed, _, problem = self._replay(router, route, job_id, job.forwarded)
+            old_route = job.route
             job.route = route  # what the job produces from now on goes to this client
+            if old_route is not None and old_route != route and not job.terminal_forwarded:
+                self._send(router, old_route, error_message(
+                    ErrorCode.STREAM_MOVED, f"job {job_id} is now streamed to a newer fetch of it "
+                    "(another connection presented its token); this connection gets no more of it",
+                    job_id=job_id))
+            if job.terminal_forwarded and (problem or replayed < job.forwarded or job.store_failed):
+                self._send(router, route, error_message(
+                    ErrorCode.JOB_FAILED, f"job {job_id} finished but its results could not all be stored "
+                    f"({problem or 'the disk may be full'}); {replayed} result message(s) were sent",
+                    parent_id=msg.msg_id, job_id=job_id))
             return
-        if not self.store.exists(job_id):
-            raise self._unknown_job(job_id)
         meta = self.store.read_meta(job_id)
-        replayed = 0
-        for stored in self.store.messages(job_id):
-            self._send(router, route, stored)
-            replayed += 1
-        if meta.get("state") not in TERMINAL_STATES:
+        replayed, terminal, problem = self._replay(router, route, job_id, None)
+        if not terminal:   # never leave a fetch without an end
+            why = problem or ("the backend stopped before it finished" if meta.get("state") not in TERMINAL_STATES
+                              else "its results could not all be stored (the disk may have been full)")
             self._send(router, route, error_message(
-                ErrorCode.JOB_FAILED, f"the backend stopped before job {job_id} finished; "
-                f"{replayed} partial result message(s) were sent", parent_id=msg.msg_id, job_id=job_id))
+                ErrorCode.JOB_FAILED, f"job {job_id} is incomplete: {why}; {replayed} partial result "
+                "message(s) were sent", parent_id=msg.msg_id, job_id=job_id))
 
     def _on_ack(self, router, route, msg: Message) -> None:
-        job_id = self._job_id_of(msg)
-        job = self.jobs.get(job_id)
-        if job is None and not self.store.exists(job_id):
-            raise self._unknown_job(job_id)
+        job_id, job = self._authorize(msg)
         if job is not None and not job.terminal_forwarded:
             raise BridgeError(ErrorCode.BAD_REQUEST, f"job {job_id} is still {job.state}; cancel it first",
                               job_id=job_id)
         self.jobs.pop(job_id, None)
         self.store.delete(job_id)
         self._send(router, route, msg.reply(MessageType.ACKED, {"job_id": job_id}, job_id=job_id))
+
+    # -- restart ---------------------------------------------------------------------
+    def _recover_jobs(self) -> None:
+        """Jobs a previous run of the backend left unfinished: queued ones run again from their stored
+        request; one that was running is re-run from the start, with a warning saying so; one whose
+        request is gone is marked failed with a stored ``error`` (fetch and cancel then tell the truth)."""
+        try:
+            ids = self.store.job_ids()
+        except OSError:
+            return
+        pending = []
+        for job_id in ids:
+            try:
+                meta = self.store.read_meta(job_id)
+            except (OSError, ValueError):
+                continue
+            if meta.get("state") in TERMINAL_STATES:
+                continue
+            pending.append((float(meta.get("created", 0)), job_id, meta))
+        for _, job_id, meta in sorted(pending):
+            try:
+                self._recover(job_id, meta)
+            except Exception as exc:   # one bad folder must not stop the backend
+                log.exception("could not recover job %s", job_id)
+                self._fail_stored(job_id, meta, f"the backend restarted and could not run it again ({exc})")
+
+    def _recover(self, job_id: str, meta: dict) -> None:
+        was_running = meta.get("state") == "running"
+        try:
+            request = self.store.load_request(job_id)
+        except (OSError, ValueError, BridgeError) as exc:
+            self._fail_stored(job_id, meta, f"the backend restarted and its request is gone ({exc})")
+            return
+        try:
+            spec = job_from_message(request, job_id, self.subjects, self.config.limits)
+        except BridgeError as exc:
+            self._fail_stored(job_id, meta, f"the backend restarted and its request is no longer valid ({exc})")
+            return
+        self.store.clear_messages(job_id)
+        job = Job(spec, None, meta.get("request_id") or request.msg_id, token_digest=meta.get("token_sha256", ""))
+        if was_running:
+            warning = Message(MessageType.WARNING, {"message": "the backend restarted while this job ran; it was "
+                                                    "run again from the start"}, job_id=job_id,
+                              parent_id=job.request_id)
+            self.store.append(job_id, 0, warning)
+            job.stored = 1
+            self._outbox.put((job, warning, True, None))
+        self.store.update_meta(job_id, state="queued", stored=job.stored, restarted=True)
+        self.jobs[job_id] = job
+        self.worker.submit(job)
+        log.info("job %s %s after a restart", job_id, "re-run" if was_running else "queued again")
+
+    def _fail_stored(self, job_id: str, meta: dict, text: str) -> None:
+        log.error("job %s: %s", job_id, text)
+        try:
+            self.store.clear_messages(job_id) if meta.get("state") == "queued" else None
+            stored = len(list((self.store.root / job_id / "messages").glob("*.msg")))
+            self.store.append(job_id, stored, Message(
+                MessageType.ERROR, {"code": ErrorCode.JOB_FAILED, "message": text}, job_id=job_id,
+                parent_id=meta.get("request_id")))
+            self.store.update_meta(job_id, state="failed", stored=stored + 1, error=text)
+            self.store.drop_request(job_id)
+        except (OSError, ValueError, KeyError) as exc:
+            log.error("job %s: cannot record its failure (%s)", job_id, exc)
 
     def _purge(self) -> None:
         try:

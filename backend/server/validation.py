@@ -17,6 +17,7 @@ from bridge.protocol import ErrorCode, Limits
 from bridge.requests import frame_count_for
 
 MAX_RESOLUTION = 8192
+_MAX_INT = 2**63
 SENSOR_FITS = ("AUTO", "HORIZONTAL", "VERTICAL")
 
 
@@ -28,7 +29,9 @@ def _number(content: dict, name: str, default: Any, *, minimum: float | None = N
             maximum: float | None = None, integer: bool = False, code: str = ErrorCode.BAD_REQUEST):
     value = content.get(name, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        raise _bad(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}", code)
+        raise _bad(f"{name} must be {'an integer' if integer else 'a number'}, got {str(value)[:64]!r}", code)
+    if isinstance(value, int) and not -_MAX_INT <= value <= _MAX_INT:   # before any float conversion
+        raise _bad(f"{name} is an integer of {len(str(abs(value)))} digits; at most 2**63", code)
     if not math.isfinite(value):
         raise _bad(f"{name} must be finite, got {value!r}", code)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
@@ -82,7 +85,7 @@ def camera_from_content(value: Any) -> CameraSpec | None:
     if matrix is None:
         matrix = np.eye(4).reshape(16).tolist()
     if (not isinstance(matrix, list) or len(matrix) != 16
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in matrix)):
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and -1e300 < v < 1e300 for v in matrix)):
         raise _bad("camera.anchor_from_camera must be 16 finite numbers (4x4, row-major)")
     fields["anchor_from_camera"] = np.array(matrix, np.float64).reshape(4, 4)
     return CameraSpec(**fields)

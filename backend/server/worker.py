@@ -29,8 +29,10 @@ STATE_OF_TERMINAL = {MessageType.DONE: "done", MessageType.CANCELLED: "cancelled
 @dataclass(eq=False)
 class Job:
     spec: GenerateJob
-    route: bytes                 # ROUTER identity of the client its messages go to (changes on fetch)
+    route: bytes | None          # ROUTER identity of the client its messages go to (changes on fetch;
+                                 # None for a job recovered after a restart, until someone fetches it)
     request_id: str              # msg_id of the generate request (parent_id of the job's messages)
+    token_digest: str = ""       # sha256 of the job's secret token (fetch/ack/cancel must present it)
     state: str = "queued"
     cancel_event: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -101,7 +103,17 @@ class JobWorker(threading.Thread):
         job.terminal_sent = True
         msg = Message(MessageType.ERROR, {"code": ErrorCode.JOB_FAILED, "message": text},
                       job_id=job.job_id, parent_id=job.request_id)
-        self.outbox.put((job, msg, False, None))
+        stored = False
+        try:   # on disk too, so a later fetch (or a restarted backend) tells the same story
+            if not job.store_failed:
+                self.store.append(job.job_id, job.stored, msg)
+                job.stored += 1
+                stored = True
+            self.store.update_meta(job.job_id, state="failed", stored=job.stored, error=text)
+            self.store.drop_request(job.job_id)
+        except (OSError, ValueError) as exc:
+            log.error("job %s: cannot record its failure (%s)", job.job_id, exc)
+        self.outbox.put((job, msg, stored, None))
         self.wake()
 
     def _run(self, job: Job) -> None:
@@ -134,6 +146,10 @@ class JobWorker(threading.Thread):
                                            **counts)
                 except (OSError, ValueError) as exc:
                     log.error("job %s: cannot record its final state (%s)", job.job_id, exc)
+                try:
+                    self.store.drop_request(job.job_id)   # the audio is not needed any more
+                except OSError:
+                    pass
                 log.info("job %s %s: %d frames, %d plates in %.2f s", job.job_id, state, counts["frames"],
                          counts["plates"], time.perf_counter() - started)
             elif msg.type == MessageType.LANDMARKS:
