@@ -105,6 +105,15 @@ def bpy45_python() -> str | None:
     return candidate if Path(candidate).is_file() else None
 
 
+def bpy42_python() -> str | None:
+    """A Python with ``bpy==4.2.23`` (Blender 4.2 LTS, the oldest the extension supports), if one was set up.
+
+    ``$EMOGENE_BPY42_PYTHON``, else ``cache/bpy42/bin/python`` (made by ``scripts/setup_bpy42.sh``).
+    """
+    candidate = os.environ.get("EMOGENE_BPY42_PYTHON") or str(REPO_ROOT / "cache" / "bpy42" / "bin" / "python")
+    return candidate if Path(candidate).is_file() else None
+
+
 def build_test_zip(out_dir: Path) -> Path:
     """The extension zip without bundled wheels (the venv's pyzmq serves); built by Blender's tool."""
     from backend.commands import build_addon
