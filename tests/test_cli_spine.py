@@ -181,3 +181,66 @@ def test_generate_sends_other_formats_encoded_and_the_server_decodes_them(tmp_pa
         assert track["emotion_weights"].shape == (frames, 8) and track["emotion_weights"][-1, 4] == 1.0
     finally:
         server.stop()
+
+
+def test_generate_checks_fps_and_the_declared_length_before_reading(tmp_path, capsys):
+    wav = tmp_path / "speech.wav"
+    soundfile.write(wav, speech(0.5), 16000)
+    base = ["generate", "--connect", "tcp://127.0.0.1:1", "--emotion", "happy", "--out", str(tmp_path / "o")]
+    assert main([*base, "--audio", str(wav), "--fps", "1e9"]) == 2
+    assert "--fps must be a number > 0 and <= 240" in capsys.readouterr().err
+    # a sparse 2 GiB WAV: its header declares ~18.6 h; refused by the header, nothing is read or sent
+    huge = tmp_path / "huge.wav"
+    soundfile.write(huge, np.zeros(16, np.int16), 16000, subtype="PCM_16")
+    data = bytearray(huge.read_bytes())
+    size = 2**31 - 64
+    data[4:8] = (size + 36).to_bytes(4, "little")
+    data[40:44] = size.to_bytes(4, "little")
+    huge.write_bytes(bytes(data[:44]))
+    os.truncate(huge, 44 + size)
+    started = time.monotonic()
+    assert main([*base, "--audio", str(huge), "--fps", "25"]) == 2
+    err = capsys.readouterr().err
+    assert "audio_too_long" in err and "600 s" in err and time.monotonic() - started < 5
+
+
+@pytest.mark.slow   # two server start-ups: ~40 s on a loaded 2-core machine
+def test_generate_prints_the_token_and_fetch_gets_the_job_after_a_restart(tmp_path):
+    from test_server_support import serve_process, stop_process
+
+    wav = tmp_path / "speech.wav"
+    soundfile.write(wav, speech(6.0), 16000)
+    port = free_tcp_port()
+    proc, address = serve_process(tmp_path / "jobs", delay_s=0.5, port=port)
+    restarted = None
+    try:
+        cli = subprocess.Popen([*EMOGENE, "generate", "--connect", address, "--audio", str(wav), "--emotion", "happy",
+                                "--fps", "25", "--landmarks-only", "--out", str(tmp_path / "out")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        words = cli.stdout.readline().split()
+        assert words[0] == "job" and words[2] == "token", words
+        job_id, token = words[1], words[3]
+        time.sleep(1.0)   # mid-job
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        restarted, _ = serve_process(tmp_path / "jobs", delay_s=0.05, port=port)
+        started = time.monotonic()
+        _, err = cli.communicate(timeout=30)
+        assert time.monotonic() - started < 10 and cli.returncode == 1, err
+        # a quick restart is seen as one; one slower than ~8 s as a backend that stopped answering
+        assert "backend_restarted" in err or "stopped answering" in err, err
+        assert f"emogene fetch --job {job_id} --token {token}" in err, err
+        out = tmp_path / "fetched"
+        fetched = subprocess.run([*EMOGENE, "fetch", "--connect", address, "--job", job_id, "--token", token,
+                                  "--out", str(out)], capture_output=True, text=True, cwd=REPO, timeout=60)
+        assert fetched.returncode == 0, fetched.stderr
+        assert "run again from the start" in fetched.stdout + fetched.stderr   # the warning: it was re-run after the restart
+        track = np.load(out / "landmarks.npz")
+        assert track["landmarks"].shape == (150, 68, 3) and float(track["fps"]) == 25.0
+        wrong = subprocess.run([*EMOGENE, "fetch", "--connect", address, "--job", job_id, "--token", "x" * 32,
+                                "--out", str(out)], capture_output=True, text=True, cwd=REPO, timeout=60)
+        assert wrong.returncode == 1 and "unknown_job" in wrong.stderr   # acked by the first fetch
+    finally:
+        stop_process(proc)
+        if restarted is not None:
+            stop_process(restarted)
