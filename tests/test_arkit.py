@@ -185,9 +185,12 @@ def test_real_blinks_close_the_eyes(tracks):
         openness = arrays["blink"]
         troughs = [t for t in range(1, len(openness) - 1) if openness[t] < 0.1
                    and openness[t] <= openness[t - 1] and openness[t] <= openness[t + 1]]
-        if troughs:
-            weights = arkit.solve(arrays["landmarks"]).weights
-            at_trough.append(weights[troughs][:, [ARKIT_INDEX["eyeBlinkLeft"], ARKIT_INDEX["eyeBlinkRight"]]])
+        points = arrays["landmarks"]
+        rest = arkit.estimate_neutral(points)
+        for t in troughs:   # solved in a window around each blink (as fast, same weights at the trough)
+            lo = max(0, t - 12)
+            weights = arkit.solve(points[lo:t + 13], rest).weights
+            at_trough.append(weights[t - lo][[ARKIT_INDEX["eyeBlinkLeft"], ARKIT_INDEX["eyeBlinkRight"]]][None])
     values = np.concatenate(at_trough)
     print(f"{len(values)} blink troughs: median {np.median(values, axis=0)}, "
           f">= 0.8: {(values >= 0.8).mean(axis=0)}, min {values.min(axis=0)}")
@@ -232,3 +235,36 @@ def test_generate_writes_arkit_csv_and_json(tmp_path, capsys):
     assert values[:, :52].min() >= 0 and values[:, :52].max() <= 1
     doc = json.loads((out / "arkit.json").read_text())
     assert doc["names"] == list(ARKIT_NAMES) and len(doc["weights"]) == frames
+
+
+# -- shape key names (the add-on's bpy-free matcher) -----------------------------------------------
+
+def _shape_key_names():
+    import importlib.util
+    import sys
+    path = Path(__file__).resolve().parents[1] / "blender_addon" / "shape_key_names.py"
+    spec = importlib.util.spec_from_file_location("addon_shape_key_names", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("key, arkit_name", [
+    ("eyeBlinkLeft", "eyeBlinkLeft"), ("EyeBlinkLeft", "eyeBlinkLeft"), ("eyeblinkleft", "eyeBlinkLeft"),
+    ("EyeBlink_L", "eyeBlinkLeft"), ("eyeBlink.R", "eyeBlinkRight"), ("eye_blink_right", "eyeBlinkRight"),
+    ("bs_jawOpen", "jawOpen"), ("ARKit_mouthSmile_L", "mouthSmileLeft"), ("blendShape1.browInnerUp", "browInnerUp"),
+    ("SK_cheekSquint.R", "cheekSquintRight"), ("noseSneerL", "noseSneerLeft"), ("mouth_roll_lower", "mouthRollLower"),
+    ("MouthRollUpper", "mouthRollUpper"), ("tongue_out", "tongueOut"), ("JawRight", "jawRight"),
+])
+def test_shape_key_spellings_match(key, arkit_name):
+    matched, unmatched, _ = _shape_key_names().match_shape_keys([key], ARKIT_NAMES)
+    assert matched == {key: arkit_name} and unmatched == []
+
+
+def test_shape_key_report_lists_unmatched_and_missing():
+    keys = ["Basis", "jawOpen", "JawOpen", "Smile", "myCustomShape", "eyeBlink_L"]
+    matched, unmatched, missing = _shape_key_names().match_shape_keys(keys, ARKIT_NAMES)
+    assert matched == {"jawOpen": "jawOpen", "eyeBlink_L": "eyeBlinkLeft"}
+    assert unmatched == ["JawOpen", "Smile", "myCustomShape"]       # a second jawOpen is not keyed twice
+    assert len(missing) == 50 and "jawOpen" not in missing and "tongueOut" in missing
