@@ -23,6 +23,7 @@ from backend.motion.audio2motion import Audio2MotionConfig, Audio2MotionVAE, ani
 from backend.motion.emotion_classifier import EmotionClassifier, EmotionClassifierConfig
 from backend.motion.landmarks import MOUTH, inner_lip_gaps
 from backend.motion.ldm import LandmarkDeformationModel, LDMConfig
+from backend.motion.ldm_training import LDMFitConfig, fit_ldm
 from backend.motion.syncnet import LandmarkSyncNet, SyncNetConfig, mouth_displacements
 from backend.motion.tracks_data import MEL_PER_FRAME, TrackClip, TrackDataError
 
@@ -66,8 +67,9 @@ class Audio2MotionTrainConfig(LoopConfig):
 @dataclass
 class LDMTrainConfig(LoopConfig):
     model: LDMConfig = field(default_factory=LDMConfig)
-    lip_weight: float = 1.0             # keeps mouth opening at the neutral input's (0 disables)
-    identity_augment: float = 1.0
+    lip_weight: float = 1.0             # > 0: inner-lip gaps exactly the neutral input's (0 disables)
+    identity_augment: float = 1.0       # unused since LDM version 2 (closed-form fit)
+    fit: LDMFitConfig = field(default_factory=LDMFitConfig)
 
 
 @dataclass
@@ -361,36 +363,14 @@ def deformation_pairs(clips: list[TrackClip], neutral_pool: list[TrackClip] | No
 def train_ldm(cfg: LDMTrainConfig, clips: list[TrackClip], device: torch.device,
               identity_clips: list[TrackClip] | None = None,
               should_stop: Callable[[], bool] | None = None) -> tuple[LandmarkDeformationModel, History]:
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    pairs = deformation_pairs(clips)
-    model = LandmarkDeformationModel(cfg.model)
-    model.mean_face.copy_(torch.from_numpy(mean_face(clips)))
-    offsets = torch.from_numpy(identity_offsets(list(clips) + list(identity_clips or [])))
-    model.to(device).train()
-    neutral = torch.as_tensor(pairs.neutral)
-    target = torch.as_tensor(pairs.emotional - pairs.neutral)
-    weights = F.one_hot(torch.as_tensor(pairs.label), 8).float()
-    intensity = torch.as_tensor(pairs.intensity)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
-    history: History = {}
-    for step in _progress(cfg.steps, "train ldm"):
-        if should_stop and should_stop():
-            break
-        idx = torch.randint(0, neutral.shape[0], (cfg.batch,), generator=gen)
-        n = _augment_identity(neutral[idx], offsets, cfg.identity_augment, gen).to(device)
-        d_true = target[idx].to(device)
-        d = model(n, weights[idx].to(device), intensity[idx].to(device))
-        fit = ((d - d_true) * 10).pow(2).sum(-1).mean()
-        lip = ((inner_lip_gaps(n + d) - inner_lip_gaps(n)) * 10).pow(2).mean()
-        loss = fit + cfg.lip_weight * lip
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        _record(history, step, cfg.log_every, loss=loss.item(), fit=fit.item(), lip=lip.item())
-    return model.eval(), history
+    """Per-emotion fields fitted in closed form (:mod:`backend.motion.ldm_training`); ``identity_clips``
+    (non-MEAD talking clips) build the neutral-reference model for MEAD speakers never filmed neutral."""
+    fit_cfg = dataclasses.replace(cfg.fit, lip_preserving=cfg.lip_weight > 0)
+    seen = {id(c) for c in clips}
+    extra = [c for c in identity_clips or [] if id(c) not in seen and c.emotion is None]
+    model, info = fit_ldm(list(clips) + extra, fit_cfg, should_stop=should_stop)
+    amplitudes = [v["amplitude"] for v in info["per_emotion"].values()]
+    return model.to(device).eval(), {"step": list(range(len(amplitudes))), "field_amplitude": amplitudes}
 
 
 # ---------------------------------------------------------------- emotion classifier

@@ -1,0 +1,273 @@
+"""Does the LDM generalise across people, with the amplitude of real emotion, and keep lip sync?
+
+* ``leave_one_speaker_out``: for every MEAD speaker s, fit the LDM recipe
+  (:mod:`backend.motion.ldm_training`) on all other MEAD speakers and score it on s
+  against "no deformation" (= s's own neutral reference):
+  - **clip-mean shape error** (the gate): per emotional clip, mean over points of
+    |clip mean - (reference + intensity x field)| vs |clip mean - reference|;
+  - per-frame paired error (speakers filmed neutral): each emotional frame vs the
+    neutral frame of closest inner-lip gaps, +field vs +nothing (dominated by the
+    different sentences MEAD takes speak);
+  - reference-free, for speakers filmed in >= 2 emotions: the difference between
+    two of their emotion clips' means vs the LDM's difference of fields (0 for none).
+  A speaker without a neutral clip has an estimated reference made from the same
+  clips, which absorbs part of their expression: their "no deformation" baseline
+  is optimistic, and the table says which reference each speaker has.
+* ``amplitude``: the LDM's mean displacement per emotion at intensity 1 vs real MEAD
+  level-3 displacement (clip mean minus own neutral reference, speakers filmed
+  neutral, mean over speakers); gate ±30 %; bar plot.
+* ``lip_sync``: the shipped VAE on a held-out speech clip, each emotion at intensity
+  1: SyncNet best offset and mouth-opening correlation with the neutral take.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bridge.emotions import EMOTIONS
+from backend.data.neutral_reference import OWN_NEUTRAL
+from backend.motion.ldm_training import (NON_NEUTRAL, LDMFitConfig, fit_ldm, identity_basis_from_clips,
+                                         mead_clips, mean_point_distance, motion_directions, speaker_targets)
+from backend.motion.tracks_data import TrackClip
+
+#: the LDM shipped before this recipe, leave-one-speaker-out, per-frame paired error (MODEL_CARD, version 1)
+PREVIOUS_LDM = {"M030": {"ldm": 0.0722, "no_deformation": 0.0495},
+                "W009": {"ldm": 0.0504, "no_deformation": 0.0416}}
+AMPLITUDE_TOLERANCE = 0.30
+SYNC_OFFSET_TOLERANCE = 1
+MOUTH_CORRELATION_MIN = 0.9
+
+
+@dataclass
+class LDMEvalConfig:
+    fit: LDMFitConfig = field(default_factory=lambda: LDMFitConfig(generator_pool_only=False))
+
+
+def _one_hot(labels, n: int = 8) -> torch.Tensor:
+    return torch.nn.functional.one_hot(torch.as_tensor(np.asarray(labels)), n).float()
+
+
+def _field_of(model, emotion: str) -> np.ndarray:
+    return model.fields[EMOTIONS.index(emotion) - 1].double().numpy()
+
+
+def held_out_errors(model, clips: list[TrackClip], reference: np.ndarray, reference_kind: str) -> dict:
+    """Errors of ``model`` on one held-out speaker's clips (see the module doc)."""
+    from backend.motion.training import deformation_pairs
+    emotional = [c for c in clips if c.emotion not in (None, "neutral")]
+    per_emotion: dict[str, dict[str, list[float]]] = {}
+    for c in emotional:
+        target = c.landmarks.mean(0).astype(np.float64) - reference
+        pred = c.intensity * _field_of(model, c.emotion)
+        e = per_emotion.setdefault(c.emotion, {"ldm": [], "no_deformation": []})
+        e["ldm"].append(mean_point_distance(target - pred))
+        e["no_deformation"].append(mean_point_distance(target))
+    rows = {k: {m: float(np.mean(v)) for m, v in d.items()} for k, d in per_emotion.items()}
+    clip_ldm = [x for d in per_emotion.values() for x in d["ldm"]]
+    clip_none = [x for d in per_emotion.values() for x in d["no_deformation"]]
+    out = {"reference": reference_kind, "clips": len(emotional),
+           "clip_mean": {"ldm": float(np.mean(clip_ldm)), "no_deformation": float(np.mean(clip_none))},
+           "per_emotion": rows}
+    if reference_kind == OWN_NEUTRAL:
+        # like-for-like with the previous LDM's numbers: the 256^2 crops (no 1080p clip), frames paired by lip gaps
+        same_kind = [c for c in clips if "1080p" not in c.name]
+        pairs = deformation_pairs(same_kind)
+        with torch.no_grad():
+            d = model(torch.as_tensor(pairs.neutral), _one_hot(pairs.label), torch.as_tensor(pairs.intensity)).numpy()
+        out["paired_frames"] = {"ldm": float(np.linalg.norm(pairs.neutral + d - pairs.emotional, axis=-1).mean()),
+                                "no_deformation": float(np.linalg.norm(pairs.neutral - pairs.emotional, axis=-1).mean()),
+                                "frames": int(len(pairs.label))}
+    diffs = emotion_differences(model, emotional)
+    if diffs:
+        out["emotion_differences"] = diffs
+    return out
+
+
+def emotion_differences(model, emotional: list[TrackClip]) -> dict | None:
+    """Reference-free: clip-mean differences between two emotions of one speaker vs the LDM's."""
+    ldm, none = [], []
+    for i, a in enumerate(emotional):
+        for b in emotional[i + 1:]:
+            if a.emotion == b.emotion:
+                continue
+            real = a.landmarks.mean(0).astype(np.float64) - b.landmarks.mean(0)
+            pred = a.intensity * _field_of(model, a.emotion) - b.intensity * _field_of(model, b.emotion)
+            ldm.append(mean_point_distance(real - pred))
+            none.append(mean_point_distance(real))
+    if not ldm:
+        return None
+    return {"ldm": float(np.mean(ldm)), "no_deformation": float(np.mean(none)), "pairs": len(ldm)}
+
+
+def leave_one_speaker_out(clips: list[TrackClip], config: LDMEvalConfig | None = None) -> dict:
+    """Per held-out MEAD speaker: the recipe fitted on every other MEAD speaker, scored on this one."""
+    config = config or LDMEvalConfig()
+    cfg = dataclasses.replace(config.fit, generator_pool_only=False)
+    basis = identity_basis_from_clips(clips, cfg)
+    smoothing = motion_directions(clips, cfg.smooth_components)
+    targets = speaker_targets(clips, basis, cfg)        # references do not depend on the fold
+    labelled = mead_clips(clips)
+    out = {}
+    for speaker in sorted(targets):
+        train = [c for c in clips if c not in labelled or c.speaker != speaker]
+        model, info = fit_ldm(train, cfg, basis=basis, smoothing=smoothing)
+        test = [c for c in labelled if c.speaker == speaker]
+        row = held_out_errors(model, test, targets[speaker].reference, targets[speaker].reference_kind)
+        row["trained_on"] = sorted(info["speakers"])
+        out[speaker] = row
+    return out
+
+
+def real_amplitude(clips: list[TrackClip], cfg: LDMFitConfig | None = None) -> dict[str, dict]:
+    """Per emotion: real level-3 displacement (clip mean - own neutral, mean over points), per speaker filmed neutral."""
+    cfg = cfg or LDMFitConfig(generator_pool_only=False)
+    targets = speaker_targets(clips, identity_basis_from_clips(clips, cfg), cfg)
+    out = {}
+    for emotion in NON_NEUTRAL:
+        per = {s: t.real_level3[emotion] for s, t in targets.items()
+               if t.reference_kind == OWN_NEUTRAL and emotion in t.real_level3}
+        out[emotion] = {"speakers": per, "mean": float(np.mean(list(per.values()))) if per else None}
+    return out
+
+
+def amplitude_table(model, clips: list[TrackClip]) -> dict:
+    real = real_amplitude(clips)
+    rows = {}
+    for emotion in NON_NEUTRAL:
+        ldm = mean_point_distance(_field_of(model, emotion))
+        r = real[emotion]["mean"]
+        rows[emotion] = {"ldm": ldm, "real": r, "real_per_speaker": real[emotion]["speakers"],
+                         "ratio": (ldm / r) if r else None}
+    ratios = [v["ratio"] for v in rows.values() if v["ratio"] is not None]
+    return {"per_emotion": rows, "tolerance": AMPLITUDE_TOLERANCE,
+            "within_tolerance": bool(ratios) and all(abs(x - 1) <= AMPLITUDE_TOLERANCE for x in ratios)}
+
+
+def lip_sync_under_emotion(models, clip: TrackClip) -> dict:
+    """The shipped VAE on ``clip``'s audio, neutral vs each emotion at intensity 1 through the LDM."""
+    from backend.motion.evaluate import vae_neutral
+    from backend.motion.generator import apply_emotion
+    from backend.motion.landmarks import mouth_opening
+    from backend.motion.syncnet import sync_profile
+    neutral = vae_neutral(models, clip)
+    base = sync_profile(models.syncnet, clip.mel, neutral, speech=clip.speech)
+    rows = {"neutral": {"offset": int(base.offset), "confidence": float(base.confidence), "mouth_correlation": 1.0}}
+    for k, emotion in enumerate(EMOTIONS):
+        if k == 0:
+            continue
+        w = np.zeros((clip.frames, 8), np.float32)
+        w[:, k] = 1
+        emo = apply_emotion(models, neutral, w, np.ones(clip.frames, np.float32))
+        r = sync_profile(models.syncnet, clip.mel, emo, speech=clip.speech)
+        corr = float(np.corrcoef(mouth_opening(emo), mouth_opening(neutral))[0, 1])
+        rows[emotion] = {"offset": int(r.offset), "confidence": float(r.confidence), "mouth_correlation": corr}
+    ok = all(abs(v["offset"] - base.offset) <= SYNC_OFFSET_TOLERANCE and abs(v["offset"]) <= SYNC_OFFSET_TOLERANCE
+             and v["mouth_correlation"] >= MOUTH_CORRELATION_MIN for v in rows.values())
+    return {"clip": clip.name, "per_emotion": rows, "passes": ok}
+
+
+def evaluate_ldm(model, clips: list[TrackClip], models=None, speech_clip: TrackClip | None = None,
+                 config: LDMEvalConfig | None = None) -> dict:
+    """The LDM section: leave-one-speaker-out of the recipe, amplitude of ``model``, lip sync (if models given)."""
+    loso = leave_one_speaker_out(clips, config)
+    beats = {s: {"clip_mean": r["clip_mean"]["ldm"] < r["clip_mean"]["no_deformation"],
+                 **({"paired_frames": r["paired_frames"]["ldm"] < r["paired_frames"]["no_deformation"]}
+                    if "paired_frames" in r else {})} for s, r in loso.items()}
+    out = {"leave_one_speaker_out": loso, "beats_no_deformation": beats,
+           "previous_ldm_leave_one_out_paired": PREVIOUS_LDM, "amplitude": amplitude_table(model, clips)}
+    if models is not None and speech_clip is not None and getattr(models, "syncnet", None) is not None:
+        out["lip_sync"] = lip_sync_under_emotion(models, speech_clip)
+    return out
+
+
+def _f(x, nd: int = 4) -> str:
+    return "—" if x is None else f"{x:.{nd}f}"
+
+
+def markdown(metrics: dict) -> str:
+    """The LDM generalisation section of the motion report."""
+    loso = metrics["leave_one_speaker_out"]
+    lines = ["## LDM across people (leave one MEAD speaker out, recipe refitted per fold)", "",
+             "Gate: clip-mean shape error below \"no deformation\" (= the held-out speaker's neutral reference). "
+             "*own_neutral*: the speaker was filmed neutral; *identity_projection*: reference estimated from the "
+             "same emotional clips (optimistic baseline).", "",
+             "| held-out | reference | clips | clip-mean LDM | no deformation | paired frames LDM | no deformation "
+             "| 2-emotion differences LDM | none |", "|---|---|---|---|---|---|---|---|---|"]
+    for s, r in loso.items():
+        p, d = r.get("paired_frames", {}), r.get("emotion_differences", {})
+        lines.append(f"| {s} | {r['reference']} | {r['clips']} | {_f(r['clip_mean']['ldm'])} | "
+                     f"{_f(r['clip_mean']['no_deformation'])} | {_f(p.get('ldm'))} | {_f(p.get('no_deformation'))} | "
+                     f"{_f(d.get('ldm'))} | {_f(d.get('no_deformation'))} |")
+    prev = metrics.get("previous_ldm_leave_one_out_paired", {})
+    if prev:
+        lines += ["", "LDM shipped before (version 1), same folds, paired frames: " + "; ".join(
+            f"{s} {_f(v['ldm'])} vs {_f(v['no_deformation'])}" for s, v in prev.items()) + "."]
+    amp = metrics["amplitude"]
+    lines += ["", f"## LDM amplitude at intensity 1 vs real MEAD level 3 (gate ±{int(amp['tolerance'] * 100)} %)", "",
+              "| emotion | LDM | real (mean over speakers filmed neutral) | ratio |", "|---|---|---|---|"]
+    for e, v in amp["per_emotion"].items():
+        lines.append(f"| {e} | {_f(v['ldm'])} | {_f(v['real'])} | {_f(v['ratio'], 2)} |")
+    lines.append(f"\nAll within tolerance: {amp['within_tolerance']}.")
+    ls = metrics.get("lip_sync")
+    if ls:
+        lines += ["", f"## Lip sync under emotion ({ls['clip']}, shipped VAE, intensity 1)", "",
+                  "| emotion | SyncNet best offset | confidence | mouth-opening corr. with neutral |", "|---|---|---|---|"]
+        for e, v in ls["per_emotion"].items():
+            lines.append(f"| {e} | {v['offset']} | {_f(v['confidence'], 3)} | {_f(v['mouth_correlation'], 3)} |")
+        lines.append(f"\nOffset within ±{SYNC_OFFSET_TOLERANCE} frame and correlation ≥ {MOUTH_CORRELATION_MIN}: "
+                     f"{ls['passes']}.")
+    return "\n".join(lines) + "\n"
+
+
+def plot_amplitude(metrics: dict, path: str | Path) -> Path:
+    """Bar plot per emotion: real level-3 displacement vs the LDM's at intensity 1."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = metrics["amplitude"]["per_emotion"]
+    names = list(rows)
+    x = np.arange(len(names))
+    real = [rows[n]["real"] or 0 for n in names]
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.bar(x - 0.2, real, 0.4, label="real MEAD level 3 (own neutral reference)", color="#777777")
+    ax.bar(x + 0.2, [rows[n]["ldm"] for n in names], 0.4, label="LDM, intensity 1", color="#d95f02")
+    ax.errorbar(x - 0.2, real, yerr=[[r * AMPLITUDE_TOLERANCE for r in real]] * 2, fmt="none", ecolor="k",
+                capsize=3, lw=0.8, label="±30 %")
+    ax.set_xticks(x, names)
+    ax.set_ylabel("mean displacement (inter-ocular units)")
+    ax.set_title("Emotion displacement amplitude per emotion")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_leave_one_out(metrics: dict, path: str | Path) -> Path:
+    """Bars per held-out speaker: clip-mean error of the LDM vs no deformation."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    path = Path(path)
+    loso = metrics["leave_one_speaker_out"]
+    names = list(loso)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.bar(x - 0.2, [loso[s]["clip_mean"]["no_deformation"] for s in names], 0.4, label="no deformation",
+           color="#777777")
+    ax.bar(x + 0.2, [loso[s]["clip_mean"]["ldm"] for s in names], 0.4, label="LDM (speaker held out)",
+           color="#1b9e77")
+    ax.set_xticks(x, [f"{s}\n{'own' if loso[s]['reference'] == OWN_NEUTRAL else 'proj.'}" for s in names])
+    ax.set_ylabel("clip-mean shape error")
+    ax.set_title("Leave one MEAD speaker out")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
