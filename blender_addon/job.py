@@ -31,7 +31,9 @@ CANCELLED = "CANCELLED"
 FINISHED_STATES = frozenset({DONE, ERROR, CANCELLED})
 
 #: silence after which the session pings the backend (a pong proves it is alive but busy)
-PING_AFTER_S = 3.0
+PING_AFTER_S = 2.0
+#: a ping unanswered for this long (and nothing else heard since it left): the backend is gone
+PONG_TIMEOUT_S = 6.0
 #: bounds the work of one timer call (each plate is a file write)
 PUMP_BUDGET_S = 0.03
 POLL_BATCH = 16
@@ -76,6 +78,16 @@ def describe_error(code: str, message: str, address: str) -> str:
         return f"Unknown subject: {message} (press Connect in the preferences to list the backend's subjects)"
     if code == codes.BUSY:
         return f"The backend is busy: {message}. Try again later."
+    if code == codes.BACKEND_RESTARTED:
+        return (f"The backend at {address} restarted during the job ({message}). Its queued jobs run again: "
+                "press Fetch Results to get this one")
+    if code == codes.STREAM_MOVED:
+        return f"Another connection fetched this job, so its results go there now ({message})"
+    if code == codes.BAD_TOKEN:
+        return f"The backend refused: this .blend does not hold the job's token ({message})"
+    if code == codes.REPLAYED:
+        return (f"The backend refused the message as a replay; check that this computer's clock is right "
+                f"({message})")
     return f"Backend error ({code}): {message}"
 
 
@@ -85,9 +97,10 @@ class GenerateSession:
     def __init__(self, request, address: str, key: bytes | None, *, frame_start: int, fps: float,
                  landmarks_only: bool, staging_root: str, connect_timeout: float = 5.0,
                  silence_timeout: float = 60.0, clock: Callable[[], float] = time.monotonic,
-                 client=None, fetch_job_id: str | None = None):
-        """``fetch_job_id``: instead of sending ``request``, fetch that earlier job's stored results
-        (a job started before Blender was closed or the .blend reloaded)."""
+                 client=None, fetch_job_id: str | None = None, fetch_token: str | None = None,
+                 server_key: bytes | None = None):
+        """``fetch_job_id``/``fetch_token``: instead of sending ``request``, fetch that earlier job's stored
+        results (a job started before Blender was closed or the .blend reloaded)."""
         self.address = address
         self.request = request
         self.landmarks_only = landmarks_only
@@ -96,6 +109,10 @@ class GenerateSession:
         self.clock = clock
         self.state = SUBMITTED
         self.job_id: str | None = None
+        #: the job's secret token (from 'accepted', or the saved one when fetching)
+        self.token: str | None = fetch_token
+        #: the backend instance serving the job; a pong from another one means it restarted
+        self.instance: str | None = None
         self.progress = 0.0
         self.stage = ""
         self.status = f"Sending to {address}"
@@ -104,22 +121,23 @@ class GenerateSession:
         os.makedirs(staging_root, exist_ok=True)
         self.results = StagedResults(frame_start=frame_start, fps=fps,
                                      staging_dir=tempfile.mkdtemp(prefix="job_", dir=staging_root))
-        self._client = client or bridge_api.client().PollingClient(address, key=key)
+        self._client = client or bridge_api.client().PollingClient(address, key=key, server_key=server_key)
         self._started = clock()
         self._last_heard = self._started
         self._cancel_deadline: float | None = None
         self._ping_ids: set[str] = set()
         self._fetched = False
         self._last_ping = self._started
+        self._oldest_unanswered: float | None = None   # when the oldest unanswered ping left
         self.fetching = bool(fetch_job_id)
         try:
             if fetch_job_id:
                 self.job_id = fetch_job_id
                 self._fetched = True  # the fetch is the replay: no second one
                 self.status = f"Fetching job {fetch_job_id} from {address}"
-                self._request_id = self._client.send(bridge_api.requests().build_fetch(fetch_job_id))
+                self._request_id = self._client.send(bridge_api.requests().build_fetch(fetch_job_id, fetch_token))
                 # a job still running may send nothing for a while: a pong proves the backend is there
-                self._ping_ids.add(self._client.send(bridge_api.requests().build_ping()))
+                self._send_ping()
             else:
                 self._request_id = self._client.send(request)
         except Exception as exc:
@@ -146,6 +164,7 @@ class GenerateSession:
                 if not self._is_ours(msg):
                     continue
                 self._last_heard = now
+                self._oldest_unanswered = None   # anything from the backend proves it is there
                 self._handle(msg)
                 if self.finished:
                     return self.state
@@ -162,7 +181,7 @@ class GenerateSession:
             self._finish_cancelled()
             return
         try:
-            self._client.send(bridge_api.requests().build_cancel(self.job_id))
+            self._client.send(bridge_api.requests().build_cancel(self.job_id, self.token))
         except Exception:
             self._finish_cancelled()
             return
@@ -188,7 +207,7 @@ class GenerateSession:
         """Tell the backend the results arrived (it may delete its copy)."""
         if self.job_id:
             try:
-                self._client.send(bridge_api.requests().build_ack(self.job_id))
+                self._client.send(bridge_api.requests().build_ack(self.job_id, self.token))
             except Exception:
                 pass
 
@@ -211,8 +230,12 @@ class GenerateSession:
             self.status = f"Fetching job {self.job_id}"
         if kind == "pong":
             self._ping_ids.discard(msg.parent_id)
+            self._oldest_unanswered = None
+            self._check_instance(content.get("instance"))
         elif kind == "accepted":
             self.job_id = msg.job_id or content.get("job_id")
+            self.token = content.get("token") if isinstance(content.get("token"), str) else None
+            self._check_instance(content.get("instance"))
             if self.state == SUBMITTED:
                 self.state = RUNNING
             self.status = "Accepted by the backend"
@@ -288,7 +311,7 @@ class GenerateSession:
             # a client that fell behind loses live messages; the backend keeps the job on disk: replay it
             self._fetched = True
             try:
-                self._client.send(bridge_api.requests().build_fetch(self.job_id))
+                self._client.send(bridge_api.requests().build_fetch(self.job_id, self.token))
                 self.status = f"Fetching the rest of the results ({missing})"
                 return
             except Exception:
@@ -327,9 +350,31 @@ class GenerateSession:
         elif self.state == RUNNING and now - self._last_heard > self.silence_timeout:
             self._fail("timeout", f"The backend at {self.address} went silent for more than "
                                   f"{self.silence_timeout:g} s during the job (stopped or crashed?)")
+        elif (self.state == RUNNING and self._oldest_unanswered is not None
+              and now - self._oldest_unanswered > PONG_TIMEOUT_S and self._last_heard < self._oldest_unanswered):
+            self._fail("timeout", f"The backend at {self.address} stopped answering (no reply to pings for "
+                                  f"{PONG_TIMEOUT_S:g} s): it stopped or crashed. If it comes back, press "
+                                  "Fetch Results")
         elif self.state == RUNNING and now - max(self._last_heard, self._last_ping) > PING_AFTER_S:
-            self._last_ping = now
-            try:
-                self._ping_ids.add(self._client.send(bridge_api.requests().build_ping()))
-            except Exception:
-                pass
+            self._send_ping()
+
+    def _send_ping(self) -> None:
+        now = self.clock()
+        self._last_ping = now
+        try:
+            self._ping_ids.add(self._client.send(bridge_api.requests().build_ping()))
+        except Exception:
+            return
+        if self._oldest_unanswered is None:
+            self._oldest_unanswered = now
+
+    def _check_instance(self, instance) -> None:
+        """A different backend instance than the one that took the job: it restarted."""
+        if not isinstance(instance, str):
+            return
+        if self.instance is None:
+            self.instance = instance
+        elif instance != self.instance:
+            old, self.instance = self.instance, instance
+            self._fail(bridge_api.protocol().ErrorCode.BACKEND_RESTARTED,
+                       f"instance {old[:8]} -> {instance[:8]}")

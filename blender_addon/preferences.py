@@ -24,6 +24,10 @@ class EmogenePreferences(bpy.types.AddonPreferences):
     key_file: StringProperty(
         name="Key file", subtype="FILE_PATH", default="",
         description="Shared secret for signing messages (same file as `emogene serve --key-file`); empty = unsigned")
+    server_key: StringProperty(
+        name="Server key (CURVE)", subtype="FILE_PATH", default="",
+        description="The backend's public CURVE key (server.key from `emogene keys`; the backend runs with "
+                    "--curve-secret): encrypts all traffic. Empty = not encrypted")
     connect_timeout: FloatProperty(
         name="Connect timeout (s)", default=5.0, min=0.5, soft_max=60.0,
         description="A job fails as 'backend not reachable' when nothing answers within this time")
@@ -40,6 +44,7 @@ class EmogenePreferences(bpy.types.AddonPreferences):
         col.prop(self, "backend_address")
         draw_address_policy(col, self.backend_address)
         col.prop(self, "key_file")
+        col.prop(self, "server_key")
         row = col.row(align=True)
         row.prop(self, "connect_timeout")
         row.prop(self, "silence_timeout")

@@ -95,6 +95,8 @@ class EmogeneSettings(bpy.types.PropertyGroup):
     # the backend's id of the job in flight (or cut off) and what its import needs (JSON): saved in
     # the .blend, so Fetch Results can get the take after a reload; cleared once imported and acked
     job_id: StringProperty(name="Job", default="")
+    # the job's secret token from the backend (fetch/ack/cancel need it); saved beside the id
+    job_token: StringProperty(name="Job token", default="", options={"HIDDEN"})
     job_import: StringProperty(name="Job import settings", default="")
 
 

@@ -27,7 +27,7 @@ _PENDING: dict[str, submit.PreparedRequest] = {}
 _CLOSING: list[tuple[float, job.GenerateSession]] = []
 CLOSE_DELAY_S = 0.5
 #: error codes after which the backend may still hold the job's results (the saved job id is kept)
-KEEP_JOB_ON = frozenset({"timeout", "internal"})
+KEEP_JOB_ON = frozenset({"timeout", "internal", "backend_restarted", "stream_moved"})
 
 
 def report(level: str, message: str) -> None:
@@ -48,6 +48,16 @@ def load_key(prefs) -> bytes | None:
         raise submit.SubmitError(f"Key file: {exc}") from None
 
 
+def load_server_key(prefs) -> bytes | None:
+    """The backend's CURVE public key from the preferences (None: traffic not encrypted)."""
+    if not getattr(prefs, "server_key", ""):
+        return None
+    try:
+        return bridge_api.client().load_curve_key(bpy.path.abspath(prefs.server_key))
+    except ValueError as exc:
+        raise submit.SubmitError(f"Server key: {exc}") from None
+
+
 #: what the import needs, saved with the job id in the .blend so Fetch Results works after a reload
 _SAVED_FIELDS = ("frame_start", "frame_end", "fps", "landmarks_only", "anchor", "camera", "sound_channel",
                  "clamped")
@@ -62,6 +72,7 @@ def start(context, scene) -> job.GenerateSession:
     prepared.anchor = prepared.anchor.name if prepared.anchor is not None else None
     prepared.camera = prepared.camera.name if prepared.camera is not None else None
     scene.emogene.job_id = ""
+    scene.emogene.job_token = ""
     scene.emogene.job_import = json.dumps({name: getattr(prepared, name) for name in _SAVED_FIELDS})
     return _launch(context, scene, prefs, key, prepared)
 
@@ -80,7 +91,8 @@ def start_fetch(context, scene) -> job.GenerateSession:
         raise submit.SubmitError(f"The saved job {settings.job_id} lacks its import settings ({exc}); "
                                  "generate again") from None
     prefs, key = _connection(context)
-    return _launch(context, scene, prefs, key, prepared, fetch_job_id=settings.job_id)
+    return _launch(context, scene, prefs, key, prepared, fetch_job_id=settings.job_id,
+                   fetch_token=settings.job_token or None)
 
 
 def _check_idle(scene) -> None:
@@ -97,14 +109,14 @@ def _connection(context):
 
 
 def _launch(context, scene, prefs, key, prepared: submit.PreparedRequest,
-            fetch_job_id: str | None = None) -> job.GenerateSession:
+            fetch_job_id: str | None = None, fetch_token: str | None = None) -> job.GenerateSession:
     try:
         session = job.GenerateSession(
             prepared.message, prefs.backend_address.strip(), key, frame_start=prepared.frame_start,
             fps=prepared.fps, landmarks_only=prepared.landmarks_only,
             staging_root=os.path.join(preferences.cache_dir(context), "staging"),
             connect_timeout=prefs.connect_timeout, silence_timeout=prefs.silence_timeout,
-            fetch_job_id=fetch_job_id)
+            fetch_job_id=fetch_job_id, fetch_token=fetch_token, server_key=load_server_key(prefs))
     except ValueError as exc:
         raise submit.SubmitError(str(exc)) from None
     SESSIONS[scene.name] = session
@@ -153,6 +165,8 @@ def _step(scene_name: str, session: job.GenerateSession) -> None:
     settings.status = session.status
     if session.job_id and settings.job_id != session.job_id:
         settings.job_id = session.job_id  # saved with the .blend: Fetch Results after a reload
+    if session.token and settings.job_token != session.token:
+        settings.job_token = session.token  # its secret, beside it: the backend wants it for fetch/ack
     if session.finished:
         _conclude(scene, session)
         _finish(scene_name, session)
@@ -179,6 +193,7 @@ def _conclude(scene, session: job.GenerateSession) -> None:
         settings.take_counter += 1
         session.ack()
         settings.job_id = ""
+        settings.job_token = ""
         settings.job_state = "DONE"
         r = session.results
         settings.status = (f"Imported {take}: frames {r.frame_start}-{r.frame_start + r.frame_count - 1}"
@@ -196,12 +211,14 @@ def _conclude(scene, session: job.GenerateSession) -> None:
         settings.job_state = "CANCELLED"
         settings.status = session.status
         settings.job_id = ""
+        settings.job_token = ""
         report("INFO", "EmoGene job cancelled; the scene is unchanged")
     else:
         settings.job_state = "ERROR"
         settings.status = session.error
         if session.error_code not in KEEP_JOB_ON:  # connection trouble keeps the id: Fetch Results may work later
             settings.job_id = ""
+            settings.job_token = ""
         report("ERROR", session.error)
 
 

@@ -46,6 +46,8 @@ while not scene.emogene.job_id:  # the timer saves the backend's job id once the
     assert time.monotonic() < deadline, "the backend never accepted the job"
     time.sleep(0.02)
 job_id = scene.emogene.job_id
+token = scene.emogene.job_token
+assert len(token) >= 22, token   # the job's secret (>= 128 bits), saved beside its id
 assert scene.emogene.job_state == "RUNNING"
 bpy.ops.wm.save_mainfile()
 
@@ -54,13 +56,15 @@ bpy.ops.wm.open_mainfile(filepath=blend)
 assert not generate_mod.SESSIONS
 scene = bpy.context.scene
 assert scene.emogene.job_id == job_id and scene.emogene.job_state == "RUNNING"
+assert scene.emogene.job_token == token
 assert take_mod.current_take(scene) is None
 assert bpy.ops.emogene.fetch_results.poll()
 assert bpy.ops.emogene.fetch_results() == {"FINISHED"}
 assert scene.emogene.job_state == "RUNNING"
 result["timer_calls"] = harness.pump(addon)
 assert scene.emogene.job_state == "DONE", (scene.emogene.job_state, scene.emogene.status)
-assert scene.emogene.job_id == "" and not bpy.ops.emogene.fetch_results.poll()
+assert scene.emogene.job_id == "" and scene.emogene.job_token == ""
+assert not bpy.ops.emogene.fetch_results.poll()
 
 take = take_mod.current_take(scene)
 assert take is not None and take.name == "EmoGene take_001", take
@@ -79,7 +83,7 @@ for obj in objects:
 # the ack went out: the backend deleted the job
 with bridge_api.client().SyncClient(address, timeout_s=5.0) as client:
     try:
-        list(client.fetch(job_id))
+        list(client.fetch(job_id, token))
         raise AssertionError(f"the backend still has job {job_id} after the ack")
     except AssertionError:
         raise
@@ -87,7 +91,7 @@ with bridge_api.client().SyncClient(address, timeout_s=5.0) as client:
         assert getattr(exc, "code", None) == "unknown_job", exc
 
 # fetching an acknowledged job says so clearly
-scene.emogene.job_id = job_id
+scene.emogene.job_id, scene.emogene.job_token = job_id, token
 assert bpy.ops.emogene.fetch_results() == {"FINISHED"}
 harness.pump(addon)
 assert scene.emogene.job_state == "ERROR"
@@ -99,7 +103,7 @@ status_gone = scene.emogene.status
 # backend down: said so, and the job id stays for a later try
 prefs.backend_address = "tcp://127.0.0.1:9"
 prefs.connect_timeout = 1.0
-scene.emogene.job_id = job_id
+scene.emogene.job_id, scene.emogene.job_token = job_id, token
 assert bpy.ops.emogene.fetch_results() == {"FINISHED"}
 harness.pump(addon)
 assert scene.emogene.job_state == "ERROR" and "No answer from the backend" in scene.emogene.status, \

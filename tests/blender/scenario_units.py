@@ -244,6 +244,34 @@ assert [m.type for m in client.sent] == ["generate", "ping"]
 now[0] = 10.5
 assert s.pump() == job.ERROR and "went silent" in s.error
 s.close()
+# a ping unanswered for PONG_TIMEOUT_S: the backend is gone, said well before the silence timeout
+now = [0.0]
+s, client, request = session(clock=lambda: now[0])
+client.inbox = [messages_mod.Message("accepted", {"token": "T" * 32, "instance": "A" * 32}, job_id="J",
+                                     parent_id=request.msg_id)]
+s.pump()
+assert s.token == "T" * 32
+now[0] = 2.5
+s.pump()
+assert client.sent[-1].type == "ping"
+now[0] = 8.0
+assert s.pump() == job.RUNNING
+now[0] = 9.0
+assert s.pump() == job.ERROR and "stopped answering" in s.error and s.error_code == "timeout", s.error
+s.close()
+# a pong from another backend instance: it restarted; cancel and ack carry the token
+now = [0.0]
+s, client, request = session(clock=lambda: now[0])
+client.inbox = [messages_mod.Message("accepted", {"token": "T" * 32, "instance": "A" * 32}, job_id="J",
+                                     parent_id=request.msg_id)]
+s.pump()
+now[0] = 2.5
+s.pump()
+client.inbox = [messages_mod.Message("pong", {"instance": "B" * 32}, parent_id=client.sent[-1].msg_id)]
+assert s.pump() == job.ERROR and s.error_code == "backend_restarted" and "restarted" in s.error, s.error
+s.ack()
+assert client.sent[-1].type == "ack" and client.sent[-1].content["token"] == "T" * 32
+s.close()
 # -- panels: every property, operator and icon they name exists, in every state -----------------------
 ICONS = set(bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items.keys())
 drawn = {"prop": 0, "operator": 0, "label": 0}
