@@ -116,6 +116,9 @@ def model_card(s, steps, timings, finals, metrics, pose_clip, commit, out: Path,
     size = sum(p.stat().st_size for p in Path(out).glob("*.safetensors"))
     talking_seconds = sum(c.frames for c in s.talking_train) / 25
     talking_speakers = len({c.speaker for c in s.talking_train})
+    from backend.motion.ldm_eval import model_card_lines
+    ldm_json = Path(out) / "ldm.json"
+    ldm_data, ldm_limits = model_card_lines(json.loads(ldm_json.read_text()) if ldm_json.is_file() else {})
     lines = [
         "# Default motion models (EmoGene for Blender)", "",
         f"Trained by `scripts/train_default_models.py` on {dt.date.today()} at commit {commit or 'n/a'}, CPU, "
@@ -127,15 +130,16 @@ def model_card(s, steps, timings, finals, metrics, pose_clip, commit, out: Path,
         + ", ".join(c.name for c in s.talking_train) + ".",
         f"- Held out by speaker (never trained on): " + ", ".join(c.name for c in s.talking_test) + ".",
         "- Left out: talking clips whose mouth does not follow their audio (data module's av_sync_corr < 0.05).",
+        *ldm_data,
         f"- MEAD (video only, emotion labels from file names): speakers "
         f"{', '.join(s.mead_speakers())}, {len(s.mead_train)} clips; the first ~80 % of each clip for training, "
         "the tail (data module's val_start_frame) held out. Speaker-held-out numbers: leave-one-speaker-out "
-        "folds trained by the evaluation.",
+        "folds trained by the evaluation (emotion classifier; the LDM's are in its section below).",
         f"- Default pose track (used when a subject has no track.npz): `default_pose.npz` from {pose_clip}.", "",
         "## Models", "",
         "| model | file | steps | CPU time (s) | final training losses |", "|---|---|---|---|---|"]
     for name, stem in (("landmark SyncNet", "syncnet"), ("audio-to-motion VAE", "audio2motion"),
-                       ("LDM (lip term weight 1)", "ldm"), ("emotion classifier", "emotion")):
+                       ("LDM (emotion fields, closed form)", "ldm"), ("emotion classifier", "emotion")):
         key = stem
         fname = "emotion_classifier" if stem == "emotion" else stem
         lines.append(f"| {name} | `{fname}.safetensors` | {steps.get(key, '?')} | {timings.get(key, 'n/a')} | "
@@ -155,10 +159,7 @@ def model_card(s, steps, timings, finals, metrics, pose_clip, commit, out: Path,
               "- VAE output gain: fitted by least squares on training speakers held out from two calibration "
               "folds (trained on the other half), floored at 0.5; it hit the floor, i.e. for unseen speakers the "
               "model predicts only part of the motion, and smaller lips would score better but look mumbled.",
-              "- Emotion transfer across speakers is weak with two MEAD speakers: in leave-one-speaker-out folds "
-              "the LDM's landmark error is above \"no deformation\" (the classifier still recognises its output).",
-              "- MEAD takes of different emotions speak different sentences: LDM pairs frames by mouth opening, "
-              "so its targets are per-speaker expression offsets, not time-aligned speech.",
+              *ldm_limits,
               "- Research data: MEAD is for research use; see ../shared/data/README.md.", ""]
     return "\n".join(lines)
 
