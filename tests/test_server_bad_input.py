@@ -107,6 +107,16 @@ def _weights(frames):
     return w, np.ones(frames, np.float32)
 
 
+def _encoded(rate: int, seconds: float, fmt: str) -> bytes:
+    out = io.BytesIO()
+    soundfile.write(out, np.zeros(int(rate * seconds), np.int16), rate, format=fmt, subtype="PCM_16")
+    return out.getvalue()
+
+
+def _big(name: str, digits: int = 4000) -> Message:
+    return Message("generate", {**generate_request().content, name: 10 ** digits}, generate_request().buffers)
+
+
 REQUEST_CASES = {
     "empty audio": (lambda: _gen(np.zeros(0, np.float32), 16000, 25, *_weights(1)), ErrorCode.BAD_AUDIO),
     "NaN audio": (lambda: _gen(np.full(16000, np.nan, np.float32), 16000, 25, *_weights(25)),
@@ -143,6 +153,21 @@ REQUEST_CASES = {
     "too few buffers": (lambda: Message("generate", generate_request().content, generate_request().buffers[:2]),
                         ErrorCode.BAD_REQUEST),
     "bad camera": (lambda: generate_request(camera={"focal_length_mm": 50.0}), ErrorCode.BAD_REQUEST),
+    # decode bombs: refused from the header, before decoding (was +1.47 GB / +497 MB of RSS)
+    "WAV declaring 1 Hz": (lambda: _gen(_encoded(1, 16000, "WAV"), None, 25, "sad", None, media_type="audio/wav"),
+                           ErrorCode.BAD_AUDIO),
+    "FLAC of an hour": (lambda: _gen(_encoded(8000, 3600, "FLAC"), None, 25, "sad", None,
+                                     media_type="audio/flac"), ErrorCode.AUDIO_TOO_LONG),
+    # 4,000-digit integers (were 'internal' with a traceback)
+    "4000-digit fps": (lambda: _big("fps"), ErrorCode.BAD_FPS),
+    "4000-digit seed": (lambda: _big("seed"), ErrorCode.BAD_REQUEST),
+    "4000-digit temperature": (lambda: _big("temperature"), ErrorCode.BAD_REQUEST),
+    "4000-digit frame_start": (lambda: _big("frame_start"), ErrorCode.BAD_REQUEST),
+    "4000-digit sample rate": (lambda: Message("generate", {**generate_request().content, "sample_rate": 10 ** 4000},
+                                               generate_request().buffers), ErrorCode.BAD_AUDIO),
+    "4000-digit camera value": (lambda: Message("generate", {**generate_request().content, "camera": {
+        "focal_length_mm": 50.0, "sensor_width_mm": 36.0, "sensor_height_mm": 24.0, "resolution": [64, 64],
+        "anchor_from_camera": [10 ** 4000] + [0] * 15}}, generate_request().buffers), ErrorCode.BAD_REQUEST),
     "cancel of an unknown job": (lambda: build_cancel("f" * 32, None), ErrorCode.UNKNOWN_JOB),
     "cancel without a job id": (lambda: Message("cancel"), ErrorCode.BAD_REQUEST),
     "fetch of an unknown job": (lambda: Message("fetch", {"job_id": "../../etc"}), ErrorCode.UNKNOWN_JOB),
