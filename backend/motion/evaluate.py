@@ -179,8 +179,8 @@ def cross_speaker_folds(splits, config: EvalConfig) -> dict:
     for speaker in splits.mead_speakers():
         train = [c for c in splits.mead_full if c.speaker != speaker]
         test = [c for c in splits.mead_full if c.speaker == speaker and "1080p" not in c.name]
-        if not train or not test:
-            continue
+        if not train or not test or not any(c.emotion == "neutral" for c in test):
+            continue                     # frame pairs need the speaker's own neutral clip
         identity = splits.talking_train + train
         fold_cfg = training.LDMTrainConfig(steps=config.fold_steps, seed=config.seed,
                                            fit=training.LDMFitConfig(generator_pool_only=False))
