@@ -17,7 +17,7 @@ def add_arguments(parser) -> None:
                         help="report folder; results go to OUT/emotion (default eval_report)")
     parser.add_argument("--subjects", default=None,
                         help="comma-separated subjects (default: every subject this backend has)")
-    parser.add_argument("--frames", type=int, default=27, help="plates rendered per take (default 27)")
+    parser.add_argument("--frames", type=int, default=18, help="plates rendered per take (default 18)")
     parser.add_argument("--burst", type=int, default=9, help="consecutive frames per burst (default 9)")
     parser.add_argument("--seconds", type=float, default=6.0, help="seconds of speech used (default 6)")
     parser.add_argument("--audio", type=Path, default=None,

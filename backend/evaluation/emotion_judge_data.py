@@ -6,13 +6,14 @@ an emotion label are used. Which speakers may train the judge and which are unse
 speakers is decided by :mod:`backend.data.mead_pools`, never here.
 
 Neutral reference of a speaker: the mean shape of their neutral clip(s) when they have one
-(``own_neutral``); otherwise H2's identity projection
-(:func:`backend.data.neutral_reference.speaker_neutral_reference`: the speaker's mean shape
-projected onto an identity subspace learnt from non-MEAD neutral talking clips,
+(``own_neutral``); otherwise the reconstruction of
+:func:`backend.data.neutral_reference.speaker_neutral_reference` (the speaker's mean shape with
+the expression part of a linear face model fitted on non-MEAD clips taken out,
 ``identity_projection``); speakers with neither are skipped and listed.
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,14 @@ def load_mead_clips(tracks_dir: str | Path, speakers: set[str] | frozenset[str] 
 
 
 def _identity_basis(tracks_dir: Path):
-    """H2's identity basis, or ``(None, reason)`` when that module or its data is not available."""
+    """The neutral-reference model of ``backend.data.neutral_reference`` (fitted on non-MEAD clips only),
+    or ``(None, reason)`` when that module or its data is not available. Cached per folder state."""
+    stamp = max((p.stat().st_mtime_ns for p in Path(tracks_dir).glob("*.json")), default=0)
+    return _identity_basis_cached(str(Path(tracks_dir).resolve()), stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _identity_basis_cached(tracks_dir: str, _stamp: int):
     try:
         from backend.data.neutral_reference import identity_basis_from_tracks
     except ImportError as exc:

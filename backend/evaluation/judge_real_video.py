@@ -17,7 +17,7 @@ import numpy as np
 from backend.data.mead_pools import GENERATOR_SPEAKERS, JUDGE_SPEAKERS, assert_disjoint
 from backend.evaluation.emotion_judge import EmotionJudge, JudgeConfig, fit_judge
 from backend.evaluation.emotion_judge_data import (
-    SpeakerSet, balanced_frame_weights, clip_features, load_mead_clips, neutral_references, stack,
+    OWN_NEUTRAL, SpeakerSet, balanced_frame_weights, clip_features, load_mead_clips, neutral_references, stack,
 )
 from bridge.emotions import EMOTIONS, NUM_EMOTIONS
 
@@ -63,13 +63,25 @@ class RealVideoResult:
 
 def judge_pools(tracks_dir: str | Path, allow_projection: bool = True) -> tuple[SpeakerSet, SpeakerSet]:
     """(judge training speakers, unseen generator-pool test speakers), disjointness asserted on the clips."""
-    train = neutral_references(load_mead_clips(tracks_dir, JUDGE_SPEAKERS), tracks_dir, allow_projection)
-    test = neutral_references(load_mead_clips(tracks_dir, GENERATOR_SPEAKERS), tracks_dir, allow_projection)
+    train_clips = load_mead_clips(tracks_dir, JUDGE_SPEAKERS)
+    test_clips = load_mead_clips(tracks_dir, GENERATOR_SPEAKERS)
+    assert_disjoint({c.speaker for c in test_clips}, {c.speaker for c in train_clips})
+    train = neutral_references(train_clips, tracks_dir, allow_projection)
+    test = neutral_references(test_clips, tracks_dir, allow_projection)
     if not train.clips:
         raise FileNotFoundError(f"no usable judge-pool MEAD clips ({', '.join(sorted(JUDGE_SPEAKERS))}) in "
                                 f"{tracks_dir}: run `emogene prepare ../shared/data --out {tracks_dir}`")
     assert_disjoint({c.speaker for c in test.clips}, {c.speaker for c in train.clips})
     return train, test
+
+
+def own_neutral_only(speakers: SpeakerSet) -> SpeakerSet:
+    """Only the speakers whose reference is their own neutral clip (like a plate person's neutral take)."""
+    keep = {s for s, r in speakers.references.items() if r.source == OWN_NEUTRAL}
+    return SpeakerSet([c for c in speakers.clips if c.speaker in keep],
+                      {s: r for s, r in speakers.references.items() if s in keep},
+                      {**speakers.skipped, **{s: "reference reconstructed, not measured" for s in
+                                              set(speakers.references) - keep}})
 
 
 def train_judge(train: SpeakerSet, config: JudgeConfig) -> EmotionJudge:
@@ -110,11 +122,17 @@ def leave_one_speaker_out(speakers: SpeakerSet, config: JudgeConfig) -> dict:
 
 def judge_on_real_video(tracks_dir: str | Path, config: JudgeConfig | None = None,
                         allow_projection: bool = True) -> RealVideoResult:
-    """Train on the judge pool, evaluate on the unseen generator pool; also the per-speaker references."""
+    """Train on the judge pool, evaluate on the unseen generator pool; also the per-speaker references.
+
+    ``unseen_speakers`` (the bar for the plates) keeps the test speakers with a measured neutral clip,
+    the same kind of reference a plate person gets (its intensity-0 take); ``unseen_speakers_all`` adds
+    those whose reference had to be reconstructed.
+    """
     config = config or JudgeConfig()
     train, test = judge_pools(tracks_dir, allow_projection)
     judge = train_judge(train, config)
-    metrics = {"unseen_speakers": evaluate_judge(judge, test, config),
+    metrics = {"unseen_speakers": evaluate_judge(judge, own_neutral_only(test), config),
+               "unseen_speakers_all": evaluate_judge(judge, test, config),
                "train_clips": train.clip_ids, "test_clips": test.clip_ids,
                "references": {s: {"source": r.source, "detail": r.detail}
                               for s, r in {**train.references, **test.references}.items()},

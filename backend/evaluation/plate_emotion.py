@@ -40,7 +40,7 @@ class PlateTrackingError(RuntimeError):
 class PlateEvalConfig:
     audio: Path = DEFAULT_AUDIO
     seconds: float = 6.0                     # speech used (from the start of the file)
-    frames: int = 27                         # plates rendered per take (split into bursts)
+    frames: int = 18                         # plates rendered per take (split into bursts)
     burst: int = 9                           # consecutive frames per burst (the judge's window fits in one)
     intensities: tuple[float, ...] = (1.0, 0.5)
     resolution: int | None = 256             # plate size (square); None = the subject's training size
