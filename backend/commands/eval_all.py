@@ -1,4 +1,4 @@
-"""Run every evaluation (motion and render) and write eval_report/README.md with tables, plots and commands."""
+"""Run every evaluation (motion, render and plate-level emotion) and write eval_report/README.md with tables, plots and commands."""
 from __future__ import annotations
 
 import sys
@@ -14,6 +14,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--render-frames", type=int, default=24, help="held-out frames rendered for the render metrics")
     parser.add_argument("--skip-motion", action="store_true")
     parser.add_argument("--skip-render", action="store_true")
+    parser.add_argument("--skip-emotion", action="store_true", help="skip the plate-level emotion evaluation")
+    parser.add_argument("--emotion-frames", type=int, default=18,
+                        help="plates rendered per take by the emotion evaluation (default 18)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
 
 
@@ -23,7 +26,8 @@ def run(args) -> int:
     try:
         summary = write_report(ReportConfig(out=args.out, tracks=args.tracks, subject=args.subject,
                                             render_frames=args.render_frames, skip_motion=args.skip_motion,
-                                            skip_render=args.skip_render, device=args.device))
+                                            skip_render=args.skip_render, skip_emotion=args.skip_emotion,
+                                            emotion_frames=args.emotion_frames, device=args.device))
     except (LookupError, RuntimeError, OSError) as exc:
         print(f"emogene eval all: {exc}", file=sys.stderr)
         return 1

@@ -35,6 +35,8 @@ class ReportConfig:
     render_frames: int = 24
     skip_motion: bool = False
     skip_render: bool = False
+    skip_emotion: bool = False
+    emotion_frames: int = 18            # plates per take of the plate-level emotion evaluation
     device: str = "cpu"
     work: Path = Path("cache/subjects")
 
@@ -134,6 +136,16 @@ def write_report(config: ReportConfig) -> dict:
         commands.append(f"emogene eval render --subject {subject_dir} --frames {config.render_frames} "
                         f"--out {out / 'render'}")
         body += _section_from(out / "render", "Rendering: head + torso NeRF of the default subject")
+    if not config.skip_emotion:
+        from backend.evaluation.emotion_report import EmotionEvalConfig, evaluate_emotion
+        from backend.evaluation.plate_emotion import PlateEvalConfig
+        t = time.time()
+        summary["emotion"] = evaluate_emotion(EmotionEvalConfig(
+            out=out / "emotion", tracks=Path(config.tracks), plates=PlateEvalConfig(frames=config.emotion_frames),
+            device=config.device))
+        summary["emotion_seconds"] = round(time.time() - t, 1)
+        commands.append(f"emogene eval emotion --out {out} --frames {config.emotion_frames}")
+        body += _section_from(out / "emotion", "Emotion on the plates: an independent judge trained on real video")
     summary["total_seconds"] = round(time.time() - started, 1)
     (out / "metrics.json").write_text(json.dumps(summary, indent=2, default=str))
     header = ["# EmoGene for Blender — evaluation report", "",
