@@ -1,0 +1,228 @@
+"""Prepare + train the shipped emotional subject ``mead_m030`` from the 8 MEAD M030 clips
+(one per emotion, one camera) and write backend/assets/subjects/mead_m030/ (subject.json,
+track.npz, background.png, NeRF weights, training curves, metrics.json, held-out sheet,
+MODEL_CARD.md). Large intermediates stay in cache/subjects/mead_m030.
+
+    .venv/bin/python scripts/train_emotional_subject.py [--minutes 28] [--resolution 128] [--resume]
+
+Training is resumable (checkpoints every 1000 steps): after an interruption, run again with
+--resume; a run whose budget is already spent only evaluates and ships.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+MEAD = REPO.parent / "shared" / "data" / "mead"
+PATTERN = "M030_front_*_level*_001.mp4"
+SPEAKER = "M030"
+ASSET_FILES = ["track.npz", "background.png", "nerf.safetensors", "nerf.json", "training_curves.png",
+               "heldout_sheet.png"]
+
+
+def evaluate_heldout(subject_dir: Path, threads: int = 1) -> tuple[dict, dict]:
+    """All held-out frames, driven by their ground-truth tracks: PSNR / SSIM / mouth PSNR of the
+    NeRF, the nearest training frame by landmarks and the mean training frame (the functions of
+    backend.render.evaluate), overall and per emotion. Returns (metrics, renders by row)."""
+    import torch
+
+    from backend.checkpoints import load_checkpoint, read_checkpoint_meta
+    from backend.render.evaluate import PAPER, _mouth_psnr, _ssim
+    from backend.render.inference import _model_config
+    from backend.render.model import MODEL_KIND, MODEL_VERSION, SubjectNeRF
+    from backend.render.subject_dataset import SubjectDataset
+    from backend.render.train import CHECKPOINT_STEM, psnr, render_dataset_frames
+
+    torch.set_num_threads(threads)
+    data = SubjectDataset(subject_dir)
+    stem = subject_dir / CHECKPOINT_STEM
+    meta = read_checkpoint_meta(stem, kind=MODEL_KIND, version=MODEL_VERSION)
+    model = SubjectNeRF(_model_config(meta["config"]))
+    load_checkpoint(stem, model, kind=MODEL_KIND, version=MODEL_VERSION)
+    model.eval()
+    held, train = data.heldout_indices, data.train_indices
+    start = time.time()
+    ours = render_dataset_frames(model, data, held, torch.device("cpu"), progress=True).astype(np.float64)
+    seconds = (time.time() - start) / len(held)
+    gt = data.frames[held].astype(np.float64) / 255
+    lm = data.track["landmarks"].reshape(len(data.frames), -1)
+    nearest = train[np.argmin(((lm[held][:, None] - lm[train][None]) ** 2).sum(-1), axis=1)]
+    preds = {"nerf": ours, "retrieval": data.frames[nearest].astype(np.float64) / 255,
+             "mean_frame": np.broadcast_to(data.frames[train].astype(np.float64).mean(0) / 255, gt.shape)}
+    per_frame = {name: np.array([[psnr(p, g), _ssim(p, g), _mouth_psnr(p, g, data.mouth_boxes[i])]
+                                 for p, g, i in zip(pred, gt, held)]) for name, pred in preds.items()}
+
+    def summary(rows: np.ndarray) -> dict:
+        return {name: dict(zip(("psnr", "ssim", "mouth_psnr"), (float(v) for v in values[rows].mean(0))))
+                for name, values in per_frame.items()}
+
+    from bridge.emotions import EMOTIONS
+    emotion = data.track["emotion_index"][held]
+    w, h = data.info["image_size"]
+    metrics = {"subject": data.info["name"], "resolution": [w, h], "heldout_frames_evaluated": int(len(held)),
+               "heldout_frames_total": int(len(held)), "methods": summary(np.arange(len(held))),
+               "per_emotion": {EMOTIONS[e]: dict(summary(np.nonzero(emotion == e)[0]),
+                                                 frames=int((emotion == e).sum())) for e in sorted(set(emotion))},
+               "render_seconds_per_frame": seconds, "device": "cpu", "threads": threads,
+               "checkpoint_step": meta.get("step"), "train_seconds": meta.get("train_seconds"), "paper": PAPER}
+    return metrics, {int(r): img for r, img in zip(held, ours)}
+
+
+def heldout_sheet(subject_dir: Path, renders: dict, path: Path) -> None:
+    """One held-out frame per emotion (middle of each clip's held-out tail): real on top, NeRF below."""
+    import cv2
+
+    from backend.render.subject_dataset import SubjectDataset
+    data = SubjectDataset(subject_dir)
+    columns = []
+    for clip in data.info["clips"]:
+        a, b = clip["heldout_rows"]
+        row = (a + b) // 2
+        real = data.frames[row]
+        ours = (renders[row].clip(0, 1) * 255).round().astype(np.uint8)
+        col = np.concatenate([real, ours], axis=0)
+        col = cv2.resize(col, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+        label = np.full((22, col.shape[1], 3), 255, np.uint8)
+        cv2.putText(label, clip["emotion"], (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        columns.append(np.concatenate([label, col], axis=0))
+    sheet = np.concatenate(columns, axis=1)
+    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+
+
+def model_card(info: dict, summary: dict, metrics: dict, prepare_seconds: float) -> str:
+    m = metrics["methods"]
+    w, h = info["image_size"]
+    cfg = summary["config"]
+    clips = info["clips"]
+    seconds = sum(c["frames"] for c in clips) / info["fps"]
+    clip_lines = "\n".join(f"  - `{Path(c['video']).name}`: {c['emotion']} (MEAD level {c['level']}), "
+                           f"{c['frames']} frames, held out {c['frames'] - c['train_frames']}" for c in clips)
+    emo_rows = "\n".join(f"| {e} | {v['frames']} | {v['nerf']['psnr']:.2f} | {v['nerf']['ssim']:.3f} | "
+                         f"{v['nerf']['mouth_psnr']:.2f} | {v['retrieval']['psnr']:.2f} | {v['mean_frame']['psnr']:.2f} |"
+                         for e, v in metrics["per_emotion"].items())
+    return f"""# Emotional subject `mead_m030` (head + torso NeRF, 8 emotions)
+
+**Consent.** These plates show a real person (MEAD speaker M030, an actor recorded for the
+MEAD corpus). Rendering a real person's likeness, with speech and emotions they never
+expressed, needs that person's consent: obtaining it is the user's duty. Do not use this
+subject to deceive.
+
+**Licence: non-commercial, research use only.** MEAD is released for research use only; the
+clips here come from ali-vilab/dreamtalk `data/style_clip/video/` (the repository is MIT, MEAD's
+own terms still apply). So this subject, its weights and anything rendered with it are for
+non-commercial research use. For anything else, film your own actor (docs/capture_guide.md).
+
+## Why this subject
+The default subject was filmed talking neutrally, so its NeRF has never seen a smile or a frown.
+This one was trained on footage that holds all 8 emotions at full intensity (MEAD level 3;
+neutral is level 1), so its landmark-conditioned NeRF can render those expressions from its
+code. `subject.json` says `"expression": "code"`.
+
+## Data
+- One capture session: the 8 clips `../shared/data/mead/{PATTERN}` (MEAD speaker M030,
+  front camera, take 001), 256x256 face crops, 25 fps, video only; {info['frames']} frames
+  (~{seconds:.0f} s) in all:
+{clip_lines}
+- M030 belongs to the generator's speaker pool (backend/data/mead_pools.py); the plate-level
+  emotion judge never trains on M030 (its speakers are W009, W023, W901, W902).
+- Split by time within each clip: the last 10 % of **each** clip is held out
+  ({info['split']['heldout'][1] - info['split']['heldout'][0]} frames), the rest trains.
+- Tracks per clip (mediapipe FaceMesh -> 68 iBUG -> canonical + pose, smoothed within the clip,
+  never across a cut); person mask: mediapipe selfie segmentation; one background plate: the
+  per-pixel median of non-person pixels over all clips. `emogene prepare-subject` with the 8 files.
+
+## Model
+- The same head + torso NeRF as the default subject (hash grid {cfg['model']['head_grid']['levels']} levels,
+  2^{cfg['model']['head_grid']['log2_table_size']} rows; {cfg['model']['code_dim']} PCA coefficients of the canonical
+  landmarks, fitted on this subject's emotional training frames).
+- Working resolution {w}x{h} (plates up to {info['max_resolution'][0]}x{info['max_resolution'][1]} by upscaled
+  rendering); the face spans ~34 px between the eye centres at {w}x{h}.
+- Training: {summary['steps']} steps of {cfg['rays_per_step']} rays in {summary['train_seconds'] / 60:.1f} min on
+  {summary['device']} ({cfg['threads']} thread of a 2-core machine shared with 7 other jobs); preparation took
+  {prepare_seconds:.0f} s.
+
+## Held-out metrics (all {metrics['heldout_frames_evaluated']} held-out frames, ground-truth tracks, {w}x{h})
+| method | PSNR (dB) | SSIM | mouth PSNR (dB) |
+|---|---|---|---|
+| NeRF (ours) | {m['nerf']['psnr']:.2f} | {m['nerf']['ssim']:.3f} | {m['nerf']['mouth_psnr']:.2f} |
+| nearest training frame by landmarks | {m['retrieval']['psnr']:.2f} | {m['retrieval']['ssim']:.3f} | {m['retrieval']['mouth_psnr']:.2f} |
+| mean training frame | {m['mean_frame']['psnr']:.2f} | {m['mean_frame']['ssim']:.3f} | {m['mean_frame']['mouth_psnr']:.2f} |
+
+Per emotion (NeRF PSNR / SSIM / mouth PSNR; retrieval and mean-frame PSNR beside):
+
+| emotion | frames | PSNR | SSIM | mouth PSNR | retrieval PSNR | mean-frame PSNR |
+|---|---|---|---|---|---|---|
+{emo_rows}
+
+`heldout_sheet.png`: one held-out frame per emotion, real (top) above the NeRF (bottom).
+Rendering: {metrics['render_seconds_per_frame']:.2f} s per {w}x{h} frame on one CPU thread (shared machine).
+
+## Limits
+- ~30 s of footage: every emotion is seen in ~3.4 s of one sentence, so expressions far from
+  those sentences (and mouth shapes the sentences lack) are clamped to the training range.
+- No audio in these clips: this subject's pose track (track.npz) is 8 short takes; motion
+  sampling may cut between them.
+- 256x256 source crops: plates are sharp only up to about 2x the working resolution.
+
+Re-create: `.venv/bin/python scripts/train_emotional_subject.py --minutes {cfg['minutes']:g} --resolution {w}`.
+"""
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mead", default=str(MEAD), help="folder holding the MEAD M030 clips")
+    parser.add_argument("--work", default=str(REPO / "cache" / "subjects" / "mead_m030"))
+    parser.add_argument("--out", default=str(REPO / "backend" / "assets" / "subjects" / "mead_m030"))
+    parser.add_argument("--minutes", type=float, default=28.0)
+    parser.add_argument("--steps", type=int, default=7000)
+    parser.add_argument("--resolution", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--expression", default="code", choices=["code", "warp"],
+                        help="how plates show expressions (subject.json 'expression'; default code)")
+    args = parser.parse_args(argv)
+
+    from backend.data.mead_pools import pool_of
+    from backend.render.prepare import PrepareConfig, prepare_subject
+    from backend.render.train import TrainConfig, train_subject
+
+    clips = sorted(Path(args.mead).glob(PATTERN))
+    if len(clips) != 8:
+        print(f"expected the 8 clips {PATTERN} in {args.mead}, found {len(clips)}")
+        return 2
+    if pool_of(SPEAKER) != "generator":
+        raise AssertionError(f"{SPEAKER} is not in the generator's MEAD pool: it must not train a shipped subject")
+    work, out = Path(args.work), Path(args.out)
+    t0 = time.time()
+    prepare_subject(clips, work, config=PrepareConfig(resolution=args.resolution), name="mead_m030")
+    prepare_seconds = time.time() - t0
+    summary = train_subject(work, TrainConfig(steps=args.steps, minutes=args.minutes, threads=args.threads),
+                            resume=args.resume)
+    metrics, renders = evaluate_heldout(work, threads=args.threads)
+    heldout_sheet(work, renders, work / "heldout_sheet.png")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ASSET_FILES:
+        shutil.copy2(work / name, out / name)
+    info = json.loads((work / "subject.json").read_text())
+    shipped = dict(info, expression=args.expression,
+                   source_clips=[f"../shared/data/mead/{Path(c).name}" for c in info["source_clips"]],
+                   clips=[dict(c, video=f"../shared/data/mead/{Path(c['video']).name}") for c in info["clips"]])
+    (out / "subject.json").write_text(json.dumps(shipped, indent=2))
+    (out / "MODEL_CARD.md").write_text(model_card(info, summary, metrics, prepare_seconds))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print(json.dumps({"heldout": metrics["methods"], "steps": summary["steps"],
+                      "train_minutes": summary["train_seconds"] / 60}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
