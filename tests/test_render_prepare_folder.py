@@ -168,3 +168,17 @@ def test_shipped_emotional_subject_renders_a_plate_covering_the_face():
     x0, y0 = np.floor(face.min(0)).astype(int)
     x1, y1 = np.ceil(face.max(0)).astype(int)
     assert (plate[y0:y1, x0:x1, 3] > 128).mean() > 0.9
+
+
+@pytest.mark.slow
+def test_eval_all_re_prepares_a_shipped_session_subject_from_its_clips(shared_data, tmp_path):
+    """Shipped subjects carry no frames: `eval all` prepares them again, here from the 8 clips."""
+    from backend.evaluation.report import evaluation_subject_dir
+    from backend.subjects import SHIPPED_SUBJECTS
+    if not (SHIPPED_SUBJECTS / "mead_m030" / "nerf.json").is_file():
+        pytest.skip("mead_m030 weights not built yet (scripts/train_emotional_subject.py)")
+    shipped = json.loads((SHIPPED_SUBJECTS / "mead_m030" / "subject.json").read_text())
+    folder = evaluation_subject_dir("mead_m030", tmp_path)
+    info = json.loads((folder / "subject.json").read_text())
+    assert info["split"] == shipped["split"] and len(info["clips"]) == 8
+    assert (folder / "nerf.safetensors").is_file()

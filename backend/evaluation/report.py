@@ -57,14 +57,18 @@ def evaluation_subject_dir(name: str, work: Path) -> Path:
     if (shipped / "prepared" / "frames.npy").is_file():
         return shipped
     info = json.loads((shipped / "subject.json").read_text())
-    video = Path(info["source_video"])
-    if not video.is_absolute():
-        video = (Path(__file__).resolve().parents[2] / video).resolve()
-    if not video.is_file():
-        raise FileNotFoundError(f"subject {name!r} was trained on {info['source_video']}, which is not here: "
-                                "its held-out frames cannot be evaluated")
+    videos = []   # one source video, or the clips of a capture session (``source_clips``)
+    for source in info.get("source_clips") or [info["source_video"]]:
+        video = Path(source)
+        if not video.is_absolute():
+            video = (Path(__file__).resolve().parents[2] / video).resolve()
+        if not video.is_file():
+            raise FileNotFoundError(f"subject {name!r} was trained on {source}, which is not here: "
+                                    "its held-out frames cannot be evaluated")
+        videos.append(video)
     target = work / f"eval_{name}"
-    prepare_subject(video, target, config=PrepareConfig(resolution=max(info["image_size"])), name=name)
+    prepare_subject(videos if len(videos) > 1 else videos[0], target,
+                    config=PrepareConfig(resolution=max(info["image_size"])), name=name)
     for weights in shipped.glob("nerf.*"):
         shutil.copy2(weights, target / weights.name)
     return target
