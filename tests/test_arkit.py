@@ -20,7 +20,9 @@ from bridge.live_link_face import read_csv, timecode, write_csv, write_json
 
 TRACKS = Path(__file__).resolve().parents[1] / "cache" / "tracks"
 HELD_OUT = ("andrew_clip_1", "andrew_clip_2", "KristiNoem", "lieu_60s")
-MEAD = ("M030_front_neutral_level1_001", "M030_front_happy_level3_001")
+MEAD = ("M030_front_neutral_level1_001", "M030_front_happy_level3_001", *(
+    f"{s}_front_{e}_level{1 if e == 'neutral' else 3}_001" for s in ("M030", "W009")
+    for e in ("neutral", "angry", "surprised")))
 #: round trip on held-out speakers: mean point error (canonical units; 1 = inter-ocular distance)
 MAX_ROUND_TRIP_ERROR = 0.013
 MAX_ROUND_TRIP_RATIO = 0.6    # of the error of the neutral face (with the same per-frame shift/scale)
@@ -171,6 +173,19 @@ def test_happy_take_smiles_more_than_neutral(tracks):
     for name in ("mouthSmileLeft", "mouthSmileRight"):
         k = ARKIT_INDEX[name]
         assert happy[:, k].mean() > calm[:, k].mean() + 0.3, (name, happy[:, k].mean(), calm[:, k].mean())
+
+
+@pytest.mark.parametrize("speaker", ["M030", "W009"])
+def test_brows_follow_angry_and_surprised_takes(tracks, speaker):
+    """MEAD: angry lowers the brows, surprised raises them, vs the speaker's neutral take."""
+    calm = _load(tracks, f"{speaker}_front_neutral_level1_001")[0]["landmarks"]
+    rest = arkit.estimate_neutral(calm)
+    base = arkit.solve(calm, rest).weights.mean(axis=0)
+    for emotion, shapes in (("angry", ("browDownLeft", "browDownRight")),
+                            ("surprised", ("browInnerUp", "browOuterUpLeft", "browOuterUpRight"))):
+        mean = arkit.solve(_load(tracks, f"{speaker}_front_{emotion}_level3_001")[0]["landmarks"], rest).weights.mean(0)
+        for name in shapes:
+            assert mean[ARKIT_INDEX[name]] > base[ARKIT_INDEX[name]] + 0.25, (emotion, name)
 
 
 def test_real_blinks_close_the_eyes(tracks):
