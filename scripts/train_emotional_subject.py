@@ -213,6 +213,11 @@ def main(argv=None) -> int:
     for name in ASSET_FILES:
         shutil.copy2(work / name, out / name)
     info = json.loads((work / "subject.json").read_text())
+    if "neutral_landmarks" not in info:   # a folder prepared before this key existed
+        from backend.render.prepare import neutral_landmarks
+        track = np.load(work / "prepared" / "track_native.npz")
+        n_train = info["split"]["train"][1]
+        info["neutral_landmarks"] = neutral_landmarks(track["landmarks"][:n_train], track["emotion_index"][:n_train])
     shipped = dict(info, expression=args.expression,
                    source_clips=[f"../shared/data/mead/{Path(c).name}" for c in info["source_clips"]],
                    clips=[dict(c, video=f"../shared/data/mead/{Path(c['video']).name}") for c in info["clips"]])

@@ -56,6 +56,8 @@ def test_every_clip_is_listed_with_its_emotion_and_held_out_tail(session_subject
     from bridge.emotions import EMOTION_INDEX
     expected = np.array([EMOTION_INDEX[clips[c]["emotion"]] for c in track["clip_index"]])
     assert (track["emotion_index"] == expected).all()
+    neutral_rows = np.arange(*clips[1]["train_rows"])   # the neutral clip's training frames
+    np.testing.assert_allclose(info["neutral_landmarks"], track["landmarks"][neutral_rows].mean(0), atol=1e-5)
 
 
 def test_tracks_are_not_smoothed_across_clips(session_subject, shared_data, tmp_path):

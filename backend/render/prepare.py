@@ -224,6 +224,16 @@ def _prepare_clip(clip: SessionClip, config: PrepareConfig, label: str, progress
     return _PreparedClip(track, frames, masks, lm_px)
 
 
+def neutral_landmarks(landmarks: np.ndarray, emotion_index: np.ndarray) -> list | None:
+    """Mean canonical landmarks ``[68][3]`` of the rows labelled neutral (None when there are none):
+    the subject's own neutral face, which a generated track should be retargeted onto when the
+    subject was filmed with emotions (the mean over all its frames is half-way into an emotion)."""
+    rows = np.asarray(emotion_index) == 0
+    if not rows.any():
+        return None
+    return np.asarray(landmarks)[rows].astype(np.float64).mean(0).round(6).tolist()
+
+
 def heldout_split(count: int, fraction: float) -> int:
     """Number of training frames of a clip of ``count`` frames: its last ``fraction`` is held out
     (at least one frame held out, at least one kept for training)."""
@@ -358,6 +368,9 @@ def prepare_subject(video: str | Path | list[str | Path], out_dir: str | Path, a
     if not single:
         subject["source_clips"] = [c["video"] for c in clip_info]
         subject["clips"] = clip_info
+        neutral = neutral_landmarks(track.landmarks[:n_train_total], emotion_index[:n_train_total])
+        if neutral is not None:
+            subject["neutral_landmarks"] = neutral   # mean of the neutral clips' training frames
         if len(fps_values) > 1:
             subject["fps_note"] = f"clips differ in frame rate ({sorted(fps_values)}); track.npz is resampled to 25 fps"
     (out_dir / "subject.json").write_text(json.dumps(subject, indent=2))
