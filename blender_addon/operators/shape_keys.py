@@ -108,8 +108,9 @@ class EMOGENE_OT_drive_shape_keys(bpy.types.Operator):
         if result["kept_action"]:
             self.report({"INFO"}, f"Your action {result['kept_action']!r} was replaced and kept with a fake user")
         first, last = result["frames"]
-        self.report({"INFO"}, f"Keyed {len(result['matched'])} shape keys of {obj.name} on frames {first}-{last} "
-                              f"({len(result['missing'])} ARKit shapes have no key on this mesh)")
+        matched = ", ".join(k if k == a else f"{k} ({a})" for k, a in result["matched"].items())
+        self.report({"INFO"}, f"Keyed {len(result['matched'])} shape keys of {obj.name} on frames {first}-{last}: "
+                              f"{matched}; {len(result['missing'])} ARKit shapes have no key on this mesh")
         return {"FINISHED"}
 
 
