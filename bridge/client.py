@@ -79,8 +79,13 @@ def load_curve_key(path: str | Path, secret: bool = False) -> bytes:
     return key
 
 
+def load_curve_pair(path: str | Path) -> tuple[bytes, bytes]:
+    """(public, secret) from a client's secret certificate (``emogene keys --client NAME``: NAME.key_secret)."""
+    return load_curve_key(path), load_curve_key(path, secret=True)
+
+
 def _connect_dealer(address: str, limits: Limits, context: zmq.Context | None,
-                    server_key: bytes | None = None) -> zmq.Socket:
+                    server_key: bytes | None = None, client_pair: tuple[bytes, bytes] | None = None) -> zmq.Socket:
     if not isinstance(address, str) or not address.startswith(("tcp://", "ipc://", "inproc://")):
         raise ValueError(f"backend address {address!r} must start with tcp://, ipc:// or inproc://")
     socket = (context or zmq.Context.instance()).socket(zmq.DEALER)
@@ -92,7 +97,8 @@ def _connect_dealer(address: str, limits: Limits, context: zmq.Context | None,
     # pipe cannot see them, the connection is dropped, and libzmq 4.3.x then aborts the whole process
     # (`_input_stopped`, stream_engine_base.cpp) on reconnect. Liveness is checked with bridge pings.
     if server_key is not None:   # CURVE: encrypted, and only the holder of the server's secret can answer
-        public, secret = zmq.curve_keypair()
+        # the client's own pair: a backend with an allow-list (serve --curve-clients) admits only known ones
+        public, secret = client_pair or zmq.curve_keypair()
         socket.curve_serverkey = server_key
         socket.curve_publickey = public
         socket.curve_secretkey = secret
@@ -126,13 +132,14 @@ class SyncClient:
 
     def __init__(self, address: str, key: bytes | None = None, timeout_s: float = 10.0,
                  limits: Limits = DEFAULT_LIMITS, context: zmq.Context | None = None,
-                 server_key: bytes | None = None, liveness_s: float = LIVENESS_S):
+                 server_key: bytes | None = None, liveness_s: float = LIVENESS_S,
+                 client_pair: tuple[bytes, bytes] | None = None):
         self.address = address
         self.key = key
         self.timeout_s = timeout_s
         self.liveness_s = min(liveness_s, timeout_s) if timeout_s > 0 else liveness_s
         self.limits = limits
-        self._socket = _connect_dealer(address, limits, context, server_key)
+        self._socket = _connect_dealer(address, limits, context, server_key, client_pair)
         self._inbox: collections.deque[Message] = collections.deque(maxlen=_INBOX_LIMIT)
         #: job id -> the secret token ``accepted`` returned (needed by fetch, ack, cancel)
         self.tokens: dict[str, str] = {}
@@ -307,11 +314,12 @@ class PollingClient:
     MAX_POLL_S = 0.005
 
     def __init__(self, address: str, key: bytes | None = None, limits: Limits = DEFAULT_LIMITS,
-                 context: zmq.Context | None = None, server_key: bytes | None = None):
+                 context: zmq.Context | None = None, server_key: bytes | None = None,
+                 client_pair: tuple[bytes, bytes] | None = None):
         self.address = address
         self.key = key
         self.limits = limits
-        self._socket = _connect_dealer(address, limits, context, server_key)
+        self._socket = _connect_dealer(address, limits, context, server_key, client_pair)
         #: ``time.monotonic()`` of the last message received (None before the first)
         self.last_heard: float | None = None
 

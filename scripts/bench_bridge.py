@@ -6,12 +6,14 @@
 
 "raw" sends the very same bytes with plain ``send_multipart``/``recv_multipart``;
 "bridge" does the whole path per message: build Message, serialize (+ HMAC with a
-key), send, receive, verify, deserialize. Both run twice: without a key (the
-loopback default) and with one (required off loopback). Prints a table of ratios
+key), send, receive, verify, deserialize (and, keyed, the server's replay check).
+Both run twice: without a key (the loopback default) and with one (required off
+loopback). With ``--curve``, a second backend with CURVE encryption measures raw
+bytes and signed bridge messages over an encrypted socket. Prints a table of ratios
 (bridge / raw; target <= 1.2). Runs are interleaved and the median run of each is
 reported, so load from other processes hits every mode alike.
 
-    .venv/bin/python scripts/bench_bridge.py [--transport tcp|ipc] [--messages 3000] [--plates 100]
+    .venv/bin/python scripts/bench_bridge.py [--transport tcp|ipc] [--messages 3000] [--plates 100] [--curve]
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import time
 import numpy as np
 import zmq
 
+from backend.server.replay import ReplayGuard
 from bridge.messages import Message
 from bridge.protocol import Limits
 from bridge.wire import deserialize, serialize
@@ -32,13 +35,17 @@ KEY = b"benchmark-key-0123456789abcdef01"
 LIMITS = Limits(max_message_bytes=64 * 1024 * 1024)
 
 
-def _backend(address: str, ready) -> None:
+def _backend(address: str, ready, curve_secret: bytes | None = None) -> None:
     """The backend side: a ROUTER answering commands (echo / pong / plate streams)."""
     ctx = zmq.Context()
     router = ctx.socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
     router.setsockopt(zmq.SNDHWM, 1000)
+    if curve_secret is not None:
+        router.curve_server = True
+        router.curve_secretkey = curve_secret
     router.bind(address)
+    guard = ReplayGuard()
     ready.set()
     while True:
         route, *frames = router.recv_multipart(copy=False)
@@ -58,6 +65,8 @@ def _backend(address: str, ready) -> None:
             for _ in range(count):
                 route_i, *parts = router.recv_multipart(copy=False)
                 msg = deserialize(parts, key, LIMITS)
+                if key:
+                    guard.check(msg)
                 router.send_multipart([route_i.bytes, *serialize(msg.reply("pong"), key)], copy=False)
         elif command in (b"raw-plates", b"bridge-plates", b"bridge-plates-key"):
             count, size = int(frames[1].bytes), int(frames[2].bytes)
@@ -75,16 +84,27 @@ def _backend(address: str, ready) -> None:
     ctx.term()
 
 
-def _dealer(ctx: zmq.Context, address: str) -> zmq.Socket:
+def _dealer(ctx: zmq.Context, address: str, server_key: bytes | None = None) -> zmq.Socket:
     s = ctx.socket(zmq.DEALER)
     s.setsockopt(zmq.LINGER, 0)
     s.setsockopt(zmq.RCVHWM, 1000)
+    if server_key is not None:
+        s.curve_serverkey = server_key
+        s.curve_publickey, s.curve_secretkey = zmq.curve_keypair()
     s.connect(address)
     return s
 
 
-def latency(ctx, address: str, mode: str, count: int) -> list[float]:
-    sock = _dealer(ctx, address)
+def _target(mode: str, addresses: dict) -> tuple[str, str, bytes | None]:
+    """(backend mode, address, CURVE server key) of a measured mode; '-curve' modes use the CURVE backend."""
+    if mode.endswith("-curve"):
+        return mode[:-len("-curve")], addresses["curve"], addresses["curve_key"]
+    return mode, addresses["plain"], None
+
+
+def latency(ctx, addresses: dict, mode: str, count: int) -> list[float]:
+    mode, address, server_key = _target(mode, addresses)
+    sock = _dealer(ctx, address, server_key)
     try:
         key = KEY if mode == "bridge-key" else None
         command = {"raw": b"raw-echo", "bridge": b"bridge-echo", "bridge-key": b"bridge-echo-key"}[mode]
@@ -108,9 +128,10 @@ def latency(ctx, address: str, mode: str, count: int) -> list[float]:
         sock.close(0)
 
 
-def throughput(ctx, address: str, mode: str, count: int, size: int) -> float:
+def throughput(ctx, addresses: dict, mode: str, count: int, size: int) -> float:
     """Seconds from asking for ``count`` plates until the last one is received (and verified, decoded)."""
-    sock = _dealer(ctx, address)
+    mode, address, server_key = _target(mode, addresses)
+    sock = _dealer(ctx, address, server_key)
     try:
         key = KEY if mode == "bridge-key" else None
         command = {"raw": b"raw-plates", "bridge": b"bridge-plates", "bridge-key": b"bridge-plates-key"}[mode]
@@ -138,30 +159,49 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=15,
                         help="runs per measure, interleaved; the median run is reported")
+    parser.add_argument("--curve", action="store_true", help="also measure over a CURVE-encrypted socket")
     args = parser.parse_args()
 
-    address = ("tcp://127.0.0.1:5799" if args.transport == "tcp"
-               else f"ipc://{tempfile.mkdtemp(prefix='emogene-bench-')}/bench.sock")
+    def endpoint(port: int, name: str) -> str:
+        return (f"tcp://127.0.0.1:{port}" if args.transport == "tcp"
+                else f"ipc://{tempfile.mkdtemp(prefix='emogene-bench-')}/{name}.sock")
+
+    address = endpoint(5799, "bench")
+    addresses = {"plain": address}
     spawn = mp.get_context("spawn")
+    backends = []
     ready = spawn.Event()
-    backend = spawn.Process(target=_backend, args=(address, ready), daemon=True)
-    backend.start()
+    backends.append(spawn.Process(target=_backend, args=(address, ready), daemon=True))
+    backends[-1].start()
     ready.wait(30)
+    modes: tuple[str, ...] = ("raw", "bridge", "bridge-key")
+    if args.curve:
+        public, secret = zmq.curve_keypair()
+        addresses.update(curve=endpoint(5798, "curve"), curve_key=public)
+        ready = spawn.Event()
+        backends.append(spawn.Process(target=_backend, args=(addresses["curve"], ready, secret), daemon=True))
+        backends[-1].start()
+        ready.wait(30)
+        modes += ("raw-curve", "bridge-key-curve")
     ctx = zmq.Context()
-    modes = ("raw", "bridge", "bridge-key")
     lat: dict[str, list[float]] = {m: [] for m in modes}
     thr: dict[str, list[float]] = {m: [] for m in modes}
     try:
-        latency(ctx, address, "raw", 200)   # warm-up
+        latency(ctx, addresses, "raw", 200)   # warm-up
         for _ in range(args.repeats):      # interleaved, so background load hits all modes alike
             for mode in modes:
-                lat[mode].append(latency(ctx, address, mode, args.messages))
-                thr[mode].append(throughput(ctx, address, mode, args.plates, args.size))
+                lat[mode].append(latency(ctx, addresses, mode, args.messages))
+                thr[mode].append(throughput(ctx, addresses, mode, args.plates, args.size))
     finally:
-        stopper = _dealer(ctx, address)
-        stopper.send(b"stop")
-        backend.join(10)
-        stopper.close(0)
+        stoppers = [_dealer(ctx, address)]
+        if args.curve:
+            stoppers.append(_dealer(ctx, addresses["curve"], addresses["curve_key"]))
+        for stopper in stoppers:
+            stopper.send(b"stop")
+        for backend in backends:
+            backend.join(10)
+        for stopper in stoppers:
+            stopper.close(0)
         ctx.term()
 
     def median_run(values: list[list[float]], pick) -> float:
@@ -190,6 +230,17 @@ def main() -> None:
     row("plate stream (MB/s)", mb_per_s, "{:.0f}", lower_is_better=False)
     row("plate stream (plates/s)", fps, "{:.0f}", lower_is_better=False)
     print("ratio = bridge cost / raw cost (time ratio; for throughput raw/bridge). Target <= 1.20x.")
+    if args.curve:
+        print("CURVE (encrypted socket), against raw pyzmq without encryption:")
+        for name, values, better in (("round trip median (ms)", median_ms, True),
+                                     ("round trip p99 (ms)", p99_ms, True),
+                                     ("plate stream (MB/s)", mb_per_s, False)):
+            raw = values["raw"]
+            cells = []
+            for mode in ("raw-curve", "bridge-key-curve"):
+                v = values[mode]
+                cells.append(f"{mode} {v:.3f} = {(v / raw if better else raw / v):.2f}x")
+            print(f"  {name:<26}" + "   ".join(cells))
 
 
 if __name__ == "__main__":

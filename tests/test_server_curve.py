@@ -7,12 +7,13 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 import zmq
 
-from bridge.client import SyncClient, load_curve_key
+from bridge.client import SyncClient, load_curve_key, load_curve_pair
 from bridge.errors import BridgeError
 from bridge.protocol import ErrorCode, MessageType
 from test_server_support import KEY, REPO, generate_request, serve_process, stop_process
@@ -142,3 +143,52 @@ def test_without_curve_the_proxy_reads_everything(tmp_path):
         assert _leaks(recorded, audio) and _leaks(recorded, landmarks)
     finally:
         stop_process(proc)
+
+
+def test_only_listed_clients_get_through_the_handshake(tmp_path, keys):
+    """`--curve-clients`: an unlisted peer fails the CURVE handshake, so not one of its frames is read:
+    4 x 100 MiB of frames cost the backend nothing (without it, libzmq buffers them whole: MAXMSGSIZE is
+    per frame)."""
+    allowed = tmp_path / "clients"
+    result = subprocess.run([*EMOGENE, "keys", "--out", str(tmp_path / "alice"), "--client", "alice"],
+                            capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert result.returncode == 0, result.stderr
+    allowed.mkdir()
+    (allowed / "alice.key").write_bytes((tmp_path / "alice" / "alice.key").read_bytes())
+    proc, address = serve_process(tmp_path / "jobs", "--curve-secret", str(keys / "server.key_secret"),
+                                  "--curve-clients", str(allowed))
+    try:
+        server_key = load_curve_key(keys / "server.key")
+        alice = load_curve_pair(tmp_path / "alice" / "alice.key_secret")
+        with SyncClient(address, timeout_s=10, server_key=server_key, client_pair=alice) as client:
+            assert client.ping() < 2.0
+        ping = subprocess.run([*EMOGENE, "ping", "--connect", address, "--server-key", str(keys / "server.key"),
+                               "--client-key", str(tmp_path / "alice" / "alice.key_secret")],
+                              capture_output=True, text=True, cwd=REPO, timeout=60)
+        assert ping.returncode == 0, ping.stderr
+        with SyncClient(address, timeout_s=1.5, server_key=server_key) as stranger:   # a key not listed
+            with pytest.raises(BridgeError) as err:
+                stranger.ping()
+            assert err.value.code == ErrorCode.TIMEOUT
+        rss_before = _rss_kib(proc.pid)
+        flood = zmq.Context.instance().socket(zmq.DEALER)
+        flood.setsockopt(zmq.LINGER, 0)
+        flood.curve_serverkey = server_key
+        flood.curve_publickey, flood.curve_secretkey = zmq.curve_keypair()
+        flood.connect(address)
+        block = b"\0" * (100 << 20)
+        flood.send_multipart([block] * 4, copy=False)
+        time.sleep(3.0)
+        flood.close(0)
+        assert _rss_kib(proc.pid) - rss_before < 50 * 1024, (rss_before, _rss_kib(proc.pid))
+        with SyncClient(address, timeout_s=10, server_key=server_key, client_pair=alice) as client:
+            assert client.ping() < 2.0
+    finally:
+        stop_process(proc)
+
+
+def _rss_kib(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")

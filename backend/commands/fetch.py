@@ -13,6 +13,9 @@ def add_arguments(parser) -> None:
                         help=f"backend endpoint (default {DEFAULT_ADDRESS})")
     parser.add_argument("--key-file", metavar="F", help="shared secret file, if the backend uses one")
     parser.add_argument("--server-key", metavar="F", help="the backend's CURVE public key, if it encrypts")
+    parser.add_argument("--client-key", metavar="F",
+                        help="this client's CURVE secret certificate (NAME.key_secret from `emogene keys --client "
+                             "NAME`), for a backend that only admits listed clients")
     parser.add_argument("--job", required=True, metavar="ID", help="job id (printed by `emogene generate`)")
     parser.add_argument("--token", required=True, metavar="T", help="the job's token (printed with its id)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -24,19 +27,19 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from backend.commands.generate import load_server_key, receive_job, write_landmarks
+    from backend.commands.generate import curve_options, receive_job, write_landmarks
     from bridge.client import KeyFileError, SyncClient, load_key
     from bridge.errors import BridgeError
 
     out = Path(args.out)
     try:
         key = load_key(args.key_file) if args.key_file else None
-        server_key = load_server_key(args)
+        curve = curve_options(args)
     except (ValueError, KeyFileError) as exc:
         print(f"emogene fetch: {exc}", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    with SyncClient(args.connect, key=key, timeout_s=args.timeout, server_key=server_key) as client:
+    with SyncClient(args.connect, key=key, timeout_s=args.timeout, **curve) as client:
         client.tokens[args.job] = args.token
         received = receive_job(client, args.job, client.fetch(args.job, args.token), "fetch", out)
         if isinstance(received, int):

@@ -28,6 +28,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--key-file", metavar="F", help="shared secret file, if the backend uses one")
     parser.add_argument("--server-key", metavar="F",
                         help="the backend's CURVE public key (server.key from `emogene keys`): encrypts the traffic")
+    parser.add_argument("--client-key", metavar="F",
+                        help="this client's CURVE secret certificate (NAME.key_secret from `emogene keys --client "
+                             "NAME`), for a backend that only admits listed clients")
     parser.add_argument("--audio", required=True, metavar="FILE", help="speech audio (wav, flac, ogg, mp3, ...)")
     parser.add_argument("--emotion", required=True, metavar="SPEC", help=SPEC_HELP)
     parser.add_argument("--fps", required=True, type=float, metavar="N", help="output frame rate (e.g. 24, 25, 29.97)")
@@ -136,7 +139,7 @@ def run(args) -> int:
         check_audio_file(audio_path, limits.max_audio_seconds, limits.max_message_bytes)
         audio, rate_or_type = read_audio(audio_path)
         key = load_key(args.key_file) if args.key_file else None
-        server_key = load_server_key(args)
+        curve = curve_options(args)
     except (ValueError, UnknownEmotionError, KeyFileError) as exc:
         return fail(str(exc))
 
@@ -151,7 +154,7 @@ def run(args) -> int:
         request = build_generate(audio, rate_or_type, args.fps, weights, intensity, **options)
 
     out.mkdir(parents=True, exist_ok=True)
-    with SyncClient(args.connect, key=key, timeout_s=args.timeout, server_key=server_key) as client:
+    with SyncClient(args.connect, key=key, timeout_s=args.timeout, **curve) as client:
         try:
             job_id = client.submit(request)
         except BridgeError as exc:
@@ -179,12 +182,18 @@ def run(args) -> int:
     return 0
 
 
-def load_server_key(args):
-    """The backend's CURVE public key from ``--server-key`` (None without it)."""
-    from bridge.client import load_curve_key
+def curve_options(args) -> dict:
+    """SyncClient's CURVE arguments from ``--server-key`` / ``--client-key`` (empty without them)."""
+    from bridge.client import load_curve_key, load_curve_pair
 
-    path = getattr(args, "server_key", None)
-    return load_curve_key(path) if path else None
+    options = {}
+    if getattr(args, "server_key", None):
+        options["server_key"] = load_curve_key(args.server_key)
+    if getattr(args, "client_key", None):
+        if "server_key" not in options:
+            raise ValueError("--client-key needs --server-key (the backend's public key)")
+        options["client_pair"] = load_curve_pair(args.client_key)
+    return options
 
 
 def receive_job(client, job_id: str, stream, command: str, out):

@@ -11,6 +11,9 @@ def add_arguments(parser) -> None:
                         help=f"backend endpoint (default {DEFAULT_ADDRESS})")
     parser.add_argument("--key-file", metavar="F", help="shared secret file, if the backend uses one")
     parser.add_argument("--server-key", metavar="F", help="the backend's CURVE public key, if it encrypts")
+    parser.add_argument("--client-key", metavar="F",
+                        help="this client's CURVE secret certificate (NAME.key_secret from `emogene keys --client "
+                             "NAME`), for a backend that only admits listed clients")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds to wait (default 5)")
     parser.add_argument("--count", type=int, default=5, metavar="N", help="pings for the round-trip time (default 5)")
 
@@ -18,13 +21,13 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import statistics
 
-    from bridge.client import KeyFileError, SyncClient, load_curve_key, load_key
+    from backend.commands.generate import curve_options
+    from bridge.client import KeyFileError, SyncClient, load_key
     from bridge.errors import BridgeError
 
     try:
         key = load_key(args.key_file) if args.key_file else None
-        server_key = load_curve_key(args.server_key) if args.server_key else None
-        client = SyncClient(args.connect, key=key, timeout_s=args.timeout, server_key=server_key)
+        client = SyncClient(args.connect, key=key, timeout_s=args.timeout, **curve_options(args))
     except (KeyFileError, ValueError) as exc:
         print(f"emogene ping: {exc}", file=sys.stderr)
         return 2

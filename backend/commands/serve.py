@@ -21,6 +21,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--curve-secret", metavar="F",
                         help="CURVE secret key (server.key_secret from `emogene keys`): encrypts all traffic; "
                              "clients then need --server-key server.key")
+    parser.add_argument("--curve-clients", metavar="DIR",
+                        help="with --curve-secret: only clients whose public key (NAME.key from `emogene keys "
+                             "--client NAME`) is in DIR may connect; others fail the handshake unread")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device (default auto)")
     parser.add_argument("--jobs-dir", metavar="D", default=None,
                         help="where job results wait until acknowledged (default ~/.cache/emogene/jobs)")
@@ -68,6 +71,12 @@ def run(args) -> int:
         except CurveKeyError as exc:
             print(f"emogene serve: {exc}", file=sys.stderr)
             return 2
+    if args.curve_clients and not curve_secret:
+        print("emogene serve: --curve-clients needs --curve-secret", file=sys.stderr)
+        return 2
+    if args.curve_clients and not Path(args.curve_clients).is_dir():
+        print(f"emogene serve: --curve-clients {args.curve_clients} is not a folder", file=sys.stderr)
+        return 2
     if key is None and not is_loopback_endpoint(args.bind):
         print(f"emogene serve: refusing to bind {args.bind} without --key-file: anyone who can reach it could "
               "use this machine's GPU and read results. Give a key file (the same one on the client), "
@@ -88,7 +97,8 @@ def run(args) -> int:
         return 2
     subjects = SubjectStore(args.subjects_dir)
     stage_set = StageSet(device=device, subjects=subjects)
-    config = ServerConfig(bind=args.bind, key=key, curve_secret=curve_secret, jobs_dir=Path(args.jobs_dir) if args.jobs_dir else DEFAULT_JOBS_DIR)
+    config = ServerConfig(bind=args.bind, key=key, curve_secret=curve_secret,
+                          curve_clients=Path(args.curve_clients) if args.curve_clients else None, jobs_dir=Path(args.jobs_dir) if args.jobs_dir else DEFAULT_JOBS_DIR)
     server = BackendServer(config, stage_set, subjects, device_name=str(device))
 
     def shut_down(signum, _frame):

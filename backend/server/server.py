@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import collections
 import queue
 import secrets
 import threading
@@ -25,6 +24,7 @@ import zmq
 
 from backend.pipeline.base import StageError
 from backend.server.job_store import DEFAULT_JOBS_DIR, TERMINAL_STATES, JobStore, token_digest, token_matches
+from backend.server.replay import ReplayGuard
 from backend.server.validation import job_from_message
 from backend.server.worker import STATE_OF_TERMINAL, Job, JobWorker, Outgoing
 from bridge.errors import BridgeError
@@ -43,6 +43,7 @@ class ServerConfig:
     bind: str = DEFAULT_ADDRESS
     key: bytes | None = None
     curve_secret: bytes | None = None          # Z85 secret key: CURVE-encrypt the socket (see `emogene keys`)
+    curve_clients: Path | None = None          # folder of allowed client public keys (CURVE handshake, ZAP)
     jobs_dir: Path = DEFAULT_JOBS_DIR
     limits: Limits = DEFAULT_LIMITS
     max_queued_jobs: int = 16
@@ -80,7 +81,7 @@ class BackendServer:
         self.address: str | None = None
         #: a new id each time the backend starts: clients notice a restart by it changing
         self.instance = new_id()
-        self._seen_ids: "collections.OrderedDict[str, float]" = collections.OrderedDict()
+        self.replay_guard = ReplayGuard(config.limits.replay_window_s, config.limits.replay_history)
         self.worker = JobWorker(stage_set, self.store, self._outbox, self._wake, key=config.key)
         self._intake = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emogene-intake")
         self._validated: "queue.Queue[tuple[bytes, Message, Any]]" = queue.Queue()
@@ -110,6 +111,7 @@ class BackendServer:
     def serve_forever(self, on_bound: Callable[[str], None] | None = None) -> None:
         router = self._context.socket(zmq.ROUTER)
         wake = self._context.socket(zmq.PULL)
+        authenticator = self._start_authenticator()
         try:
             self._configure(router)
             try:
@@ -132,6 +134,21 @@ class BackendServer:
             self._intake.shutdown(wait=False, cancel_futures=True)
             router.close(linger=0)
             wake.close(linger=0)
+            if authenticator is not None:
+                authenticator.stop()
+
+    def _start_authenticator(self):
+        """With ``curve_clients``: a ZAP handler admitting only the listed client keys. Unknown peers fail
+        the CURVE handshake, so none of their frames is ever read (the only bound on unsigned multi-frame
+        messages: libzmq's MAXMSGSIZE is per frame)."""
+        if self.config.curve_clients is None:
+            return None
+        from zmq.auth.thread import ThreadAuthenticator
+
+        authenticator = ThreadAuthenticator(self._context)
+        authenticator.start()
+        authenticator.configure_curve(domain="*", location=str(self.config.curve_clients))
+        return authenticator
 
     def _configure(self, router: zmq.Socket) -> None:
         router.setsockopt(zmq.LINGER, 0)
@@ -233,7 +250,7 @@ class BackendServer:
             return
         try:
             if self.config.key:
-                self._check_replay(msg)
+                self.replay_guard.check(msg)
             self._dispatch(router, route, msg)
         except BridgeError as exc:
             self._send(router, route, error_message(exc.code, exc.message, parent_id=msg.msg_id,
@@ -377,25 +394,6 @@ class BackendServer:
                               f"{msg.type} of job {job_id} needs the job's token (from its 'accepted' reply)"
                               + (", and this one is wrong" if token is not None else ""), job_id=job_id)
         return job_id, job
-
-    def _check_replay(self, msg: Message) -> None:
-        """Keyed servers: refuse a message outside the time window or whose id was seen in it."""
-        now = time.time()
-        window = self.config.limits.replay_window_s
-        if not abs(msg.time - now) <= window:
-            raise BridgeError(ErrorCode.REPLAYED,
-                              f"message time is {msg.time - now:+.0f} s from the backend's clock; messages "
-                              f"must be within ±{window:g} s (a replay, or the clocks are out of sync)")
-        seen = self._seen_ids
-        while seen:   # forget ids older than any message the time check would still let through
-            oldest_id, received = next(iter(seen.items()))
-            if now - received <= 2 * window and len(seen) < self.config.limits.replay_history:
-                break
-            seen.popitem(last=False)
-        if msg.msg_id in seen:
-            raise BridgeError(ErrorCode.REPLAYED, f"message id {msg.msg_id[:32]} was already received "
-                              "(a replayed message)")
-        seen[msg.msg_id] = now
 
     def _on_cancel(self, router, route, msg: Message) -> None:
         job_id, job = self._authorize(msg)
