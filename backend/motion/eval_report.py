@@ -62,6 +62,9 @@ def markdown(metrics: dict) -> str:
         lines.append(f"| pose {k} | {_f(v['velocity'], 5)} | {_f(v['acceleration'], 5)} |")
     for k, v in i["landmarks"].items():
         lines.append(f"| landmarks {k} | {_f(v['velocity'], 5)} | {_f(v['acceleration'], 5)} |")
+    if metrics.get("lipsync"):
+        from backend.motion.lipsync_eval import markdown as lipsync_markdown
+        lines += ["", lipsync_markdown(metrics["lipsync"]).rstrip("\n")]
     if metrics.get("ldm_generalisation"):
         from backend.motion.ldm_eval import markdown as ldm_markdown
         lines += ["", ldm_markdown(metrics["ldm_generalisation"]).rstrip("\n")]
@@ -122,6 +125,9 @@ def plots(metrics: dict, out: Path) -> list[Path]:
     paths.append(out / "lmd_idle.png")
     fig.savefig(paths[-1], dpi=90)
     plt.close(fig)
+    if metrics.get("lipsync"):
+        from backend.motion.lipsync_eval import plots as lipsync_plots
+        paths += lipsync_plots(metrics["lipsync"], out)
     if metrics.get("ldm_generalisation"):
         from backend.motion.ldm_eval import plot_amplitude, plot_leave_one_out
         paths += [plot_amplitude(metrics["ldm_generalisation"], out / "ldm_amplitude.png"),

@@ -7,6 +7,7 @@ models folder are fixed: ``syncnet``, ``audio2motion``, ``ldm``, ``emotion_class
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,19 +16,32 @@ from typing import Any
 import torch
 
 from backend.checkpoints import CheckpointError, load_checkpoint, read_checkpoint_meta, save_checkpoint
-from backend.motion import audio2motion, emotion_classifier, ldm, syncnet
+from backend.motion import audio2motion, emotion_classifier, ldm, speech_motion, syncnet
 
 SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "assets" / "models"
 
 #: stem -> (module class, config class, kind, version)
 MODEL_SPECS: dict[str, tuple[type, type, str, int]] = {
     "syncnet": (syncnet.LandmarkSyncNet, syncnet.SyncNetConfig, syncnet.KIND, syncnet.VERSION),
-    "audio2motion": (audio2motion.Audio2MotionVAE, audio2motion.Audio2MotionConfig, audio2motion.KIND,
-                     audio2motion.VERSION),
+    "audio2motion": (speech_motion.SpeechMotionModel, speech_motion.SpeechMotionConfig, speech_motion.KIND,
+                     speech_motion.VERSION),
     "ldm": (ldm.LandmarkDeformationModel, ldm.LDMConfig, ldm.KIND, ldm.VERSION),
     "emotion_classifier": (emotion_classifier.EmotionClassifier, emotion_classifier.EmotionClassifierConfig,
                            emotion_classifier.KIND, emotion_classifier.VERSION),
 }
+
+
+#: stem -> {older version: (module class, config class)} still readable (the model shipped before, for comparisons)
+LEGACY_SPECS: dict[str, dict[int, tuple[type, type]]] = {
+    "audio2motion": {2: (audio2motion.Audio2MotionVAE, audio2motion.Audio2MotionConfig)},
+}
+
+
+def _stored_version(path: Path) -> int | None:
+    try:
+        return int(json.loads(path.with_suffix(".json").read_text()).get("version"))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def _config_from_dict(config_cls: type, values: dict) -> Any:
@@ -50,6 +64,9 @@ def load_model(folder_or_stem: str | Path, stem: str, device: torch.device | str
     cls, config_cls, kind, version = MODEL_SPECS[stem]
     path = Path(folder_or_stem)
     path = path / stem if path.is_dir() else path
+    stored = _stored_version(path)
+    if stored in LEGACY_SPECS.get(stem, {}):
+        (cls, config_cls), version = LEGACY_SPECS[stem][stored], stored
     meta = read_checkpoint_meta(path, kind=kind, version=version)
     try:
         model = cls(_config_from_dict(config_cls, meta.get("config", {})))
@@ -61,7 +78,7 @@ def load_model(folder_or_stem: str | Path, stem: str, device: torch.device | str
 
 @dataclass
 class MotionModels:
-    audio2motion: audio2motion.Audio2MotionVAE
+    audio2motion: speech_motion.SpeechMotionModel
     ldm: ldm.LandmarkDeformationModel
     syncnet: syncnet.LandmarkSyncNet | None = None
     emotion: emotion_classifier.EmotionClassifier | None = None

@@ -153,14 +153,17 @@ def split_clips(clips: list[TrackClip]) -> ClipSplits:
     speakers, holding one out would leave one speaker to learn emotions from, so speaker-held-out
     numbers come from leave-one-speaker-out folds in the evaluation (``mead_full``).
 
-    Talking clips whose recorded audio does not drive the mouth (``av_sync_corr`` below
-    :data:`MIN_AV_SYNC_CORR`, e.g. a dub) are left out of both sides.
+    Talking clips that cannot teach lip sync (:func:`lipsync_data.lip_sync_reason`: no usable,
+    in-sync speech, or from ``video_only/``) are left out of both sides; a person with any
+    held-out clip is held out entirely (:data:`lipsync_data.SAME_PERSON`).
     """
-    talking = [c for c in clips if c.has_audio and c.emotion is None
+    from backend.motion.lipsync_data import lip_sync_reason, person
+    held_people = {person(c) for c in clips if c.split in ("test", "val", "held_out", "heldout")}
+    talking = [c for c in clips if c.has_audio and c.emotion is None and lip_sync_reason(c) is None
                and (c.meta.get("av_sync_corr") is None or c.meta["av_sync_corr"] >= MIN_AV_SYNC_CORR)]
     labelled = [c for c in clips if c.emotion is not None and c.emotion in EMOTION_INDEX]
-    t_test = [c for c in talking if _is_held_out_talking(c)]
-    t_train = [c for c in talking if not _is_held_out_talking(c)]
+    t_test = [c for c in talking if _is_held_out_talking(c) or person(c) in held_people]
+    t_train = [c for c in talking if not any(c is t for t in t_test)]
     if talking and not t_train:
         t_train, t_test = talking[1:], talking[:1]
     if talking and not t_test and len(t_train) > 1:

@@ -69,13 +69,17 @@ def run_training(target: str, args) -> dict:
         cfg = _apply_common(training.SyncNetTrainConfig(), args)
         model, history = training.train_syncnet(cfg, train, device)
     elif target == "audio2motion":
-        cfg = _apply_common(training.Audio2MotionTrainConfig(), args)
+        from backend.motion.a2m_training import SpeechMotionTrainConfig, train_speech_motion
+        from backend.motion.lipsync_data import lip_sync_split
+        lips = lip_sync_split(clips)
+        train = lips.train + (lips.test if args.all_data else [])
+        extra["train_clips"] = [c.name for c in train]
+        extra["held_out_clips"] = [] if args.all_data else [c.name for c in lips.test]
+        cfg = _apply_common(SpeechMotionTrainConfig(), args)
         cfg.sync_weight = float(args.sync_weight)
-        if getattr(args, "kl_weight", None) is not None:
-            cfg.kl_weight = float(args.kl_weight)
         syncnet, source = find_syncnet(args.syncnet, out, device) if cfg.sync_weight > 0 else (None, "disabled")
         extra["syncnet"] = source
-        model, history = training.train_audio2motion(cfg, train, device, syncnet)
+        model, history = train_speech_motion(cfg, train, device, syncnet, should_stop=None)
     elif target == "ldm":
         cfg = _apply_common(training.LDMTrainConfig(), args)
         cfg.lip_weight = float(args.lip_weight)

@@ -1,0 +1,210 @@
+"""Training the audio-to-motion model (:class:`speech_motion.SpeechMotionModel`) on lip-sync clips.
+
+Data: random windows of the training people's clips (:mod:`lipsync_data`), each with a
+random tempo (audio rows and landmarks stretched together), then mel-domain
+augmentation (:class:`audio_features.MelAugment`: level, noise, reverb, vocal-tract
+warp, tilt) and per-window normalisation. Targets: lower-face displacements from the
+clip's mean face.
+
+Losses (all on the lower face, canonical units x 10):
+* ``recon``: per-point squared error, mouth points weighted ``mouth_weight``;
+* ``opening``: squared error of the three inner-lip gaps (mouth shape that reads);
+* ``corr``: 1 - Pearson correlation of predicted vs real mouth opening per window
+  (scale-free, so hedging towards the mean does not pay);
+* ``velocity``: squared error of frame-to-frame velocity, plus ``liveliness``: the
+  per-window std of every PCA coefficient and of the velocity matched to the real
+  one (keeps motion as large and as fast as real motion instead of damped);
+* ``sync`` (optional): the landmark SyncNet's loss on the predicted mouth.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from backend.motion.audio_features import AugmentConfig, MelAugment, normalise_mel
+from backend.motion.landmarks import MOUTH, inner_lip_gaps, mouth_opening
+from backend.motion.lipsync_data import person
+from backend.motion.speech_motion import SpeechMotionConfig, SpeechMotionModel, animated_points
+from backend.motion.tracks_data import MEL_PER_FRAME, TrackClip, TrackDataError
+
+History = dict[str, list[float]]
+
+
+@dataclass
+class SpeechMotionTrainConfig:
+    model: SpeechMotionConfig = field(default_factory=SpeechMotionConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    steps: int = 1500
+    batch: int = 32
+    lr: float = 2e-3
+    seed: int = 0
+    log_every: int = 10
+    window: int = 64                   # frames per training window
+    tempo: tuple[float, float] = (0.87, 1.15)
+    augment_prob: float = 0.8          # share of windows that get mel augmentation
+    unseen_style_prob: float = 0.3     # share of windows trained with the "unseen speaker" style code
+    mouth_weight: float = 4.0
+    opening_weight: float = 2.0
+    corr_weight: float = 0.5
+    velocity_weight: float = 1.0
+    liveliness_weight: float = 1.0
+    sync_weight: float = 0.0           # 0 disables the SyncNet term
+    sync_stride: int = 4
+
+
+def fit_statistics(model: SpeechMotionModel, clips: list[TrackClip]) -> None:
+    """PCA basis of lower-face displacements, per-component std, closed-lips rest pose, mean face."""
+    mask = animated_points()
+    disp = np.concatenate([c.landmarks - c.landmarks.mean(0, keepdims=True) for c in clips])
+    disp[:, ~mask] = 0
+    flat = disp.reshape(len(disp), -1)
+    K = model.config.pca_components
+    _, _, vt = np.linalg.svd(flat - flat.mean(0), full_matrices=False)
+    basis = vt[:K].astype(np.float32)
+    coef_std = (flat @ basis.T).std(0) + 1e-4
+    rest = []
+    for c in clips:   # closed lips: each clip's frames at or below its 5th percentile of opening
+        d = c.landmarks - c.landmarks.mean(0, keepdims=True)
+        op = mouth_opening(c.landmarks)
+        rest.append(d[op <= np.percentile(op, 5)].mean(0))
+    rest = np.mean(rest, 0)
+    rest[~mask] = 0
+    rest = (rest.reshape(-1) @ basis.T) @ basis     # representable by the model's basis
+    faces = np.mean([c.landmarks.mean(0) for c in clips], 0)
+    for name, value in (("pca_basis", basis), ("coef_std", coef_std), ("rest_displacement", rest.reshape(68, 3)),
+                        ("mean_face", faces)):
+        getattr(model, name).copy_(torch.as_tensor(np.asarray(value, np.float32)))
+
+
+class WindowSampler:
+    """Random tempo-stretched windows of (raw log-mel rows, lower-face displacement, person index)."""
+
+    def __init__(self, clips: list[TrackClip], window: int, tempo: tuple[float, float], seed: int = 0):
+        longest = int(np.ceil(window * tempo[1])) + 1
+        self.clips = [c for c in clips if c.has_audio and c.frames >= longest]
+        if not self.clips:
+            raise TrackDataError(f"no lip-sync clips with at least {longest} frames")
+        self.window, self.tempo = window, tempo
+        self.rng = np.random.default_rng(seed)
+        mask = animated_points()
+        self.disp = []
+        for c in self.clips:
+            d = c.landmarks - c.landmarks.mean(0, keepdims=True)
+            d[:, ~mask] = 0
+            self.disp.append(d.astype(np.float32))
+        self.people = sorted({person(c) for c in self.clips})
+        self.person_index = [self.people.index(person(c)) for c in self.clips]
+        # sample clips by length, but people with little data a bit more often (sqrt weighting)
+        frames = np.array([c.frames for c in self.clips], float)
+        per_person = {p: sum(f for f, c in zip(frames, self.clips) if person(c) == p) for p in self.people}
+        w = np.array([f / np.sqrt(per_person[person(c)]) for f, c in zip(frames, self.clips)])
+        self.weights = w / w.sum()
+
+    def sample(self, n: int):
+        W = self.window
+        mels, disps, who = [], [], []
+        for ci in self.rng.choice(len(self.clips), n, p=self.weights):
+            c = self.clips[ci]
+            rate = float(self.rng.uniform(*self.tempo))
+            span = W * rate                                   # source frames covered
+            t0 = float(self.rng.uniform(0, c.frames - span - 1))
+            src = t0 + np.arange(W) * rate
+            lo = np.floor(src).astype(int)
+            w = (src - lo)[:, None, None].astype(np.float32)
+            d = self.disp[ci]
+            disps.append(d[lo] * (1 - w) + d[lo + 1] * w)
+            rows_src = t0 * MEL_PER_FRAME + np.arange(W * MEL_PER_FRAME) * rate
+            rlo = np.floor(rows_src).astype(int)
+            rw = (rows_src - rlo)[:, None].astype(np.float32)
+            rhi = np.minimum(rlo + 1, c.mel.shape[0] - 1)
+            mels.append(c.mel[rlo] * (1 - rw) + c.mel[rhi] * rw)
+            who.append(self.person_index[ci])
+        return (torch.as_tensor(np.stack(mels)), torch.as_tensor(np.stack(disps)),
+                torch.as_tensor(who, dtype=torch.long))
+
+
+def _pearson_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean over windows of ``1 - corr(a, b)`` along time ``[B, T]`` (windows where b is flat are skipped)."""
+    a = a - a.mean(1, keepdim=True)
+    b = b - b.mean(1, keepdim=True)
+    sb = b.pow(2).sum(1)
+    keep = sb > 1e-8
+    if not keep.any():
+        return torch.zeros((), device=a.device)
+    r = (a * b).sum(1) / (a.pow(2).sum(1).sqrt() * sb.sqrt() + 1e-8)
+    return (1 - r[keep]).mean()
+
+
+def train_speech_motion(cfg: SpeechMotionTrainConfig, clips: list[TrackClip], device: torch.device,
+                        syncnet=None, should_stop: Callable[[], bool] | None = None,
+                        progress: bool = True) -> tuple[SpeechMotionModel, History]:
+    torch.manual_seed(cfg.seed)
+    data = WindowSampler(clips, cfg.window, cfg.tempo, cfg.seed)
+    if len(data.people) >= cfg.model.speakers:
+        raise TrackDataError(f"{len(data.people)} training people but the style table has "
+                             f"{cfg.model.speakers - 1} rows: raise SpeechMotionConfig.speakers")
+    model = SpeechMotionModel(cfg.model)
+    fit_statistics(model, data.clips)
+    model.to(device).train()
+    augment = MelAugment(cfg.augment, cfg.seed)
+    if syncnet is not None:
+        syncnet = syncnet.to(device).eval()
+        for p in syncnet.parameters():
+            p.requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    point_w = torch.as_tensor(animated_points(), dtype=torch.float32, device=device)
+    point_w[MOUTH] = cfg.mouth_weight
+    point_w /= point_w.mean()
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: History = {}
+    bar = tqdm(range(cfg.steps), desc="train audio2motion", unit="step", mininterval=2.0, dynamic_ncols=True,
+               disable=not progress)
+    for step in bar:
+        if should_stop and should_stop():
+            break
+        mel, disp, who = data.sample(cfg.batch)
+        aug = torch.rand(cfg.batch, generator=gen) < cfg.augment_prob
+        if aug.any():
+            mel[aug] = augment(mel[aug])
+        unseen = torch.rand(cfg.batch, generator=gen) < cfg.unseen_style_prob
+        who = torch.where(unseen, torch.full_like(who, model.unseen_speaker), who)
+        mel, disp, who = mel.to(device), disp.to(device), who.to(device)
+        feats = normalise_mel(mel)
+        coefs = model(feats, model.style_code(who, len(who), device))
+        pred = model.to_displacement(coefs)
+        true_c = model.to_coefficients(disp)
+        err = ((pred - disp) * 10).pow(2).sum(-1)
+        recon = (err * point_w).mean()
+        gaps_p, gaps_t = inner_lip_gaps(pred) * 10, inner_lip_gaps(disp) * 10
+        opening = (gaps_p - gaps_t).pow(2).mean()
+        corr = _pearson_loss(gaps_p.mean(-1), gaps_t.mean(-1))
+        vp, vt = pred[:, 1:] - pred[:, :-1], disp[:, 1:] - disp[:, :-1]
+        velocity = (((vp - vt) * 10).pow(2).sum(-1) * point_w).mean()
+        cvp, cvt = coefs[:, 1:] - coefs[:, :-1], true_c[:, 1:] - true_c[:, :-1]
+        lively = (coefs.std(1) - true_c.std(1)).pow(2).mean() + (cvp.std(1) - cvt.std(1)).pow(2).mean()
+        loss = (recon + cfg.opening_weight * opening + cfg.corr_weight * corr
+                + cfg.velocity_weight * velocity + cfg.liveliness_weight * lively)
+        sync = torch.zeros((), device=device)
+        if syncnet is not None and cfg.sync_weight > 0:
+            sync = syncnet.sync_loss(mel, pred[:, :, MOUTH], stride=cfg.sync_stride)
+            loss = loss + cfg.sync_weight * sync
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        if step % cfg.log_every == 0:
+            history.setdefault("step", []).append(step)
+            for k, v in (("loss", loss), ("recon", recon), ("opening", opening), ("corr", corr),
+                         ("velocity", velocity), ("liveliness", lively), ("sync", sync)):
+                history.setdefault(k, []).append(float(v.detach()))
+    if model.style is not None:
+        codes = model.style.weight[: len(data.people)].detach()
+        model.style_sigma.copy_(codes.std(0) if len(data.people) > 1 else torch.zeros_like(codes[0]))
+    return model.eval(), history

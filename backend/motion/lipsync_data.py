@@ -1,0 +1,78 @@
+"""Which prepared clips teach lip sync, and the speaker-level hold-out for everything audio-driven.
+
+A clip teaches lip sync when it has audio, the data module found that audio in sync
+with the lips (``lip_sync_usable``), it is not from ``video_only/`` (whose sound, where
+there is any, is not the speaker's), and voice activity finds speech in it. MEAD clips
+with audio count too (emotional speech is speech).
+
+Hold-out: the data module's stable speaker hash (``split == "val"``). Some clips of one
+person carry different speaker ids (file-name based); :data:`SAME_PERSON` maps them to
+one identity, and an identity with any held-out clip is held out entirely, so no model
+(SyncNet included) ever trains on a held-out person.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backend.motion.tracks_data import TrackClip
+
+#: speaker ids that are the same person (data README: ``obama_weekly_47s`` is Obama; the GRID
+#: clips ``grid_pwij3p`` and ``grid_swwp2s`` are one man; retalking_* are treated as one speaker)
+SAME_PERSON = {"obama_weekly": "obama", "grid_swwp2s": "grid_pwij3p"}
+MIN_SPEECH_FRACTION = 0.3
+
+
+def person(clip: TrackClip) -> str:
+    speaker = clip.speaker.lower()
+    return SAME_PERSON.get(speaker, speaker)
+
+
+def lip_sync_reason(clip: TrackClip) -> str | None:
+    """Why a clip cannot teach lip sync (None: it can)."""
+    if not clip.has_audio:
+        return "no audio"
+    if "video_only" in str(clip.meta.get("source", "")).replace("\\", "/").split("/"):
+        return "video_only/ (sound is not the speaker's)"
+    usable = clip.meta.get("lip_sync_usable")
+    if usable is False:
+        return "lip_sync_usable false (audio offset or not the clip's recording)"
+    if float(clip.speech.mean()) < MIN_SPEECH_FRACTION:
+        return f"voice activity finds speech in only {clip.speech.mean():.0%} of frames"
+    return None
+
+
+@dataclass
+class LipSyncSplit:
+    train: list[TrackClip]
+    test: list[TrackClip]
+    excluded: dict[str, str]          # clip name -> reason
+
+    @property
+    def held_out_people(self) -> list[str]:
+        return sorted({person(c) for c in self.test})
+
+    def summary(self) -> dict:
+        def part(cs):
+            return {"clips": len(cs), "minutes": round(sum(c.frames for c in cs) / 25 / 60, 2),
+                    "speakers": len({person(c) for c in cs}),
+                    "speech_minutes": round(sum(int(c.speech.sum()) for c in cs) / 25 / 60, 2)}
+        return {"train": part(self.train), "held_out": part(self.test),
+                "held_out_people": self.held_out_people, "excluded": self.excluded}
+
+
+def lip_sync_split(clips: list[TrackClip]) -> LipSyncSplit:
+    """Lip-sync clips split by person (see the module docstring)."""
+    held = {person(c) for c in clips if c.split in ("val", "test", "held_out", "heldout")}
+    usable, excluded = [], {}
+    for c in clips:
+        reason = lip_sync_reason(c)
+        if reason is None:
+            usable.append(c)
+        elif c.has_audio:
+            excluded[c.name] = reason
+    return LipSyncSplit([c for c in usable if person(c) not in held],
+                        [c for c in usable if person(c) in held], excluded)
+
+
+def training_people(clips: list[TrackClip]) -> list[str]:
+    return sorted({person(c) for c in clips})

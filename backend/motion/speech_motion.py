@@ -1,0 +1,172 @@
+"""Audio-to-motion model (checkpoint version 3): speech -> neutral lower-face landmark displacements.
+
+Replaces the version-2 conditional VAE (``audio2motion.Audio2MotionVAE``, whose latent
+collapsed and whose output was damped to a quarter of real motion). Same contract for
+the stage: :meth:`SpeechMotionModel.generate` turns ``[4T, 80]`` log-mel (25 fps) into
+displacements ``[T, 68, 3]`` from the subject's mean face; ``rest_displacement`` is the
+closed-lips pose the silence gate pulls to; ``mean_face`` the training speakers' mean.
+
+* Input: log-mel normalised per recording (:func:`audio_features.normalise_mel`), so
+  level and microphone colour do not matter; the network sees the 100 Hz rows.
+* Network: a 100 Hz convolutional front end, a stride-4 step to 25 fps, then
+  dilated residual temporal convolutions (receptive field ~ +-0.8 s), output =
+  ``pca_components`` normalised PCA coefficients of the lower face.
+* Speaking style: every training speaker has a learnt style code (FiLM on the hidden
+  features); an "unseen speaker" code is trained on a share of each batch. At
+  inference the code is ``unseen + temperature * sigma * eps`` (``eps`` from the seed,
+  ``sigma`` the spread of the training speakers' codes): seeds pick a plausible
+  speaking style (how wide, how rounded), temperature 0 is the deterministic mean style.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from backend.motion.audio2motion import LOWER_FACE
+from backend.motion.audio_features import normalise_mel, recording_mean
+from backend.motion.tracks_data import MEL_BINS, MEL_PER_FRAME
+
+KIND = "emogene.audio2motion"
+VERSION = 3
+
+
+@dataclass
+class SpeechMotionConfig:
+    pca_components: int = 20
+    hidden: int = 128
+    front: int = 96
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4)
+    style_dim: int = 8
+    speakers: int = 32            # rows of the style table (training speakers; the last row = unseen)
+    dropout: float = 0.1
+    lower_face_only: bool = True  # kept for ``audio2motion.animated_mask``
+
+
+def animated_points() -> np.ndarray:
+    mask = np.zeros(68, bool)
+    mask[LOWER_FACE] = True
+    return mask
+
+
+class ChannelNorm(nn.Module):
+    """LayerNorm over channels at each time step (per frame, so chunked decoding matches one pass)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.transpose(1, 2)).transpose(1, 2)
+
+
+class _Block(nn.Module):
+    def __init__(self, channels: int, dilation: int, style_dim: int, dropout: float):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation)
+        self.mix = nn.Conv1d(channels, channels, 1)
+        self.film = nn.Linear(style_dim, 2 * channels) if style_dim else None
+        self.norm = ChannelNorm(channels)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
+        h = self.norm(x)
+        if self.film is not None and style is not None:
+            scale, shift = self.film(style).unsqueeze(-1).chunk(2, dim=1)
+            h = h * (1 + scale) + shift
+        return x + self.mix(self.dropout(F.gelu(self.conv(F.gelu(h)))))
+
+
+class SpeechMotionModel(nn.Module):
+    def __init__(self, config: SpeechMotionConfig | None = None):
+        super().__init__()
+        self.config = c = config or SpeechMotionConfig()
+        K = c.pca_components
+        self.register_buffer("pca_basis", torch.zeros(K, 68 * 3))
+        self.register_buffer("coef_std", torch.ones(K))
+        self.register_buffer("rest_displacement", torch.zeros(68, 3))
+        self.register_buffer("mean_face", torch.zeros(68, 3))
+        self.register_buffer("output_gain", torch.tensor(1.0))
+        self.register_buffer("style_sigma", torch.zeros(max(1, c.style_dim)))
+        self.front = nn.Sequential(
+            nn.Conv1d(MEL_BINS, c.front, 3, padding=1), nn.GELU(),
+            nn.Conv1d(c.front, c.front, 3, padding=1), nn.GELU(),
+            nn.Conv1d(c.front, c.hidden, MEL_PER_FRAME, stride=MEL_PER_FRAME))
+        self.style = nn.Embedding(c.speakers, c.style_dim) if c.style_dim else None
+        if self.style is not None:
+            nn.init.normal_(self.style.weight, std=0.1)
+        self.blocks = nn.ModuleList([_Block(c.hidden, d, c.style_dim, c.dropout) for d in c.dilations])
+        self.out = nn.Sequential(ChannelNorm(c.hidden), nn.GELU(), nn.Conv1d(c.hidden, K, 1))
+
+    # --- representation ------------------------------------------------------------------
+    def to_coefficients(self, displacement: torch.Tensor) -> torch.Tensor:
+        return (displacement.flatten(-2) @ self.pca_basis.T) / self.coef_std
+
+    def to_displacement(self, coefs: torch.Tensor) -> torch.Tensor:
+        return ((coefs * self.coef_std) @ self.pca_basis).unflatten(-1, (68, 3))
+
+    @property
+    def unseen_speaker(self) -> int:
+        return self.config.speakers - 1
+
+    @property
+    def receptive_field(self) -> int:
+        """Video frames of context on each side that can influence one output frame."""
+        return 2 + sum(self.config.dilations)
+
+    # --- network -----------------------------------------------------------------------
+    def style_code(self, speaker: torch.Tensor | None, batch: int, device) -> torch.Tensor | None:
+        if self.style is None:
+            return None
+        if speaker is None:
+            speaker = torch.full((batch,), self.unseen_speaker, dtype=torch.long, device=device)
+        return self.style(speaker)
+
+    def forward(self, features: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        """``features [B, 4T, 80]`` (normalised) + style ``[B, S]`` -> coefficients ``[B, T, K]``."""
+        x = self.front(features.transpose(1, 2))
+        for block in self.blocks:
+            x = block(x, style)
+        return self.out(x).transpose(1, 2)
+
+    def sample_style(self, temperature: float, seed: int) -> torch.Tensor | None:
+        """The style code of one generated sequence (drawn on CPU so seeds agree across devices)."""
+        if self.style is None:
+            return None
+        base = self.style.weight[self.unseen_speaker].detach().cpu()
+        if temperature <= 0:
+            return base[None]
+        g = torch.Generator().manual_seed(int(seed))
+        eps = torch.randn(self.config.style_dim, generator=g)
+        return (base + float(temperature) * self.style_sigma.cpu() * eps)[None]
+
+    @torch.no_grad()
+    def generate(self, mel: torch.Tensor, temperature: float = 1.0, seed: int = 0, chunk: int = 500,
+                 style: torch.Tensor | None = None, on_chunk=None) -> torch.Tensor:
+        """Displacements ``[T, 68, 3]`` for raw log-mel ``[4T, 80]``, decoded in chunks of ``chunk`` frames.
+
+        The recording's normalisation is computed once over all of ``mel``; each chunk is
+        decoded with ``receptive_field`` frames of real context on both sides, so the
+        result does not depend on ``chunk``. ``on_chunk(done, total)`` after each chunk.
+        """
+        device = self.mean_face.device
+        mel = torch.as_tensor(mel, dtype=torch.float32)
+        T = mel.shape[0] // MEL_PER_FRAME
+        mel = mel[: T * MEL_PER_FRAME]
+        mean = recording_mean(mel)
+        code = style if style is not None else self.sample_style(temperature, seed)
+        code = None if code is None else code.to(device)
+        margin = self.receptive_field
+        out = torch.empty(T, 68, 3, device=device)
+        for start in range(0, T, chunk):
+            end = min(T, start + chunk)
+            a, b = max(0, start - margin), min(T, end + margin)
+            feats = normalise_mel(mel[a * MEL_PER_FRAME: b * MEL_PER_FRAME], mean).to(device)[None]
+            coefs = self(feats, code)
+            out[start:end] = self.to_displacement(coefs[0, start - a: end - a]) * self.output_gain
+            if on_chunk is not None:
+                on_chunk(end, T)
+        return out

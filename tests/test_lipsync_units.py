@@ -1,0 +1,91 @@
+"""Units of the speech-driven motion model: features, augmentation, the model's contract, the lip-sync split."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from backend.motion.audio_features import MelAugment, frame_energy, normalise_mel
+from backend.motion.lipsync_data import lip_sync_reason, lip_sync_split, person
+from backend.motion.speech_motion import SpeechMotionConfig, SpeechMotionModel
+from backend.motion.tracks_data import TrackClip
+
+torch.set_num_threads(1)
+
+
+def _speech_like_mel(rows: int = 400, seed: int = 0) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    env = np.clip(np.sin(np.arange(rows) / 7.0) + rng.normal(0, 0.3, rows), 0, None)
+    spec = np.log(np.outer(env, np.linspace(2.0, 0.2, 80)) ** 2 + 1e-6)
+    return torch.as_tensor(spec + rng.normal(0, 0.2, spec.shape), dtype=torch.float32)
+
+
+def test_normalised_features_ignore_level_and_microphone_colour():
+    mel = _speech_like_mel()
+    louder = mel + 3.0                                         # +13 dB
+    coloured = mel + torch.linspace(-1, 1, 80)                  # a tilted microphone response
+    ref = normalise_mel(mel)
+    assert torch.allclose(normalise_mel(louder), ref, atol=1e-5)
+    # colour: same except where the -8 nat floor clips differently
+    assert (normalise_mel(coloured) - ref).abs().median() < 1e-4
+    # the loudness envelope itself is not invariant (the baseline uses it)
+    assert frame_energy(louder.numpy()).mean() > frame_energy(mel.numpy()).mean() + 2.9
+
+
+def test_augmentation_changes_the_spectrum_but_keeps_shape_and_floor():
+    mel = torch.stack([_speech_like_mel(seed=s) for s in range(8)])
+    out = MelAugment(seed=1)(mel.clone())
+    assert out.shape == mel.shape and torch.isfinite(out).all()
+    assert out.min() >= np.log(1e-6) - 1e-4
+    assert (out - mel).abs().mean() > 0.1
+    assert torch.equal(MelAugment(seed=1)(mel.clone()), out)    # seeded
+
+
+def _model() -> SpeechMotionModel:
+    torch.manual_seed(0)
+    m = SpeechMotionModel(SpeechMotionConfig(hidden=32, front=16, dilations=(1, 2, 4), speakers=4, style_dim=4))
+    basis = torch.linalg.qr(torch.randn(204, 20))[0].T
+    m.pca_basis.copy_(basis)
+    m.coef_std.fill_(0.01)
+    m.style_sigma.fill_(0.5)
+    return m.eval()
+
+
+def test_generate_is_independent_of_chunking_and_deterministic_at_temperature_zero():
+    m = _model()
+    mel = _speech_like_mel(4 * 150)
+    whole = m.generate(mel, temperature=0.0, chunk=1000)
+    pieces = m.generate(mel, temperature=0.0, chunk=37)
+    assert whole.shape == (150, 68, 3)
+    assert torch.allclose(whole, pieces, atol=1e-5)
+    assert torch.equal(m.generate(mel, 0.0, seed=1), m.generate(mel, 0.0, seed=2))
+
+
+def test_seeds_pick_different_styles_at_temperature_one():
+    m = _model()
+    mel = _speech_like_mel(4 * 100)
+    a, b = m.generate(mel, 1.0, seed=3), m.generate(mel, 1.0, seed=4)
+    assert torch.equal(a, m.generate(mel, 1.0, seed=3))
+    assert (a - b).abs().mean() > 1e-4
+
+
+def _clip(name, speaker, split, source="talking/x.mp4", usable=True, speech=0.9) -> TrackClip:
+    T = 50
+    return TrackClip(name=name, landmarks=np.zeros((T, 68, 3), np.float32), rotation=np.tile(np.eye(3), (T, 1, 1)),
+                     translation=np.zeros((T, 3)), mel=np.zeros((4 * T, 80), np.float32),
+                     speech=np.arange(T) < speech * T, speaker=speaker, split=split,
+                     meta={"source": source, "lip_sync_usable": usable})
+
+
+def test_lip_sync_split_holds_out_whole_people_and_drops_unusable_audio():
+    clips = [_clip("obama_20s", "obama", "val"), _clip("obama_weekly_47s", "obama_weekly", "train"),
+             _clip("cnn2", "cnn2", "train"), _clip("dub", "dub", "train", usable=False),
+             _clip("driver", "driver", "train", source="../shared/data/video_only/d.mp4"),
+             _clip("mute", "mute", "train", speech=0.0)]
+    split = lip_sync_split(clips)
+    assert [c.name for c in split.train] == ["cnn2"]
+    # the weekly address is Obama too: held out with him although its own split says train
+    assert sorted(c.name for c in split.test) == ["obama_20s", "obama_weekly_47s"]
+    assert person(clips[1]) == "obama"
+    assert set(split.excluded) == {"dub", "driver", "mute"}
+    assert "video_only" in lip_sync_reason(clips[4])
