@@ -45,6 +45,8 @@ def main(argv=None) -> int:
     from backend.motion.model_io import clear_cache, load_model, save_model
     from backend.motion.tracks_data import load_clips, split_clips
     from backend.motion.ldm_training import generator_clips, mead_clips
+    from backend.motion.a2m_training import SpeechMotionTrainConfig, train_speech_motion
+    from backend.motion.lipsync_data import lip_sync_split
 
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
@@ -66,19 +68,20 @@ def main(argv=None) -> int:
         training.save_loss_curves(history, Path(args.report) / f"{stem}_loss.png", f"{name} ({cfg.steps} steps)")
         print(f"{name}: {timings[name]:.0f} s, final {final}", flush=True)
 
+    lips = lip_sync_split(clips)      # lip-sync clips; held-out people never trained on (SyncNet included)
     if "syncnet" in targets:
         t = time.time()
         cfg = training.SyncNetTrainConfig(steps=steps["syncnet"])
-        model, hist = training.train_syncnet(cfg, s.talking_train, device)
+        model, hist = training.train_syncnet(cfg, lips.train, device)
         timings["syncnet"] = round(time.time() - t, 1)
-        done("syncnet", "syncnet", model, hist, cfg, s.talking_train)
+        done("syncnet", "syncnet", model, hist, cfg, lips.train)
     if "audio2motion" in targets:
         t = time.time()
-        syncnet = load_model(out, "syncnet")
-        cfg = training.Audio2MotionTrainConfig(steps=steps["audio2motion"])
-        model, hist = training.train_audio2motion(cfg, s.talking_train, device, syncnet)
+        cfg = SpeechMotionTrainConfig(steps=steps["audio2motion"])
+        syncnet = load_model(out, "syncnet") if cfg.sync_weight > 0 else None
+        model, hist = train_speech_motion(cfg, lips.train, device, syncnet)
         timings["audio2motion"] = round(time.time() - t, 1)
-        done("audio2motion", "audio2motion", model, hist, cfg, s.talking_train)
+        done("audio2motion", "audio2motion", model, hist, cfg, lips.train)
     if "ldm" in targets:
         t = time.time()
         cfg = training.LDMTrainConfig(steps=steps["ldm"])

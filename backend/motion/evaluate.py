@@ -20,6 +20,9 @@ here (``cross_speaker``). Sections:
 * ``cross_speaker``: the same two for each MEAD speaker with models trained on the other.
 * ``idle``: velocity / acceleration of head pose and landmarks in silent spans:
   sampled pose with and without the idle method vs the real tracks' silent spans.
+* ``lipsync``: :mod:`lipsync_eval` on held-out people: mouth-opening correlation, velocity
+  ratio, lip closure, M-LMD / F-LMD vs static face, loudness envelope and the model shipped
+  before (``EvalConfig.previous_models``); lips in pauses (silence, noisy meeting); seed spread.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from scipy.spatial.transform import Rotation
 
 from bridge.emotions import EMOTIONS
 from backend.motion import training
-from backend.motion.audio2motion import close_lips_in_silence, silence_gate
+from backend.motion.audio2motion import close_lips_in_silence, pause_gate
 from backend.motion.emotion_classifier import classify_track
 from backend.motion.landmarks import mouth_opening
 from backend.motion.metrics import lmd_pair, mouth_opening_correlation, pixels_per_unit
@@ -52,6 +55,7 @@ class EvalConfig:
     ablation_steps: int = 1500         # LDM without the lip term, trained here for the comparison
     fold_steps: int = 1500             # leave-one-MEAD-speaker-out LDM (classifier: half), 0 skips
     seed: int = 0
+    previous_models: str | None = "cache/previous_models"   # audio-to-motion shipped before (skipped if absent)
 
 
 def _mean(values) -> float:
@@ -64,7 +68,7 @@ def vae_neutral(models: MotionModels, clip: TrackClip, temperature: float = 0.0,
     vae = models.audio2motion
     with torch.no_grad():
         disp = vae.generate(torch.as_tensor(clip.mel[: 4 * clip.frames]), temperature=temperature, seed=seed)
-        disp = close_lips_in_silence(disp, vae.rest_displacement, torch.from_numpy(silence_gate(clip.speech)))
+        disp = close_lips_in_silence(disp, vae.rest_displacement, torch.from_numpy(pause_gate(clip.speech)))
     return (disp.cpu().numpy() + clip.landmarks.mean(0)).astype(np.float32)
 
 
@@ -246,7 +250,18 @@ def evaluate_motion(config: EvalConfig | None = None, device: torch.device | str
         "cross_speaker": cross_speaker_folds(splits, config) if config.fold_steps > 0 else {},
         "idle": evaluate_idle(models, splits.talking_train + splits.talking_test, config.seed),
         "ldm_generalisation": _ldm_generalisation(models, clips, splits),
+        "lipsync": _lipsync_section(models, clips, config),
     }
+
+
+def _lipsync_section(models: MotionModels, clips: list[TrackClip], config: EvalConfig) -> dict:
+    """Held-out people: the model vs static face, loudness envelope and the model shipped before."""
+    from backend.motion.lipsync_eval import lipsync_report
+    from backend.motion.model_io import load_model
+    previous = None
+    if config.previous_models and (Path(config.previous_models) / "audio2motion.json").is_file():
+        previous = load_model(config.previous_models, "audio2motion")
+    return lipsync_report(models, clips, previous)
 
 
 def _ldm_generalisation(models: MotionModels, clips: list[TrackClip], splits) -> dict:
