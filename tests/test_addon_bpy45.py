@@ -33,3 +33,15 @@ def test_plates_flow_on_blender_45(shared_data, tmp_path):
     finally:
         backend.stop()
     assert out["colour"]["Standard"] == 0 and out["status"].endswith("30 plates")
+
+
+@needs_bpy45
+def test_drive_shape_keys_on_blender_45(shared_data, tmp_path):
+    zip_path = build_test_zip(tmp_path / "zip")
+    backend = Backend(tmp_path, test_plates=True)
+    try:
+        out = run_scenario("scenario_arkit", zip_path, tmp_path / "out", 30, "generate", backend.address,
+                           shared_data / "speech" / "eng_60s.wav", user_dir=tmp_path / "user", python=PYTHON45)
+    finally:
+        backend.stop()
+    assert out["matched"] == 7 and out["jaw_open_edit_gain"] > 0.2
