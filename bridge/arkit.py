@@ -90,6 +90,15 @@ def estimate_neutral(landmarks, candidates: np.ndarray | None = None) -> np.ndar
     return np.median(chosen, axis=0)
 
 
+def rest_frames_from_emotion(weights, intensity) -> np.ndarray:
+    """Frames to look for the rest face in: those whose emotion is mostly neutral (normalised neutral
+    weight >= 0.5) or whose intensity is 0. ``weights [F, 8]`` in ``bridge.emotions`` order."""
+    weights = np.clip(np.asarray(weights, np.float64), 0.0, None)
+    total = weights.sum(axis=1)
+    neutral_share = np.where(total > 0, weights[:, 0] / np.where(total > 0, total, 1.0), 1.0)
+    return (neutral_share >= 0.5) | (np.asarray(intensity, np.float64) <= 0)
+
+
 def _nuisance(neutral: np.ndarray) -> np.ndarray:
     """``[204, 4]``: unit shifts along x, y, z and a uniform scale about the origin."""
     cols = np.zeros((68, 3, 4))

@@ -283,3 +283,14 @@ def test_shape_key_report_lists_unmatched_and_missing():
     assert matched == {"jawOpen": "jawOpen", "eyeBlink_L": "eyeBlinkLeft"}
     assert unmatched == ["JawOpen", "Smile", "myCustomShape"]       # a second jawOpen is not keyed twice
     assert len(missing) == 50 and "jawOpen" not in missing and "tongueOut" in missing
+
+
+def test_rest_frames_from_the_emotion_track():
+    weights = np.zeros((4, 8))
+    weights[0, 0] = 1.0                 # neutral
+    weights[1, 5] = 1.0                 # happy
+    weights[2, [0, 5]] = [0.6, 0.4]     # mostly neutral
+    weights[3, 5] = 1.0                 # happy at intensity 0
+    mask = arkit.rest_frames_from_emotion(weights, [1.0, 1.0, 1.0, 0.0])
+    assert mask.tolist() == [True, False, True, True]
+    assert arkit.rest_frames_from_emotion(np.zeros((2, 8)), [1, 1]).all()   # all-zero rows are neutral

@@ -129,9 +129,8 @@ def plots(metrics: dict, out: Path) -> list[Path]:
         from backend.motion.lipsync_eval import plots as lipsync_plots
         paths += lipsync_plots(metrics["lipsync"], out)
     if metrics.get("ldm_generalisation"):
-        from backend.motion.ldm_eval import plot_amplitude, plot_leave_one_out
-        paths += [plot_amplitude(metrics["ldm_generalisation"], out / "ldm_amplitude.png"),
-                  plot_leave_one_out(metrics["ldm_generalisation"], out / "ldm_leave_one_out.png")]
+        from backend.motion.ldm_eval import plots as ldm_plots
+        paths += ldm_plots(metrics["ldm_generalisation"], out)
     return paths
 
 

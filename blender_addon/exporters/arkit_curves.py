@@ -2,7 +2,9 @@
 
 The face rig's curves are read exactly as the landmark exporter reads them
 (``FCurve.evaluate`` per frame, so the animator's edits count), turned back into
-canonical landmarks and fitted with the vendored ``bridge.arkit`` solver. Files:
+canonical landmarks and fitted with the vendored ``bridge.arkit`` solver; the
+rest face is looked for among the frames the emotion track keys as (mostly)
+neutral, like ``emogene generate`` does. Files:
 Live Link Face CSV (``Timecode`` from the Blender frame number at the scene's
 frame rate) or JSON (``bridge.live_link_face``).
 """
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import bridge_api, rig_space
+from .. import bridge_api, emotion_track, rig_space
 from . import landmark_curves
 
 FORMATS = {"ARKIT_CSV": ".csv", "ARKIT_JSON": ".json"}
@@ -39,7 +41,13 @@ def solve_take(scene, collection=None) -> TakeWeights:
     """Weights for every frame of the current take (``ValueError`` without a complete take)."""
     curves = landmark_curves.read(scene, collection)
     solver = bridge_api.module("arkit")
-    weights = solver.solve(curves.canonical).weights
+    landmarks = curves.canonical
+    try:   # the rest face comes from frames keyed (mostly) neutral, when there are any
+        emotion = emotion_track.evaluate(scene, int(curves.frames[0]), int(curves.frames[-1]))
+        rest = solver.rest_frames_from_emotion(emotion.weights, emotion.intensity)
+    except (ValueError, AttributeError):
+        rest = None
+    weights = solver.solve(landmarks, solver.estimate_neutral(landmarks, rest)).weights
     camera_rotation = rig_space.rotation_from_rig(curves.head_matrix)
     return TakeWeights(curves.frames, weights, solver.head_angles(camera_rotation), scene_fps(scene))
 
