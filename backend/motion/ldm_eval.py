@@ -52,7 +52,9 @@ def _one_hot(labels, n: int = 8) -> torch.Tensor:
 
 
 def _field_of(model, emotion: str) -> np.ndarray:
-    return model.fields[EMOTIONS.index(emotion) - 1].double().numpy()
+    """Emotion's field at intensity 1 ``[68, 3]`` of an LDM, or of ``metrics["fields"]`` (nested lists)."""
+    fields = model.fields.double().numpy() if hasattr(model, "fields") else np.asarray(model, np.float64)
+    return fields[EMOTIONS.index(emotion) - 1]
 
 
 def held_out_errors(model, clips: list[TrackClip], reference: np.ndarray, reference_kind: str) -> dict:
@@ -182,7 +184,8 @@ def evaluate_ldm(model, clips: list[TrackClip], models=None, speech_clip: TrackC
                  **({"paired_frames": r["paired_frames"]["ldm"] < r["paired_frames"]["no_deformation"]}
                     if "paired_frames" in r else {})} for s, r in loso.items()}
     out = {"leave_one_speaker_out": loso, "beats_no_deformation": beats,
-           "previous_ldm_leave_one_out_paired": PREVIOUS_LDM, "amplitude": amplitude_table(model, clips)}
+           "previous_ldm_leave_one_out_paired": PREVIOUS_LDM, "amplitude": amplitude_table(model, clips),
+           "fields": np.round(model.fields.double().numpy(), 5).tolist()}
     if models is not None and speech_clip is not None and getattr(models, "syncnet", None) is not None:
         out["lip_sync"] = lip_sync_under_emotion(models, speech_clip)
     return out
@@ -307,3 +310,42 @@ def model_card_lines(ldm_meta: dict) -> tuple[list[str], list[str]]:
         "from M003.",
     ]
     return data, limits
+
+
+def plot_fields(model, path: str | Path, face: np.ndarray | None = None, exaggerate: float = 5.0) -> Path:
+    """Each emotion's displacement at intensity 1 drawn on a neutral face (x-y, canonical units, y up),
+    arrows ``exaggerate`` x longer than the displacement so they can be seen. ``model``: an LDM or its
+    fields ``[7, 68, 3]``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from backend.data.mean_face import MEAN_FACE_68
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    face = np.asarray(MEAN_FACE_68 if face is None else face, np.float64)
+    fig, axes = plt.subplots(2, 4, figsize=(12, 7.5))
+    axes = axes.ravel()
+    axes[-1].axis("off")
+    for ax, emotion in zip(axes, NON_NEUTRAL):
+        moved = face + exaggerate * _field_of(model, emotion)
+        ax.scatter(face[:, 0], face[:, 1], s=4, c="#999999")
+        ax.scatter(moved[:, 0], moved[:, 1], s=4, c="#d95f02")
+        ax.quiver(face[:, 0], face[:, 1], moved[:, 0] - face[:, 0], moved[:, 1] - face[:, 1],
+                  angles="xy", scale_units="xy", scale=1, width=0.006, color="#d95f02")
+        ax.set_title(f"{emotion} (mean {mean_point_distance(_field_of(model, emotion)):.3f})", fontsize=9)
+        ax.set_aspect("equal")
+        ax.axis("off")
+    fig.suptitle(f"LDM displacement at intensity 1, drawn {exaggerate:g}x (grey: neutral, orange: emotion)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plots(metrics: dict, out: str | Path) -> list[Path]:
+    """The section's PNGs: amplitude bars, leave-one-speaker-out bars, the fields drawn on a face."""
+    out = Path(out)
+    paths = [plot_amplitude(metrics, out / "ldm_amplitude.png"), plot_leave_one_out(metrics, out / "ldm_leave_one_out.png")]
+    if metrics.get("fields") is not None:
+        paths.append(plot_fields(metrics["fields"], out / "ldm_fields.png"))
+    return paths
