@@ -98,7 +98,7 @@ class GenerateSession:
                  landmarks_only: bool, staging_root: str, connect_timeout: float = 5.0,
                  silence_timeout: float = 60.0, clock: Callable[[], float] = time.monotonic,
                  client=None, fetch_job_id: str | None = None, fetch_token: str | None = None,
-                 server_key: bytes | None = None):
+                 server_key: bytes | None = None, client_pair: tuple[bytes, bytes] | None = None):
         """``fetch_job_id``/``fetch_token``: instead of sending ``request``, fetch that earlier job's stored
         results (a job started before Blender was closed or the .blend reloaded)."""
         self.address = address
@@ -121,7 +121,8 @@ class GenerateSession:
         os.makedirs(staging_root, exist_ok=True)
         self.results = StagedResults(frame_start=frame_start, fps=fps,
                                      staging_dir=tempfile.mkdtemp(prefix="job_", dir=staging_root))
-        self._client = client or bridge_api.client().PollingClient(address, key=key, server_key=server_key)
+        self._client = client or bridge_api.client().PollingClient(address, key=key, server_key=server_key,
+                                                                   client_pair=client_pair)
         self._started = clock()
         self._last_heard = self._started
         self._cancel_deadline: float | None = None

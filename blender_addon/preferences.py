@@ -28,6 +28,10 @@ class EmogenePreferences(bpy.types.AddonPreferences):
         name="Server key (CURVE)", subtype="FILE_PATH", default="",
         description="The backend's public CURVE key (server.key from `emogene keys`; the backend runs with "
                     "--curve-secret): encrypts all traffic. Empty = not encrypted")
+    client_key: StringProperty(
+        name="Client key (CURVE)", subtype="FILE_PATH", default="",
+        description="This computer's CURVE secret certificate (NAME.key_secret from `emogene keys --client "
+                    "NAME`), for a backend that admits only listed clients (--curve-clients). Empty = none")
     connect_timeout: FloatProperty(
         name="Connect timeout (s)", default=5.0, min=0.5, soft_max=60.0,
         description="A job fails as 'backend not reachable' when nothing answers within this time")
@@ -45,6 +49,7 @@ class EmogenePreferences(bpy.types.AddonPreferences):
         draw_address_policy(col, self.backend_address)
         col.prop(self, "key_file")
         col.prop(self, "server_key")
+        col.prop(self, "client_key")
         row = col.row(align=True)
         row.prop(self, "connect_timeout")
         row.prop(self, "silence_timeout")

@@ -18,10 +18,9 @@ def connect(context) -> dict:
         client = None
         try:
             key = client_mod.load_key(bpy.path.abspath(prefs.key_file)) if prefs.key_file else None
-            server_key = (client_mod.load_curve_key(bpy.path.abspath(prefs.server_key))
-                          if prefs.server_key else None)
+            from .generate import curve_options
             client = client_mod.SyncClient(prefs.backend_address.strip(), key=key,
-                                           timeout_s=min(prefs.connect_timeout, 5.0), server_key=server_key)
+                                           timeout_s=min(prefs.connect_timeout, 5.0), **curve_options(prefs))
             welcome = client.hello().content
             info.update(ok=True, version=welcome.get("backend_version", "?"),
                         protocol=welcome.get("protocol", "?"), device=welcome.get("device", "?"),

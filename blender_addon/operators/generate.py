@@ -48,14 +48,20 @@ def load_key(prefs) -> bytes | None:
         raise submit.SubmitError(f"Key file: {exc}") from None
 
 
-def load_server_key(prefs) -> bytes | None:
-    """The backend's CURVE public key from the preferences (None: traffic not encrypted)."""
-    if not getattr(prefs, "server_key", ""):
-        return None
+def curve_options(prefs) -> dict:
+    """The client's CURVE arguments from the preferences (empty: traffic not encrypted)."""
+    client = bridge_api.client()
+    options: dict = {}
     try:
-        return bridge_api.client().load_curve_key(bpy.path.abspath(prefs.server_key))
+        if getattr(prefs, "server_key", ""):
+            options["server_key"] = client.load_curve_key(bpy.path.abspath(prefs.server_key))
+        if getattr(prefs, "client_key", ""):
+            if "server_key" not in options:
+                raise ValueError("a client key needs the server key too")
+            options["client_pair"] = client.load_curve_pair(bpy.path.abspath(prefs.client_key))
     except ValueError as exc:
-        raise submit.SubmitError(f"Server key: {exc}") from None
+        raise submit.SubmitError(f"CURVE keys: {exc}") from None
+    return options
 
 
 #: what the import needs, saved with the job id in the .blend so Fetch Results works after a reload
@@ -116,7 +122,7 @@ def _launch(context, scene, prefs, key, prepared: submit.PreparedRequest,
             fps=prepared.fps, landmarks_only=prepared.landmarks_only,
             staging_root=os.path.join(preferences.cache_dir(context), "staging"),
             connect_timeout=prefs.connect_timeout, silence_timeout=prefs.silence_timeout,
-            fetch_job_id=fetch_job_id, fetch_token=fetch_token, server_key=load_server_key(prefs))
+            fetch_job_id=fetch_job_id, fetch_token=fetch_token, **curve_options(prefs))
     except ValueError as exc:
         raise submit.SubmitError(str(exc)) from None
     SESSIONS[scene.name] = session
