@@ -119,3 +119,13 @@ def test_lip_sync_survives_emotion(clips):
     for emotion, row in result["per_emotion"].items():
         assert abs(row["offset"]) <= 1, (emotion, row)
         assert row["mouth_correlation"] >= 0.9, (emotion, row)
+
+
+def test_report_section_and_plots(shipped, clips, tmp_path):
+    from backend.motion.ldm_eval import evaluate_ldm, markdown, plots
+    metrics = evaluate_ldm(shipped, clips)
+    text = markdown(metrics)
+    assert "| M030 | own_neutral |" in text and "ratio" in text
+    paths = plots(json.loads(json.dumps(metrics)), tmp_path)            # as read back from metrics.json
+    assert [p.name for p in paths] == ["ldm_amplitude.png", "ldm_leave_one_out.png", "ldm_fields.png"]
+    assert all(p.stat().st_size > 10_000 for p in paths)
