@@ -96,6 +96,20 @@ def test_backend_killed_mid_job_reports_and_keeps_scene(addon_zip, speech, tmp_p
     assert out["killed_after_plates"] >= 1 and "went silent" in out["status"]
 
 
+def test_backend_restarted_mid_job_is_reported_and_fetch_gets_the_job(addon_zip, speech, tmp_path):
+    backend = Backend(tmp_path, test_plates=True, extra_args=["--plate-delay", "0.2"])
+    try:
+        out = run_scenario("scenario_errors", addon_zip, speech, tmp_path / "out", "restarted", backend.address,
+                           backend.proc.pid, str(tmp_path / f"jobs_{backend.port}"), str(tmp_path / "restart.log"),
+                           user_dir=tmp_path / "user")
+    finally:
+        backend.stop()
+    print(out)
+    # noticed within a few heartbeats of the new backend starting (or of the old one vanishing)
+    assert out["noticed_after_s"] < 10.0, out
+    assert out["take"] == "EmoGene take_001"
+
+
 def test_cancel_mid_job_keeps_scene(addon_zip, speech, plates_backend, tmp_path):
     out = run_scenario("scenario_errors", addon_zip, speech, tmp_path / "out", "cancel", plates_backend.address,
                        user_dir=tmp_path / "user")

@@ -11,6 +11,7 @@ Cases:
   import_fails ADDRESS          the import breaks half-way (strip creation): everything rolled back
   lost ADDRESS                  two live messages lost (plates backend): the session fetches the stored job
   remote                        remote backend while online access is off: refused before any network use
+  restarted ADDRESS PID JOBS LOG  backend killed mid-job and restarted: said so, Fetch Results gets the re-run job
 Prints ``RESULT {json}``.
 """
 from __future__ import annotations
@@ -212,6 +213,53 @@ elif case == "lost":
     image_strip = next(s for s in compat.strips(scene.sequence_editor) if s.type == "IMAGE")
     assert image_strip.frame_final_duration == 40
     result["dropped"] = dropped
+
+elif case == "restarted":
+    # the backend is killed mid-job and comes back on the same port and jobs folder: the add-on says so
+    # within a few heartbeats, keeps the job id and token, and Fetch Results imports the re-run job
+    import subprocess
+    import time
+
+    address, pid, jobs_dir, log_path = args[0], int(args[1]), args[2], args[3]
+    prefs.backend_address = address
+    prefs.silence_timeout = 60.0
+    scene.emogene.output = "PLATES"
+    scene.emogene.subject = "flat_colours"
+    restart: dict = {}
+
+    def kill_and_restart(_calls):
+        session = generate_mod.SESSIONS.get(scene.name)
+        if session is not None and session.results.plates and "proc" not in restart:
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+            restart["proc"] = subprocess.Popen(
+                [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "serve_test_plates.py"),
+                 "--bind", address, "--jobs-dir", jobs_dir], stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
+                cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+            restart["at"] = time.monotonic()
+
+    try:
+        status = run_failing_job("ERROR", on_step=kill_and_restart)
+        result["noticed_after_s"] = round(time.monotonic() - restart["at"], 2)
+        assert "restarted" in status or "stopped answering" in status, status
+        result["restart_status"] = status
+        assert scene.emogene.job_id and scene.emogene.job_token, "the job id and token must stay for a fetch"
+        deadline = time.monotonic() + 60
+        while True:   # the new backend may still be starting: Fetch Results until it answers
+            assert bpy.ops.emogene.fetch_results() == {"FINISHED"}
+            harness.pump(addon, timeout_s=90)
+            if scene.emogene.job_state == "DONE" or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+        assert scene.emogene.job_state == "DONE", scene.emogene.status
+        take = take_mod.current_take(scene)
+        image_strip = next(s for s in compat.strips(scene.sequence_editor) if s.type == "IMAGE")
+        assert image_strip.frame_final_duration == 40
+        result["take"] = take.name
+    finally:
+        if "proc" in restart:
+            restart["proc"].terminate()
+            restart["proc"].wait(10)
 
 elif case == "remote":
     assert bpy.app.online_access is False
