@@ -35,6 +35,8 @@ class JudgeConfig:
     steps: int = 400
     learning_rate: float = 0.05
     seed: int = 0
+    augment_scales: tuple[float, ...] = ()   # training copies with the expression scaled (people differ in amplitude)
+    augment_mirror: bool = False             # training copies mirrored left-right
 
     def to_dict(self) -> dict:
         return asdict(self)

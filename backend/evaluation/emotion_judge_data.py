@@ -161,6 +161,25 @@ def clip_features(speaker_set: SpeakerSet, config: JudgeConfig) -> list[ClipFeat
             for c in speaker_set.clips]
 
 
+def augmented_clip_features(speaker_set: SpeakerSet, config: JudgeConfig) -> list[ClipFeatures]:
+    """:func:`clip_features` plus the training copies ``config`` asks for: the expression (landmarks minus
+    reference) scaled by each of ``augment_scales``, and the face mirrored left-right."""
+    from backend.data.landmark_map import IBUG68_MIRROR
+
+    flip = np.array([-1.0, 1.0, 1.0], np.float32)
+    out = clip_features(speaker_set, config)
+    for c in speaker_set.clips:
+        ref = speaker_set.references[c.speaker].shape
+        variants = [(c.landmarks, ref)]
+        if config.augment_mirror:
+            variants.append((c.landmarks[:, IBUG68_MIRROR] * flip, ref[IBUG68_MIRROR] * flip))
+        for k, (lms, r) in enumerate(variants):
+            scaled = [(r + s * (lms - r), r) for s in config.augment_scales]
+            for lm, rr in ([(lms, r)] if k else []) + scaled:
+                out.append(ClipFeatures(c.clip_id, c.speaker, c.emotion, displacement_features(lm, rr, config)))
+    return out
+
+
 def stack(clips: list[ClipFeatures]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features ``[N, D]``, labels ``[N]`` and per-frame clip index ``[N]`` of several clips."""
     if not clips:

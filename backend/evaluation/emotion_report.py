@@ -21,8 +21,10 @@ from backend.evaluation.emotion_judge import JudgeConfig
 from backend.evaluation.plate_emotion import PlateEvalConfig, SubjectPlates, Take, judge_subject
 from bridge.emotions import EMOTIONS
 
-#: chosen by the swapped-pool validation (train on the generator pool, test on the judge pool; see emotion.md)
-DEFAULT_JUDGE = JudgeConfig(window=9, use_depth=True, mouth_weight=0.5, hidden=0, weight_decay=1e-3, steps=300)
+#: chosen by scripts/select_emotion_judge.py: swapped pools (train on the generator pool, test on the judge pool's
+#: speakers with a measured neutral), each setting by its marginal mean; never on plates nor on the reported direction
+DEFAULT_JUDGE = JudgeConfig(window=9, use_depth=False, mouth_weight=0.25, hidden=32, weight_decay=1e-3, steps=300,
+                            augment_scales=(0.5, 0.75, 1.5, 2.0), augment_mirror=False)
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -249,7 +251,7 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
     p = config.plates
     lines = ["# Emotion on the plates (plate-level judge)", "",
              f"Commit `{metrics['commit']}`; {metrics['seconds']} s. An independent judge (FaceMesh -> canonical 68 "
-             "landmarks -> displacement from the person's own neutral face -> linear classifier) trained on real "
+             "landmarks -> displacement from the person's own neutral face -> small classifier) trained on real "
              "MEAD video of the judge pool only, never on generated landmarks.", "",
              "## The bar: the judge on real video of people it never saw", "",
              f"Trained on {len(j['train_clips'])} clips of {', '.join(sorted({c.split('_')[0] for c in j['train_clips']}))}; "
@@ -282,8 +284,9 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
         f"{s}: {r['source']}" for s, r in sorted(j["references"].items()))
         + (". Skipped: " + "; ".join(f"{s} ({why})" for s, why in j["skipped_speakers"].items())
            if j["skipped_speakers"] else "") + ".", "",
-        f"Judge settings: {json.dumps(j['config'])}. Chosen by the swapped-pool validation (train on the generator "
-        "pool, test on the judge pool), never on plates.", "",
+        f"Judge settings: {json.dumps(j['config'])}. Chosen by `scripts/select_emotion_judge.py` (swapped pools: "
+        "train on the generator pool, test on the judge pool's speakers with a measured neutral; each setting by its "
+        "marginal mean, then the training augmentation), never on plates nor on the direction reported here.", "",
         "## The plates", "",
         f"Speech: `{Path(p.audio).name}` (a held-out speaker), first {p.seconds:g} s, 25 fps; {p.frames} frames per "
         f"take in bursts of {p.burst} consecutive frames (the same frames in every take), plates at "

@@ -17,7 +17,7 @@ import numpy as np
 from backend.data.mead_pools import GENERATOR_SPEAKERS, JUDGE_SPEAKERS, assert_disjoint
 from backend.evaluation.emotion_judge import EmotionJudge, JudgeConfig, fit_judge
 from backend.evaluation.emotion_judge_data import (
-    OWN_NEUTRAL, SpeakerSet, balanced_frame_weights, clip_features, load_mead_clips, neutral_references, stack,
+    OWN_NEUTRAL, SpeakerSet, augmented_clip_features, balanced_frame_weights, clip_features, load_mead_clips, neutral_references, stack,
 )
 from bridge.emotions import EMOTIONS, NUM_EMOTIONS
 
@@ -85,7 +85,7 @@ def own_neutral_only(speakers: SpeakerSet) -> SpeakerSet:
 
 
 def train_judge(train: SpeakerSet, config: JudgeConfig) -> EmotionJudge:
-    clips = clip_features(train, config)
+    clips = augmented_clip_features(train, config)
     x, y, _ = stack(clips)
     return fit_judge(x, y, config, sample_weight=balanced_frame_weights(clips))
 

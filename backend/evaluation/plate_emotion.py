@@ -43,7 +43,7 @@ class PlateEvalConfig:
     frames: int = 18                         # plates rendered per take (split into bursts)
     burst: int = 9                           # consecutive frames per burst (the judge's window fits in one)
     intensities: tuple[float, ...] = (1.0, 0.5)
-    resolution: int | None = 256             # plate size (square); None = the subject's training size
+    resolution: int | None = 128             # square plates (FaceMesh finds the default subject at 128); None = training size
     seed: int = 0
     device: str = "cpu"
 
