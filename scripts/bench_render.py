@@ -47,6 +47,23 @@ PREVIOUS = {"cull": False, "super_resolve": False}
 DEMO_FRAMES = 325
 
 
+def _warped_conditions(renderer, subject: Path):
+    """The benchmark frame with a smile the code cannot render (mouth corners up and out by 0.12
+    inter-ocular units, fading over the face), so every frame runs the deformation warp."""
+    import numpy as np
+    track = np.load(subject / "track.npz")
+    i = int(renderer.info["split"]["heldout"][0])
+    neutral = track["landmarks"][i:i + 1].astype(np.float32)
+    smile = np.zeros_like(neutral)
+    for corner, side in ((48, -1.0), (54, 1.0)):
+        falloff = np.exp(-np.square(neutral[0] - neutral[0, corner]).sum(-1) / (2 * 0.35 ** 2))
+        smile[0] += falloff[:, None] * np.array([0.06 * side, 0.1, 0.0], np.float32)
+    prepared = renderer.conditions(neutral + smile, track["rotation"][i:i + 1], track["translation"][i:i + 1],
+                                   neutral_landmarks=neutral)
+    assert prepared.conditions.warp(0) is not None
+    return prepared.conditions
+
+
 def time_frames(renderer, conditions, size: int, repeats: int, **options) -> float:
     """Seconds per frame (best of ``repeats``) at ``size``² through the subject's camera;
     ``options`` go to ``SubjectRenderer.render`` (``PREVIOUS``: the renderer before culling/SR)."""
@@ -115,6 +132,7 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline-size", type=int, default=128)
     parser.add_argument("--out", default=str(REPO / "eval_report" / "render" / "bench.json"))
     parser.add_argument("--skip-previous", action="store_true", help="do not time the previous renderer")
+    parser.add_argument("--skip-warp", action="store_true", help="do not time the expression warp")
     parser.add_argument("--_memory-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--_previous", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -138,6 +156,18 @@ def main(argv=None) -> int:
             results["fps_previous"][f"{size}x{size}"] = 1.0 / old
             line += f"   | previous renderer {old:7.3f} s/frame {1 / old:6.2f} fps -> {old / seconds:4.1f}x"
         print(line, flush=True)
+    if not args.skip_warp:
+        # the deformation warp (an expression outside the code's range) vs none, interleaved, same frame
+        size = args.baseline_size
+        warped = _warped_conditions(renderer, subject)
+        plain_s, warp_s = [], []
+        for _ in range(args.repeats):
+            plain_s.append(time_frames(renderer, conditions, size, 1))
+            warp_s.append(time_frames(renderer, warped, size, 1))
+        results["warp"] = {"size": size, "no_warp_s": min(plain_s), "warp_s": min(warp_s),
+                           "ratio": min(warp_s) / min(plain_s)}
+        print(f"expression warp {size}²: {min(warp_s):.3f} s/frame vs {min(plain_s):.3f} without "
+              f"-> {min(warp_s) / min(plain_s):.2f}x the time", flush=True)
     for size in (256, 512):
         fps = results["fps"].get(f"{size}x{size}")
         if fps:

@@ -31,6 +31,11 @@ class WarpConfig:
     """Width and ridge of the interpolation, in canonical units (inter-ocular distance 1)."""
     width: float = 0.3            # Gaussian sigma of each landmark's influence
     ridge: float = 1e-2           # Tikhonov term added to the 68x68 kernel matrix (its diagonal is 1)
+    # fold-free: the ridge grows (x3 per try, up to max_ridge) until the map x -> x + u(x) keeps
+    # det(I + du/dx) >= min_jacobian near every landmark; folds render as ghosts (seen at eyelids)
+    min_jacobian: float = 0.5
+    max_gain: float = 1.25        # ... and no displacement near them above max_gain x the largest landmark's
+    max_ridge: float = 3.0
     reach: float = 3.0            # samples farther than reach * width outside the landmarks' box are not warped
     min_displacement: float = 1e-4  # below this (largest |p - q|), no warp at all
     chunk: int = 65536            # samples per kernel evaluation (bounds memory)
@@ -60,8 +65,14 @@ class LandmarkWarp:
             return None
         q = target.double()
         kernel = torch.exp(-torch.cdist(q, q).square() / (2 * config.width ** 2))
-        kernel = kernel + config.ridge * torch.eye(len(q), dtype=q.dtype, device=q.device)
-        coefficients = torch.linalg.solve(kernel, displacement)
+        eye = torch.eye(len(q), dtype=q.dtype, device=q.device)
+        probes = _probes(q, config.width / 4)
+        ridge = config.ridge
+        while True:
+            coefficients = torch.linalg.solve(kernel + ridge * eye, displacement)
+            if ridge * 3 > config.max_ridge or _well_behaved(probes, q, coefficients, displacement, config):
+                break
+            ridge *= 3
         return cls(target.float(), coefficients.to(target.dtype), config)
 
     def __call__(self, points: torch.Tensor) -> torch.Tensor:
@@ -93,6 +104,26 @@ class LandmarkWarp:
         inside = ((moved >= 0) & (moved <= 1)).all(dim=-1)
         return replace(samples, positions01=moved.reshape(samples.positions01.shape),
                        keep=(keep & inside).reshape(samples.keep.shape))
+
+
+def _probes(centres: torch.Tensor, step: float) -> torch.Tensor:
+    """The landmarks and six points around each, ``step`` away along the axes."""
+    offsets = torch.cat([torch.zeros(1, 3), torch.eye(3), -torch.eye(3)]).to(centres) * step
+    return (centres[:, None] + offsets[None]).reshape(-1, 3)
+
+
+def _well_behaved(points: torch.Tensor, centres: torch.Tensor, coefficients: torch.Tensor,
+                  displacement: torch.Tensor, config: WarpConfig) -> bool:
+    """Whether ``u = sum_k exp(-|x - c_k|^2 / 2 w^2) a_k`` neither folds space (``det(I + du/dx)``
+    below ``min_jacobian``) nor overshoots (``|u|`` above ``max_gain`` x the largest ``|displacement|``)
+    at ``points``."""
+    width = config.width
+    offset = points[:, None] - centres[None]                                     # [N, K, 3]
+    weights = torch.exp(-offset.square().sum(-1) / (2 * width ** 2))             # [N, K]
+    jacobian = -torch.einsum("nk,ki,nkj->nij", weights, coefficients, offset) / width ** 2
+    det = torch.linalg.det(torch.eye(3, dtype=points.dtype) + jacobian)
+    gain = (weights @ coefficients).norm(dim=-1).max() / displacement.norm(dim=-1).max()
+    return float(det.min()) >= config.min_jacobian and float(gain) <= config.max_gain
 
 
 def limit_mouth_opening(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
