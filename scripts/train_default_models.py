@@ -98,6 +98,8 @@ def main(argv=None) -> int:
         timings["emotion"] = round(time.time() - t, 1)
         done("emotion", "emotion_classifier", model, hist, cfg, s.mead_train)
 
+    print(f"training total: {sum(timings.values()):.0f} s wall, {time.process_time():.0f} s CPU of this process "
+          f"(incl. loading; {args.threads} thread(s))", flush=True)
     pose = next((c for c in clips if c.name == POSE_CLIP), None) or max(s.talking_train, key=lambda c: c.frames)
     np.savez_compressed(out / "default_pose.npz", rotation=pose.rotation.astype(np.float32),
                         translation=pose.translation.astype(np.float32),
@@ -122,17 +124,17 @@ def model_card(s, steps, timings, finals, metrics, pose_clip, commit, out: Path,
     from backend.motion.ldm_eval import model_card_lines
     ldm_json = Path(out) / "ldm.json"
     ldm_data, ldm_limits = model_card_lines(json.loads(ldm_json.read_text()) if ldm_json.is_file() else {})
+    from backend.motion.lipsync_data import lip_sync_split
+    from backend.motion.lipsync_eval import model_card_lines as a2m_card_lines
+    a2m_data, a2m_limits = a2m_card_lines(metrics["lipsync"], lip_sync_split(s.talking_train + s.talking_test
+                                                                             + s.mead_full).train)
     lines = [
         "# Default motion models (EmoGene for Blender)", "",
         f"Trained by `scripts/train_default_models.py` on {dt.date.today()} at commit {commit or 'n/a'}, CPU, "
         f"{threads} thread(s). Weights: safetensors, {size / 1e6:.1f} MB in all. Each `.json` holds the model config, "
         "the training clips, steps, time and final losses.", "",
         "## Data (all from ../shared/data, see its README for origins and licences)",
-        f"- Talking clips with audio, training split ({len(s.talking_train)} clips, "
-        f"{sum(c.frames for c in s.talking_train)} frames = {sum(c.frames for c in s.talking_train) / 25:.0f} s): "
-        + ", ".join(c.name for c in s.talking_train) + ".",
-        f"- Held out by speaker (never trained on): " + ", ".join(c.name for c in s.talking_test) + ".",
-        "- Left out: talking clips whose mouth does not follow their audio (data module's av_sync_corr < 0.05).",
+        *a2m_data,
         *ldm_data,
         f"- MEAD (video only, emotion labels from file names): speakers "
         f"{', '.join(s.mead_speakers())}, {len(s.mead_train)} clips; the first ~80 % of each clip for training, "
@@ -141,7 +143,7 @@ def model_card(s, steps, timings, finals, metrics, pose_clip, commit, out: Path,
         f"- Default pose track (used when a subject has no track.npz): `default_pose.npz` from {pose_clip}.", "",
         "## Models", "",
         "| model | file | steps | CPU time (s) | final training losses |", "|---|---|---|---|---|"]
-    for name, stem in (("landmark SyncNet", "syncnet"), ("audio-to-motion VAE", "audio2motion"),
+    for name, stem in (("landmark SyncNet", "syncnet"), ("audio-to-motion (speech motion model)", "audio2motion"),
                        ("LDM (emotion fields, closed form)", "ldm"), ("emotion classifier", "emotion")):
         key = stem
         fname = "emotion_classifier" if stem == "emotion" else stem
@@ -154,14 +156,7 @@ def model_card(s, steps, timings, finals, metrics, pose_clip, commit, out: Path,
               "two MEAD speakers' 8 clips each for emotions. "
               "Expect weak cross-speaker emotion transfer (see the leave-one-speaker-out table) and generic "
               "(averaged) mouth shapes.",
-              "- The VAE's latent is low-rate (one per 4 frames); with this little data it carries little variety, "
-              "so seeds change the motion only slightly.",
-              "- The VAE animates the lower face only (jaw, nose base, mouth); brows and eyes stay at the subject's "
-              "mean (plus sampled blinks): audio-driven upper-face motion scored worse than a static one on "
-              "held-out speakers.",
-              "- VAE output gain: fitted by least squares on training speakers held out from two calibration "
-              "folds (trained on the other half), floored at 0.5; it hit the floor, i.e. for unseen speakers the "
-              "model predicts only part of the motion, and smaller lips would score better but look mumbled.",
+              *a2m_limits,
               *ldm_limits,
               "- Research data: MEAD is for research use; see ../shared/data/README.md.", ""]
     return "\n".join(lines)

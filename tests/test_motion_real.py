@@ -38,17 +38,19 @@ def generated(models, splits):
 
 
 def test_vae_beats_static_mean_face_on_held_out_speakers(splits, generated):
+    from backend.motion.lipsync_eval import other_motion
     from backend.motion.metrics import landmark_distance, mouth_opening_correlation
     from backend.motion.landmarks import MOUTH
-    model, base, corr = [], [], []
+    model, lively, corr = [], [], []
+    donor = max(splits.talking_train, key=lambda c: c.frames)
     for c in splits.talking_test:
-        static = np.repeat(c.landmarks.mean(0, keepdims=True), c.frames, 0)
         model.append(landmark_distance(generated[c.name], c.landmarks, MOUTH))
-        base.append(landmark_distance(static, c.landmarks, MOUTH))
+        lively.append(landmark_distance(other_motion(c, donor), c.landmarks, MOUTH))
         corr.append(mouth_opening_correlation(generated[c.name], c.landmarks))
-    # the clip's own static mean mouth is the best constant there is (it even knows the held-out
-    # speaker's mouth shape); beating it at all needs audio-driven motion: ask for 2 %
-    assert np.mean(model) < 0.98 * np.mean(base), (model, base)
+    # issue 11 asks for motion as fast as real motion (velocity 0.75-1.25x), which a static face or a
+    # damped mouth cannot show; M-LMD charges any motion not exactly in sync, so the fair baseline is
+    # equally lively real motion of another recording: the model's speech-driven motion must beat it
+    assert np.mean(model) < 0.9 * np.mean(lively), (model, lively)
     # and the mouth must open and close with the real one (a constant gives 0)
     assert np.mean(corr) > 0.3, corr
 

@@ -68,10 +68,10 @@ def fit_statistics(model: SpeechMotionModel, clips: list[TrackClip]) -> None:
     basis = vt[:K].astype(np.float32)
     coef_std = (flat @ basis.T).std(0) + 1e-4
     rest = []
-    for c in clips:   # closed lips: each clip's frames at or below its 5th percentile of opening
+    for c in clips:   # closed lips: each clip's frames at or below its 10th percentile of opening
         d = c.landmarks - c.landmarks.mean(0, keepdims=True)
         op = mouth_opening(c.landmarks)
-        rest.append(d[op <= np.percentile(op, 5)].mean(0))
+        rest.append(d[op <= np.percentile(op, 10)].mean(0))
     rest = np.mean(rest, 0)
     rest[~mask] = 0
     rest = (rest.reshape(-1) @ basis.T) @ basis     # representable by the model's basis

@@ -68,6 +68,8 @@ class AugmentConfig:
     warp: tuple[float, float] = (0.85, 1.18)         # mel-axis scale (vocal tract length / pitch)
     tilt_prob: float = 0.4
     tilt_nats: float = 1.5                           # +- difference between lowest and highest band
+    band_masks: int = 0                              # SpecAugment-style masks of the mel axis (set to the mean)
+    band_mask_width: int = 8
 
 
 class MelAugment:
@@ -128,4 +130,11 @@ class MelAugment:
             slope = self._u(B, -c.tilt_nats, c.tilt_nats)[tl].double()
             out[tl] = out[tl] + torch.linspace(-0.5, 0.5, M, dtype=torch.float64)[None, None] * slope[:, None, None]
         out = out + self._u(B, -c.level_nats, c.level_nats).double()[:, None, None]
+        for _ in range(c.band_masks):
+            width = torch.randint(0, c.band_mask_width + 1, (B,), generator=self.gen)
+            start = (torch.rand(B, generator=self.gen) * (M - width)).long()
+            bands = torch.arange(M)[None]
+            masked = (bands >= start[:, None]) & (bands < (start + width)[:, None])        # [B, M]
+            fill = out.mean(2, keepdim=True).expand_as(out)
+            out = torch.where(masked[:, None, :], fill, out)
         return out.clamp(min=SILENCE).float()

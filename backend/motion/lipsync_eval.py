@@ -13,8 +13,10 @@ track:
 
 Methods: the model under test, the static mean face, the loudness-envelope mouth
 (:class:`LoudnessMouth`: the audio's frame energy, z-scored per recording, times a
-displacement direction fitted by least squares on the training clips) and, when given,
-the model shipped before (any object with ``generate`` and ``rest_displacement``).
+displacement direction fitted by least squares on the training clips), real motion of
+another recording (as lively as speech but not in sync: what M-LMD charges for motion
+alone) and, when given, the model shipped before (any object with ``generate`` and
+``rest_displacement``).
 
 :func:`silence_closure` checks lips in pauses through the stage's own path
 (:func:`generator.neutral_motion`: silero VAD, :func:`audio2motion.pause_gate`): the share of non-speech frames whose
@@ -108,7 +110,17 @@ def score(generated: np.ndarray, clip: TrackClip, ppu: float | None) -> dict:
             "m_lmd_px": lmd["m_lmd"] * ppu if ppu else None, "f_lmd_px": lmd["f_lmd"] * ppu if ppu else None}
 
 
-def method_landmarks(methods: dict, clip: TrackClip, loudness: LoudnessMouth) -> dict[str, np.ndarray]:
+def other_motion(clip: TrackClip, donor: TrackClip) -> np.ndarray:
+    """Real lower-face motion of another (training) recording, tiled to the clip's length: as lively as
+    real speech, but not this speech (the "moves, but not in sync" baseline)."""
+    d = donor.landmarks - donor.landmarks.mean(0, keepdims=True)
+    d[:, ~animated_points()] = 0
+    idx = np.arange(clip.frames) % donor.frames
+    return (d[idx] + clip.landmarks.mean(0)).astype(np.float32)
+
+
+def method_landmarks(methods: dict, clip: TrackClip, loudness: LoudnessMouth,
+                     donor: TrackClip | None = None) -> dict[str, np.ndarray]:
     """Landmarks of every method for one clip (``methods``: name -> model; baselines added here)."""
     face = clip.landmarks.mean(0)
     out = {name: model_landmarks(m, clip) for name, m in methods.items()}
@@ -116,16 +128,19 @@ def method_landmarks(methods: dict, clip: TrackClip, loudness: LoudnessMouth) ->
         out["model_no_pause_gate"] = model_landmarks(methods["model"], clip, gate=False)
     out["static_mean_face"] = np.repeat(face[None], clip.frames, 0)
     out["loudness_envelope"] = (loudness.generate(clip) + face).astype(np.float32)
+    if donor is not None:
+        out["other_real_motion"] = other_motion(clip, donor)
     return out
 
 
 def evaluate_lipsync(methods: dict, test: list[TrackClip], train: list[TrackClip]) -> dict:
     """Per-clip and mean scores of every method (see the module docstring); ``methods``: name -> model."""
     loudness = LoudnessMouth.fit(train)
+    donor = max(train, key=lambda c: c.frames) if train else None
     rows, traces = [], {}
     for c in test:
         ppu = pixels_per_unit(image_landmarks(c))
-        lms = method_landmarks(methods, c, loudness)
+        lms = method_landmarks(methods, c, loudness, donor)
         rows.append({"clip": c.name, "frames": c.frames, "pixels_per_unit": ppu,
                      **{name: score(g, c, ppu) for name, g in lms.items()}})
         traces[c.name] = {"real": mouth_opening(c.landmarks).tolist(),
@@ -205,7 +220,8 @@ def lipsync_report(models, clips: list[TrackClip], previous=None, noisy_wav: str
 # ------------------------------------------------------------------ report
 METHOD_LABELS = {"model": "model", "model_no_pause_gate": "model, lips not closed in pauses (diagnostic)",
                  "previous_model": "model shipped before", "static_mean_face": "static mean face",
-                 "loudness_envelope": "loudness envelope"}
+                 "loudness_envelope": "loudness envelope",
+                 "other_real_motion": "real motion of another recording (lively, not in sync)"}
 
 
 def _f(x, nd=3) -> str:
@@ -260,7 +276,8 @@ def plots(section: dict, out: Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    methods = [m for m in section["methods"] if m not in ("static_mean_face", "model_no_pause_gate")]
+    methods = [m for m in section["methods"] if m not in ("static_mean_face", "model_no_pause_gate",
+                                                          "other_real_motion")]
     rows = section["per_clip"]
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(rows)), 3.6))
     x = np.arange(len(rows))
@@ -298,3 +315,51 @@ def plots(section: dict, out: Path) -> list[Path]:
         fig.savefig(paths[-1], dpi=90)
         plt.close(fig)
     return paths
+
+
+#: licences of the lip-sync sources (../shared/data/README.md), by clip-name prefix
+SOURCE_LICENCES = (
+    ("WDA_", "HDTF via SadTalker, Apache-2.0"), ("retalking_", "video-retalking, Apache-2.0"),
+    ("cnn2", "DFRF, MIT"), ("lieu", "EDTalk, Apache-2.0"), ("obama_20s", "EDTalk, Apache-2.0"),
+    ("German_20s", "MimicTalk, MIT"), ("obama_weekly", "LIA, CC BY-NC 4.0"), ("vox_", "LIA, CC BY-NC 4.0"),
+    ("lrs3_", "spectre / LRS3, CC BY-NC-SA 4.0"), ("grid_", "LipNet / GRID, MIT / CC BY 4.0"),
+    ("selfie_", "JoyGen, Apache-2.0"), ("kitchen_", "LatentSync, Apache-2.0"), ("seated_", "LatentSync, Apache-2.0"),
+    ("M003_", "spectre / MEAD, CC BY-NC-SA 4.0 + MEAD research terms"),
+    ("M026_", "spectre / MEAD, CC BY-NC-SA 4.0 + MEAD research terms"),
+    ("W023_", "spectre / MEAD, CC BY-NC-SA 4.0 + MEAD research terms"),
+    ("M030_front_angry_level3_016", "spectre / MEAD, CC BY-NC-SA 4.0 + MEAD research terms"),
+    ("M", "EAMM / MEAD, MIT + MEAD research terms"), ("W9", "EAMM / MEAD, MIT + MEAD research terms"),
+    ("", "styletalk, MIT"))
+
+
+def licence_of(clip_name: str) -> str:
+    return next(lic for prefix, lic in SOURCE_LICENCES if clip_name.startswith(prefix))
+
+
+def model_card_lines(section: dict, train_clips: list[TrackClip]) -> tuple[list[str], list[str]]:
+    """(data lines, limits lines) for the audio-to-motion part of MODEL_CARD.md."""
+    d = section["data"]
+    by_licence: dict[str, list[str]] = {}
+    for c in train_clips:
+        by_licence.setdefault(licence_of(c.name), []).append(c.name)
+    m = section["mean"]["model"]
+    data = [f"- Audio-to-motion and SyncNet: lip-sync clips (audio in sync with the lips, `lipsync_data`) of "
+            f"{d['train']['speakers']} people, {d['train']['clips']} clips, {d['train']['minutes']} min "
+            f"({d['train']['speech_minutes']} min of speech): " + "; ".join(
+                f"{lic}: {', '.join(sorted(names))}" for lic, names in sorted(by_licence.items())) + ".",
+            f"- Held out by person (never trained on by any model, SyncNet included): "
+            f"{', '.join(d['held_out_people'])} ({d['held_out']['clips']} clips, {d['held_out']['minutes']} min).",
+            f"- Left out of lip sync: {', '.join(f'{k} ({v})' for k, v in sorted(d['excluded'].items()))}.",
+            "- Non-commercial sources (CC BY-NC, CC BY-NC-SA, MEAD research terms) are among the training data: "
+            "the audio-to-motion and SyncNet weights inherit those terms."]
+    limits = [f"- Audio-to-motion: {d['train']['minutes']} min of lip-sync video from {d['train']['speakers']} people. "
+              f"On held-out people the mouth opening correlates {m['mouth_open_corr']:.2f} with the real one "
+              "(a within-speaker linear fit on half of each held-out clip reaches only 0.43-0.57, so the data "
+              "bound this); mouth shapes are generic.",
+              "- Lips are pulled to the closed rest pose in pauses (VAD non-speech runs of >= 8 frames, and at the "
+              "start and end of the audio). Real people often keep their lips apart in pauses (breathing in), "
+              "so this costs correlation on real excerpts: see the 'lips not closed in pauses' row.",
+              "- Seeds pick a speaking style (style code of the training people's spread); temperature 0 is the "
+              "deterministic mean style. The upper face (brows, eyes) is not audio-driven: blinks and pose come "
+              "from the stage."]
+    return data, limits

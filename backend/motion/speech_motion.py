@@ -43,6 +43,7 @@ class SpeechMotionConfig:
     style_dim: int = 8
     speakers: int = 32            # rows of the style table (training speakers; the last row = unseen)
     dropout: float = 0.1
+    band_pool: int = 1            # average this many neighbouring mel bands first (smooths out pitch harmonics)
     lower_face_only: bool = True  # kept for ``audio2motion.animated_mask``
 
 
@@ -92,7 +93,7 @@ class SpeechMotionModel(nn.Module):
         self.register_buffer("output_gain", torch.tensor(1.0))
         self.register_buffer("style_sigma", torch.zeros(max(1, c.style_dim)))
         self.front = nn.Sequential(
-            nn.Conv1d(MEL_BINS, c.front, 3, padding=1), nn.GELU(),
+            nn.Conv1d(MEL_BINS // c.band_pool, c.front, 3, padding=1), nn.GELU(),
             nn.Conv1d(c.front, c.front, 3, padding=1), nn.GELU(),
             nn.Conv1d(c.front, c.hidden, MEL_PER_FRAME, stride=MEL_PER_FRAME))
         self.style = nn.Embedding(c.speakers, c.style_dim) if c.style_dim else None
@@ -127,6 +128,8 @@ class SpeechMotionModel(nn.Module):
 
     def forward(self, features: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
         """``features [B, 4T, 80]`` (normalised) + style ``[B, S]`` -> coefficients ``[B, T, K]``."""
+        if self.config.band_pool > 1:
+            features = features.unflatten(-1, (-1, self.config.band_pool)).mean(-1)
         x = self.front(features.transpose(1, 2))
         for block in self.blocks:
             x = block(x, style)
