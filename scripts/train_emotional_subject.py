@@ -72,12 +72,14 @@ def evaluate_heldout(subject_dir: Path, threads: int = 1) -> tuple[dict, dict]:
                "heldout_frames_total": int(len(held)), "methods": summary(np.arange(len(held))),
                "per_emotion": {EMOTIONS[e]: dict(summary(np.nonzero(emotion == e)[0]),
                                                  frames=int((emotion == e).sum())) for e in sorted(set(emotion))},
+               "retrieval_same_clip": float((data.track["clip_index"][nearest] == data.track["clip_index"][held]).mean()),
+               "retrieval_median_gap_frames": float(np.median(data.track["clip_frame"][held] - data.track["clip_frame"][nearest])),
                "render_seconds_per_frame": seconds, "device": "cpu", "threads": threads,
                "checkpoint_step": meta.get("step"), "train_seconds": meta.get("train_seconds"), "paper": PAPER}
     return metrics, {int(r): img for r, img in zip(held, ours)}
 
 
-def heldout_sheet(subject_dir: Path, renders: dict, path: Path) -> None:
+def heldout_sheet(subject_dir: Path, renders: dict, path: Path, scale: int = 1) -> None:
     """One held-out frame per emotion (middle of each clip's held-out tail): real on top, NeRF below."""
     import cv2
 
@@ -90,9 +92,10 @@ def heldout_sheet(subject_dir: Path, renders: dict, path: Path) -> None:
         real = data.frames[row]
         ours = (renders[row].clip(0, 1) * 255).round().astype(np.uint8)
         col = np.concatenate([real, ours], axis=0)
-        col = cv2.resize(col, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
-        label = np.full((22, col.shape[1], 3), 255, np.uint8)
-        cv2.putText(label, clip["emotion"], (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        col = cv2.resize(col, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+        label = np.full((8 + 8 * scale, col.shape[1], 3), 255, np.uint8)
+        cv2.putText(label, clip["emotion"], (3, 4 + 8 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, (0, 0, 0), 1,
+                    cv2.LINE_AA)
         columns.append(np.concatenate([label, col], axis=0))
     sheet = np.concatenate(columns, axis=1)
     cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
@@ -109,6 +112,23 @@ def model_card(info: dict, summary: dict, metrics: dict, prepare_seconds: float)
     emo_rows = "\n".join(f"| {e} | {v['frames']} | {v['nerf']['psnr']:.2f} | {v['nerf']['ssim']:.3f} | "
                          f"{v['nerf']['mouth_psnr']:.2f} | {v['retrieval']['psnr']:.2f} | {v['mean_frame']['psnr']:.2f} |"
                          for e, v in metrics["per_emotion"].items())
+    wins = [e for e, v in metrics["per_emotion"].items() if v["nerf"]["psnr"] > v["retrieval"]["psnr"]]
+    if m["nerf"]["psnr"] > m["retrieval"]["psnr"]:
+        verdict = (f"The NeRF beats both baselines on full-frame PSNR (by {m['nerf']['psnr'] - m['retrieval']['psnr']:.1f} dB "
+                   f"over retrieval, {m['nerf']['psnr'] - m['mean_frame']['psnr']:.1f} dB over the mean frame).")
+    else:
+        verdict = (f"**The nearest training frame beats the NeRF on full-frame PSNR/SSIM** "
+                   f"({m['retrieval']['psnr']:.2f} vs {m['nerf']['psnr']:.2f} dB; the NeRF wins only for "
+                   f"{', '.join(wins) or 'no emotion'}), while the NeRF wins on the mouth "
+                   f"({m['nerf']['mouth_psnr']:.2f} vs {m['retrieval']['mouth_psnr']:.2f} dB) and beats the mean frame "
+                   f"by {m['nerf']['psnr'] - m['mean_frame']['psnr']:.1f} dB. Why: each clip's held-out tail starts "
+                   f"0.04 s after its last training frame, so the nearest training frame is the same take in "
+                   f"{metrics['retrieval_same_clip']:.0%} of the held-out frames, a median "
+                   f"{metrics['retrieval_median_gap_frames']:.1f} frames earlier (same pose, light and hair): "
+                   f"an easy test for retrieval, which "
+                   f"still cannot render a new pose, camera or expression. The NeRF saw only "
+                   f"{summary['steps']} steps (the default subject had 9345 in the same 28 minutes on a quieter "
+                   f"machine): its skin and hair are noisy, fine wrinkles are lost (see the sheet).")
     return f"""# Emotional subject `mead_m030` (head + torso NeRF, 8 emotions)
 
 **Consent.** These plates show a real person (MEAD speaker M030, an actor recorded for the
@@ -163,6 +183,8 @@ Per emotion (NeRF PSNR / SSIM / mouth PSNR; retrieval and mean-frame PSNR beside
 |---|---|---|---|---|---|---|
 {emo_rows}
 
+{verdict}
+
 `heldout_sheet.png`: one held-out frame per emotion, real (top) above the NeRF (bottom).
 Rendering: {metrics['render_seconds_per_frame']:.2f} s per {w}x{h} frame on one CPU thread (shared machine).
 
@@ -205,10 +227,15 @@ def main(argv=None) -> int:
     t0 = time.time()
     prepare_subject(clips, work, config=PrepareConfig(resolution=args.resolution), name="mead_m030")
     prepare_seconds = time.time() - t0
+    timing = work / "prepare_seconds.txt"   # a cached preparation takes no time: keep the measured one
+    if prepare_seconds > 2 or not timing.is_file():
+        timing.write_text(f"{prepare_seconds:.1f}")
+    prepare_seconds = float(timing.read_text())
     summary = train_subject(work, TrainConfig(steps=args.steps, minutes=args.minutes, threads=args.threads),
                             resume=args.resume)
     metrics, renders = evaluate_heldout(work, threads=args.threads)
-    heldout_sheet(work, renders, work / "heldout_sheet.png")
+    heldout_sheet(work, renders, work / "heldout_sheet.png")               # shipped: small
+    heldout_sheet(work, renders, work / "heldout_sheet_x2.png", scale=2)   # for looking at
     out.mkdir(parents=True, exist_ok=True)
     for name in ASSET_FILES:
         shutil.copy2(work / name, out / name)
