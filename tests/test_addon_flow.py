@@ -79,7 +79,9 @@ def test_generate_plates_strip_and_files(addon_zip, speech, plates_backend, tmp_
     out = run_scenario("scenario_generate", addon_zip, plates_backend.address, speech, tmp_path / "out", "PLATES",
                        FRAMES, user_dir=tmp_path / "user")
     assert out["status"].endswith(f"{FRAMES} plates")
-    assert sorted(out["connect"]["subjects"]) == ["default", "flat_colours"]  # the shipped subject + the stand-in
+    from backend.subjects import SHIPPED_SUBJECTS   # the shipped subjects + the stand-in
+    shipped = [d.name for d in SHIPPED_SUBJECTS.iterdir() if (d / "subject.json").is_file()]
+    assert sorted(out["connect"]["subjects"]) == sorted(shipped + ["flat_colours"])
     # both takes were acknowledged after import, so the backend deleted its copies
     jobs_dir = plates_backend.log_path.parent / f"jobs_{plates_backend.port}"
     assert sorted(p.name for p in jobs_dir.iterdir()) == ["subjects"]
