@@ -142,7 +142,7 @@ def test_replays_are_refused(tmp_path):
         reply = deserialize(recv_frames(socket), KEY)
         assert reply.content["code"] == ErrorCode.REPLAYED
         with SyncClient(address, key=KEY, timeout_s=5) as client:  # fresh messages still work
-            assert client.ping() < 2.0
+            assert client.ping() < 10.0   # answered (the first one includes the handshake, on a loaded machine)
     finally:
         socket.close(0)
         stop_process(proc)
