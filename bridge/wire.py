@@ -32,6 +32,7 @@ _MAX_ID_LENGTH = 128
 _FIXED_FRAMES = 3  # tag, header, signature
 _MAX_TIME = 1e11   # seconds since 1970 (year ~5138): bounds 'time' before it becomes a float
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # built once: json.dumps(**kw) rebuilds it
+_DECODER = json.JSONDecoder()
 
 
 def _view(frame: Any) -> memoryview:
@@ -48,13 +49,21 @@ def _view(frame: Any) -> memoryview:
 _KEYED: dict[bytes, Any] = {}
 
 
+def _new_keyed(key: bytes):
+    try:   # OpenSSL's HMAC object itself: its copy() skips the Python wrapper's
+        import _hashlib
+        return _hashlib.hmac_new(key, digestmod="sha256")
+    except (ImportError, AttributeError, ValueError, TypeError):
+        return hmac.new(key, digestmod=sha256)
+
+
 def _keyed_mac(key: bytes):
-    """A fresh HMAC for ``key``: a copy of one keyed once (the key schedule costs half a small message)."""
+    """A fresh HMAC-SHA256 for ``key``: a copy of one keyed once (keying costs half a small message)."""
     base = _KEYED.get(key)
     if base is None:
         if len(_KEYED) >= 8:
             _KEYED.clear()
-        base = _KEYED[key] = hmac.new(key, digestmod=sha256)
+        base = _KEYED[key] = _new_keyed(key)
     return base.copy()
 
 
@@ -154,7 +163,7 @@ def deserialize(frames: Sequence[Any], key: bytes | None = None,
 
 def _parse_header(view: memoryview) -> dict:
     try:
-        header = json.loads(view.tobytes().decode("utf-8"))
+        header = _DECODER.decode(view.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise BridgeError(ErrorCode.MALFORMED, "header is not valid UTF-8 JSON") from None
     if not isinstance(header, dict):
