@@ -5,6 +5,11 @@ can answer at once (``hello``, ``ping``, ``subjects``, ``cancel``, ``fetch``,
 ``ack``) and validation of ``generate`` happen here; stages run on the worker
 thread, whose messages come back through a queue plus an inproc wake-up socket.
 A bad message gets an ``error`` reply with a stable code and never stops the loop.
+
+Jobs belong to whoever holds their token (``accepted`` returns it; ``fetch``, ``ack`` and ``cancel``
+must present it); a keyed server refuses replays (``replay.py``). Each start has a new instance id
+(in ``welcome``, ``pong``, ``accepted``) so clients notice a restart; unfinished jobs left in the store
+are run again at start (their request is kept until they end).
 """
 from __future__ import annotations
 
