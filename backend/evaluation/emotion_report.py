@@ -194,7 +194,7 @@ def write_plots(metrics: dict, all_plates: dict[str, SubjectPlates], out: Path) 
         fig.savefig(out / f"confusion_{name}.png", dpi=130)
         plt.close(fig)
     # per-emotion accuracy bars: real video vs each subject's plates at intensity 1
-    fig, ax = plt.subplots(figsize=(8, 3.2))
+    fig, ax = plt.subplots(figsize=(8, 3.8))
     series = [("real video, unseen speakers", real["per_emotion"])]
     for name, m in metrics["subjects"].items():
         for key in ("intensity 1", "intensity 0.5"):
@@ -204,11 +204,12 @@ def write_plots(metrics: dict, all_plates: dict[str, SubjectPlates], out: Path) 
     for k, (label, per) in enumerate(series):
         ax.bar(np.arange(len(EMOTIONS)) + k * width - 0.4 + width / 2, [per.get(e, np.nan) for e in EMOTIONS],
                width, label=label)
-    ax.axhline(1 / len(EMOTIONS), color="grey", ls="--", lw=1, label="chance (always neutral)")
+    ax.axhline(1 / len(EMOTIONS), color="grey", ls="--", lw=1, label="chance (1/8)")
     ax.set_xticks(range(len(EMOTIONS)), EMOTIONS, fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("frame accuracy")
-    ax.legend(fontsize=6, ncol=2)
+    ax.set_title("the judge per emotion: real video of unseen speakers vs our plates", fontsize=9)
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
     fig.tight_layout()
     fig.savefig(out / "accuracy_per_emotion.png", dpi=130)
     plt.close(fig)
@@ -303,9 +304,17 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
                          f"{_pct(s['plates']['frame_accuracy'])} | {_pct(s['plates'].get('clip_majority_accuracy'))} | "
                          f"{_pct(m['neutral_stays_neutral'])} | {_pct(s['driving_landmarks']['mean_over_emotions'])} | "
                          f"{_pct(real['mean_over_emotions'])} |")
+    bar = real["mean_over_emotions"]
+    neutral_bar = real["per_emotion"].get("neutral", float("nan"))
     for name, m in metrics["subjects"].items():
         s = m["by_intensity"].get("intensity 1")
         if s:
+            mean = s["plates"]["mean_over_emotions"]
+            met = mean >= bar and m["neutral_stays_neutral"] >= neutral_bar
+            lines += ["", f"**{name}: acceptance {'met' if met else 'not met'}**: plates at intensity 1 "
+                      f"{_pct(mean)} vs the judge's {_pct(bar)} on real video of unseen speakers; keyed neutral "
+                      f"read as neutral on {_pct(m['neutral_stays_neutral'])} of plates (real neutral video: "
+                      f"{_pct(neutral_bar)})."]
             lines += ["", f"{name}, intensity 1, per emotion on the plates: "
                       + ", ".join(f"{e} {_pct(v)}" for e, v in s["plates"]["per_emotion"].items())]
         diffs = {k: v for k, v in m["pixel_difference_vs_neutral"].items() if k != "neutral@0"}

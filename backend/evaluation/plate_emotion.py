@@ -279,7 +279,8 @@ def judge_subject(judge: EmotionJudge, plates: SubjectPlates) -> dict:
         out["by_intensity"][name] = {
             "plates": accuracy_summary(np.concatenate(y), np.concatenate(p), np.concatenate(idx)),
             "driving_landmarks": accuracy_summary(np.concatenate(dy), np.concatenate(dp), np.concatenate(idx))}
-    neutral_frames = [out["takes"][t.label] for t in plates.takes if t.emotion == "neutral"]
+    # keyed neutral at intensity > 0 (the intensity-0 take is the reference itself, so it would flatter the rate)
+    neutral_frames = [out["takes"][t.label] for t in plates.takes if t.emotion == "neutral" and t.intensity > 0]
     said_neutral = sum(t["predicted_counts"]["neutral"] for t in neutral_frames)
     total = sum(sum(t["predicted_counts"].values()) + t["untracked_frames"] for t in neutral_frames)
     out["neutral_stays_neutral"] = float(said_neutral / max(total, 1))
