@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-STEPS = {"syncnet": 1000, "audio2motion": 400, "ldm": 1500, "emotion": 800}
+STEPS = {"syncnet": 1000, "audio2motion": 800, "ldm": 1500, "emotion": 800}
 POSE_CLIP = "cnn2_25fps"
 
 

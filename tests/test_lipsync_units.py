@@ -89,3 +89,19 @@ def test_lip_sync_split_holds_out_whole_people_and_drops_unusable_audio():
     assert person(clips[1]) == "obama"
     assert set(split.excluded) == {"dub", "driver", "mute"}
     assert "video_only" in lip_sync_reason(clips[4])
+
+
+def test_pause_gate_closes_pauses_and_edges_but_not_brief_gaps():
+    from backend.motion.audio2motion import pause_gate
+    speech = np.zeros(60, bool)
+    speech[4:20] = True          # 4 silent frames at the start: an edge pause
+    speech[23:30] = True         # a 3-frame gap (20-22): speech continues through it
+    speech[42:55] = True         # a 12-frame pause (30-41), then 5 silent frames at the end
+    gate = pause_gate(speech)
+    assert gate.shape == (60,)
+    assert np.all(gate[:4] == 0) and np.all(gate[30:42] == 0) and np.all(gate[55:] == 0)
+    assert gate[20:23].min() == 1.0, "a brief VAD gap keeps the speech motion"
+    assert gate[10] == 1.0 and gate[48] == 1.0
+    assert np.all(np.abs(np.diff(gate)) < 0.5), "ramps, no jumps"
+    assert np.all(pause_gate(np.zeros(7, bool)) == 0) and np.all(pause_gate(np.ones(7, bool)) == 1)
+    assert pause_gate(np.zeros(0, bool)).shape == (0,)

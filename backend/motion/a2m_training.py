@@ -39,8 +39,8 @@ History = dict[str, list[float]]
 class SpeechMotionTrainConfig:
     model: SpeechMotionConfig = field(default_factory=SpeechMotionConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    steps: int = 1500
-    batch: int = 32
+    steps: int = 800
+    batch: int = 24
     lr: float = 2e-3
     seed: int = 0
     log_every: int = 10
@@ -49,8 +49,8 @@ class SpeechMotionTrainConfig:
     augment_prob: float = 0.8          # share of windows that get mel augmentation
     unseen_style_prob: float = 0.3     # share of windows trained with the "unseen speaker" style code
     mouth_weight: float = 4.0
-    opening_weight: float = 2.0
-    corr_weight: float = 0.5
+    opening_weight: float = 4.0
+    corr_weight: float = 2.0
     velocity_weight: float = 1.0
     liveliness_weight: float = 1.0
     sync_weight: float = 0.0           # 0 disables the SyncNet term

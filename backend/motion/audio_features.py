@@ -68,7 +68,7 @@ class AugmentConfig:
     warp: tuple[float, float] = (0.85, 1.18)         # mel-axis scale (vocal tract length / pitch)
     tilt_prob: float = 0.4
     tilt_nats: float = 1.5                           # +- difference between lowest and highest band
-    band_masks: int = 0                              # SpecAugment-style masks of the mel axis (set to the mean)
+    band_masks: int = 2                              # SpecAugment-style masks of the mel axis (set to the mean)
     band_mask_width: int = 8
 
 

@@ -37,13 +37,13 @@ VERSION = 3
 @dataclass
 class SpeechMotionConfig:
     pca_components: int = 20
-    hidden: int = 128
-    front: int = 96
-    dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4)
-    style_dim: int = 8
+    hidden: int = 64
+    front: int = 32
+    dilations: tuple[int, ...] = (1, 2, 4, 4)   # receptive field +-13 frames (0.52 s)
+    style_dim: int = 4
     speakers: int = 32            # rows of the style table (training speakers; the last row = unseen)
-    dropout: float = 0.1
-    band_pool: int = 1            # average this many neighbouring mel bands first (smooths out pitch harmonics)
+    dropout: float = 0.3
+    band_pool: int = 4            # average this many neighbouring mel bands first (smooths out pitch harmonics)
     lower_face_only: bool = True  # kept for ``audio2motion.animated_mask``
 
 
