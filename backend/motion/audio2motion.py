@@ -1,4 +1,10 @@
-"""Audio-to-motion conditional VAE: log-mel (+ optional style code) -> neutral landmark displacements.
+"""Audio-to-motion conditional VAE (checkpoint version 2, the model shipped before issue 11), and the
+silence / pause gates shared with its successor :mod:`speech_motion` (version 3, the shipped one).
+
+The VAE is kept so that version-2 checkpoints still load (``model_io.LEGACY_SPECS``) for the
+comparison in ``emogene eval motion``.
+
+Log-mel (+ optional style code) -> neutral landmark displacements.
 
 Landmarks are modelled as per-frame displacements from the speaker's mean face,
 compressed to ``pca_components`` PCA coefficients (basis fitted on the training

@@ -8,9 +8,12 @@ closed-lips pose the silence gate pulls to; ``mean_face`` the training speakers'
 
 * Input: log-mel normalised per recording (:func:`audio_features.normalise_mel`), so
   level and microphone colour do not matter; the network sees the 100 Hz rows.
-* Network: a 100 Hz convolutional front end, a stride-4 step to 25 fps, then
-  dilated residual temporal convolutions (receptive field ~ +-0.8 s), output =
-  ``pca_components`` normalised PCA coefficients of the lower face.
+* Network: mel bands pooled by ``band_pool`` (smooths out pitch harmonics), a 100 Hz
+  convolutional front end, a stride-4 step to 25 fps, then dilated residual temporal
+  convolutions (receptive field +-13 frames = +-0.52 s), output = ``pca_components``
+  normalised PCA coefficients of the lower face. Small and heavily regularised on
+  purpose: with ~5 minutes of lip-sync video, bigger nets fitted the training people
+  and generalised worse to unseen ones (held-out sweeps in MODEL_CARD / the report).
 * Speaking style: every training speaker has a learnt style code (FiLM on the hidden
   features); an "unseen speaker" code is trained on a share of each batch. At
   inference the code is ``unseen + temperature * sigma * eps`` (``eps`` from the seed,
