@@ -125,8 +125,13 @@ class SubjectRenderer:
         return bool(ray_box_bounds(origins, dirs, box)[2].any())
 
     def retarget(self, landmarks: np.ndarray, neutral_landmarks: np.ndarray) -> np.ndarray:
-        """Move a generated track onto this subject's face (see stage.py): keeps motion and emotion."""
-        subject_mean = self.model.landmark_code.mean.reshape(68, 3).cpu().numpy()
+        """Move a generated track onto this subject's face (see stage.py): keeps motion and emotion.
+
+        The subject's rest face is its neutral clip's mean when it was filmed with emotions
+        (``subject.json: neutral_landmarks``), else the mean of its training frames."""
+        rest = self.info.get("neutral_landmarks")
+        subject_mean = (np.asarray(rest, np.float32).reshape(68, 3) if rest is not None
+                        else self.model.landmark_code.mean.reshape(68, 3).cpu().numpy())
         return (subject_mean + landmarks - neutral_landmarks.mean(axis=0)).astype(np.float32)
 
     # -- conditions --------------------------------------------------------------------
