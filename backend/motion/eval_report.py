@@ -18,14 +18,14 @@ def markdown(metrics: dict) -> str:
     lines = ["# Motion evaluation", "",
              f"Held-out talking clips (speakers unseen in training): {', '.join(metrics['held_out']['talking'])}  ",
              f"Held-out MEAD frames: {metrics['held_out']['mead']}", "",
-             "## Audio-to-motion (VAE, deterministic) vs mean face with static mouth", "",
+             "## Audio-to-motion (model, deterministic) vs mean face with static mouth", "",
              "| | M-LMD | F-LMD | M-LMD px | F-LMD px | mouth-opening corr |", "|---|---|---|---|---|---|",
-             f"| VAE | {_f(a['vae_m_lmd'])} | {_f(a['vae_f_lmd'])} | {_f(a['vae_m_lmd_px'], 2)} | {_f(a['vae_f_lmd_px'], 2)} | {_f(a['mouth_open_corr'], 3)} |",
+             f"| model | {_f(a['vae_m_lmd'])} | {_f(a['vae_f_lmd'])} | {_f(a['vae_m_lmd_px'], 2)} | {_f(a['vae_f_lmd_px'], 2)} | {_f(a['mouth_open_corr'], 3)} |",
              f"| baseline | {_f(a['baseline_m_lmd'])} | {_f(a['baseline_f_lmd'])} | {_f(a['baseline_m_lmd_px'], 2)} | {_f(a['baseline_f_lmd_px'], 2)} | 0 |",
              "", "Units: canonical (inter-ocular distance 1) and pixels of the source video.", "",
              "## Lip sync (landmark SyncNet)", "", "| track | confidence | mean abs offset (frames) | similarity at 0 |",
              "|---|---|---|---|"]
-    for k, name in (("real", "real"), ("generated", "generated (VAE)"), ("shifted_5", "real shifted 5 frames")):
+    for k, name in (("real", "real"), ("generated", "generated (model)"), ("shifted_5", "real shifted 5 frames")):
         lines.append(f"| {name} | {_f(s[k]['confidence'], 3)} | {_f(s[k]['abs_offset'], 2)} | {_f(s[k]['similarity'], 3)} |")
     lines += ["", "Per clip offsets (real / generated / shifted): " + "; ".join(
         f"{r['clip']}: {r['real']['offset']:+d} / {r['generated']['offset']:+d} / {r['shifted_5']['offset']:+d}"
