@@ -57,7 +57,7 @@ def _generator_training_speakers() -> set[str]:
         for key in ("source_video", "source_videos", "source_clips", "clips"):
             value = meta.get(key)
             names += [str(v) for v in (value if isinstance(value, list) else [value] if value else [])]
-    return {m.group(1) for n in names for m in [MEAD_ID.search(Path(n).name + "_")] if m}
+    return {speaker for n in names for speaker in MEAD_ID.findall(n)}
 
 
 # ------------------------------------------------------------------------------------------ the data
