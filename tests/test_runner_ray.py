@@ -18,7 +18,6 @@ import pytest
 ray = pytest.importorskip("ray", reason="the optional Ray runner needs `pip install -e .[ray]` (ray not installed)")
 
 from backend.pipeline.registry import StageSet  # noqa: E402
-from backend.runners.base import JobRecorder  # noqa: E402
 from backend.runners.ray_runner import RayRunner, RayRunnerConfig  # noqa: E402
 from backend.server import BackendServer, ServerConfig  # noqa: E402
 from backend.subjects import SubjectStore  # noqa: E402
@@ -70,27 +69,10 @@ def start_front(jobs_dir: Path, workers: int = 2, **config) -> BackendServer:
     subjects = SubjectStore(None)
     runner = RayRunner(RayRunnerConfig(workers=workers, **config))
     server = BackendServer(ServerConfig(bind="tcp://127.0.0.1:*", jobs_dir=jobs_dir),
-                           StageSet("cpu", subjects), subjects)
-    _attach(server, runner)   # TEMPORARY until the server takes runner=
+                           StageSet("cpu", subjects), subjects, runner=runner)
     server.start()
     runner.worker_info()   # wait until every actor has loaded its models
     return server
-
-
-class _Facade:
-    def __init__(s, runner, recorder): s.r, s.rec = runner, recorder
-    def start(s): s.r.start(s.rec)
-    def submit(s, job): s.r.submit(job)
-    def queued(s): return s.r.status().queued
-    @property
-    def current(s): return object() if s.r.status().running else None
-    def stop(s): s.r.stop()
-    def is_alive(s): return s.r.is_alive()
-
-
-def _attach(server, runner):
-    server.runner = runner
-    server.worker = _Facade(runner, JobRecorder(server.store, server._outbox, server._wake, None))
 
 
 def request(seconds: float, seed: int = 0):

@@ -67,12 +67,27 @@ def connect(config: RayRunnerConfig) -> bool:
             options["object_store_memory"] = int(config.object_store_memory)
         if config.local_cpus is not None:
             options["num_cpus"] = int(config.local_cpus)
+    elif address != "auto" and ":" in address and "://" not in address:
+        _check_reachable(address)
     try:
         ray.init(address=address, **options)
     except ConnectionError as exc:
         raise ConnectionError(f"cannot reach a Ray cluster at {config.address!r} ({exc}); start one with "
                               "`ray start --head` (see README) or use --ray-address local") from None
     return True
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail at once (instead of Ray's minutes of retries) when nothing listens at a head's HOST:PORT."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ConnectionError(f"cannot reach a Ray cluster at {address!r} ({exc}); start its head with "
+                              "`ray start --head --port PORT` (see README), or use --ray-address local") from None
 
 
 class JobActor:
