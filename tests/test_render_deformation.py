@@ -204,3 +204,53 @@ def test_expression_config_from_subject_json():
     for bad in ("smile", {"mode": "warp", "carry": "all"}, {"wobble": 1}, 3):
         with pytest.raises(ValueError, match="expression"):
             expression_config({"expression": bad})
+
+
+# -- the shipped default subject under the shipped LDM (slow) --------------------------------
+
+@pytest.mark.slow
+def test_default_subject_smiles_where_the_ldm_moves_the_mouth_corners():
+    """FaceMesh (an independent tracker) finds the rendered mouth corners moved along the projected
+    LDM happy displacement: at least 40 % of it with the warp, and at least 1.5x what the clamped
+    code alone (the renderer before the warp) shows."""
+    mp = pytest.importorskip("mediapipe")
+    from backend.motion.generator import apply_emotion
+    from backend.motion.model_io import load_motion_models
+    from backend.render.conditions import FLIP as CANONICAL_FLIP
+    from backend.render.inference import SubjectRenderer
+    from backend.subjects import SubjectStore
+    from bridge.emotions import EMOTION_INDEX
+
+    renderer = SubjectRenderer(SubjectStore().path("default"))
+    track = np.load(renderer.dir / "track.npz")
+    camera = renderer.camera_for(None, (256, 256))
+    mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True)
+    models = load_motion_models()
+
+    def corners(conditions) -> np.ndarray:
+        out = renderer.render_premultiplied(camera, conditions, 0).numpy()
+        image = ((out[..., :3] + (1 - out[..., 3:]) * np.array([0.1, 0.4, 0.9])) * 255).clip(0, 255)
+        face = mesh.process(image.astype(np.uint8)).multi_face_landmarks[0].landmark
+        return np.array([[face[i].x * camera.width, face[i].y * camera.height] for i in (61, 291)])
+
+    along = {"code": [], "warp": []}
+    first = int(renderer.info["split"]["heldout"][0])
+    for frame in (first + 20, first + 60):
+        part = slice(frame, frame + 1)
+        lm, rot, trans = track["landmarks"][part], track["rotation"][part], track["translation"][part]
+        weights = np.zeros((1, 8), np.float32)
+        weights[0, EMOTION_INDEX["happy"]] = 1
+        happy = apply_emotion(models, lm, weights, np.ones(1, np.float32))
+        neutral_r, happy_r = renderer.retarget(lm, lm), renderer.retarget(happy, lm)
+        to_world = lambda c: c @ (rot[0] @ CANONICAL_FLIP.numpy()).T + trans[0]   # noqa: E731
+        expected = (camera.project(to_world(happy_r[0]))[0] - camera.project(to_world(neutral_r[0]))[0])[[48, 54]]
+        renderer.expression = ExpressionConfig(mode="warp")
+        base = corners(renderer.conditions(neutral_r, rot, trans, neutral_landmarks=neutral_r).conditions)
+        for mode in along:
+            renderer.expression = ExpressionConfig(mode=mode)
+            moved = corners(renderer.conditions(happy_r, rot, trans, neutral_landmarks=neutral_r).conditions) - base
+            norms = np.linalg.norm(expected, axis=-1)
+            along[mode] += list((moved * expected).sum(-1) / norms ** 2)
+    warp, code = float(np.mean(along["warp"])), float(np.mean(along["code"]))
+    assert warp >= 0.4, along
+    assert warp >= 1.5 * code, along

@@ -33,7 +33,7 @@ class WarpConfig:
     ridge: float = 1e-2           # Tikhonov term added to the 68x68 kernel matrix (its diagonal is 1)
     # fold-free: the ridge grows (x3 per try, up to max_ridge) until the map x -> x + u(x) keeps
     # det(I + du/dx) >= min_jacobian near every landmark; folds render as ghosts (seen at eyelids)
-    min_jacobian: float = 0.6
+    min_jacobian: float = 0.45
     max_gain: float = 1.25        # ... and no displacement near them above max_gain x the largest landmark's
     max_ridge: float = 3.0
     reach: float = 3.0            # samples farther than reach * width outside the landmarks' box are not warped
