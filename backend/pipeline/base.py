@@ -72,6 +72,13 @@ class GenerateJob:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+class CancelFlag(Protocol):
+    """What a stage context polls for cancellation: a ``threading.Event`` in the serving process, or one the
+    job's Ray actor sets when the front forwards a ``cancel`` (``backend.runners``). Stages never see it."""
+
+    def is_set(self) -> bool: ...
+
+
 class StageContext(Protocol):
     """What a stage may do. Implemented by the server (and by a local runner for the CLI/demo).
 

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from backend.pipeline.base import GenerateJob, JobCancelled, Stage, StageError
+from backend.pipeline.base import CancelFlag, GenerateJob, JobCancelled, Stage, StageError
 from bridge.messages import EncodedBuffer, Message
 from bridge.protocol import ErrorCode, MessageType
 
@@ -55,7 +55,7 @@ class MessageStageContext:
     """A :class:`backend.pipeline.base.StageContext` whose effects are bridge messages."""
 
     def __init__(self, job: GenerateJob, stages: list[Stage], device: Any, sink: MessageSink,
-                 cancel_event: threading.Event | None = None, parent_id: str | None = None,
+                 cancel_event: CancelFlag | None = None, parent_id: str | None = None,
                  encode_plates: bool = True):
         self.job = job
         self.device = device

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from backend.pipeline.base import CancelFlag  # noqa: F401  (re-exported: part of the seam)
 from bridge.messages import Message
 from bridge.protocol import ErrorCode, MessageType
 from bridge.wire import serialize
@@ -29,12 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATE_OF_TERMINAL = {MessageType.DONE: "done", MessageType.CANCELLED: "cancelled", MessageType.ERROR: "failed"}
-
-
-class CancelFlag(Protocol):
-    """What a stage context polls for cancellation (``threading.Event`` is one; so is any object with ``is_set``)."""
-
-    def is_set(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -118,8 +113,6 @@ class JobRecorder:
                 job.store_failed = True
                 log.error("job %s: cannot store results any more (%s); streaming only", job.job_id, exc)
                 stored = False
-        elif stored:
-            stored = False
         if msg.type in STATE_OF_TERMINAL:
             state = STATE_OF_TERMINAL[msg.type]
             with job.lock:
