@@ -9,10 +9,10 @@ import bpy
 from bpy.app.handlers import persistent
 
 from . import preferences, properties
-from .operators import connect, emotion, export, generate, shape_keys
+from .operators import batch, connect, emotion, export, generate, shape_keys
 from .ui import panels
 
-_MODULES_WITH_CLASSES = (generate, emotion, connect, export, shape_keys, panels)
+_MODULES_WITH_CLASSES = (generate, batch, emotion, connect, export, shape_keys, panels)
 
 
 @persistent

@@ -92,6 +92,9 @@ class EmogeneSettings(bpy.types.PropertyGroup):
     progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")
     status: StringProperty(name="Status", default="")
     take_counter: IntProperty(name="Takes", default=0, min=0)
+    # Generate All Marked (Batch panel) sends a job for every scene with this ticked
+    batch: BoolProperty(name="In batch", default=False,
+                        description="Generate All Marked sends this scene as its own job")
     # the backend's id of the job in flight (or cut off) and what its import needs (JSON): saved in
     # the .blend, so Fetch Results can get the take after a reload; cleared once imported and acked
     job_id: StringProperty(name="Job", default="")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import bpy
 
 from .. import network_policy, preferences
-from ..operators import generate
+from ..operators import batch, generate
 from ..properties import EMOTIONS
 
 SPACES = (("SEQUENCE_EDITOR", "SEQUENCER"), ("VIEW_3D", "VIEW3D"))
@@ -132,6 +132,7 @@ SECTIONS = (
     ("emotion", "Emotion", _draw_emotion, False),
     ("camera", "Camera & Output", _draw_camera_output, True),
     ("generate", "Generate", _draw_generate, False),
+    ("batch", "Batch (all marked scenes)", batch.draw_batch, True),
     ("export", "Export", _draw_export, True),
 )
 
