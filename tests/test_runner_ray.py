@@ -279,3 +279,31 @@ def test_serve_runner_ray_process_survives_a_crash_of_the_front(ray_cluster, tmp
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.mark.bpy
+def test_blender_batch_jobs_run_side_by_side_on_two_ray_workers(ray_cluster, shared_data, tmp_path):
+    """Generate All Marked in Blender against `emogene serve --runner ray --workers 2`: the two scenes' jobs
+    start on different workers before either is done, and each take lands in its scene."""
+    import re
+
+    from blender.support import Backend, build_test_zip, run_scenario
+
+    for folder in ("zip", "serve"):
+        (tmp_path / folder).mkdir()
+    zip_path = build_test_zip(tmp_path / "zip")
+    backend = Backend(tmp_path / "serve", extra_args=["--runner", "ray", "--ray-address", ray_cluster,
+                                                      "--workers", "2"])
+    try:
+        assert backend.welcome["capabilities"]["runner"] == "ray" and backend.welcome["capabilities"]["workers"] == 2
+        out = run_scenario("scenario_batch", zip_path, backend.address, shared_data / "speech" / "eng_60s.wav",
+                           tmp_path / "out", 500, user_dir=tmp_path / "user", timeout=300)
+        log = backend.log_path.read_text()
+    finally:
+        backend.stop()
+    assert out["Shot_A"]["frames"] == 500 and out["Shot_B"]["frames"] == 510
+    events = re.findall(r"job ([0-9a-f]{32}) (runs on Ray worker (\d)|done)", log)
+    starts = [(job, worker) for job, what, worker in events if what.startswith("runs")]
+    assert len(starts) == 2 and {w for _, w in starts} == {"0", "1"}, log[-3000:]
+    first_done = next(i for i, (_, what, _) in enumerate(events) if what == "done")
+    assert sum(what.startswith("runs") for _, what, _ in events[:first_done]) == 2, events

@@ -324,6 +324,7 @@ class RayRunner:
             recorder.begin(job)
         if slot.actor is None:
             slot.actor = self._new_actor()
+        log.info("job %s runs on Ray worker %d%s", job.job_id, slot.index, f" (re-run {attempt})" if attempt else "")
         try:
             recorder.store.update_meta(job.job_id, ray_worker=slot.index, ray_attempt=attempt)
         except (OSError, ValueError) as exc:
