@@ -39,6 +39,7 @@ class WarpConfig:
     reach: float = 3.0            # samples farther than reach * width outside the landmarks' box are not warped
     min_displacement: float = 1e-4  # below this (largest |p - q|), no warp at all
     chunk: int = 65536            # samples per kernel evaluation (bounds memory)
+    grid_step: float = 0.1        # samples read the warp from a lattice this fine, trilinearly (width / 3)
 
 
 class LandmarkWarp:
@@ -51,6 +52,7 @@ class LandmarkWarp:
         margin = config.reach * config.width
         self.low = centres.amin(0) - margin
         self.high = centres.amax(0) + margin
+        self._lattice: torch.Tensor | None = None
 
     @classmethod
     def fit(cls, source: torch.Tensor, target: torch.Tensor,
@@ -85,6 +87,24 @@ class LandmarkWarp:
             out[i:i + self.config.chunk] = weights @ self.coefficients
         return out
 
+    def lattice(self) -> torch.Tensor:
+        """The warp at the nodes of a regular lattice over ``[low, high]``, ``[1, 3, D, H, W]`` (built once)."""
+        if self._lattice is None:
+            counts = ((self.high - self.low) / self.config.grid_step).ceil().long() + 1
+            axes = [torch.linspace(float(lo), float(hi), int(n), device=self.low.device)
+                    for lo, hi, n in zip(self.low, self.high, counts)]
+            nodes = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)          # [X, Y, Z, 3]
+            values = self(nodes.reshape(-1, 3)).reshape(*nodes.shape)
+            self._lattice = values.permute(3, 2, 1, 0)[None].contiguous()         # [1, 3, Z, Y, X]
+        return self._lattice
+
+    def interpolate(self, points: torch.Tensor) -> torch.Tensor:
+        """The warp at ``points [N, 3]`` inside ``[low, high]``, read trilinearly from :meth:`lattice`."""
+        normalised = (points - self.low) / (self.high - self.low) * 2 - 1        # grid_sample's x, y, z order
+        values = torch.nn.functional.grid_sample(self.lattice(), normalised[None, :, None, None],
+                                                 mode="bilinear", align_corners=True)
+        return values[0, :, :, 0, 0].T
+
     def warp_samples(self, samples: RaySamples, box: torch.Tensor) -> RaySamples:
         """``samples`` of a field in ``box [2, 3]`` moved to where the trained face holds them.
 
@@ -100,7 +120,7 @@ class LandmarkWarp:
         if not len(index):
             return samples
         moved = flat.clone()
-        moved[index] = (points[index] + self(points[index]) - box[0]) / span
+        moved[index] = (points[index] + self.interpolate(points[index]) - box[0]) / span
         inside = ((moved >= 0) & (moved <= 1)).all(dim=-1)
         return replace(samples, positions01=moved.reshape(samples.positions01.shape),
                        keep=(keep & inside).reshape(samples.keep.shape))
