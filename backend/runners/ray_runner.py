@@ -21,7 +21,7 @@ import logging
 import os
 import queue
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import ray
@@ -193,7 +193,6 @@ class _Slot:
     running: "Job | None" = None
     deaths: int = 0
     thread: threading.Thread | None = None
-    info: dict = field(default_factory=dict)
 
 
 class RayRunner:
