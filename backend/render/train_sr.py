@@ -215,8 +215,10 @@ def train_super_resolution(subject_dir: str | Path, cache_dir: str | Path, out_d
     save_checkpoint(out_dir / f"{SR_STEM}_tmp", net, kind=SR_KIND, version=SR_VERSION, config=config.model,
                     extra={**summary, "train_config": {k: v for k, v in asdict(config).items() if k != "model"}})
     _plot(history, evals, bicubic, out_dir / "tmp_sr_training_curves.png")
-    for tmp, final in ((f"tmp_{BACKGROUND_FULL}", BACKGROUND_FULL), (f"{SR_STEM}_tmp.safetensors", f"{SR_STEM}.safetensors"),
-                       (f"{SR_STEM}_tmp.json", f"{SR_STEM}.json"), ("tmp_sr_training_curves.png", "sr_training_curves.png")):
+    for tmp, final in ((f"tmp_{BACKGROUND_FULL}", BACKGROUND_FULL),
+                       (f"{SR_STEM}_tmp.safetensors", f"{SR_STEM}.safetensors"),
+                       (f"{SR_STEM}_tmp.json", f"{SR_STEM}.json"),
+                       ("tmp_sr_training_curves.png", "sr_training_curves.png")):
         (out_dir / tmp).replace(out_dir / final)
     return summary
 
