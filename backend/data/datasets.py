@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from bridge.emotions import EMOTIONS, MEAD_LEVEL_INTENSITY
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"}  # GRID ships .mpg
 AUDIO_SUFFIXES = (".wav", ".flac", ".m4a", ".mp3", ".aac", ".ogg")
 
 _MEAD_FLAT = re.compile(
