@@ -8,8 +8,11 @@ interpolation with a small ridge, so it is smooth and fades to zero away from th
 A head sample at ``x`` (target space) is looked up at ``x + u(x)`` (source space): rays are
 bent back into the trained face, and the face appears moved onto the target landmarks.
 
-No displacement, no warp (:meth:`LandmarkWarp.fit` returns ``None`` and rendering is
-unchanged); otherwise only samples inside the head box and near the landmarks are warped.
+The ridge grows until the warp neither folds space nor overshoots near the landmarks (a fold
+renders as smeared eyes when brows are pulled onto them). No displacement, no warp
+(:meth:`LandmarkWarp.fit` returns ``None`` and rendering is bit-identical); otherwise only samples
+inside the head box and near the landmarks are warped, reading the warp trilinearly from a
+0.1-unit lattice (about 6-9 % of a frame's CPU time at 128-256 px).
 """
 from __future__ import annotations
 
