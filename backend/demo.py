@@ -21,6 +21,8 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 DEMO_SPEECH = ASSETS / "demo_speech.wav"
 #: neutral at the start, happy through the middle sentence, sad for the last one (seconds)
 DEMO_EMOTION = "neutral@0,neutral@2.4,happy:0.9@3.4,happy:0.9@6.8,sad:1.0@8.2"
+#: the paper's plate size: one 128² NeRF pass + the subject's x4 super-resolution network per plate
+DEMO_RESOLUTION = (512, 512)
 
 
 @dataclass
@@ -30,7 +32,7 @@ class DemoConfig:
     out: Path = Path("demo_out")
     fps: float = 25.0
     subject: str = "default"
-    resolution: tuple[int, int] | None = None
+    resolution: tuple[int, int] | None = DEMO_RESOLUTION
     landmarks_only: bool = False
     device: str = "auto"
     seed: int = 0

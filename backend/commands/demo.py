@@ -17,7 +17,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
     parser.add_argument("--fps", type=float, default=25.0)
     parser.add_argument("--subject", default="default")
-    parser.add_argument("--resolution", default=None, help="plate size WxH (default: the subject's)")
+    parser.add_argument("--resolution", default=None, help="plate size WxH (default 512x512)")
     parser.add_argument("--landmarks-only", action="store_true", help="skip the NeRF plates")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--seed", type=int, default=0)
@@ -27,11 +27,11 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from backend.commands.generate import parse_resolution
-    from backend.demo import DEMO_EMOTION, DEMO_SPEECH, DemoConfig, run_demo
+    from backend.demo import DEMO_EMOTION, DEMO_RESOLUTION, DEMO_SPEECH, DemoConfig, run_demo
 
     try:
         config = DemoConfig(audio=args.audio or DEMO_SPEECH, emotion=args.emotion or DEMO_EMOTION, out=args.out,
-                            fps=args.fps, subject=args.subject, resolution=parse_resolution(args.resolution),
+                            fps=args.fps, subject=args.subject, resolution=parse_resolution(args.resolution) or DEMO_RESOLUTION,
                             landmarks_only=args.landmarks_only, device=args.device, seed=args.seed,
                             emotion_comparison=not args.no_emotion_comparison)
         summary = run_demo(config)
