@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.data.datasets import (describe_clip, discover_clips, safe_clip_id, speaker_from_stem,
+from backend.data.datasets import (VIDEO_SUFFIXES, describe_clip, discover_clips, safe_clip_id, speaker_from_stem,
                                    time_split_start, validation_speakers)
 
 
@@ -96,9 +96,12 @@ def test_speaker_split_is_deterministic_and_never_empty_or_total():
 
 def test_the_sample_corpus_is_discovered_completely(shared_data):
     clips, problems = discover_clips([shared_data])
-    assert not problems and len(clips) == 35
+    videos = [p for p in shared_data.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
+    assert not problems and len(clips) == len(videos) >= 77   # every video of the corpus (README), none twice
     mead = [c for c in clips if c.emotion is not None]
-    assert len(mead) == 17 and {c.speaker for c in mead} == {"M030", "W009"}
+    assert len(mead) == 27 and {c.speaker for c in mead} == {"M003", "M026", "M030", "M901", "W009", "W023", "W901", "W902"}
     subjects = {c.video.stem: c for c in clips if c.corpus == "subject"}
     assert subjects["sun"].audio.name == "sun.wav" and len(subjects) == 8
-    assert {c.speaker for c in clips if "obama" in c.video.stem.lower()} == {"obama"}
+    # file names alone cannot tell that obama_weekly_47s is the same man: backend/motion/lipsync_data.py
+    # merges such people before its held-out split
+    assert {c.speaker for c in clips if "obama" in c.video.stem.lower() and "weekly" not in c.video.stem} == {"obama"}

@@ -31,8 +31,9 @@ def all_tracks(prepared_tracks):
 
 
 def test_every_sample_clip_has_a_track(all_tracks, shared_data):
-    videos = list(shared_data.rglob("*.mp4"))
-    assert len(all_tracks) == len(videos) == 35
+    from backend.data.datasets import VIDEO_SUFFIXES
+    videos = [p for p in shared_data.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
+    assert len(all_tracks) == len(videos) >= 77
     for name, track in all_tracks.items():
         assert track.mel.shape == (4 * track.frame_count, 80), name
         assert track.meta["split"] in ("train", "val") and 0 < track.meta["val_start_frame"] < track.frame_count
@@ -45,16 +46,22 @@ def test_face_found_in_almost_every_frame_of_every_clip(all_tracks):
 
 def test_similarity_fit_residual_is_small(all_tracks):
     residual = {name: t.meta["fit_residual"] for name, t in all_tracks.items()}
-    assert max(residual.values()) < 0.08, residual
+    # typical clips fit the mean face within ~0.05; the worst are video_only grimace drivers (IP_LAP 0.102,
+    # LIA driving1 0.096): expressions far from any rest face, still a fit, not a failure
+    assert float(np.median(list(residual.values()))) < 0.05, residual
+    assert max(residual.values()) < 0.11, residual
 
 
 def test_labels_and_audio_flags(all_tracks):
+    from bridge.emotions import MEAD_LEVEL_INTENSITY
     mead = {n: t for n, t in all_tracks.items() if t.meta["emotion"] is not None}
-    assert len(mead) == 17
-    assert all(t.meta["intensity"] == (1 / 3 if t.meta["level"] == 1 else 1.0) for t in mead.values())
-    with_audio = [t for t in all_tracks.values() if t.has_audio]
-    assert len(with_audio) == 19  # 10 talking + 8 video/wav pairs + the 1080p MEAD clip
-    assert all(0.5 < t.speech.mean() <= 1.0 for t in with_audio)
+    assert len(mead) == sum(1 for n in all_tracks if n[:1] in "MW" and "_level" in n) >= 27
+    assert all(t.meta["intensity"] == MEAD_LEVEL_INTENSITY[t.meta["level"]] for t in mead.values())
+    # the talking-head recordings are mostly speech (GRID: a short sentence between silences)
+    speech = {n: float(t.speech.mean()) for n, t in all_tracks.items()
+              if t.has_audio and t.meta.get("lip_sync_usable") and t.meta.get("corpus") in ("talking", "subject")
+              and not n.startswith(("LivePortrait", "LIA_", "IP_LAP", "DPE_", "EDTalk_", "CVPR2022"))}
+    assert len(speech) >= 25 and all(0.35 < v <= 1.0 for v in speech.values()), speech
     assert all(not t.speech.any() and not t.mel.any() for t in all_tracks.values() if not t.has_audio)
 
 

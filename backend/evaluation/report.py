@@ -136,6 +136,11 @@ def write_report(config: ReportConfig) -> dict:
                         f"{subject_dir} (they are not shipped)")
         summary["render"] = evaluate_render(subject_dir, out_dir=out / "render", frames=config.render_frames,
                                             device=config.device)
+        from backend.render.evaluate_plates import evaluate_plates
+        from backend.subjects import SubjectStore
+        # full-size plates (NeRF + super-resolution) of the shipped subject vs the real source frames
+        summary["plates"] = evaluate_plates(SubjectStore().path(config.subject), out / "render",
+                                            frames=config.render_frames, device=config.device)
         summary["render_seconds"] = round(time.time() - t, 1)
         commands.append(f"emogene eval render --subject {subject_dir} --frames {config.render_frames} "
                         f"--out {out / 'render'}")
