@@ -1,6 +1,7 @@
-"""Jobs on a real local Ray cluster behind the ZeroMQ front: concurrency, cancel, a worker killed
-mid-job, the front restarting, and `emogene serve --runner ray` as a process. Real motion models,
-landmark-only jobs on real speech. Skips (saying why) when the optional `ray` extra is absent."""
+"""Jobs on a real local Ray cluster behind the ZeroMQ front: plates streamed back, concurrency, cancel,
+a worker killed mid-job, the front restarting, `emogene serve --runner ray` as a process, and Blender's
+batch through it. Real motion models and landmark jobs on real speech (the plates test uses the stand-in
+stages). Skips (saying why) when the optional `ray` extra is absent."""
 from __future__ import annotations
 
 import os
@@ -26,9 +27,10 @@ from bridge.errors import BridgeError  # noqa: E402
 from bridge.emotion_spec import spec_to_frames  # noqa: E402
 from bridge.protocol import MessageType  # noqa: E402
 from bridge.requests import build_generate, frame_count_for  # noqa: E402
-from test_server_support import REPO, free_tcp_port, speech  # noqa: E402
+from test_server_support import REPO, free_tcp_port, generate_request, speech  # noqa: E402
 
-pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
+pytestmark = pytest.mark.timeout(300)
+# every test but the plates one takes 20-60 s here (real models, actors re-made after kills): slow
 
 OBJECT_STORE_BYTES = 200 * 1024 * 1024
 
@@ -51,8 +53,11 @@ def _processes_mentioning(text: str) -> list[int]:
 def ray_cluster():
     """A local 2-CPU Ray cluster in its own temp dir; afterwards no raylet or worker of it is left."""
     temp_dir = tempfile.mkdtemp(prefix="emo-ray-", dir="/tmp")   # short: Ray's sockets live under it
+    # the workers can import tests/ too: one test hands its actors the stand-in renderer's stage set
+    python_path = os.pathsep.join(p for p in (str(REPO / "tests"), os.environ.get("PYTHONPATH", "")) if p)
     context = ray.init(num_cpus=2, object_store_memory=OBJECT_STORE_BYTES, include_dashboard=False,
-                       _temp_dir=temp_dir, log_to_driver=False, logging_level="WARNING")
+                       _temp_dir=temp_dir, log_to_driver=False, logging_level="WARNING",
+                       runtime_env={"env_vars": {"PYTHONPATH": python_path}})
     yield context.address_info["gcs_address"]
     ray.shutdown()
     deadline = time.monotonic() + 20
@@ -64,12 +69,13 @@ def ray_cluster():
     assert not leaked, f"Ray processes left running after shutdown: {leaked}"
 
 
-def start_front(jobs_dir: Path, workers: int = 2, **config) -> BackendServer:
+def start_front(jobs_dir: Path, workers: int = 2, front_stages=StageSet, subjects_dirs=None,
+                **config) -> BackendServer:
     """The real server (ZeroMQ front, job store) with its jobs on Ray actors holding the real stage set."""
-    subjects = SubjectStore(None)
-    runner = RayRunner(RayRunnerConfig(workers=workers, **config))
+    subjects = SubjectStore(subjects_dirs)
+    runner = RayRunner(RayRunnerConfig(workers=workers, subjects_dirs=subjects_dirs, **config))
     server = BackendServer(ServerConfig(bind="tcp://127.0.0.1:*", jobs_dir=jobs_dir),
-                           StageSet("cpu", subjects), subjects, runner=runner)
+                           front_stages("cpu", subjects), subjects, runner=runner)
     server.start()
     runner.worker_info()   # wait until every actor has loaded its models
     return server
@@ -100,6 +106,7 @@ def actor_pid(server: BackendServer, job_id: str, timeout_s: float = 60.0) -> in
     raise AssertionError(f"job {job_id} never started on an actor")
 
 
+@pytest.mark.slow
 def test_two_jobs_run_at_once_on_two_actors_and_match_the_in_process_runner(ray_cluster, tmp_path):
     server = start_front(tmp_path / "jobs", workers=2)
     try:
@@ -136,6 +143,29 @@ def test_two_jobs_run_at_once_on_two_actors_and_match_the_in_process_runner(ray_
     np.testing.assert_allclose(landmarks_of(results[1][1]), local.landmarks, atol=1e-5)
 
 
+def test_plates_stream_back_from_the_actor_as_png(ray_cluster, tmp_path):
+    """Plates are PNG-encoded on the actor and arrive, in order, as the in-process runner sends them
+X"""
+    from test_server_support import PlateStages, make_subject
+
+    subjects_dir = make_subject(tmp_path / "subjects")
+    server = start_front(tmp_path / "jobs", workers=1, front_stages=PlateStages,
+                         subjects_dirs=[str(subjects_dir)], stage_set_factory=PlateStages)
+    try:
+        with SyncClient(server.address, timeout_s=120) as client:
+            request = generate_request(seconds=2.0, subject="tester", landmarks_only=False, resolution=[64, 48])
+            messages = list(client.iter_job(client.submit(request)))
+    finally:
+        server.stop()
+    plates = [m for m in messages if m.type == MessageType.PLATE]
+    assert messages[-1].type == MessageType.DONE and messages[-1].content["plates"] == 50
+    assert [m.content["frame"] for m in plates] == list(range(50))
+    from backend.pipeline.local import decode_png
+    first = decode_png(plates[0].bytes(0))
+    assert plates[0].media_type(0) == "image/png" and first.shape == (48, 64, 4) and first[..., 3].max() == 255
+
+
+@pytest.mark.slow
 def test_cancel_reaches_the_actor_and_the_other_job_finishes(ray_cluster, tmp_path):
     server = start_front(tmp_path / "jobs", workers=2)
     try:
@@ -159,6 +189,7 @@ def test_cancel_reaches_the_actor_and_the_other_job_finishes(ray_cluster, tmp_pa
         server.stop()
 
 
+@pytest.mark.slow
 def test_an_actor_killed_mid_job_reruns_it_then_fails_it_clearly(ray_cluster, tmp_path):
     server = start_front(tmp_path / "jobs", workers=2, max_retries=1)
     try:
@@ -207,6 +238,7 @@ def test_an_actor_killed_mid_job_reruns_it_then_fails_it_clearly(ray_cluster, tm
         server.stop()
 
 
+@pytest.mark.slow
 def test_finished_and_queued_jobs_survive_a_restart_of_the_front(ray_cluster, tmp_path):
     jobs_dir = tmp_path / "jobs"
     server = start_front(jobs_dir, workers=1)
@@ -234,6 +266,7 @@ def test_finished_and_queued_jobs_survive_a_restart_of_the_front(ray_cluster, tm
         server.stop()
 
 
+@pytest.mark.slow
 def test_serve_runner_ray_process_survives_a_crash_of_the_front(ray_cluster, tmp_path):
     """`emogene serve --runner ray --ray-address HOST:PORT` joins the cluster; SIGKILLed mid-job and started
     again, it runs the interrupted job again and the queued one, and both can be fetched."""
@@ -281,6 +314,7 @@ def test_serve_runner_ray_process_survives_a_crash_of_the_front(ray_cluster, tmp
             proc.kill()
 
 
+@pytest.mark.slow
 @pytest.mark.bpy
 def test_blender_batch_jobs_run_side_by_side_on_two_ray_workers(ray_cluster, shared_data, tmp_path):
     """Generate All Marked in Blender against `emogene serve --runner ray --workers 2`: the two scenes' jobs

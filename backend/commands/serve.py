@@ -29,6 +29,8 @@ def add_arguments(parser) -> None:
                         help="where job results wait until acknowledged (default ~/.cache/emogene/jobs)")
     parser.add_argument("--subjects-dir", metavar="D", action="append", default=None,
                         help="extra folder of subjects (searched first; may be given more than once)")
+    from backend.runners.options import add_runner_arguments
+    add_runner_arguments(parser)   # --runner in-process|ray, --ray-address, --workers ...
 
 
 def is_loopback_endpoint(address: str) -> bool:
@@ -90,8 +92,8 @@ def run(args) -> int:
     from backend.server.job_store import DEFAULT_JOBS_DIR
     from backend.subjects import SubjectStore
 
-    try:
-        device = resolve_device(args.device)
+    try:   # with --runner ray the actors choose their own device; the front only validates requests
+        device = resolve_device(args.device if args.runner == "in-process" else "cpu")
     except (RuntimeError, ValueError) as exc:
         print(f"emogene serve: {exc}", file=sys.stderr)
         return 2
@@ -99,7 +101,14 @@ def run(args) -> int:
     stage_set = StageSet(device=device, subjects=subjects)
     config = ServerConfig(bind=args.bind, key=key, curve_secret=curve_secret,
                           curve_clients=Path(args.curve_clients) if args.curve_clients else None, jobs_dir=Path(args.jobs_dir) if args.jobs_dir else DEFAULT_JOBS_DIR)
-    server = BackendServer(config, stage_set, subjects, device_name=str(device))
+    from backend.runners.options import RunnerSetupError, make_runner
+    try:
+        runner = make_runner(args, stage_set, args.subjects_dir)
+    except RunnerSetupError as exc:
+        print(f"emogene serve: {exc}", file=sys.stderr)
+        return 2
+    device_name = str(device) if args.runner == "in-process" else f"ray ({args.device})"
+    server = BackendServer(config, stage_set, subjects, device_name=device_name, runner=runner)
 
     def shut_down(signum, _frame):
         print(f"emogene serve: {signal.Signals(signum).name}, shutting down", file=sys.stderr, flush=True)
@@ -110,9 +119,10 @@ def run(args) -> int:
 
     def announce(address: str) -> None:
         plates = "yes" if stage_set.can_render else "no (landmarks only)"
-        print(f"emogene backend listening on {address}  device={device}  motion={type(stage_set.motion).__name__}  "
+        print(f"emogene backend listening on {address}  device={device_name}  motion={type(stage_set.motion).__name__}  "
               f"plates={plates}  signed={'yes' if key else 'no'}  encrypted={'yes' if curve_secret else 'no'}  "
-              f"instance={server.instance[:8]}  jobs={server.store.root}", flush=True)
+              f"instance={server.instance[:8]}  jobs={server.store.root}  runner={runner.name}"
+              f"{f'  workers={runner.status().workers}' if runner.name != 'in-process' else ''}", flush=True)
 
     try:
         server.serve_forever(on_bound=announce)

@@ -28,10 +28,11 @@ from typing import Any, Callable
 import zmq
 
 from backend.pipeline.base import StageError
+from backend.runners.base import JobRecorder, JobRunner
 from backend.server.job_store import DEFAULT_JOBS_DIR, TERMINAL_STATES, JobStore, token_digest, token_matches
 from backend.server.replay import ReplayGuard
 from backend.server.validation import job_from_message
-from backend.server.worker import STATE_OF_TERMINAL, Job, JobWorker, Outgoing
+from backend.server.worker import STATE_OF_TERMINAL, Job, Outgoing
 from bridge.errors import BridgeError
 from bridge.messages import Message, error_from_exception, error_message, new_id
 from bridge.protocol import (
@@ -68,7 +69,8 @@ def backend_version() -> str:
 class BackendServer:
     """``start()`` binds and serves on a background thread; ``serve_forever()`` serves on this one."""
 
-    def __init__(self, config: ServerConfig, stage_set: Any, subjects: Any, device_name: str = "cpu"):
+    def __init__(self, config: ServerConfig, stage_set: Any, subjects: Any, device_name: str = "cpu",
+                 runner: JobRunner | None = None):
         self.config = config
         self.stage_set = stage_set
         self.subjects = subjects
@@ -87,7 +89,11 @@ class BackendServer:
         #: a new id each time the backend starts: clients notice a restart by it changing
         self.instance = new_id()
         self.replay_guard = ReplayGuard(config.limits.replay_window_s, config.limits.replay_history)
-        self.worker = JobWorker(stage_set, self.store, self._outbox, self._wake, key=config.key)
+        if runner is None:   # the default: jobs run one at a time on a thread of this process
+            from backend.runners.in_process import InProcessRunner
+            runner = InProcessRunner(stage_set)
+        #: runs the jobs (``backend.runners``); ``worker`` is its older name
+        self.runner = self.worker = runner
         self._intake = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emogene-intake")
         self._validated: "queue.Queue[tuple[bytes, Message, Any]]" = queue.Queue()
         self._validating = 0
@@ -109,7 +115,7 @@ class BackendServer:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
-        self.worker.stop()
+        self.runner.stop()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout_s)
 
@@ -128,14 +134,14 @@ class BackendServer:
             wake.bind(self._wake_address)
             self.address = router.getsockopt_string(zmq.LAST_ENDPOINT)
             self._recover_jobs()
-            self.worker.start()
+            self.runner.start(JobRecorder(self.store, self._outbox, self._wake, self.config.key))
             self._purge()
             self._bound.set()
             if on_bound is not None:
                 on_bound(self.address)
             self._loop(router, wake)
         finally:
-            self.worker.stop()
+            self.runner.stop()
             self._intake.shutdown(wait=False, cancel_futures=True)
             router.close(linger=0)
             wake.close(linger=0)
@@ -284,7 +290,7 @@ class BackendServer:
             return []
 
     def _on_hello(self, router, route, msg: Message) -> None:
-        running = self.worker.current
+        load = self.runner.status()
         content = {
             "backend_version": backend_version(), "protocol": PROTOCOL_VERSION, "device": self.device_name,
             "subjects": self._subject_names(),
@@ -294,9 +300,10 @@ class BackendServer:
                 "max_audio_seconds": self.config.limits.max_audio_seconds,
                 "max_message_bytes": self.config.limits.max_message_bytes,
                 "max_fps": self.config.limits.max_fps, "signed": bool(self.config.key),
+                "runner": self.runner.name, "workers": load.workers,
             },
             # other clients' job ids are secret: only the jobs this connection started or fetched
-            "queued": self.worker.queued(), "running": running is not None,
+            "queued": load.queued, "running": load.running > 0,
             "jobs": sorted(j.job_id for j in self.jobs.values() if j.route == route and not j.terminal_forwarded),
             "instance": self.instance, "encrypted": self.config.curve_secret is not None,
             **self.config.extra_welcome,
@@ -305,15 +312,16 @@ class BackendServer:
 
     def _on_ping(self, router, route, msg: Message) -> None:
         self._send(router, route, msg.reply(MessageType.PONG, {
-            "time": time.time(), "queued": self.worker.queued(), "running": self.worker.current is not None,
+            "time": time.time(), "queued": (load := self.runner.status()).queued, "running": load.running > 0,
             "instance": self.instance}))
 
     def _on_subjects(self, router, route, msg: Message) -> None:
         self._send(router, route, msg.reply(MessageType.SUBJECT_LIST, {"subjects": self._subject_names()}))
 
     def _on_generate(self, router, route, msg: Message) -> None:
-        if self.worker.queued() + self._validating >= self.config.max_queued_jobs:
-            raise BridgeError(ErrorCode.BUSY, f"{self.worker.queued()} jobs are waiting; try again later")
+        queued = self.runner.status().queued
+        if queued + self._validating >= self.config.max_queued_jobs:
+            raise BridgeError(ErrorCode.BUSY, f"{queued} jobs are waiting; try again later")
         # decoding and resampling long audio takes a while: do it off the socket thread
         self._validating += 1
         self._intake.submit(self._validate, route, msg)
@@ -365,8 +373,9 @@ class BackendServer:
         self._send(router, route, msg.reply(MessageType.ACCEPTED, {
             "job_id": job_id, "token": token, "frames": spec.frame_count, "fps": spec.fps,
             "instance": self.instance,
-            "queue_position": self.worker.queued() + (1 if self.worker.current else 0)}, job_id=job_id))
-        self.worker.submit(job)
+            "queue_position": (load := self.runner.status()).queued + max(0, load.running - load.workers + 1)},
+            job_id=job_id))
+        self.runner.submit(job)
         log.info("job %s accepted: %d frames at %g fps, %s", job_id, spec.frame_count, spec.fps,
                  "landmarks" if spec.landmarks_only else "landmarks + plates")
 
@@ -422,7 +431,7 @@ class BackendServer:
             job.cancel_waiters.append((route, msg.msg_id))
             self._drain_outbox(router)
             return
-        job.cancel_event.set()
+        self.runner.cancel(job)   # may cross to another process (Ray); the job ends with 'cancelled'
         if job.terminal_forwarded:
             self._send(router, route, msg.reply(MessageType.CANCELLED, {"job_id": job_id, "state": job.state},
                                                 job_id=job_id))
@@ -531,7 +540,7 @@ class BackendServer:
             self._outbox.put((job, warning, True, None))
         self.store.update_meta(job_id, state="queued", stored=job.stored, restarted=True)
         self.jobs[job_id] = job
-        self.worker.submit(job)
+        self.runner.submit(job)
         log.info("job %s %s after a restart", job_id, "re-run" if was_running else "queued again")
 
     def _fail_stored(self, job_id: str, meta: dict, text: str) -> None:

@@ -16,14 +16,11 @@ from typing import Any, Callable
 
 from backend.pipeline.base import GenerateJob, StageError
 from backend.pipeline.local import MessageStageContext, run_stages
+from backend.runners.base import STATE_OF_TERMINAL, JobRecorder
 from backend.server.job_store import JobStore
 from bridge.messages import Message
-from bridge.wire import serialize
-from bridge.protocol import ErrorCode, MessageType
 
 log = logging.getLogger(__name__)
-
-STATE_OF_TERMINAL = {MessageType.DONE: "done", MessageType.CANCELLED: "cancelled", MessageType.ERROR: "failed"}
 
 
 @dataclass(eq=False)
@@ -64,6 +61,7 @@ class JobWorker(threading.Thread):
         self.outbox = outbox
         self.wake = wake
         self.key = key
+        self.recorder = JobRecorder(store, outbox, wake, key)
         self._queue: "queue.Queue[Job | None]" = queue.Queue()
         self.current: Job | None = None
 
@@ -98,67 +96,13 @@ class JobWorker(threading.Thread):
                 self.current = None
 
     def _send_failure(self, job: Job, text: str) -> None:
-        with job.lock:
-            job.state = "failed"
-        job.terminal_sent = True
-        msg = Message(MessageType.ERROR, {"code": ErrorCode.JOB_FAILED, "message": text},
-                      job_id=job.job_id, parent_id=job.request_id)
-        stored = False
-        try:   # on disk too, so a later fetch (or a restarted backend) tells the same story
-            if not job.store_failed:
-                self.store.append(job.job_id, job.stored, msg)
-                job.stored += 1
-                stored = True
-            self.store.update_meta(job.job_id, state="failed", stored=job.stored, error=text)
-            self.store.drop_request(job.job_id)
-        except (OSError, ValueError) as exc:
-            log.error("job %s: cannot record its failure (%s)", job.job_id, exc)
-        self.outbox.put((job, msg, stored, None))
-        self.wake()
+        self.recorder.fail(job, text)   # stored too, so a later fetch (or a restarted backend) tells the same story
 
     def _run(self, job: Job) -> None:
-        try:
-            self.store.update_meta(job.job_id, state="running", started=time.time())
-        except (OSError, ValueError) as exc:
-            log.error("job %s: cannot record its state (%s)", job.job_id, exc)
-        started = time.perf_counter()
-        counts = {"frames": 0, "plates": 0}
+        self.recorder.begin(job)
 
         def sink(msg: Message, stored: bool) -> None:
-            if stored and not job.store_failed:
-                try:
-                    self.store.append(job.job_id, job.stored, msg)
-                    job.stored += 1
-                except OSError as exc:   # e.g. disk full: keep streaming, the client still gets it live
-                    job.store_failed = True
-                    log.error("job %s: cannot store results any more (%s); streaming only", job.job_id, exc)
-                    stored = False
-            if msg.type in STATE_OF_TERMINAL:
-                # the state is final on disk before any client can see the end (and ack it)
-                state = STATE_OF_TERMINAL[msg.type]
-                with job.lock:
-                    job.state = state
-                job.terminal_sent = True
-                try:
-                    self.store.update_meta(job.job_id, state=state, stored=job.stored,
-                                           seconds=round(time.perf_counter() - started, 3),
-                                           error=msg.content.get("message") if state == "failed" else None,
-                                           **counts)
-                except (OSError, ValueError) as exc:
-                    log.error("job %s: cannot record its final state (%s)", job.job_id, exc)
-                try:
-                    self.store.drop_request(job.job_id)   # the audio is not needed any more
-                except OSError:
-                    pass
-                log.info("job %s %s: %d frames, %d plates in %.2f s", job.job_id, state, counts["frames"],
-                         counts["plates"], time.perf_counter() - started)
-            elif msg.type == MessageType.LANDMARKS:
-                counts["frames"] += int(msg.content["count"])
-            elif msg.type == MessageType.PLATE:
-                counts["plates"] += 1
-            # serialized (and signed) here, so big plates do not hold up the socket thread
-            self.outbox.put((job, msg, stored, serialize(msg, self.key)))
-            self.wake()
+            self.recorder.record(job, msg, stored)
 
         try:
             stages = self.stage_set.for_job(job.spec)
