@@ -5,17 +5,11 @@ from __future__ import annotations
 
 import sys
 
-from bridge.protocol import DEFAULT_ADDRESS
+from backend.commands._connection import add_connection_arguments
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--connect", default=DEFAULT_ADDRESS, metavar="ADDR",
-                        help=f"backend endpoint (default {DEFAULT_ADDRESS})")
-    parser.add_argument("--key-file", metavar="F", help="shared secret file, if the backend uses one")
-    parser.add_argument("--server-key", metavar="F", help="the backend's CURVE public key, if it encrypts")
-    parser.add_argument("--client-key", metavar="F",
-                        help="this client's CURVE secret certificate (NAME.key_secret from `emogene keys --client "
-                             "NAME`), for a backend that only admits listed clients")
+    add_connection_arguments(parser)
     parser.add_argument("--job", required=True, metavar="ID", help="job id (printed by `emogene generate`)")
     parser.add_argument("--token", required=True, metavar="T", help="the job's token (printed with its id)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")

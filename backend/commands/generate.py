@@ -15,22 +15,15 @@ from __future__ import annotations
 
 import sys
 
+from backend.commands._connection import add_connection_arguments
 from bridge.emotion_spec import SPEC_HELP
-from bridge.protocol import DEFAULT_ADDRESS
 
 MEDIA_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg": "audio/ogg",
                ".m4a": "audio/mp4", ".aac": "audio/aac", ".opus": "audio/opus", ".webm": "audio/webm"}
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--connect", default=DEFAULT_ADDRESS, metavar="ADDR",
-                        help=f"backend endpoint (default {DEFAULT_ADDRESS})")
-    parser.add_argument("--key-file", metavar="F", help="shared secret file, if the backend uses one")
-    parser.add_argument("--server-key", metavar="F",
-                        help="the backend's CURVE public key (server.key from `emogene keys`): encrypts the traffic")
-    parser.add_argument("--client-key", metavar="F",
-                        help="this client's CURVE secret certificate (NAME.key_secret from `emogene keys --client "
-                             "NAME`), for a backend that only admits listed clients")
+    add_connection_arguments(parser)
     parser.add_argument("--audio", required=True, metavar="FILE", help="speech audio (wav, flac, ogg, mp3, ...)")
     parser.add_argument("--emotion", required=True, metavar="SPEC", help=SPEC_HELP)
     parser.add_argument("--fps", required=True, type=float, metavar="N", help="output frame rate (e.g. 24, 25, 29.97)")

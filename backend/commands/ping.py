@@ -3,17 +3,11 @@ from __future__ import annotations
 
 import sys
 
-from bridge.protocol import DEFAULT_ADDRESS
+from backend.commands._connection import add_connection_arguments
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--connect", default=DEFAULT_ADDRESS, metavar="ADDR",
-                        help=f"backend endpoint (default {DEFAULT_ADDRESS})")
-    parser.add_argument("--key-file", metavar="F", help="shared secret file, if the backend uses one")
-    parser.add_argument("--server-key", metavar="F", help="the backend's CURVE public key, if it encrypts")
-    parser.add_argument("--client-key", metavar="F",
-                        help="this client's CURVE secret certificate (NAME.key_secret from `emogene keys --client "
-                             "NAME`), for a backend that only admits listed clients")
+    add_connection_arguments(parser)
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds to wait (default 5)")
     parser.add_argument("--count", type=int, default=5, metavar="N", help="pings for the round-trip time (default 5)")
 
