@@ -17,6 +17,7 @@ from backend.motion.audio2motion import close_lips_in_silence, pause_gate
 from backend.motion.features import FPS, frame_log_mel, frames_for_audio, speech_mask
 from backend.motion.model_io import SHIPPED_MODELS, MotionModels
 from backend.motion.pose_sampling import PoseTrack
+from bridge.emotions import normalise_emotion
 
 DEFAULT_POSE_TRACK = SHIPPED_MODELS / "default_pose.npz"
 
@@ -89,33 +90,14 @@ def resample_mask(mask: np.ndarray, frames_out: int, fps_out: float, fps_in: flo
 
 
 def sanitise_emotion(weights: np.ndarray, intensity: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Weights ``[frames, 8]`` with rows summing to 1 and intensity in [0, 1], plus warnings.
+    """Weights ``[frames, NUM_EMOTIONS]`` with rows summing to 1 and intensity in [0, 1], plus warnings.
 
     The server already rejects negative / non-finite weights and normalises rows;
     here anything that slips through is repaired, not fatal: non-finite -> 0,
     negative -> 0, all-zero rows -> neutral, intensity clipped to [0, 1], and a
     length mismatch is padded with the last row (or neutral) / cut.
     """
-    notes = []
-    w = np.asarray(weights, np.float32).reshape(-1, 8) if np.size(weights) else np.zeros((0, 8), np.float32)
-    i = np.asarray(intensity, np.float32).reshape(-1)
-    if len(w) != frames or len(i) != frames:
-        notes.append(f"emotion arrays have {len(w)}/{len(i)} rows for {frames} frames: padded/cut")
-        w = np.concatenate([w, np.repeat(w[-1:] if len(w) else np.eye(8, dtype=np.float32)[:1], max(0, frames - len(w)), 0)])[:frames]
-        i = np.concatenate([i, np.repeat(i[-1:] if len(i) else np.zeros(1, np.float32), max(0, frames - len(i)))])[:frames]
-    if not np.all(np.isfinite(w)) or not np.all(np.isfinite(i)):
-        notes.append("non-finite emotion values replaced by 0")
-        w, i = np.nan_to_num(w, nan=0, posinf=0, neginf=0), np.nan_to_num(i, nan=0, posinf=1, neginf=0)
-    if np.any(w < 0):
-        notes.append("negative emotion weights set to 0")
-        w = np.maximum(w, 0)
-    if np.any((i < 0) | (i > 1)):
-        notes.append("emotion intensity clipped to [0, 1]")
-        i = np.clip(i, 0, 1)
-    total = w.sum(1, keepdims=True)
-    w = np.where(total > 0, w / np.maximum(total, 1e-12), 0).astype(np.float32)
-    w[total[:, 0] <= 0, 0] = 1.0
-    return w, i.astype(np.float32), notes
+    return normalise_emotion(weights, intensity, frames=frames, repair=True)
 
 
 def apply_emotion(models: MotionModels, neutral: np.ndarray, weights: np.ndarray, intensity: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from backend.pipeline.base import CameraSpec, GenerateJob
 from backend.server.audio_input import request_audio
 from backend.subjects import DEFAULT_SUBJECT, UnknownSubjectError
 from bridge.emotion_spec import spec_to_frames
-from bridge.emotions import NUM_EMOTIONS, UnknownEmotionError, normalise_weights
+from bridge.emotions import NUM_EMOTIONS, UnknownEmotionError, normalise_emotion
 from bridge.errors import BridgeError
 from bridge.messages import Message
 from bridge.protocol import ErrorCode, Limits
@@ -120,13 +120,10 @@ def _emotion_arrays(msg: Message, frame_count: int, fps: float) -> tuple[np.ndar
         raise _bad(f"emotion arrays have {rows} frames; this audio at this fps needs {frame_count}",
                    ErrorCode.BAD_EMOTION)
     try:
-        weights = normalise_weights(weights)
+        weights, intensity, _ = normalise_emotion(weights, intensity)
     except ValueError as exc:
         raise _bad(str(exc), ErrorCode.BAD_EMOTION) from None
-    intensity = np.asarray(intensity, np.float32)
-    if not np.all(np.isfinite(intensity)) or np.any(intensity < 0) or np.any(intensity > 1):
-        raise _bad("emotion intensity must be finite and within [0, 1]", ErrorCode.BAD_EMOTION)
-    return weights, np.ascontiguousarray(intensity), frame_count
+    return weights, intensity, frame_count
 
 
 def _check_subject(name: Any, subjects: Any, landmarks_only: bool) -> str:
