@@ -19,6 +19,14 @@ USER_SUBJECTS = Path.home() / ".local" / "share" / "emogene" / "subjects"
 DEFAULT_SUBJECT = "default"
 
 
+def load_subject_info(subject_dir: str | Path) -> dict:
+    """The ``subject.json`` of a subject folder (a clear error when the folder holds none)."""
+    path = Path(subject_dir) / "subject.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `emogene prepare-subject VIDEO --out {subject_dir}` first")
+    return json.loads(path.read_text())
+
+
 class UnknownSubjectError(LookupError):
     def __init__(self, name: str, known: list[str]):
         super().__init__(f"unknown subject {name!r}; this backend has: {', '.join(known) or 'none'}")
@@ -56,4 +64,4 @@ class SubjectStore:
         return found[name]
 
     def info(self, name: str) -> dict:
-        return json.loads((self.path(name) / "subject.json").read_text())
+        return load_subject_info(self.path(name))

@@ -6,10 +6,11 @@ import math
 import pytest
 import torch
 
+from backend.render.compositing import over, straight_alpha
 from backend.render.conditions import head_from_world, pose_code
 from backend.render.model import SubjectModelConfig, SubjectNeRF
-from backend.render.renderer import over, straight_alpha, volume_render
 from backend.render.sampling import OccupancyGrid, ray_box_bounds, stratified_samples
+from backend.render.volume_rendering import volume_render
 
 
 def test_constant_density_slab_matches_beer_lambert():

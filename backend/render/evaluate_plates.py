@@ -33,7 +33,7 @@ LABELS = {"real": "real held-out frame (tracker noise floor)", "ours": "ours: Ne
 
 def read_frames(video: Path, indices: list[int]) -> dict[int, np.ndarray]:
     """RGB frames of ``video`` at ``indices`` (one decoding pass)."""
-    from backend.render.subject_data import iter_video_frames
+    from backend.render.tracking import iter_video_frames
     wanted, out = set(int(i) for i in indices), {}
     for i, rgb in enumerate(iter_video_frames(video, max(wanted) + 1)):
         if i in wanted:

@@ -16,11 +16,12 @@ import torch
 
 from backend.pipeline.base import CameraSpec
 from backend.render.camera import PinholeCamera, blender_camera_to_pinhole, pinhole_rays
+from backend.render.compositing import straight_alpha
+from backend.render.frame_render import (CHECKPOINT_STEM, FrameConditions, frame_conditions, render_frame,
+                                         training_camera)
 from backend.render.model import MODEL_KIND, MODEL_VERSION, SubjectModelConfig, SubjectNeRF
-from backend.render.renderer import straight_alpha
 from backend.render.sampling import ray_box_bounds
-from backend.render.subject_dataset import FrameConditions, frame_conditions, load_subject_info, training_camera
-from backend.render.train import CHECKPOINT_STEM, render_frame
+from backend.subjects import load_subject_info
 
 #: how far (in training standard deviations) a landmark code may leave the training range before we warn
 OUT_OF_RANGE_WARN = 1.0

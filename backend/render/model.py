@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from backend.render.compositing import over
 from backend.render.deformation import LandmarkWarp
 from backend.render.encodings import HashGridConfig, LandmarkCode
 from backend.render.fields import ConditionedField, HeadField, PlainNerfField, TorsoField
-from backend.render.renderer import over, volume_render
 from backend.render.sampling import OccupancyGrid, stratified_samples
+from backend.render.volume_rendering import volume_render
 
 MODEL_KIND = "subject_nerf"
 MODEL_VERSION = 1

@@ -172,7 +172,7 @@ def _cache_key(clips: list[SessionClip], audio: Path | None, config: PrepareConf
 
 @dataclass
 class _PreparedClip:
-    track: "SubjectTrack"   # noqa: F821 (backend.render.subject_data)
+    track: "SubjectTrack"   # noqa: F821 (backend.render.tracking)
     frames: np.ndarray      # uint8 [T, h, w, 3] at the working size
     masks: np.ndarray       # float32 [T, h, w] person mask
     landmarks_px: np.ndarray  # float32 [T, 68, 2] at the working size
@@ -188,7 +188,7 @@ def _prepare_clip(clip: SessionClip, config: PrepareConfig, label: str, progress
     from mediapipe.python.solutions import selfie_segmentation
     from tqdm import tqdm
 
-    from backend.render.subject_data import iter_video_frames, track_subject_video
+    from backend.render.tracking import iter_video_frames, track_subject_video
 
     bar = tqdm(desc=f"tracking face{label}", unit="frame", disable=not progress)
 
@@ -301,7 +301,7 @@ def prepare_subject(video: str | Path | list[str | Path], out_dir: str | Path, a
         offset += len(tr)
         row += len(he)
 
-    from backend.render.subject_data import SubjectTrack
+    from backend.render.tracking import SubjectTrack
     from bridge.emotions import EMOTION_INDEX, MEAD_LEVEL_INTENSITY
     native = {k: np.concatenate([p.track.arrays()[k] for p in parts])[order]
               for k in ("landmarks", "landmarks_image", "rotation", "translation", "scale", "face_found")}

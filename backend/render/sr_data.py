@@ -68,7 +68,7 @@ def extract_frames(video: Path, indices: np.ndarray, threshold: float, progress:
     from mediapipe.python.solutions import selfie_segmentation
     from tqdm import tqdm
 
-    from backend.render.subject_data import iter_video_frames
+    from backend.render.tracking import iter_video_frames
 
     wanted = {int(i): k for k, i in enumerate(indices)}
     frames, masks = [None] * len(indices), [None] * len(indices)

@@ -64,7 +64,7 @@ def super_resolved_plate(renderer, net: SuperResolutionNet, camera: PinholeCamer
 
 
 def to_straight_uint8(premultiplied: torch.Tensor) -> np.ndarray:
-    from backend.render.renderer import straight_alpha
+    from backend.render.compositing import straight_alpha
     colour = straight_alpha(premultiplied[..., :3], premultiplied[..., 3])
     rgba = torch.cat([colour, premultiplied[..., 3:].clamp(0, 1)], dim=-1)
     return (rgba * 255).round().to(torch.uint8).cpu().numpy()

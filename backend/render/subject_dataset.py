@@ -1,30 +1,20 @@
 """A prepared subject folder loaded for training/evaluation: images, masks, the track and
-the per-frame NeRF conditions, plus building a fresh SubjectNeRF fitted to its ranges."""
+the per-frame NeRF conditions, plus building a fresh SubjectNeRF fitted to its ranges.
+
+The subject on disk (finding it, reading ``subject.json``) is backend/subjects.py; tracking a
+video into a subject is tracking.py + prepare.py."""
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from backend.render.camera import PinholeCamera
-from backend.render.conditions import as_tensor, head_from_world, pose_code
+from backend.render.conditions import as_tensor
+from backend.render.frame_render import FrameConditions, frame_conditions, training_camera
 from backend.render.model import BANK_SIZE, SubjectModelConfig, SubjectNeRF
-
-
-def load_subject_info(subject_dir: str | Path) -> dict:
-    path = Path(subject_dir) / "subject.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `emogene prepare-subject VIDEO --out {subject_dir}` first")
-    return json.loads(path.read_text())
-
-
-def training_camera(info: dict) -> PinholeCamera:
-    fx, fy, cx, cy = info["intrinsics"]
-    w, h = info["image_size"]
-    return PinholeCamera(fx, fy, cx, cy, w, h, np.eye(4))
+from backend.subjects import load_subject_info
 
 
 def torso_box_from_masks(masks: np.ndarray, camera: PinholeCamera, depth: float,
@@ -40,35 +30,6 @@ def torso_box_from_masks(masks: np.ndarray, camera: PinholeCamera, depth: float,
     lo, hi = corners.min(0), corners.max(0)
     span = hi - lo
     return torch.tensor(np.stack([lo - pad * span, hi + pad * span]), dtype=torch.float32)
-
-
-@dataclass
-class FrameConditions:
-    code: torch.Tensor             # [F, K]
-    pose: torch.Tensor             # [F, 6]
-    head_from_world: torch.Tensor  # [F, 3, 4]
-    out_of_range: torch.Tensor     # [F] how far the landmark code was clamped (0 = inside)
-    warp_source: torch.Tensor | None = None  # [F, 68, 3] landmarks the code renders (deformation.py)
-    warp_target: torch.Tensor | None = None  # [F, 68, 3] landmarks the frame should show
-
-    def warp(self, index: int, config=None):
-        """Frame ``index``'s LandmarkWarp, or None when it has no displacement."""
-        if self.warp_source is None or self.warp_target is None:
-            return None
-        from backend.render.deformation import LandmarkWarp
-        return LandmarkWarp.fit(self.warp_source[index], self.warp_target[index], config)
-
-
-def frame_conditions(model: SubjectNeRF, landmarks: np.ndarray | torch.Tensor, rotation, translation,
-                     scale=None, device: torch.device | str = "cpu") -> FrameConditions:
-    """Conditions for a track (canonical landmarks + pose in the subject camera frame)."""
-    lm = as_tensor(landmarks, device)
-    rot, trans = as_tensor(rotation, device), as_tensor(translation, device)
-    sc = as_tensor(scale, device) if scale is not None else None
-    with torch.no_grad():
-        code, out_of_range = model.landmark_code(lm)
-        pose = pose_code(rot, trans, model.mean_rotation, model.mean_translation)
-    return FrameConditions(code, pose, head_from_world(rot, trans, sc), out_of_range)
 
 
 class SubjectDataset:

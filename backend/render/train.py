@@ -14,10 +14,9 @@ import numpy as np
 import torch
 
 from backend.render.camera import pinhole_rays
+from backend.render.frame_render import CHECKPOINT_STEM, render_frame
 from backend.render.model import MODEL_KIND, MODEL_VERSION, SubjectModelConfig, SubjectNeRF
 from backend.render.subject_dataset import SubjectDataset
-
-CHECKPOINT_STEM = "nerf"
 
 
 @dataclass
@@ -81,22 +80,6 @@ class RaySampler:
                  "head_mask": self.head_masks[frame, y, x].float() / 255, "background": self.background[y, x],
                  "mouth": in_mouth.float()}
         return {k: v.to(self.device) for k, v in batch.items()}
-
-
-@torch.no_grad()
-def render_frame(model: SubjectNeRF, origins: torch.Tensor, dirs: torch.Tensor, head_from_world: torch.Tensor,
-                 code: torch.Tensor, pose: torch.Tensor, chunk: int = 16384,
-                 warp=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Premultiplied colour [N, 3] and alpha [N] of one frame's rays (conditions ``[1, ...]``;
-    ``warp``: the frame's LandmarkWarp or None)."""
-    rgbs, alphas = [], []
-    for i in range(0, len(origins), chunk):
-        n = len(origins[i:i + chunk])
-        out = model(origins[i:i + chunk], dirs[i:i + chunk], head_from_world.expand(n, 3, 4),
-                    code.expand(n, -1), pose.expand(n, -1), warp=warp)
-        rgbs.append(out["rgb"])
-        alphas.append(out["alpha"])
-    return torch.cat(rgbs), torch.cat(alphas)
 
 
 def render_dataset_frames(model: SubjectNeRF, data: SubjectDataset, indices: np.ndarray,
