@@ -8,7 +8,6 @@ It drives the real path a user's client takes: a ZeroMQ server on an ipc socket,
 """
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -40,26 +39,21 @@ class DemoConfig:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _generate_args(config: DemoConfig, address: str, landmarks_only: bool) -> argparse.Namespace:
-    from backend.commands import generate
+def _generate_options(config: DemoConfig, address: str, landmarks_only: bool):
+    """What ``emogene generate`` would be asked, as the client library's options."""
+    from backend.commands._connection import Connection
+    from backend.commands.generate import GenerateOptions
 
-    parser = argparse.ArgumentParser()
-    generate.add_arguments(parser)
-    argv = ["--connect", address, "--audio", str(config.audio), "--emotion", config.emotion,
-            "--fps", str(config.fps), "--subject", config.subject, "--seed", str(config.seed),
-            "--out", str(config.out)]
-    if config.resolution:
-        argv += ["--resolution", f"{config.resolution[0]}x{config.resolution[1]}"]
-    if landmarks_only:
-        argv.append("--landmarks-only")
-    return parser.parse_args(argv)
+    return GenerateOptions(audio=Path(config.audio), emotion=config.emotion, fps=config.fps, out=Path(config.out),
+                           connection=Connection(address), subject=config.subject, landmarks_only=landmarks_only,
+                           resolution=config.resolution or None, seed=config.seed)
 
 
 def run_demo(config: DemoConfig) -> dict:
     """Run the whole demo; returns the timing/summary dict also written to ``timing.json``."""
-    from backend.commands import generate
+    from backend.commands.generate import generate_to_folder
     from backend.device import resolve_device
-    from backend.pipeline.registry import StageSet
+    from backend.composition import StageSet
     from backend.server import BackendServer, ServerConfig
     from backend.subjects import SubjectStore
 
@@ -83,7 +77,7 @@ def run_demo(config: DemoConfig) -> dict:
         print(f"demo: backend on {address} (device {device}, motion {type(stage_set.motion).__name__})")
         try:
             t1 = time.perf_counter()
-            code = generate.run(_generate_args(config, address, landmarks_only))
+            code = generate_to_folder(_generate_options(config, address, landmarks_only))
             config.timings["generate_s"] = time.perf_counter() - t1
             if code == 0 and config.emotion_comparison:
                 t3 = time.perf_counter()
@@ -111,10 +105,10 @@ def _emotion_comparison(config: DemoConfig, address: str, landmarks_only: bool, 
     from backend.data.audio import load_audio
     from backend.demo_emotions import ComparisonSpan, generate_take_via, render_comparison
 
-    base = _generate_args(config, address, landmarks_only)
+    base = _generate_options(config, address, landmarks_only)
     print("demo: rendering the emotion comparison (neutral | happy | sad)")
     return render_comparison(ComparisonSpan(), load_audio(config.audio), Path(config.out), config.fps,
-                             generate_take_via(address, base),
+                             generate_take_via(base),
                              lambda size: _background(subjects, config.subject, size))
 
 

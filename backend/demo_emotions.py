@@ -8,12 +8,14 @@ sees what keying *happy* or *sad* changes on the plates. Writes
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from backend.commands.generate import GenerateOptions
 
 COMPARED_EMOTIONS = ("neutral", "happy", "sad")
 
@@ -88,13 +90,13 @@ def render_comparison(span: ComparisonSpan, audio: np.ndarray, out: Path, fps: f
                                    "files": [video.name, "emotions_side_by_side.png"]}}
 
 
-def generate_take_via(address: str, base_args: argparse.Namespace) -> Callable[[Path, Path, str], int]:
-    """A ``generate_take`` that runs ``emogene generate``'s client against ``address``."""
-    from backend.commands import generate
+def generate_take_via(base: GenerateOptions) -> Callable[[Path, Path, str], int]:
+    """A ``generate_take`` that runs ``emogene generate``'s client (``base``: backend, fps, subject ...)."""
+    from dataclasses import replace
+
+    from backend.commands.generate import generate_to_folder
 
     def run(wav: Path, take: Path, spec: str) -> int:
-        args = argparse.Namespace(**{**vars(base_args), "connect": address, "audio": str(wav),
-                                     "emotion": spec, "out": str(take)})
-        return generate.run(args)
+        return generate_to_folder(replace(base, audio=Path(wav), emotion=spec, out=Path(take)))
 
     return run

@@ -54,3 +54,11 @@ def protocol() -> ModuleType:
 
 def errors() -> ModuleType:
     return module("errors")
+
+
+def endpoints() -> ModuleType:
+    return module("endpoints")
+
+
+def results() -> ModuleType:
+    return module("results")

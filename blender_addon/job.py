@@ -19,7 +19,8 @@ import numpy as np
 
 from . import bridge_api
 
-NUM_LANDMARKS = 68
+MessageType = bridge_api.protocol().MessageType
+ErrorCode = bridge_api.protocol().ErrorCode
 
 # session states
 SUBMITTED = "SUBMITTED"   # sent, waiting for 'accepted'
@@ -46,7 +47,7 @@ class StagedResults:
     """Everything a finished job produced, not yet in the scene."""
     frame_start: int
     fps: float
-    landmarks: np.ndarray | None = None     # float32 [F, 68, 3] canonical
+    landmarks: np.ndarray | None = None     # float32 [F, NUM_LANDMARKS, 3] canonical
     rotation: np.ndarray | None = None      # float32 [F, 3, 3]
     translation: np.ndarray | None = None   # float32 [F, 3]
     received: np.ndarray | None = None      # bool [F]: frames whose landmarks arrived
@@ -60,35 +61,31 @@ class StagedResults:
         return 0 if self.landmarks is None else len(self.landmarks)
 
 
+#: a sentence the user can act on, per bridge error code ({message}, {address}, {version} filled in)
+_ERROR_TEXT = {
+    ErrorCode.BAD_SIGNATURE: "The backend rejected the signature: the add-on's key file does not match the "
+                             "backend's key (or only one side uses a key). Details: {message}",
+    ErrorCode.VERSION_MISMATCH: "Protocol version mismatch: this add-on speaks bridge v{version}. "
+                                "Update the add-on or the backend. Details: {message}",
+    ErrorCode.UNSUPPORTED: "The backend cannot do this: {message} (try 'Landmarks only')",
+    ErrorCode.TIMEOUT: "{message}",
+    ErrorCode.UNKNOWN_SUBJECT: "Unknown subject: {message} (press Connect in the preferences to list the "
+                               "backend's subjects)",
+    ErrorCode.BUSY: "The backend is busy: {message}. Try again later.",
+    ErrorCode.BACKEND_RESTARTED: "The backend at {address} restarted during the job ({message}). Its queued jobs "
+                                 "run again: press Fetch Results to get this one",
+    ErrorCode.STREAM_MOVED: "Another connection fetched this job, so its results go there now ({message})",
+    ErrorCode.BAD_TOKEN: "The backend refused: this .blend does not hold the job's token ({message})",
+    ErrorCode.REPLAYED: "The backend refused the message as a replay; check that this computer's clock is right "
+                        "({message})",
+}
+
+
 def describe_error(code: str, message: str, address: str) -> str:
     """A user-facing sentence for a bridge error code."""
-    protocol = bridge_api.protocol()
-    codes = protocol.ErrorCode
-    if code == codes.BAD_SIGNATURE:
-        return ("The backend rejected the signature: the add-on's key file does not match the backend's key "
-                f"(or only one side uses a key). Details: {message}")
-    if code == codes.VERSION_MISMATCH:
-        return (f"Protocol version mismatch: this add-on speaks bridge v{protocol.PROTOCOL_VERSION}. "
-                f"Update the add-on or the backend. Details: {message}")
-    if code == codes.UNSUPPORTED:
-        return f"The backend cannot do this: {message} (try 'Landmarks only')"
-    if code == codes.TIMEOUT:
-        return message
-    if code == codes.UNKNOWN_SUBJECT:
-        return f"Unknown subject: {message} (press Connect in the preferences to list the backend's subjects)"
-    if code == codes.BUSY:
-        return f"The backend is busy: {message}. Try again later."
-    if code == codes.BACKEND_RESTARTED:
-        return (f"The backend at {address} restarted during the job ({message}). Its queued jobs run again: "
-                "press Fetch Results to get this one")
-    if code == codes.STREAM_MOVED:
-        return f"Another connection fetched this job, so its results go there now ({message})"
-    if code == codes.BAD_TOKEN:
-        return f"The backend refused: this .blend does not hold the job's token ({message})"
-    if code == codes.REPLAYED:
-        return (f"The backend refused the message as a replay; check that this computer's clock is right "
-                f"({message})")
-    return f"Backend error ({code}): {message}"
+    template = _ERROR_TEXT.get(code, "Backend error ({code}): {message}")
+    return template.format(code=code, message=message, address=address,
+                           version=bridge_api.protocol().PROTOCOL_VERSION)
 
 
 class GenerateSession:
@@ -121,6 +118,7 @@ class GenerateSession:
         os.makedirs(staging_root, exist_ok=True)
         self.results = StagedResults(frame_start=frame_start, fps=fps,
                                      staging_dir=tempfile.mkdtemp(prefix="job_", dir=staging_root))
+        self._track = bridge_api.module("results").LandmarkAssembler()
         self._client = client or bridge_api.client().PollingClient(address, key=key, server_key=server_key,
                                                                    client_pair=client_pair)
         self._started = clock()
@@ -142,7 +140,7 @@ class GenerateSession:
             else:
                 self._request_id = self._client.send(request)
         except Exception as exc:
-            self._fail(getattr(exc, "code", "internal"), f"could not send the request: {exc}")
+            self._fail(getattr(exc, "code", ErrorCode.INTERNAL), f"could not send the request: {exc}")
 
     # -- public ---------------------------------------------------------------
     @property
@@ -158,7 +156,7 @@ class GenerateSession:
             try:
                 messages = self._client.poll(max_wait_ms=0, max_messages=POLL_BATCH)
             except Exception as exc:  # a broken socket must not take Blender's timer down
-                self._fail("internal", f"receiving from the backend failed: {exc}")
+                self._fail(ErrorCode.INTERNAL, f"receiving from the backend failed: {exc}")
                 return self.state
             now = self.clock()
             for msg in messages:
@@ -214,79 +212,66 @@ class GenerateSession:
 
     # -- message handling -------------------------------------------------------
     def _is_ours(self, msg) -> bool:
-        if msg.type == "pong":
+        if msg.type == MessageType.PONG:
             return msg.parent_id in self._ping_ids
         if msg.parent_id == self._request_id:
             return True
         if self.job_id is not None and msg.job_id == self.job_id:
             return True
         # errors the backend could not tie to a request (unreadable/unsigned) or local decode errors
-        return msg.type == "error" and (msg.parent_id is None or msg.content.get("local"))
+        return msg.type == MessageType.ERROR and (msg.parent_id is None or msg.content.get("local"))
 
     def _handle(self, msg) -> None:
         kind = msg.type
         content = msg.content or {}
-        if self.fetching and self.state == SUBMITTED and kind != "error":
+        if self.fetching and self.state == SUBMITTED and kind != MessageType.ERROR:
             self.state = RUNNING  # the backend answered the fetch (it replays no 'accepted')
             self.status = f"Fetching job {self.job_id}"
-        if kind == "pong":
+        if kind == MessageType.PONG:
             self._ping_ids.discard(msg.parent_id)
             self._oldest_unanswered = None
             self._check_instance(content.get("instance"))
-        elif kind == "accepted":
+        elif kind == MessageType.ACCEPTED:
             self.job_id = msg.job_id or content.get("job_id")
             self.token = content.get("token") if isinstance(content.get("token"), str) else None
             self._check_instance(content.get("instance"))
             if self.state == SUBMITTED:
                 self.state = RUNNING
             self.status = "Accepted by the backend"
-        elif kind == "progress":
+        elif kind == MessageType.PROGRESS:
             self.progress = float(np.clip(content.get("fraction", self.progress), 0.0, 1.0))
             self.stage = str(content.get("stage", ""))
             text = str(content.get("message", "") or self.stage)
             self.status = f"{self.stage}: {text}" if self.stage and text != self.stage else text
-        elif kind == "landmarks":
+        elif kind == MessageType.LANDMARKS:
             self._take_landmarks(msg)
-        elif kind == "plate":
+        elif kind == MessageType.PLATE:
             self._take_plate(msg)
-        elif kind == "warning":
+        elif kind == MessageType.WARNING:
             self.results.warnings.append(str(content.get("message", "")))
-        elif kind == "done":
+        elif kind == MessageType.DONE:
             self.results.done_content = dict(content)
             self._finish_done()
-        elif kind == "cancelled":
+        elif kind == MessageType.CANCELLED:
             self._finish_cancelled()
-        elif kind == "error":
-            self._fail(str(content.get("code", "internal")), str(content.get("message", "")))
+        elif kind == MessageType.ERROR:
+            self._fail(str(content.get("code", ErrorCode.INTERNAL)), str(content.get("message", "")))
 
     def _take_landmarks(self, msg) -> None:
-        content = msg.content
-        start, total = int(content["start"]), int(content["total"])
-        landmarks = np.asarray(msg.array(0), dtype=np.float32)
-        rotation = np.asarray(msg.array(1), dtype=np.float32)
-        translation = np.asarray(msg.array(2), dtype=np.float32)
-        n = len(landmarks)
-        r = self.results
-        if r.landmarks is None:
-            r.landmarks = np.zeros((total, NUM_LANDMARKS, 3), np.float32)
-            r.rotation = np.tile(np.eye(3, dtype=np.float32), (total, 1, 1))
-            r.translation = np.zeros((total, 3), np.float32)
-            r.received = np.zeros(total, bool)
-        if (landmarks.shape != (n, NUM_LANDMARKS, 3) or rotation.shape != (n, 3, 3)
-                or translation.shape != (n, 3) or start < 0 or start + n > len(r.landmarks)):
-            self._fail("bad_buffer", f"landmark chunk {start}+{n} of {total} has unexpected shapes "
-                                     f"{landmarks.shape}, {rotation.shape}, {translation.shape}")
+        try:
+            self._track.add(msg)
+        except bridge_api.errors().BridgeError as exc:
+            self._fail(exc.code, exc.message)
             return
-        r.landmarks[start:start + n] = landmarks
-        r.rotation[start:start + n] = rotation
-        r.translation[start:start + n] = translation
-        r.received[start:start + n] = True
+        r, track = self.results, self._track
+        r.landmarks, r.rotation, r.translation, r.received = (
+            track.landmarks, track.rotation, track.translation, track.received)
 
     def _take_plate(self, msg) -> None:
         index = int(msg.content["frame"])
         media = msg.media_type(0)
         if media != "image/png":
-            self._fail("bad_buffer", f"plate {index} came as {media!r}, expected image/png")
+            self._fail(ErrorCode.BAD_BUFFER, f"plate {index} came as {media!r}, expected image/png")
             return
         path = os.path.join(self.results.staging_dir, f"plate_{index:06d}.png")
         with open(path, "wb") as fh:
@@ -318,7 +303,7 @@ class GenerateSession:
             except Exception:
                 pass
         if missing:
-            self._fail("job_failed", f"the backend finished but {missing}")
+            self._fail(ErrorCode.JOB_FAILED, f"the backend finished but {missing}")
             return
         self.state = DONE
         self.progress = 1.0
@@ -333,7 +318,7 @@ class GenerateSession:
         self.state = ERROR
         self.error_code = code
         self.error = describe_error(code, message, self.address)
-        if self.fetching and code == bridge_api.protocol().ErrorCode.UNKNOWN_JOB:
+        if self.fetching and code == ErrorCode.UNKNOWN_JOB:
             self.error = (f"The backend at {self.address} no longer has job {self.job_id} "
                           "(acknowledged or expired)")
         self.status = self.error
@@ -345,15 +330,15 @@ class GenerateSession:
                 self.status = "Cancelled (the backend did not confirm)"
             return
         if self.state == SUBMITTED and now - self._started > self.connect_timeout:
-            self._fail("timeout", f"No answer from the backend at {self.address} within "
+            self._fail(ErrorCode.TIMEOUT, f"No answer from the backend at {self.address} within "
                                   f"{self.connect_timeout:g} s. Is `emogene serve` running there "
                                   "(and with the same key)?")
         elif self.state == RUNNING and now - self._last_heard > self.silence_timeout:
-            self._fail("timeout", f"The backend at {self.address} went silent for more than "
+            self._fail(ErrorCode.TIMEOUT, f"The backend at {self.address} went silent for more than "
                                   f"{self.silence_timeout:g} s during the job (stopped or crashed?)")
         elif (self.state == RUNNING and self._oldest_unanswered is not None
               and now - self._oldest_unanswered > PONG_TIMEOUT_S and self._last_heard < self._oldest_unanswered):
-            self._fail("timeout", f"The backend at {self.address} stopped answering (no reply to pings for "
+            self._fail(ErrorCode.TIMEOUT, f"The backend at {self.address} stopped answering (no reply to pings for "
                                   f"{PONG_TIMEOUT_S:g} s): it stopped or crashed. If it comes back, press "
                                   "Fetch Results")
         elif self.state == RUNNING and now - max(self._last_heard, self._last_ping) > PING_AFTER_S:
@@ -377,5 +362,5 @@ class GenerateSession:
             self.instance = instance
         elif instance != self.instance:
             old, self.instance = self.instance, instance
-            self._fail(bridge_api.protocol().ErrorCode.BACKEND_RESTARTED,
+            self._fail(ErrorCode.BACKEND_RESTARTED,
                        f"instance {old[:8]} -> {instance[:8]}")

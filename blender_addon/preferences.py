@@ -7,7 +7,7 @@ import tempfile
 import bpy
 from bpy.props import FloatProperty, StringProperty
 
-from . import network_policy
+from . import bridge_api
 
 ADDON_ID = __package__
 
@@ -59,7 +59,7 @@ class EmogenePreferences(bpy.types.AddonPreferences):
 
 
 def draw_address_policy(layout, address: str) -> None:
-    check = network_policy.check_address(address, bpy.app.online_access)
+    check = bridge_api.endpoints().check_address(address, bpy.app.online_access)
     if not check.allowed:
         box = layout.box()
         box.alert = True

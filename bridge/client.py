@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 import zmq
 
 from bridge import requests
+from bridge.endpoints import check_client_endpoint
 from bridge.errors import BridgeError
 from bridge.messages import Message, error_from_exception
 from bridge.protocol import DEFAULT_LIMITS, TERMINAL_TYPES, ErrorCode, Limits, MessageType
@@ -86,8 +87,7 @@ def load_curve_pair(path: str | Path) -> tuple[bytes, bytes]:
 
 def _connect_dealer(address: str, limits: Limits, context: zmq.Context | None,
                     server_key: bytes | None = None, client_pair: tuple[bytes, bytes] | None = None) -> zmq.Socket:
-    if not isinstance(address, str) or not address.startswith(("tcp://", "ipc://", "inproc://")):
-        raise ValueError(f"backend address {address!r} must start with tcp://, ipc:// or inproc://")
+    check_client_endpoint(address)
     socket = (context or zmq.Context.instance()).socket(zmq.DEALER)
     socket.setsockopt(zmq.LINGER, 0)
     socket.setsockopt(zmq.MAXMSGSIZE, limits.socket_max_frame_bytes)

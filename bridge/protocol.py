@@ -6,6 +6,7 @@ Everything here is plain data shared by the Blender add-on, the CLI and the back
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 #: v2 (from v1): ``accepted`` carries a per-job secret ``token`` that ``fetch``/``ack``/``cancel`` must
 #: send back; ``welcome``/``pong`` carry the server's ``instance`` id; keyed servers refuse replays
@@ -17,8 +18,8 @@ FRAME_TAG_PREFIX = b"EMOGENE"
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5555"
 
 
-class MessageType:
-    """Message type names (the ``type`` field of a header)."""
+class MessageType(StrEnum):
+    """Message type names (the ``type`` field of a header); str-valued, so each is its wire string."""
     # client -> server
     HELLO = "hello"
     PING = "ping"
@@ -60,8 +61,8 @@ JOB_RESULT_TYPES = frozenset({
 }) | TERMINAL_TYPES
 
 
-class ErrorCode:
-    """Stable error codes of ``error`` replies and :class:`bridge.errors.BridgeError`."""
+class ErrorCode(StrEnum):
+    """Stable error codes of ``error`` replies and :class:`bridge.errors.BridgeError` (str-valued: the wire string)."""
     MALFORMED = "malformed"              # not a bridge message: tag, frame count, JSON, header fields
     BAD_SIGNATURE = "bad_signature"      # missing or wrong HMAC
     VERSION_MISMATCH = "version_mismatch"
@@ -87,7 +88,7 @@ class ErrorCode:
     INTERNAL = "internal"
 
 
-ERROR_CODES = frozenset(v for k, v in vars(ErrorCode).items() if k.isupper())
+ERROR_CODES = frozenset(ErrorCode)
 
 #: dtypes an array buffer may declare (always little-endian on the wire)
 ARRAY_DTYPES = frozenset({

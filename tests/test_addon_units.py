@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from blender.support import build_test_zip, run_scenario
+from bridge import endpoints
 
 ADDON = Path(__file__).resolve().parents[1] / "blender_addon"
 
@@ -22,29 +23,28 @@ def _load(name: str):
     return module
 
 
-network_policy = _load("network_policy")
 rig_space = _load("rig_space")
 
 
 @pytest.mark.parametrize("address", ["tcp://127.0.0.1:5555", "tcp://localhost:6000", "tcp://[::1]:5555",
                                      "tcp://127.3.2.1:1", "ipc:///tmp/emogene.sock"])
 def test_loopback_allowed_without_online_access(address):
-    check = network_policy.check_address(address, online_access=False)
+    check = endpoints.check_address(address, online_access=False)
     assert check.allowed and check.is_loopback and check.reason == ""
 
 
 @pytest.mark.parametrize("address", ["tcp://192.168.1.20:5555", "tcp://gpu-box.example.org:5555",
                                      "tcp://[2001:db8::1]:5555", "tcp://0.0.0.0:5555"])
 def test_remote_needs_online_access(address):
-    blocked = network_policy.check_address(address, online_access=False)
+    blocked = endpoints.check_address(address, online_access=False)
     assert not blocked.allowed and "online access is off" in blocked.reason
-    assert network_policy.check_address(address, online_access=True).allowed
+    assert endpoints.check_address(address, online_access=True).allowed
 
 
 @pytest.mark.parametrize("address,fragment", [("127.0.0.1:5555", "transport"), ("udp://127.0.0.1:1", "udp"),
                                               ("tcp://:5555", "no host")])
 def test_bad_addresses_are_explained(address, fragment):
-    check = network_policy.check_address(address, online_access=True)
+    check = endpoints.check_address(address, online_access=True)
     assert not check.allowed and fragment in check.reason
 
 

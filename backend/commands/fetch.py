@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sys
 
-from backend.commands._connection import add_connection_arguments
+from backend.commands._connection import Connection, add_connection_arguments, open_client
+from backend.commands._job_stream import fail, receive_job, report_written
 
 
 def add_arguments(parser) -> None:
@@ -21,35 +22,29 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from backend.commands.generate import curve_options, receive_job, write_landmarks
-    from bridge.client import KeyFileError, SyncClient, load_key
+    from bridge.client import KeyFileError
     from bridge.errors import BridgeError
+    from bridge.results import write_landmark_files
 
     out = Path(args.out)
     try:
-        key = load_key(args.key_file) if args.key_file else None
-        curve = curve_options(args)
+        client = open_client(Connection.from_args(args), args.timeout)
     except (ValueError, KeyFileError) as exc:
-        print(f"emogene fetch: {exc}", file=sys.stderr)
-        return 2
+        return fail("fetch", str(exc), 2)
     out.mkdir(parents=True, exist_ok=True)
-    with SyncClient(args.connect, key=key, timeout_s=args.timeout, **curve) as client:
+    with client:
         client.tokens[args.job] = args.token
         received = receive_job(client, args.job, client.fetch(args.job, args.token), "fetch", out)
         if isinstance(received, int):
             return received
-        landmarks, rotation, translation, plates_dir, fps = received
-        if landmarks is None:
-            print(f"emogene fetch: job {args.job} ended without landmarks", file=sys.stderr)
-            return 1
+        if received.landmarks is None:
+            return fail("fetch", f"job {args.job} ended without landmarks", 1)
         # the emotion track is the client's own input: not part of the job's results
-        write_landmarks(out, landmarks, rotation, translation, fps, None, None)
+        write_landmark_files(out, received.landmarks, received.rotation, received.translation, received.fps)
         if not args.keep:
             try:
                 client.ack(args.job, args.token)
             except BridgeError as exc:
                 print(f"emogene fetch: note: could not acknowledge job {args.job}: {exc}", file=sys.stderr)
-    plates = len(list(plates_dir.glob("*.png"))) if plates_dir.is_dir() else 0
-    print(f"wrote {len(landmarks)} frames of landmarks to {out / 'landmarks.npz'} and .csv"
-          + (f", {plates} plates to {plates_dir}" if plates else ""))
+    report_written(out, received)
     return 0

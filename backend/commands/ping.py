@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from backend.commands._connection import add_connection_arguments
+from backend.commands._connection import Connection, add_connection_arguments, open_client
 
 
 def add_arguments(parser) -> None:
@@ -15,13 +15,11 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import statistics
 
-    from backend.commands.generate import curve_options
-    from bridge.client import KeyFileError, SyncClient, load_key
+    from bridge.client import KeyFileError
     from bridge.errors import BridgeError
 
     try:
-        key = load_key(args.key_file) if args.key_file else None
-        client = SyncClient(args.connect, key=key, timeout_s=args.timeout, **curve_options(args))
+        client = open_client(Connection.from_args(args), args.timeout)
     except (KeyFileError, ValueError) as exc:
         print(f"emogene ping: {exc}", file=sys.stderr)
         return 2

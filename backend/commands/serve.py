@@ -8,9 +8,9 @@ connection can fetch them later. Stop with Ctrl-C (SIGINT) or SIGTERM.
 """
 from __future__ import annotations
 
-import ipaddress
 import sys
 
+from bridge.endpoints import is_loopback_endpoint
 from bridge.protocol import DEFAULT_ADDRESS
 
 
@@ -31,21 +31,6 @@ def add_arguments(parser) -> None:
                         help="extra folder of subjects (searched first; may be given more than once)")
     from backend.runners.options import add_runner_arguments
     add_runner_arguments(parser)   # --runner in-process|ray, --ray-address, --workers ...
-
-
-def is_loopback_endpoint(address: str) -> bool:
-    """True for ipc:// / inproc:// and for tcp:// on a loopback host; False for wildcards and other hosts."""
-    if address.startswith(("ipc://", "inproc://")):
-        return True
-    if not address.startswith("tcp://"):
-        return False
-    host = address[len("tcp://"):].rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # '*', an interface name or a host name: may be reachable from outside
 
 
 def run(args) -> int:
@@ -86,8 +71,8 @@ def run(args) -> int:
         return 2
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from backend.composition import StageSet, StageUnavailableError
     from backend.device import resolve_device
-    from backend.pipeline.registry import StageSet
     from backend.server import BackendServer, ServerConfig
     from backend.server.job_store import DEFAULT_JOBS_DIR
     from backend.subjects import SubjectStore
@@ -98,7 +83,11 @@ def run(args) -> int:
         print(f"emogene serve: {exc}", file=sys.stderr)
         return 2
     subjects = SubjectStore(args.subjects_dir)
-    stage_set = StageSet(device=device, subjects=subjects)
+    try:
+        stage_set = StageSet(device=device, subjects=subjects)
+    except StageUnavailableError as exc:
+        print(f"emogene serve: {exc}", file=sys.stderr)
+        return 2
     config = ServerConfig(bind=args.bind, key=key, curve_secret=curve_secret,
                           curve_clients=Path(args.curve_clients) if args.curve_clients else None, jobs_dir=Path(args.jobs_dir) if args.jobs_dir else DEFAULT_JOBS_DIR)
     from backend.runners.options import RunnerSetupError, make_runner

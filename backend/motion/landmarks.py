@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-NUM_LANDMARKS = 68
+from bridge import landmarks as _bridge_landmarks
+from bridge.landmarks import NUM_LANDMARKS  # noqa: F401  (re-exported: the one definition)
+
 JAW = np.arange(0, 17)
-MOUTH = np.arange(48, 68)          # 20 mouth points (outer 48-59, inner 60-67)
+MOUTH = np.arange(_bridge_landmarks.MOUTH.start, _bridge_landmarks.MOUTH.stop)  # 20 mouth points (outer, inner)
 LEFT_EYE = np.arange(36, 42)       # image-left eye (subject's right)
 RIGHT_EYE = np.arange(42, 48)
 #: (upper, lower) inner-lip pairs whose vertical gap is the mouth opening

@@ -22,6 +22,7 @@ import numpy as np
 from backend.pipeline.base import CancelFlag, GenerateJob, JobCancelled, Stage, StageError
 from bridge.messages import EncodedBuffer, Message
 from bridge.protocol import ErrorCode, MessageType
+from bridge.results import JobAssembler
 
 log = logging.getLogger(__name__)
 
@@ -174,31 +175,19 @@ class LocalResult:
     stage_state: dict[str, Any] = field(default_factory=dict)     # ctx.state after the run
 
 
-class ResultAssembler:
-    """Collects landmark chunks, plates and the terminal message of one job into a :class:`LocalResult`."""
+def _plate_image(msg: Message) -> np.ndarray:
+    return decode_png(msg.bytes(0)) if msg.media_type(0) else np.array(msg.array(0))
+
+
+class ResultAssembler(JobAssembler):
+    """Collects landmark chunks (``bridge.results``), plates (decoded) and the terminal message of one job
+    into a :class:`LocalResult`."""
 
     def __init__(self, frame_count: int, fps: float):
-        self.landmarks = np.full((frame_count, 68, 3), np.nan, np.float32)
-        self.rotation = np.tile(np.eye(3, dtype=np.float32), (frame_count, 1, 1))
-        self.translation = np.zeros((frame_count, 3), np.float32)
+        super().__init__(frame_count, fill=np.nan, on_plate=_plate_image)
         self.fps = fps
-        self.plates: dict[int, np.ndarray] = {}
-        self.warnings: list[str] = []
-        self.terminal: Message | None = None
-
-    def add(self, msg: Message) -> None:
-        if msg.type == MessageType.LANDMARKS:
-            start, count = int(msg.content["start"]), int(msg.content["count"])
-            self.landmarks[start:start + count] = msg.array(0)
-            self.rotation[start:start + count] = msg.array(1)
-            self.translation[start:start + count] = msg.array(2)
-        elif msg.type == MessageType.PLATE:
-            frame = int(msg.content["frame"])
-            self.plates[frame] = decode_png(msg.bytes(0)) if msg.media_type(0) else np.array(msg.array(0))
-        elif msg.type == MessageType.WARNING:
-            self.warnings.append(str(msg.content.get("message", "")))
-        elif msg.type in (MessageType.DONE, MessageType.CANCELLED, MessageType.ERROR):
-            self.terminal = msg
+        self.landmarks, self.rotation, self.translation = (
+            self.track.landmarks, self.track.rotation, self.track.translation)
 
     def result(self, stage_state: dict | None = None) -> LocalResult:
         terminal = self.terminal
@@ -214,7 +203,7 @@ class ResultAssembler:
 
 def run_generate_local(job: GenerateJob, stage_set: Any, on_message: Callable[[Message], None] | None = None,
                        cancel_event: threading.Event | None = None, show_progress: bool = False) -> LocalResult:
-    """Run ``job`` in this process with the stages of ``stage_set`` (a ``registry.StageSet``).
+    """Run ``job`` in this process with the stages of ``stage_set`` (a ``backend.composition.StageSet``).
 
     ``on_message`` sees every message (progress included) as the server would
     send it; ``show_progress`` draws a tqdm bar. Plates stay raw arrays (no PNG).

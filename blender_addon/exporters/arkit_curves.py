@@ -18,9 +18,6 @@ import numpy as np
 from .. import bridge_api, emotion_track, rig_space
 from . import landmark_curves
 
-FORMATS = {"ARKIT_CSV": ".csv", "ARKIT_JSON": ".json"}
-
-
 @dataclass
 class TakeWeights:
     frames: np.ndarray        # int [F] Blender frame numbers
@@ -52,14 +49,11 @@ def solve_take(scene, collection=None) -> TakeWeights:
     return TakeWeights(curves.frames, weights, solver.head_angles(camera_rotation), scene_fps(scene))
 
 
-def write(take: TakeWeights, path: str, file_format: str) -> str:
-    """Write ``take`` as ``ARKIT_CSV`` or ``ARKIT_JSON`` to ``path``; returns the path."""
-    files = bridge_api.module("live_link_face")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if file_format == "ARKIT_CSV":
-        files.write_csv(path, take.weights, take.frames, take.fps, take.head_angles)
-    elif file_format == "ARKIT_JSON":
-        files.write_json(path, take.weights, take.frames, take.fps, take.head_angles, source="EmoGene for Blender")
-    else:
-        raise ValueError(f"unknown ARKit export format {file_format!r}; use one of {', '.join(FORMATS)}")
-    return path
+def write_csv(take: TakeWeights, path: str) -> None:
+    """Live Link Face CSV (``Timecode`` from the Blender frame number at the scene's frame rate)."""
+    bridge_api.module("live_link_face").write_csv(path, take.weights, take.frames, take.fps, take.head_angles)
+
+
+def write_json(take: TakeWeights, path: str) -> None:
+    bridge_api.module("live_link_face").write_json(path, take.weights, take.frames, take.fps, take.head_angles,
+                                                   source="EmoGene for Blender")

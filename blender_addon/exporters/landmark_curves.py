@@ -20,17 +20,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import compat, rig_space
+from .. import bridge_api, compat, rig_space
 from ..importers import face_rig, take
 
-FORMATS = ("CSV", "JSON", "NPZ")
-
+_LANDMARKS = bridge_api.landmarks()
 
 @dataclass
 class RigCurves:
     frames: np.ndarray           # int [F]
-    names: list[str]             # 68 landmark names
-    positions: np.ndarray        # float64 [F, 68, 3] rig-local metres
+    names: list[str]             # one name per landmark (bridge.landmarks)
+    positions: np.ndarray        # float64 [F, NUM_LANDMARKS, 3] rig-local metres
     head_location: np.ndarray    # float64 [F, 3]
     head_rotation: np.ndarray    # float64 [F, 3] XYZ Euler, radians
 
@@ -62,27 +61,16 @@ def read(scene, collection=None) -> RigCurves:
     frames = np.arange(first, last + 1)
     head = face_rig.find_head(collection)
     empties = face_rig.find_landmarks(collection)
-    if head is None or len(empties) != 68:
+    if head is None or len(empties) != _LANDMARKS.NUM_LANDMARKS:
         raise ValueError(f"take {collection.name!r} is incomplete: head {'found' if head else 'missing'}, "
-                         f"{len(empties)} of 68 landmark Empties")
+                         f"{len(empties)} of {_LANDMARKS.NUM_LANDMARKS} landmark Empties")
     positions = np.stack([_channel(obj, "location", frames) for obj in empties], axis=1)
     names = [face_rig.landmark_names()[int(o[face_rig.INDEX_PROP])] for o in empties]
     return RigCurves(frames, names, positions, _channel(head, "location", frames),
                      _channel(head, "rotation_euler", frames))
 
 
-def write(curves: RigCurves, path: str) -> str:
-    """Write ``curves`` in the format named by ``path``'s extension; returns the path."""
-    ext = os.path.splitext(path)[1].lower().lstrip(".")
-    writers = {"csv": _write_csv, "json": _write_json, "npz": _write_npz}
-    if ext not in writers:
-        raise ValueError(f"unknown export format {ext!r}; use .csv, .json or .npz")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    writers[ext](curves, path)
-    return path
-
-
-def _write_csv(c: RigCurves, path: str) -> None:
+def write_csv(c: RigCurves, path: str) -> None:
     with open(path, "w", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(["frame", "index", "name", "x", "y", "z", "rot_x", "rot_y", "rot_z"])
@@ -92,7 +80,7 @@ def _write_csv(c: RigCurves, path: str) -> None:
                 out.writerow([int(frame), i, name, *map(repr, c.positions[t, i]), "", "", ""])
 
 
-def _write_json(c: RigCurves, path: str) -> None:
+def write_json(c: RigCurves, path: str) -> None:
     doc = {
         "format": "emogene-landmark-curves", "version": 1,
         "space": "blender rig: metres, X subject's left, Y into the face, Z up; head relative to the anchor",
@@ -105,7 +93,7 @@ def _write_json(c: RigCurves, path: str) -> None:
         json.dump(doc, fh)
 
 
-def _write_npz(c: RigCurves, path: str) -> None:
+def write_npz(c: RigCurves, path: str) -> None:
     np.savez(path, frames=c.frames, names=np.array(c.names), landmarks=c.positions,
              landmarks_canonical=c.canonical, head_location=c.head_location,
              head_rotation_euler_xyz=c.head_rotation, head_rotation_matrix=c.head_matrix)
@@ -128,8 +116,8 @@ def load(path: str) -> RigCurves:
             rows = list(csv.DictReader(fh))
         frames = sorted({int(r["frame"]) for r in rows})
         index_of = {f: k for k, f in enumerate(frames)}
-        names = [""] * 68
-        positions = np.zeros((len(frames), 68, 3))
+        names = [""] * _LANDMARKS.NUM_LANDMARKS
+        positions = np.zeros((len(frames), _LANDMARKS.NUM_LANDMARKS, 3))
         head_loc = np.zeros((len(frames), 3))
         head_rot = np.zeros((len(frames), 3))
         for r in rows:

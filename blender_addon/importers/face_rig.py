@@ -47,9 +47,9 @@ def _animate(obj, name: str, channels: dict[str, np.ndarray], frames: np.ndarray
 
 def build(collection, anchor, frame_start: int, landmarks: np.ndarray, rotation: np.ndarray,
           translation: np.ndarray, prefix: str) -> tuple[object, list]:
-    """Create the head Empty and 68 landmark Empties in ``collection``; returns ``(head, landmarks)``.
+    """Create the head Empty and NUM_LANDMARKS landmark Empties in ``collection``; returns ``(head, landmarks)``.
 
-    ``landmarks [F,68,3]`` canonical, ``rotation [F,3,3]``/``translation [F,3]`` camera frame.
+    ``landmarks [F,NUM_LANDMARKS,3]`` canonical, ``rotation [F,3,3]``/``translation [F,3]`` camera frame.
     """
     frames = np.arange(frame_start, frame_start + len(landmarks), dtype=np.float64)
     head = bpy.data.objects.new(f"{prefix}head", None)
@@ -65,7 +65,7 @@ def build(collection, anchor, frame_start: int, landmarks: np.ndarray, rotation:
     location = rig_space.translation_to_rig(translation, translation[0])
     _animate(head, f"{prefix}head", {"location": location, "rotation_euler": euler}, frames, "Head")
 
-    positions = rig_space.landmarks_to_rig(landmarks)  # [F, 68, 3]
+    positions = rig_space.landmarks_to_rig(landmarks)  # [F, NUM_LANDMARKS, 3]
     empties = []
     for index, name in enumerate(landmark_names()):
         obj = bpy.data.objects.new(f"{prefix}{name}", None)

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import bpy
 
-from .. import bridge_api, network_policy, preferences
+from .. import bridge_api, preferences
 
 
 def connect(context) -> dict:
     """Ask the backend who it is; returns (and stores) the preferences' connection info."""
     prefs = preferences.get(context)
     info: dict = {"ok": False}
-    check = network_policy.check_address(prefs.backend_address, bpy.app.online_access)
+    check = bridge_api.endpoints().check_address(prefs.backend_address, bpy.app.online_access)
     if not check.allowed:
         info["text"] = check.reason
     else:
@@ -24,7 +24,8 @@ def connect(context) -> dict:
             welcome = client.hello().content
             info.update(ok=True, version=welcome.get("backend_version", "?"),
                         protocol=welcome.get("protocol", "?"), device=welcome.get("device", "?"),
-                        subjects=list(welcome.get("subjects", [])))
+                        subjects=list(welcome.get("subjects", [])),
+                        capabilities=dict(welcome.get("capabilities") or {}))
             info["text"] = f"Connected: backend {info['version']} on {info['device']}"
         except Exception as exc:  # BridgeError, KeyFileError, ValueError: all shown as text
             from ..job import describe_error

@@ -14,7 +14,7 @@ import os
 
 import bpy
 
-from .. import bridge_api, compat, job, network_policy, preferences, submit
+from .. import bridge_api, compat, job, preferences, submit
 from ..importers import take as take_importer
 
 TIMER_INTERVAL_S = 0.1
@@ -108,7 +108,7 @@ def _check_idle(scene) -> None:
 
 def _connection(context):
     prefs = preferences.get(context)
-    check = network_policy.check_address(prefs.backend_address, bpy.app.online_access)
+    check = bridge_api.endpoints().check_address(prefs.backend_address, bpy.app.online_access)
     if not check.allowed:
         raise submit.SubmitError(check.reason)
     return prefs, load_key(prefs)

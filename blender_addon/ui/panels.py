@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bpy
 
-from .. import network_policy, preferences
+from .. import bridge_api, preferences
 from ..operators import batch, generate
 from ..properties import EMOTIONS
 
@@ -19,7 +19,7 @@ def _draw_backend(layout, context):
     row = layout.row(align=True)
     row.label(text=prefs.backend_address, icon="LINKED")
     row.operator("emogene.connect", text="", icon="FILE_REFRESH")
-    check = network_policy.check_address(prefs.backend_address, bpy.app.online_access)
+    check = bridge_api.endpoints().check_address(prefs.backend_address, bpy.app.online_access)
     if not check.allowed:
         box = layout.box()
         box.alert = True
