@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
     torch.set_num_threads(args.threads)
-    from backend.data.audio import load_audio, voice_activity
+    from backend.data.audio import VadConfig, load_audio, voice_activity
     from backend.motion.features import frame_log_mel, frames_for_audio
     from backend.motion.model_io import load_motion_models
     from backend.motion.stage import MotionStage
@@ -87,7 +87,13 @@ def main(argv=None) -> int:
     best = min(times)
     frames = frames_for_audio(len(audio))
     t = time.perf_counter(); frame_log_mel(audio, frames); t_mel = time.perf_counter() - t
-    t = time.perf_counter(); voice_activity(audio, frames); t_vad = time.perf_counter() - t
+    # the VAD before (silero one window at a time) and now (segments side by side), alternated, best of each
+    seq_config = VadConfig(segment_windows=10 ** 9)
+    vad_old, vad_new = [], []
+    for _ in range(args.repeats):
+        t = time.perf_counter(); voice_activity(audio, frames, config=seq_config); vad_old.append(time.perf_counter() - t)
+        t = time.perf_counter(); voice_activity(audio, frames); vad_new.append(time.perf_counter() - t)
+    t_vad, t_vad_old = min(vad_new), min(vad_old)
     models = load_motion_models(None, "cpu")
     mel = torch.from_numpy(frame_log_mel(audio, frames))
     t = time.perf_counter()
@@ -99,9 +105,12 @@ def main(argv=None) -> int:
     print(f"{'real-time factor (best)':34s} {seconds / best:>9.1f}x {TARGET_RTF:>9.0f}x {seconds / best / TARGET_RTF:>7.2f}")
     print(f"{'wall time per 60 s clip (best)':34s} {best:>9.3f}s {seconds / TARGET_RTF:>9.3f}s")
     print(f"{'  of which log-mel':34s} {t_mel:>9.3f}s")
-    print(f"{'  of which VAD (silero)':34s} {t_vad:>9.3f}s")
-    print(f"{'  of which VAE':34s} {t_vae:>9.3f}s")
+    print(f"{'  of which VAD (silero, batched)':34s} {t_vad:>9.3f}s")
+    print(f"{'  of which speech-motion model':34s} {t_vae:>9.3f}s")
     print(f"{'  rest (LDM, pose, blinks, resample)':34s} {max(0.0, best - t_mel - t_vad - t_vae):>9.3f}s")
+    print(f"{'VAD before: silero one window/step':34s} {t_vad_old:>9.3f}s {'':>10s} {t_vad_old / t_vad:>7.2f}x slower")
+    print(f"{'real-time factor with that VAD':34s} {seconds / (best - t_vad + t_vad_old):>9.1f}x {TARGET_RTF:>9.0f}x "
+          f"{seconds / (best - t_vad + t_vad_old) / TARGET_RTF:>7.2f}")
     print(f"{'peak RSS after 60 s runs':34s} {rss_mb():>8.0f}MB (before timed runs {rss_before:.0f} MB)")
     if args.long_minutes > 0:
         reps = int(np.ceil(args.long_minutes * 60 / seconds))

@@ -105,3 +105,28 @@ def test_pause_gate_closes_pauses_and_edges_but_not_brief_gaps():
     assert np.all(np.abs(np.diff(gate)) < 0.5), "ramps, no jumps"
     assert np.all(pause_gate(np.zeros(7, bool)) == 0) and np.all(pause_gate(np.ones(7, bool)) == 1)
     assert pause_gate(np.zeros(0, bool)).shape == (0,)
+
+
+def _silero_sequential_mask(audio: np.ndarray, frames: int) -> np.ndarray:
+    """silero-vad's own one-window-at-a-time path, with voice_activity's settings."""
+    from silero_vad import get_speech_timestamps
+    from backend.data.audio import SAMPLE_RATE, VadConfig, _silero_model, _timestamps_to_mask
+    c = VadConfig()
+    stamps = get_speech_timestamps(torch.from_numpy(audio.copy()), _silero_model(), sampling_rate=SAMPLE_RATE,
+                                   threshold=c.threshold, min_speech_duration_ms=c.min_speech_ms,
+                                   min_silence_duration_ms=c.min_silence_ms)
+    return _timestamps_to_mask(stamps, frames, 25.0)
+
+
+def test_batched_silero_vad_matches_the_sequential_one(shared_data):
+    from backend.data.audio import SILERO_WINDOW, _silero_model, load_audio, silero_speech_probs, voice_activity
+    audio = load_audio(shared_data / "speech" / "eng_60s.wav")[: 16000 * 20]
+    model = _silero_model()
+    short = audio[: 100 * SILERO_WINDOW]          # one segment: exactly silero's sequential probabilities
+    model.reset_states()
+    with torch.no_grad():
+        seq = [float(model(torch.from_numpy(short[i:i + SILERO_WINDOW].copy()), 16000)) for i in range(0, len(short), SILERO_WINDOW)]
+    assert np.allclose(silero_speech_probs(short, model), seq, atol=1e-5)
+    frames = len(audio) * 25 // 16000               # 20 s = 5 segments side by side
+    batched, sequential = voice_activity(audio, frames), _silero_sequential_mask(audio, frames)
+    assert 0.3 < sequential.mean() and np.mean(batched == sequential) >= 0.98
