@@ -71,7 +71,7 @@ def _run_batch(pool, address: str, seconds: float, count: int, seed: int) -> flo
 
 
 def _measure(name: str, runner, args, pool) -> dict:
-    from backend.pipeline.registry import StageSet
+    from backend.composition import StageSet
     from backend.server import BackendServer, ServerConfig
     from backend.subjects import SubjectStore
 
@@ -109,7 +109,7 @@ def main() -> int:
     torch.set_num_threads(1)
     import ray
 
-    from backend.pipeline.registry import StageSet
+    from backend.composition import StageSet
     from backend.runners.in_process import InProcessRunner
     from backend.runners.ray_runner import RayRunner, RayRunnerConfig
     from backend.subjects import SubjectStore

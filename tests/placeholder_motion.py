@@ -1,7 +1,8 @@
-"""The stand-in motion stage: a template face whose mouth opens with the audio's loudness.
+"""A stand-in motion stage for tests: a template face whose mouth opens with the audio's loudness.
 
-Used until ``backend.motion.stage.MotionStage`` exists, so the server, CLI and
-add-on work end to end. Numpy only. It follows the canonical-space contract
+Server, CLI and add-on tests use it where the trained ``backend.motion.stage.MotionStage`` is
+not the unit under test (it is fast and needs no models); production never serves it
+(``backend.composition`` fails at start-up instead). Numpy only. It follows the canonical-space contract
 (origin between the eye centres, inter-ocular distance 1, +y up, +z toward the
 viewer), honours the emotion arrays with a small hand-made displacement per
 emotion (intensity 0 gives exactly none), blinks, and keeps a neutral head pose

@@ -159,7 +159,7 @@ def test_plate_path_gives_one_judgement_per_rendered_frame(tmp_path):
     torch.set_num_threads(1)
     from backend.evaluation.emotion_judge import fit_judge
     from backend.evaluation.plate_emotion import DEFAULT_AUDIO, PlateEvalConfig, judge_subject, render_subject_takes
-    from backend.pipeline.registry import StageSet
+    from backend.composition import StageSet
     from backend.subjects import SubjectStore
 
     if not DEFAULT_AUDIO.is_file():

@@ -124,7 +124,7 @@ class _Stages:
 
 @pytest.fixture(scope="module")
 def stage_set():
-    from backend.pipeline.registry import StageSet
+    from backend.composition import StageSet
     from backend.subjects import SubjectStore
     stages = StageSet("cpu", SubjectStore())
     assert type(stages.motion).__name__ == "MotionStage", "registry must pick the trained motion stage"

@@ -225,7 +225,7 @@ class _GroundTruthMotion:
 def test_generate_over_the_bridge_returns_rgba_plates_covering_the_person(trained_subject, tmp_path):
     """Real server (ZeroMQ ROUTER), real client, our RenderStage; alpha checked against the person mask."""
     from backend.pipeline.local import decode_png
-    from backend.pipeline.registry import StageSet
+    from backend.composition import StageSet
     from backend.server.server import BackendServer, ServerConfig
     from backend.subjects import SubjectStore
     from bridge.client import SyncClient

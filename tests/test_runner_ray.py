@@ -18,7 +18,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the optional Ray runner needs `pip install -e .[ray]` (ray not installed)")
 
-from backend.pipeline.registry import StageSet  # noqa: E402
+from backend.composition import StageSet  # noqa: E402
 from backend.runners.ray_runner import RayRunner, RayRunnerConfig  # noqa: E402
 from backend.server import BackendServer, ServerConfig  # noqa: E402
 from backend.subjects import SubjectStore  # noqa: E402

@@ -10,7 +10,6 @@ import pytest
 
 from backend.pipeline.base import GenerateJob
 from backend.pipeline.local import decode_png, encode_png, run_generate_local
-from backend.pipeline.placeholder import loudness_per_frame, template_face
 from backend.server.job_store import JobStore
 from backend.subjects import SubjectStore
 from bridge.client import SyncClient
@@ -18,6 +17,7 @@ from bridge.emotion_spec import spec_to_frames
 from bridge.messages import EncodedBuffer, Message
 from bridge.protocol import MessageType
 from bridge.requests import frame_count_for
+from placeholder_motion import loudness_per_frame, template_face
 from test_server_support import PlaceholderStages, PlateStages, generate_request, speech, start_server
 
 

@@ -9,13 +9,13 @@ import numpy as np
 import soundfile
 import zmq
 
-from backend.pipeline.placeholder import PlaceholderMotionStage
-from backend.pipeline.registry import StageSet
+from backend.composition import StageSet
 from backend.server import BackendServer, ServerConfig
 from backend.subjects import SubjectStore
 from bridge.emotion_spec import spec_to_frames
 from bridge.protocol import Limits
 from bridge.requests import build_generate, frame_count_for
+from placeholder_motion import PlaceholderMotionStage
 
 REPO = Path(__file__).resolve().parents[1]
 SPEECH_WAV = REPO / "backend" / "assets" / "demo_speech.wav"
@@ -41,7 +41,7 @@ class SlowPlaceholder(PlaceholderMotionStage):
 
 
 class PlaceholderStages(StageSet):
-    """The registry, pinned to the placeholder motion stage (the trained one may be absent)."""
+    """The composition root's stages, pinned to the placeholder motion stage (the trained one may be absent)."""
 
     def __init__(self, device, subjects, delay_s: float = 0.0):
         self.delay_s = delay_s
@@ -148,11 +148,11 @@ def free_tcp_port() -> int:
 SERVE_WITH_STAND_INS = """
 import os, sys
 sys.path.insert(0, {tests!r})
-import backend.pipeline.registry as registry
+import backend.composition as composition
 import test_server_support as support
 delay = float(os.environ.get("EMOGENE_TEST_DELAY", "0"))
 stages = support.PlateStages if os.environ.get("EMOGENE_TEST_PLATES") else support.PlaceholderStages
-registry.StageSet = lambda device, subjects: stages(device, subjects, delay)
+composition.StageSet = lambda device, subjects: stages(device, subjects, delay)
 from backend.cli import main
 sys.exit(main(["serve", *sys.argv[1:]]))
 """

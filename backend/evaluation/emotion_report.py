@@ -109,7 +109,7 @@ def evaluate_emotion(config: EmotionEvalConfig) -> dict:
     from tqdm import tqdm
 
     from backend.evaluation.judge_real_video import judge_on_real_video, leave_one_speaker_out
-    from backend.pipeline.registry import StageSet
+    from backend.composition import StageSet
     from backend.subjects import SubjectStore
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))

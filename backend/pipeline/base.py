@@ -1,7 +1,7 @@
 """The contract between the server and the pipeline stages.
 
 The server validates a client's ``generate`` message into a :class:`GenerateJob`,
-then runs the stages listed by ``backend.pipeline.registry.build_stages`` in order,
+then runs the stages listed by ``backend.composition.StageSet.for_job`` in order,
 each with the same :class:`StageContext`. Stages talk to the outside world only
 through the context: progress, cancellation, warnings, and streaming results
 (landmark chunks, plates). Stages pass data to later stages through

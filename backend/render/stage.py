@@ -26,17 +26,22 @@ class RenderStage:
     name = "render"
     weight = 4.0
 
-    def __init__(self, device: Any, subjects: Any):
+    def __init__(self, device: Any, subjects: Any, open_renderer: Any = None):
         self.device = device
         self.subjects = subjects
+        #: ``(subject_dir, device) -> renderer``; the composition root passes the one subject.json names
+        self.open_renderer = open_renderer
         self._renderers: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def renderer(self, subject: str):
-        """The cached :class:`SubjectRenderer` of ``subject`` (loaded on first use)."""
+        """The cached renderer of ``subject`` (loaded on first use; default :class:`SubjectRenderer`)."""
         from backend.checkpoints import CheckpointError
-        from backend.render.inference import SubjectRenderer
         from backend.subjects import UnknownSubjectError
+        if self.open_renderer is None:
+            from backend.render.inference import SubjectRenderer as open_renderer
+        else:
+            open_renderer = self.open_renderer
 
         with self._lock:
             if subject not in self._renderers:
@@ -45,7 +50,7 @@ class RenderStage:
                 except UnknownSubjectError as exc:
                     raise StageError("unknown_subject", str(exc)) from exc
                 try:
-                    self._renderers[subject] = SubjectRenderer(path, self.device or "cpu")
+                    self._renderers[subject] = open_renderer(path, self.device or "cpu")
                 except (CheckpointError, FileNotFoundError) as exc:
                     raise StageError("internal", f"subject {subject!r} cannot render plates: {exc}") from exc
             return self._renderers[subject]

@@ -108,7 +108,7 @@ class JobActor:
         self.device = resolve_device(device)
         subjects = SubjectStore(subjects_dirs)
         if stage_set_factory is None:
-            from backend.pipeline.registry import StageSet as stage_set_factory
+            from backend.composition import StageSet as stage_set_factory
         self.stage_set = stage_set_factory(self.device, subjects)
         self.warm_up()
         self._cancel: dict[str, threading.Event] = {}

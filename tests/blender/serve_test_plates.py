@@ -1,6 +1,6 @@
 """A real backend server (ROUTER, worker, job store) with stand-in stages, for the add-on's plate path.
 
-Motion: the placeholder stage (``backend.pipeline.placeholder``). Plates: a stand-in
+Motion: the placeholder stage (``tests/placeholder_motion.py``). Plates: a stand-in
 renderer that emits flat pure red, green, blue frames in turn (frame index mod 3), so
 the add-on's plate import and colour handling can be checked exactly while the
 NeRF renderer is elsewhere. ``--plate-delay`` slows plates down so a test can stop
@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.pipeline.placeholder import PlaceholderMotionStage
-from backend.pipeline.registry import StageSet
+from backend.composition import StageSet
 from backend.server import BackendServer, ServerConfig
 from backend.subjects import SubjectStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/: the placeholder motion stage
+from placeholder_motion import PlaceholderMotionStage  # noqa: E402
 
 PURE_COLOURS = np.array([[255, 0, 0, 255], [0, 255, 0, 255], [0, 0, 255, 255]], np.uint8)
 DEFAULT_SIZE = (64, 48)
