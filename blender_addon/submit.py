@@ -1,4 +1,5 @@
-"""Turning the panel's settings into a ``generate`` request (audio, emotion arrays, camera).
+"""Turning the panel's settings into a ``generate`` request (audio, emotion arrays, camera: still, or one per
+frame when it is animated; see ``bridge.camera``).
 
 Everything the user can get wrong is checked here and raised as
 :class:`SubmitError` with a sentence saying what to fix, before any network use.
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import bpy
 
-from . import audio_source, bridge_api, compat, emotion_track
+from . import audio_source, bridge_api, compat, emotion_track, preferences
 
 ANCHOR_NAME = "EmoGene Anchor"
 
@@ -72,33 +73,87 @@ def ensure_anchor(scene, settings):
     return anchor
 
 
-def resolution(scene, settings) -> tuple[int, int] | None:
-    if settings.resolution_mode == "SUBJECT":
-        return None
-    if settings.resolution_mode == "CUSTOM":
-        return settings.resolution_x, settings.resolution_y
+def scene_resolution(scene) -> tuple[int, int]:
+    """The scene's render size after the resolution percentage (what the camera's aspect is)."""
     pct = scene.render.resolution_percentage / 100.0
     return max(1, round(scene.render.resolution_x * pct)), max(1, round(scene.render.resolution_y * pct))
 
 
-def camera_content(scene, camera_obj, anchor, plate_resolution) -> dict:
-    """CameraSpec fields of a Blender camera, relative to the anchor (its pose at the first frame)."""
+def resolution(scene, settings) -> tuple[int, int] | None:
+    """The plate size the panel asks for; None leaves it to the backend (``bridge.camera.plate_size``)."""
+    if settings.resolution_mode == "SUBJECT":
+        return None
+    if settings.resolution_mode == "CUSTOM":
+        return settings.resolution_x, settings.resolution_y
+    return scene_resolution(scene)
+
+
+def camera_spec(scene, camera_obj, anchor):
+    """The :class:`bridge.camera.CameraSpec` of a Blender camera at the scene's current frame, relative to
+    the anchor's pose at that frame, seen at the scene's render size."""
     cam = camera_obj.data
     if cam.type != "PERSP":
         raise SubmitError(f"Camera {camera_obj.name!r} is {cam.type.lower()}; plates need a perspective camera")
-    if plate_resolution is None:
-        pct = scene.render.resolution_percentage / 100.0
-        plate_resolution = (max(1, round(scene.render.resolution_x * pct)),
-                            max(1, round(scene.render.resolution_y * pct)))
     anchor_from_camera = anchor.matrix_world.inverted() @ camera_obj.matrix_world
-    return {
-        "focal_length_mm": float(cam.lens), "sensor_width_mm": float(cam.sensor_width),
-        "sensor_height_mm": float(cam.sensor_height), "sensor_fit": cam.sensor_fit,
-        "resolution": [int(plate_resolution[0]), int(plate_resolution[1])],
-        "shift_x": float(cam.shift_x), "shift_y": float(cam.shift_y),
-        "anchor_from_camera": [float(v) for row in anchor_from_camera for v in row],
-        "clip_start": float(cam.clip_start), "clip_end": float(cam.clip_end),
-    }
+    spec = bridge_api.module("camera").CameraSpec(
+        focal_length_mm=float(cam.lens), sensor_width_mm=float(cam.sensor_width),
+        sensor_height_mm=float(cam.sensor_height), sensor_fit=cam.sensor_fit, resolution=scene_resolution(scene),
+        shift_x=float(cam.shift_x), shift_y=float(cam.shift_y),
+        anchor_from_camera=[[float(v) for v in row] for row in anchor_from_camera],
+        clip_start=float(cam.clip_start), clip_end=float(cam.clip_end))
+    try:
+        return spec.check()
+    except ValueError as exc:
+        raise SubmitError(f"Camera {camera_obj.name!r}: {exc}") from None
+
+
+def _animated(obj) -> bool:
+    """Whether ``obj`` (or its data, or a parent) can change over time: keys, drivers or constraints."""
+    while obj is not None:
+        for owner in (obj, getattr(obj, "data", None)):
+            anim = getattr(owner, "animation_data", None)
+            if anim is not None and (anim.action is not None or len(anim.drivers) or len(anim.nla_tracks)):
+                return True
+        if len(obj.constraints):
+            return True
+        obj = obj.parent
+    return False
+
+
+def camera_request(scene, camera_obj, anchor, start: int, end: int):
+    """The request's camera for frames ``start..end``: a still ``CameraSpec`` (taken at ``start``), or a
+    ``CameraTrack`` with one camera per frame when the camera, its lens/sensor/shift or the anchor is
+    animated (read with ``frame_set``, so parents, constraints and drivers count)."""
+    camera_mod = bridge_api.module("camera")
+    if not (_animated(camera_obj) or _animated(anchor)):
+        return _at_frame(scene, start, lambda: camera_spec(scene, camera_obj, anchor))
+    caps = preferences.CONNECTION_INFO.get("capabilities")
+    if caps is not None and not caps.get(camera_mod.CAPABILITY):
+        raise SubmitError(f"The camera or anchor is animated, but the backend renders one camera per take "
+                          f"(no '{camera_mod.CAPABILITY}'): update the backend, or remove the animation")
+    specs = _at_frames(scene, range(start, end + 1), lambda: camera_spec(scene, camera_obj, anchor))
+    try:
+        track = camera_mod.CameraTrack.from_specs(specs)
+    except ValueError as exc:
+        raise SubmitError(f"Camera {camera_obj.name!r}: {exc}") from None
+    return specs[0] if track.is_still else track
+
+
+def _at_frame(scene, frame: int, read):
+    return _at_frames(scene, [frame], read)[0]
+
+
+def _at_frames(scene, frames, read) -> list:
+    """``read()`` at each frame (the scene's current frame is restored afterwards)."""
+    current, subframe = scene.frame_current, scene.frame_subframe
+    try:
+        out = []
+        for frame in frames:
+            scene.frame_set(frame)
+            out.append(read())
+        return out
+    finally:
+        scene.frame_set(current, subframe=subframe)
 
 
 def prepare(scene) -> PreparedRequest:
@@ -132,7 +187,7 @@ def prepare(scene) -> PreparedRequest:
         if camera_obj is None and not landmarks_only:
             raise SubmitError("The scene has no camera: set one, or tick 'Subject's own camera'")
         if camera_obj is not None:
-            camera = camera_content(scene, camera_obj, anchor, plate_resolution)
+            camera = camera_request(scene, camera_obj, anchor, start, end)
     message = bridge_api.requests().build_generate(
         clip.samples, audio_source.SAMPLE_RATE, fps, weights, emotions.intensity,
         subject=settings.subject.strip() or "default", landmarks_only=landmarks_only,

@@ -6,12 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from bridge.camera import CameraSpec, CameraTrack, camera_content
 from bridge.emotions import NUM_EMOTIONS
 from bridge.messages import EncodedBuffer, Message
 from bridge.protocol import MessageType
-
-CAMERA_FIELDS = ("focal_length_mm", "sensor_width_mm", "sensor_height_mm", "sensor_fit", "resolution",
-                 "shift_x", "shift_y", "anchor_from_camera", "clip_start", "clip_end")
 
 
 def frame_count_for(duration_s: float, fps: float) -> int:
@@ -27,25 +25,11 @@ def frame_count_for(duration_s: float, fps: float) -> int:
     return max(0, math.ceil(duration_s * fps - 1e-6))
 
 
-def _camera_content(camera: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(camera) - set(CAMERA_FIELDS)
-    if unknown:
-        raise ValueError(f"unknown camera field(s) {sorted(unknown)}; expected {CAMERA_FIELDS}")
-    out = dict(camera)
-    if "anchor_from_camera" in out:
-        matrix = np.asarray(out["anchor_from_camera"], dtype=np.float64)
-        if matrix.size != 16:
-            raise ValueError(f"camera anchor_from_camera must be a 4x4 matrix (16 floats), got {matrix.size}")
-        out["anchor_from_camera"] = [float(v) for v in matrix.reshape(16)]
-    if "resolution" in out:
-        out["resolution"] = [int(v) for v in out["resolution"]]
-    return out
-
-
 def build_generate(audio: np.ndarray | bytes, sample_rate: int | None, fps: float,
                    emotion_weights: np.ndarray | str, emotion_intensity: np.ndarray | None, *,
                    subject: str = "default", landmarks_only: bool = False,
-                   resolution: tuple[int, int] | None = None, camera: dict[str, Any] | None = None,
+                   resolution: tuple[int, int] | None = None,
+                   camera: CameraSpec | CameraTrack | dict[str, Any] | None = None,
                    seed: int = 0, temperature: float = 1.0, idle_pose: bool = True,
                    frame_start: int = 0, media_type: str | None = None) -> Message:
     """A ``generate`` request.
@@ -56,11 +40,14 @@ def build_generate(audio: np.ndarray | bytes, sample_rate: int | None, fps: floa
     ``[F, 8]`` in ``bridge.emotions.EMOTIONS`` order and intensity ``[F]``;
     or ``emotion_weights`` is an emotion spec string (``happy:0.8``, see
     ``bridge.emotion_spec``) that the backend expands, and intensity is None.
+    ``camera``: a still :class:`~bridge.camera.CameraSpec` (or its fields as a dict), or a
+    :class:`~bridge.camera.CameraTrack` with one camera per output frame (sent as the last buffer; only
+    to a server whose welcome lists ``capabilities.camera_frames``, see ``bridge.camera``).
     """
     content: dict[str, Any] = {
         "subject": subject, "fps": float(fps), "landmarks_only": bool(landmarks_only),
         "resolution": [int(resolution[0]), int(resolution[1])] if resolution else None,
-        "camera": _camera_content(camera) if camera else None,
+        "camera": camera_content(camera) if camera and not isinstance(camera, CameraTrack) else None,
         "seed": int(seed), "temperature": float(temperature), "idle_pose": bool(idle_pose),
         "frame_start": int(frame_start),
     }
@@ -80,7 +67,7 @@ def build_generate(audio: np.ndarray | bytes, sample_rate: int | None, fps: floa
         if emotion_intensity is not None:
             raise ValueError("with an emotion spec string, emotion_intensity must be None")
         content["emotion"] = emotion_weights
-        return Message(MessageType.GENERATE, content, [audio_buffer])
+        return _with_camera_track(Message(MessageType.GENERATE, content, [audio_buffer]), camera)
     weights = np.ascontiguousarray(emotion_weights, dtype=np.float32)
     intensity = np.ascontiguousarray(emotion_intensity, dtype=np.float32)
     if weights.ndim != 2 or weights.shape[1] != NUM_EMOTIONS:
@@ -88,7 +75,15 @@ def build_generate(audio: np.ndarray | bytes, sample_rate: int | None, fps: floa
     if intensity.shape != (weights.shape[0],):
         raise ValueError(f"emotion intensity must be [{weights.shape[0]}] (one per frame), "
                          f"got {list(intensity.shape)}")
-    return Message(MessageType.GENERATE, content, [audio_buffer, weights, intensity])
+    return _with_camera_track(Message(MessageType.GENERATE, content, [audio_buffer, weights, intensity]), camera)
+
+
+def _with_camera_track(message: Message, camera: Any) -> Message:
+    """Per-frame cameras ride as the message's last buffer (``bridge.camera``'s wire form)."""
+    if isinstance(camera, CameraTrack):
+        message.content["camera"], rows = camera.to_wire(len(message.buffers))
+        message.buffers.append(rows)
+    return message
 
 
 def build_hello(client: str = "emogene", **extra: Any) -> Message:

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bridge.camera import CameraSpec, CameraTrack  # noqa: F401  (the camera contract's home; re-exported)
+
 #: Landmarks are generated at this rate internally and resampled to the job's fps.
 INTERNAL_FPS = 25.0
 AUDIO_SAMPLE_RATE = 16_000
@@ -32,27 +34,6 @@ class StageError(Exception):
 
 
 @dataclass
-class CameraSpec:
-    """A Blender camera, as the add-on sends it (Blender's own conventions).
-
-    ``anchor_from_camera`` is the camera's 4x4 matrix in the subject anchor's
-    space (Blender's camera looks along its local -Z with +Y up). The anchor space
-    is Blender-style: +Z up, the face looks toward -Y, origin at the head's
-    reference point, 1 unit = 1 metre assuming an inter-ocular distance of 6.3 cm.
-    """
-    focal_length_mm: float
-    sensor_width_mm: float
-    sensor_height_mm: float
-    sensor_fit: str  # "AUTO" | "HORIZONTAL" | "VERTICAL"
-    resolution: tuple[int, int]  # (width, height) in pixels, after resolution percentage
-    shift_x: float = 0.0
-    shift_y: float = 0.0
-    anchor_from_camera: np.ndarray = field(default_factory=lambda: np.eye(4, dtype=np.float64))
-    clip_start: float = 0.01
-    clip_end: float = 100.0
-
-
-@dataclass
 class GenerateJob:
     """A validated ``generate`` request. Arrays are already checked for shape, dtype and finiteness."""
     job_id: str
@@ -64,7 +45,8 @@ class GenerateJob:
     subject: str
     landmarks_only: bool = False
     resolution: tuple[int, int] | None = None   # plates (w, h); None = subject default
-    camera: CameraSpec | None = None            # None = the subject's own training camera
+    camera: CameraSpec | CameraTrack | None = None  # None = the subject's own training camera; a track:
+                                                    # one camera per output frame (frame_count of them)
     seed: int = 0
     temperature: float = 1.0                    # 0 = deterministic (z = mean)
     idle_pose: bool = True                      # pose sampling in silent spans

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from backend.pipeline.base import CameraSpec
+from bridge.camera import CameraSpec
 
 METRES_PER_CANONICAL_UNIT = 0.063
 #: Blender anchor axes (x, y, z) -> canonical face axes: canonical = (x, z, -y) / 0.063

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from backend.pipeline.base import CameraSpec
 from backend.render.camera import PinholeCamera, blender_camera_to_pinhole, pinhole_rays
 from backend.render.compositing import straight_alpha
 from backend.render.frame_render import (CHECKPOINT_STEM, FrameConditions, frame_conditions, render_frame,
@@ -22,6 +21,7 @@ from backend.render.frame_render import (CHECKPOINT_STEM, FrameConditions, frame
 from backend.render.model import MODEL_KIND, MODEL_VERSION, SubjectModelConfig, SubjectNeRF
 from backend.render.sampling import ray_box_bounds
 from backend.subjects import load_subject_info
+from bridge.camera import CameraSpec, CameraTrack, PlateSize, PlateSizeError, fit_within, plate_size
 
 #: how far (in training standard deviations) a landmark code may leave the training range before we warn
 OUT_OF_RANGE_WARN = 1.0
@@ -72,37 +72,31 @@ class SubjectRenderer:
         self._rays: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     # -- camera ------------------------------------------------------------------------
-    def camera_for(self, camera: CameraSpec | None, resolution: tuple[int, int] | None) -> PinholeCamera:
-        """The pinhole camera in world space for a job (checks the resolution limit)."""
-        if camera is not None:
-            if resolution is not None and tuple(resolution) != tuple(camera.resolution):
-                camera = CameraSpec(**{**camera.__dict__, "resolution": tuple(resolution)})
-            width, height = (int(v) for v in camera.resolution)
-        else:
-            width, height = (int(v) for v in (resolution or self.training_camera_size))
-        if width <= 0 or height <= 0:
-            raise RenderRequestError(f"plate resolution must be positive, got {width}x{height}")
-        max_w, max_h = self.max_resolution
-        if max(width, height) > max(max_w, max_h):
+    def plate_size(self, requested: tuple[int, int] | None, camera: CameraSpec | CameraTrack | None) -> PlateSize:
+        """The job's plate size by ``bridge.camera.plate_size``'s rule, with this subject's limit."""
+        try:
+            return plate_size(requested, camera, self.training_camera_size, max(self.max_resolution))
+        except PlateSizeError as exc:
+            max_w, max_h = self.max_resolution
             raise RenderRequestError(
-                f"plate resolution {width}x{height} is above subject {self.info['name']!r}'s limit of "
-                f"{max_w}x{max_h} (trained at {self.info['image_size'][0]}x{self.info['image_size'][1]}); "
-                f"render smaller and upscale in the compositor, or retrain the subject at a higher resolution")
+                f"{exc} (subject {self.info['name']!r}: {max_w}x{max_h}, trained at {self.info['image_size'][0]}x"
+                f"{self.info['image_size'][1]}); render smaller and upscale in the compositor, or retrain the "
+                f"subject at a higher resolution") from None
+
+    def camera_for(self, camera: CameraSpec | None, resolution: tuple[int, int] | None) -> PinholeCamera:
+        """One frame's pinhole camera in world space: a Blender camera seen at the plate size (None: the
+        subject's training camera, scaled); ``resolution`` None picks the size by :meth:`plate_size`."""
+        width, height = self.plate_size(resolution, camera).size
         if camera is None:
             return self.training_camera.scaled_to(width, height)
         try:
-            return blender_camera_to_pinhole(camera, self.world_from_anchor)
+            return blender_camera_to_pinhole(camera.with_resolution((width, height)), self.world_from_anchor)
         except ValueError as exc:
             raise RenderRequestError(str(exc)) from exc
 
     def fit_to_limit(self, size: tuple[int, int]) -> tuple[int, int]:
         """``size`` scaled down (aspect kept) so its longer side is within the subject's limit."""
-        width, height = (int(v) for v in size)
-        limit = max(self.max_resolution)
-        if max(width, height) <= limit:
-            return width, height
-        factor = limit / max(width, height)
-        return max(1, round(width * factor)), max(1, round(height * factor))
+        return fit_within(size, max(self.max_resolution))
 
     @property
     def training_camera_size(self) -> tuple[int, int]:

@@ -1,6 +1,9 @@
 """RenderStage: a generate job's plates, rendered from the motion stage's emotional
 landmarks and head pose through the job's camera, streamed one frame at a time.
 
+Camera: the job's camera (``bridge.camera``): none (the subject's own), a still one, or one per frame, each
+plate rendered through its own frame's camera; the plate size is ``bridge.camera.plate_size``'s rule.
+
 Bad input: a camera that does not see the subject gives transparent plates and a
 warning; a resolution above the subject's limit is a ``bad_request`` error; landmarks
 far outside the training range are clamped with a warning (in the subject's ``warp`` expression
@@ -20,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from backend.pipeline.base import GenerateJob, StageContext, StageError
+from bridge.camera import CameraSpec, CameraTrack, frame_camera
 
 
 class RenderStage:
@@ -58,7 +62,6 @@ class RenderStage:
     def run(self, job: GenerateJob, ctx: StageContext) -> None:
         import torch
 
-        from backend.render.camera import pinhole_rays
         from backend.render.inference import RenderRequestError
 
         renderer = self.renderer(job.subject)
@@ -72,19 +75,18 @@ class RenderStage:
         if rotation.shape != (frames, 3, 3) or translation.shape != (frames, 3):
             raise StageError("internal", f"pose track shapes {rotation.shape}/{translation.shape} do not match "
                              f"{frames} landmark frames")
-        requested = job.resolution
-        if job.camera is not None and requested is None:
-            # No explicit size: the Blender camera's render size, scaled down to the subject's limit if needed
-            # (same framing; the sequencer scales the strip to fit). An explicit size above it stays an error.
-            scene_size = tuple(int(v) for v in job.camera.resolution)
-            requested = renderer.fit_to_limit(scene_size)
-            if requested != scene_size:
-                ctx.warn(f"the camera's {scene_size[0]}x{scene_size[1]} is above subject {job.subject!r}'s limit; "
-                         f"plates are rendered at {requested[0]}x{requested[1]} with the same framing")
+        if isinstance(job.camera, CameraTrack) and len(job.camera) != frames:
+            raise StageError("internal", f"{len(job.camera)} per-frame cameras for {frames} frames")
         try:
-            camera = renderer.camera_for(job.camera, requested)
+            size = renderer.plate_size(job.resolution, job.camera)
+            cameras = FrameCameras(renderer, job.camera, size.size)
+            cameras.at(0)   # a camera the subject cannot use fails before any plate
         except RenderRequestError as exc:
             raise StageError("bad_request", str(exc)) from exc
+        if size.fitted_from:
+            # the sequencer scales the strip to fit; an explicit size above the limit stays an error
+            ctx.warn(f"the camera's {size.fitted_from[0]}x{size.fitted_from[1]} is above subject {job.subject!r}'s "
+                     f"limit; plates are rendered at {size.width}x{size.height} with the same framing")
         neutral = ctx.state.get("neutral_landmarks")
         if neutral is not None and np.shape(neutral) == landmarks.shape:
             neutral = np.asarray(neutral, np.float32)
@@ -92,22 +94,53 @@ class RenderStage:
             neutral = renderer.retarget(neutral, neutral)
         else:
             neutral = None
-        scale = ctx.state.get("scale")
-        prepared = renderer.conditions(landmarks, rotation, translation, scale, neutral_landmarks=neutral)
+        # the motion stage's pose is in the subject camera's frame at the canonical face scale (scale 1)
+        prepared = renderer.conditions(landmarks, rotation, translation, neutral_landmarks=neutral)
         if prepared.clamped_frames:
             fate = ("the deformation field carries them beyond it" if renderer.expression.mode == "warp"
                     else "they were clamped to the nearest rendered expression")
             ctx.warn(f"{prepared.clamped_frames} of {frames} frames have landmarks far outside subject "
                      f"{job.subject!r}'s training range (up to {prepared.worst_excess:.1f} std); {fate}")
-        visible = renderer.sees_subject(camera)
-        if not visible:
-            ctx.warn(f"the camera does not see subject {job.subject!r}: plates are transparent "
-                     f"(aim the camera at the subject anchor)")
-            blank = np.zeros((camera.height, camera.width, 4), np.uint8)
-        rays = pinhole_rays(camera, renderer.device) if visible else None
+        blind = []
         with torch.inference_mode():
             for i in range(frames):
                 ctx.check_cancelled()
-                plate = renderer.render(camera, prepared.conditions, i, rays) if visible else blank
+                camera, rays = cameras.at(i)
+                if rays is None:
+                    blind.append(i)
+                    plate = np.zeros((camera.height, camera.width, 4), np.uint8)
+                else:
+                    plate = renderer.render(camera, prepared.conditions, i, rays)
                 ctx.emit_plate(i, plate)
                 ctx.progress((i + 1) / frames, f"plate {i + 1}/{frames}")
+        if blind:
+            where = "" if len(blind) == frames else f" on {len(blind)} of {frames} frames (first: {blind[0]})"
+            ctx.warn(f"the camera does not see subject {job.subject!r}{where}: those plates are transparent "
+                     f"(aim the camera at the subject anchor)")
+
+
+class FrameCameras:
+    """Each output frame's pinhole camera and rays (None when it does not see the subject), converted from
+    the job's camera through the one Blender-camera conversion; a camera repeated from the last frame is
+    reused (a still camera is converted once)."""
+
+    def __init__(self, renderer: Any, camera: CameraSpec | CameraTrack | None, size: tuple[int, int]):
+        self.renderer = renderer
+        self.camera = camera
+        self.size = size
+        self._last: tuple[Any, Any] | None = None
+        self._last_key: Any = None
+
+    def _key(self, index: int) -> Any:
+        return self.camera.rows[index].tobytes() if isinstance(self.camera, CameraTrack) else None
+
+    def at(self, index: int):
+        from backend.render.camera import pinhole_rays
+
+        key = self._key(index)
+        if self._last is None or key != self._last_key:
+            spec = frame_camera(self.camera, index) if self.camera is not None else None
+            pinhole = self.renderer.camera_for(spec, self.size)
+            rays = pinhole_rays(pinhole, self.renderer.device) if self.renderer.sees_subject(pinhole) else None
+            self._last, self._last_key = (pinhole, rays), key
+        return self._last

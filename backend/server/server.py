@@ -33,6 +33,7 @@ from backend.server.job_store import DEFAULT_JOBS_DIR, TERMINAL_STATES, JobStore
 from backend.server.replay import ReplayGuard
 from backend.server.validation import job_from_message
 from backend.server.worker import STATE_OF_TERMINAL, Job, Outgoing
+from bridge.camera import CAPABILITY as CAMERA_FRAMES
 from bridge.errors import BridgeError
 from bridge.messages import Message, error_from_exception, error_message, new_id
 from bridge.protocol import (
@@ -301,6 +302,7 @@ class BackendServer:
                 "max_message_bytes": self.config.limits.max_message_bytes,
                 "max_fps": self.config.limits.max_fps, "signed": bool(self.config.key),
                 "runner": self.runner.name, "workers": load.workers,
+                CAMERA_FRAMES: True,   # generate's camera may carry one camera per frame (bridge.camera)
             },
             # other clients' job ids are secret: only the jobs this connection started or fetched
             "queued": load.queued, "running": load.running > 0,

@@ -6,9 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from backend.pipeline.base import CameraSpec, GenerateJob
+from backend.pipeline.base import GenerateJob
 from backend.server.audio_input import request_audio
 from backend.subjects import DEFAULT_SUBJECT, UnknownSubjectError
+from bridge.camera import CameraError, CameraSpec, CameraTrack, frame_buffers, parse_resolution
+from bridge.camera import camera_from_content as parse_camera
 from bridge.emotion_spec import spec_to_frames
 from bridge.emotions import NUM_EMOTIONS, UnknownEmotionError, normalise_emotion
 from bridge.errors import BridgeError
@@ -16,9 +18,7 @@ from bridge.messages import Message
 from bridge.protocol import ErrorCode, Limits
 from bridge.requests import frame_count_for
 
-MAX_RESOLUTION = 8192
 _MAX_INT = 2**63
-SENSOR_FITS = ("AUTO", "HORIZONTAL", "VERTICAL")
 
 
 def _bad(text: str, code: str = ErrorCode.BAD_REQUEST) -> BridgeError:
@@ -49,46 +49,19 @@ def _flag(content: dict, name: str, default: bool) -> bool:
 def _resolution(value: Any, name: str = "resolution") -> tuple[int, int] | None:
     if value is None:
         return None
-    if (not isinstance(value, list) or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_RESOLUTION for v in value)):
-        raise _bad(f"{name} must be [width, height] with integers in 1..{MAX_RESOLUTION}, got {value!r}")
-    return int(value[0]), int(value[1])
+    try:
+        return parse_resolution(value, name)
+    except CameraError as exc:
+        raise _bad(str(exc)) from None
 
 
-def camera_from_content(value: Any) -> CameraSpec | None:
-    """A ``CameraSpec`` from the request's ``camera`` object (Blender conventions), or None."""
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise _bad("camera must be an object or null")
-    known = set(CameraSpec.__dataclass_fields__)
-    unknown = set(value) - known
-    if unknown:
-        raise _bad(f"unknown camera field(s) {sorted(unknown)}")
-    fields: dict[str, Any] = {}
-    for name in ("focal_length_mm", "sensor_width_mm", "sensor_height_mm"):
-        if name not in value:
-            raise _bad(f"camera.{name} is missing")
-        fields[name] = float(_number(value, name, None, minimum=1e-3, maximum=1e5))
-    fit = value.get("sensor_fit", "AUTO")
-    if fit not in SENSOR_FITS:
-        raise _bad(f"camera.sensor_fit must be one of {SENSOR_FITS}, got {fit!r}")
-    fields["sensor_fit"] = fit
-    if value.get("resolution") is None:
-        raise _bad("camera.resolution is missing")
-    fields["resolution"] = _resolution(value.get("resolution"), "camera.resolution")
-    for name in ("shift_x", "shift_y"):
-        fields[name] = float(_number(value, name, 0.0, minimum=-10, maximum=10))
-    fields["clip_start"] = float(_number(value, "clip_start", 0.01, minimum=0.0))
-    fields["clip_end"] = float(_number(value, "clip_end", 100.0, minimum=fields["clip_start"]))
-    matrix = value.get("anchor_from_camera", None)
-    if matrix is None:
-        matrix = np.eye(4).reshape(16).tolist()
-    if (not isinstance(matrix, list) or len(matrix) != 16
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and -1e300 < v < 1e300 for v in matrix)):
-        raise _bad("camera.anchor_from_camera must be 16 finite numbers (4x4, row-major)")
-    fields["anchor_from_camera"] = np.array(matrix, np.float64).reshape(4, 4)
-    return CameraSpec(**fields)
+def camera_from_content(value: Any, frame_count: int = 1, buffers: list | None = None,
+                        frames_buffer: int | None = None) -> CameraSpec | CameraTrack | None:
+    """The request's ``camera`` (``bridge.camera``'s contract) or a ``bad_request`` naming the field."""
+    try:
+        return parse_camera(value, frame_count, list(buffers or []), frames_buffer)
+    except CameraError as exc:
+        raise _bad(str(exc)) from None
 
 
 def _emotion_arrays(msg: Message, frame_count: int, fps: float) -> tuple[np.ndarray, np.ndarray, int]:
@@ -141,10 +114,12 @@ def _check_subject(name: Any, subjects: Any, landmarks_only: bool) -> str:
 def job_from_message(msg: Message, job_id: str, subjects: Any, limits: Limits) -> GenerateJob:
     """The validated job, or :class:`BridgeError` with the code naming what is wrong."""
     content = msg.content
-    wanted = 1 if "emotion" in content else 3
+    base_buffers = 1 if "emotion" in content else 3
+    wanted = base_buffers + frame_buffers(content.get("camera"))   # + the per-frame camera rows, last
     if len(msg.buffers) != wanted:
         raise _bad(f"generate needs 3 buffers (audio, emotion weights [F, 8], emotion intensity [F]), or 1 "
-                   f"(audio) with content.emotion as a spec string; got {len(msg.buffers)}")
+                   f"(audio) with content.emotion as a spec string, then the camera rows when camera.frames "
+                   f"is set; got {len(msg.buffers)}")
     fps = _number(content, "fps", None, code=ErrorCode.BAD_FPS)
     if not 0 < fps <= limits.max_fps:
         raise _bad(f"fps must be > 0 and <= {limits.max_fps:g}, got {fps}", ErrorCode.BAD_FPS)
@@ -157,7 +132,7 @@ def job_from_message(msg: Message, job_id: str, subjects: Any, limits: Limits) -
         job_id=job_id, audio=audio, fps=float(fps), frame_count=frame_count,
         emotion_weights=weights, emotion_intensity=intensity, subject=subject,
         landmarks_only=landmarks_only, resolution=_resolution(content.get("resolution")),
-        camera=camera_from_content(content.get("camera")),
+        camera=camera_from_content(content.get("camera"), frame_count, msg.buffers, base_buffers),
         seed=int(_number(content, "seed", 0, integer=True, minimum=0, maximum=2**63 - 1)),
         temperature=float(_number(content, "temperature", 1.0, minimum=0.0, maximum=10.0)),
         idle_pose=_flag(content, "idle_pose", True),
