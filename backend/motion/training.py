@@ -2,7 +2,8 @@
 
 Each ``train_*`` takes a typed config, the clips from :mod:`tracks_data`, a torch
 device and an optional ``should_stop`` callable (cancellation), shows a tqdm bar
-and returns ``(model, history)``; :func:`save_loss_curves` draws the history.
+and returns ``(model, history)``; the gradient-trained ones share one loop, :func:`fit`
+(they only say how one step's loss is made); :func:`save_loss_curves` draws the history.
 Statistics the models need at inference (mel normalisation, PCA basis, mean
 face, silent rest pose) are fitted here from the training clips and stored as
 model buffers, so checkpoints are self-contained.
@@ -26,6 +27,7 @@ from backend.motion.ldm import LandmarkDeformationModel, LDMConfig
 from backend.motion.ldm_training import LDMFitConfig, fit_ldm
 from backend.motion.syncnet import LandmarkSyncNet, SyncNetConfig, mouth_displacements
 from backend.motion.tracks_data import MEL_PER_FRAME, TrackClip, TrackDataError
+from bridge.landmarks import NUM_LANDMARKS
 
 History = dict[str, list[float]]
 
@@ -91,7 +93,7 @@ def mean_face(clips: list[TrackClip]) -> np.ndarray:
 
 
 def identity_offsets(clips: list[TrackClip]) -> np.ndarray:
-    """Each speaker's mean face minus the mean over speakers ``[S, 68, 3]`` (identity augmentation)."""
+    """Each speaker's mean face minus the mean over speakers ``[S, landmarks, 3]`` (identity augmentation)."""
     speakers: dict[str, list[np.ndarray]] = {}
     for c in clips:
         speakers.setdefault(c.speaker, []).append(c.landmarks.mean(0))
@@ -100,14 +102,14 @@ def identity_offsets(clips: list[TrackClip]) -> np.ndarray:
 
 
 def _augment_identity(x: torch.Tensor, offsets: torch.Tensor, amount: float, gen: torch.Generator) -> torch.Tensor:
-    """Add ``u * offset_i`` (random speaker i, u ~ U(-amount, amount)) to every sample of ``x [B, ..., 68, 3]``."""
+    """Add ``u * offset_i`` (random speaker i, u ~ U(-amount, amount)) to every sample of ``x [B, ..., landmarks, 3]``."""
     if amount <= 0 or offsets.shape[0] < 2:
         return x
     B = x.shape[0]
     i = torch.randint(0, offsets.shape[0], (B,), generator=gen)
     u = (torch.rand(B, generator=gen) * 2 - 1) * amount
     off = (offsets[i] * u[:, None, None]).to(x)
-    return x + off.view(B, *([1] * (x.dim() - 3)), 68, 3)
+    return x + off.view(B, *([1] * (x.dim() - 3)), NUM_LANDMARKS, 3)
 
 
 def _progress(steps: int, desc: str):
@@ -119,6 +121,34 @@ def _record(history: History, step: int, every: int, **values: torch.Tensor | fl
         history.setdefault("step", []).append(step)
         for k, v in values.items():
             history.setdefault(k, []).append(float(v))
+
+
+#: one optimisation step: ``step index -> (loss to minimise, {name: float} to record besides the loss)``
+StepFn = Callable[[int], tuple[torch.Tensor, dict[str, float]]]
+
+
+def fit(model: torch.nn.Module, step_fn: StepFn, cfg: LoopConfig, desc: str,
+        should_stop: Callable[[], bool] | None = None, weight_decay: float = 1e-4,
+        clip_grad_norm: float | None = None) -> History:
+    """The loop every gradient-trained motion model shares: AdamW with a one-cycle schedule over
+    ``cfg.steps``, a tqdm bar, cancellation between steps, optional gradient clipping, and the
+    loss plus ``step_fn``'s values recorded every ``cfg.log_every`` steps. The model is trained
+    in place; the caller builds batches and losses inside ``step_fn``."""
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    history: History = {}
+    for step in _progress(cfg.steps, desc):
+        if should_stop and should_stop():
+            break
+        loss, values = step_fn(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+        opt.step()
+        sched.step()
+        _record(history, step, cfg.log_every, loss=loss.item(), **values)
+    return history
 
 
 # ---------------------------------------------------------------- talking-clip windows
@@ -166,13 +196,9 @@ def train_syncnet(cfg: SyncNetTrainConfig, clips: list[TrackClip], device: torch
     model.mel_std.copy_(torch.from_numpy(ms))
     model.to(device).train()
     mouths = [mouth_displacements(c.landmarks) for c in data.clips]
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
     gain = 0.5 * float(ms.mean())
-    history: History = {}
-    for step in _progress(cfg.steps, "train syncnet"):
-        if should_stop and should_stop():
-            break
+
+    def step_fn(step: int) -> tuple[torch.Tensor, dict[str, float]]:
         picks = data.starts(cfg.batch, cfg.speech_fraction, max_start_pad=0)
         mel = np.stack([data.mel(ci, t) for ci, t in picks])
         mel += data.rng.uniform(-gain, gain, (len(picks), 1, 1)).astype(np.float32)
@@ -199,13 +225,11 @@ def train_syncnet(cfg: SyncNetTrainConfig, clips: list[TrackClip], device: torch
         logits = logit_scale * torch.cat([a @ m.T, (a * mn).sum(-1, keepdim=True)], 1)
         target = torch.arange(len(picks), device=device)
         loss = F.cross_entropy(logits, target) + F.cross_entropy(logit_scale * (m @ a.T), target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
         with torch.no_grad():
             acc = (logits.argmax(1) == target).float().mean()
-        _record(history, step, cfg.log_every, loss=loss.item(), accuracy=acc.item())
+        return loss, {"accuracy": acc.item()}
+
+    history = fit(model, step_fn, cfg, "train syncnet", should_stop)
     return model.eval(), history
 
 
@@ -215,13 +239,13 @@ def fit_motion_statistics(model: Audio2MotionVAE, clips: list[TrackClip]) -> Non
     mask = animated_mask(model.config)
     disp = np.concatenate([c.landmarks - c.landmarks.mean(0, keepdims=True) for c in clips])
     disp[:, ~mask] = 0
-    disp = disp.reshape(-1, 204)
+    disp = disp.reshape(-1, NUM_LANDMARKS * 3)
     K = model.config.pca_components
     _, s, vt = np.linalg.svd(disp - disp.mean(0), full_matrices=False)
     basis = vt[:K].astype(np.float32)
     coef_std = (disp @ basis.T).std(0) + 1e-4
     silent = np.concatenate([(c.landmarks - c.landmarks.mean(0, keepdims=True))[~c.speech] for c in clips])
-    rest = silent.mean(0) if len(silent) else np.zeros((68, 3))
+    rest = silent.mean(0) if len(silent) else np.zeros((NUM_LANDMARKS, 3))
     rest[~mask] = 0
     mm, ms = mel_statistics(clips)
     for name, value in (("pca_basis", basis), ("coef_std", coef_std), ("rest_displacement", rest),
@@ -273,16 +297,12 @@ def train_audio2motion(cfg: Audio2MotionTrainConfig, clips: list[TrackClip], dev
         syncnet = syncnet.to(device).eval()
         for p in syncnet.parameters():
             p.requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
     point_w = torch.as_tensor(animated_mask(cfg.model), dtype=torch.float32, device=device)
     point_w[MOUTH] = cfg.mouth_weight
     point_w /= point_w.mean()
     gain = 0.5 * float(model.mel_std.mean())
-    history: History = {}
-    for step in _progress(cfg.steps, "train audio2motion"):
-        if should_stop and should_stop():
-            break
+
+    def step_fn(step: int) -> tuple[torch.Tensor, dict[str, float]]:
         picks = data.starts(cfg.batch, speech_fraction=None)
         mel = np.stack([data.mel(ci, t) for ci, t in picks])
         mel += data.rng.uniform(-gain, gain, (len(picks), 1, 1)).astype(np.float32)
@@ -291,7 +311,7 @@ def train_audio2motion(cfg: Audio2MotionTrainConfig, clips: list[TrackClip], dev
         coefs = model.to_coefficients(disp)
         pred, mu, logvar = model(mel_t, coefs)
         pred_disp = model.to_displacement(pred)
-        err = ((pred_disp - disp) * 10).pow(2).sum(-1)                       # [B, T, 68]
+        err = ((pred_disp - disp) * 10).pow(2).sum(-1)                       # [B, T, landmarks]
         recon = (err * point_w).mean()
         vel = (((pred_disp[:, 1:] - pred_disp[:, :-1]) - (disp[:, 1:] - disp[:, :-1])) * 10).pow(2).sum(-1).mean()
         kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).mean()
@@ -300,12 +320,9 @@ def train_audio2motion(cfg: Audio2MotionTrainConfig, clips: list[TrackClip], dev
         if syncnet is not None and cfg.sync_weight > 0:
             sync = syncnet.sync_loss(mel_t, pred_disp[:, :, MOUTH], stride=cfg.sync_stride)
             loss = loss + cfg.sync_weight * sync
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        sched.step()
-        _record(history, step, cfg.log_every, loss=loss.item(), recon=recon.item(), kl=kl.item(), sync=sync.item())
+        return loss, {"recon": recon.item(), "kl": kl.item(), "sync": sync.item()}
+
+    history = fit(model, step_fn, cfg, "train audio2motion", should_stop, clip_grad_norm=5.0)
     model.output_gain.fill_(output_gain)
     history["output_gain"] = [output_gain] * len(history.get("step", [0]))
     return model.eval(), history
@@ -315,8 +332,8 @@ def train_audio2motion(cfg: Audio2MotionTrainConfig, clips: list[TrackClip], dev
 @dataclass
 class DeformationPairs:
     """Frame pairs of one speaker: a neutral frame matched to each emotional frame by mouth opening."""
-    neutral: np.ndarray       # [N, 68, 3]
-    emotional: np.ndarray     # [N, 68, 3]
+    neutral: np.ndarray       # [N, landmarks, 3]
+    emotional: np.ndarray     # [N, landmarks, 3]
     label: np.ndarray         # [N] emotion index (1..7)
     intensity: np.ndarray     # [N]
     speaker: list[str]
@@ -388,12 +405,8 @@ def train_emotion_classifier(cfg: EmotionTrainConfig, clips: list[TrackClip], de
     model.to(device).train()
     rng = np.random.default_rng(cfg.seed)
     w = cfg.model.window
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
-    history: History = {}
-    for step in _progress(cfg.steps, "train emotion"):
-        if should_stop and should_stop():
-            break
+
+    def step_fn(step: int) -> tuple[torch.Tensor, dict[str, float]]:
         cs = rng.integers(0, len(labelled), cfg.batch)
         x = np.stack([labelled[i].landmarks[t:t + w] for i in cs
                       for t in [int(rng.integers(0, labelled[i].frames - w + 1))]])
@@ -402,12 +415,9 @@ def train_emotion_classifier(cfg: EmotionTrainConfig, clips: list[TrackClip], de
         x = x + torch.randn(x.shape, generator=gen) * cfg.noise
         logits = model(x.to(device))
         loss = F.cross_entropy(logits, y, label_smoothing=0.05)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        _record(history, step, cfg.log_every, loss=loss.item(),
-                accuracy=(logits.argmax(1) == y).float().mean().item())
+        return loss, {"accuracy": (logits.argmax(1) == y).float().mean().item()}
+
+    history = fit(model, step_fn, cfg, "train emotion", should_stop, weight_decay=1e-3)
     return model.eval(), history
 
 
