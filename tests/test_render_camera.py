@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 import textwrap
@@ -116,3 +117,69 @@ def test_bad_camera_is_rejected_with_a_clear_message():
     spec = CameraSpec(50.0, 36.0, 24.0, "DIAGONAL", (64, 64))
     with pytest.raises(ValueError, match="sensor fit"):
         blender_camera_to_pinhole(spec, np.eye(4))
+
+
+# -- per-frame cameras through the render stage (the shipped default subject, 32x32 plates) --------------------
+
+DEFAULT_SUBJECT = Path(__file__).resolve().parents[1] / "backend" / "assets" / "subjects" / "default"
+
+
+class _Recorder:
+    def __init__(self, state: dict):
+        self.device, self.state, self.plates, self.warnings = "cpu", state, {}, []
+
+    def progress(self, fraction, message=""):
+        pass
+
+    def check_cancelled(self):
+        pass
+
+    def warn(self, message):
+        self.warnings.append(message)
+
+    def emit_plate(self, index, rgba):
+        self.plates[index] = rgba
+
+
+def _front_camera(distance: float, pan_deg: float, size=(32, 32)) -> CameraSpec:
+    """A Blender camera ``distance`` m in front of the face (anchor -Y), panned ``pan_deg`` about +Z."""
+    t = np.radians(pan_deg)
+    pan = np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1.0]])
+    pose = np.eye(4)
+    pose[:3, :3] = pan @ np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])   # -Z looks toward +Y
+    pose[:3, 3] = [0.0, -distance, 0.02]
+    return CameraSpec(70.0, 36.0, 24.0, "AUTO", size, anchor_from_camera=pose)
+
+
+def _render(cameras, frames: int):
+    from backend.pipeline.base import GenerateJob
+    from backend.render.stage import RenderStage
+    from backend.subjects import SubjectStore
+    track = np.load(DEFAULT_SUBJECT / "track.npz")
+    state = {"landmarks": track["landmarks"][:frames], "rotation": track["rotation"][:frames],
+             "translation": track["translation"][:frames]}
+    job = GenerateJob("t", np.zeros(16000, np.float32), 25.0, frames, np.zeros((frames, 8), np.float32),
+                      np.zeros(frames, np.float32), "default", camera=cameras)
+    ctx = _Recorder(state)
+    RenderStage("cpu", SubjectStore([DEFAULT_SUBJECT.parent])).run(job, ctx)
+    return ctx
+
+
+@pytest.mark.skipif(not (DEFAULT_SUBJECT / "nerf.safetensors").is_file(), reason="no shipped default subject")
+def test_each_plate_renders_through_its_own_frames_camera():
+    """A camera track's plate i equals the plate of a job whose still camera is frame i's; a frame that looks
+    away is transparent and named in one warning."""
+    from bridge.camera import CameraTrack
+    import torch
+    torch.set_num_threads(1)
+    specs = [_front_camera(1.1, 0.0), _front_camera(0.8, 3.0), _front_camera(0.6, 180.0)]
+    animated = _render(CameraTrack.from_specs(specs), 3)
+    for i in (0, 1):
+        still = _render(specs[i], 3)
+        np.testing.assert_array_equal(animated.plates[i], still.plates[i])
+        assert animated.plates[i][..., 3].max() == 255
+    assert not np.array_equal(animated.plates[0], animated.plates[1])
+    assert animated.plates[2][..., 3].max() == 0
+    assert [w for w in animated.warnings if "does not see" in w] == [
+        "the camera does not see subject 'default' on 1 of 3 frames (first: 2): those plates are transparent "
+        "(aim the camera at the subject anchor)"]

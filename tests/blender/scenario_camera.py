@@ -71,6 +71,21 @@ key_camera(last, 0.80, 3.0)
 request_camera = submit.camera_request(scene, camera, anchor, first, last)
 assert type(request_camera).__name__ == "CameraTrack" and not request_camera.is_still
 assert len(request_camera) == frames
+# a backend without per-frame cameras (its welcome lacks the capability): an animated camera is refused with
+# a sentence, a still one is sent as before
+connection = harness.submodule(addon, "preferences").CONNECTION_INFO
+saved_capabilities = connection["capabilities"]
+connection["capabilities"] = {}
+try:
+    submit.camera_request(scene, camera, anchor, first, last)
+    raise AssertionError("an animated camera went to a backend that renders one camera per take")
+except submit.SubmitError as exc:
+    assert "camera_frames" in str(exc) and "animated" in str(exc), exc
+still_camera = bpy.data.objects.new("Still", bpy.data.cameras.new("Still"))
+scene.collection.objects.link(still_camera)
+still_camera.matrix_world = camera.matrix_world
+assert type(submit.camera_request(scene, still_camera, anchor, first, last)).__name__ == "CameraSpec"
+connection["capabilities"] = saved_capabilities
 
 assert bpy.ops.emogene.generate() == {"FINISHED"}
 harness.pump(addon, timeout_s=900)
