@@ -32,7 +32,10 @@ LOWER_INNER_LIP = (65, 66, 67)
 @dataclass(frozen=True)
 class WarpConfig:
     """Width and ridge of the interpolation, in canonical units (inter-ocular distance 1)."""
-    width: float = 0.3            # Gaussian sigma of each landmark's influence
+    width: float = 0.3            # Gaussian sigma of each landmark's influence (canonical x and y)
+    # Gaussian sigma along canonical z (depth, toward the viewer): wider than ``width`` so a landmark whose
+    # tracked depth misses the rendered skin by a few tenths still moves that skin (None: ``width``)
+    depth_width: float | None = None
     ridge: float = 1e-2           # Tikhonov term added to the 68x68 kernel matrix (its diagonal is 1)
     # fold-free: the ridge grows (x3 per try, up to max_ridge) until the map x -> x + u(x) keeps
     # det(I + du/dx) >= min_jacobian near every landmark; folds render as ghosts (seen at eyelids)
@@ -52,7 +55,7 @@ class LandmarkWarp:
         self.centres = centres            # [68, 3] target landmarks q
         self.coefficients = coefficients  # [68, 3]
         self.config = config
-        margin = config.reach * config.width
+        margin = config.reach * _widths(config).to(centres)
         self.low = centres.amin(0) - margin
         self.high = centres.amax(0) + margin
         self._lattice: torch.Tensor | None = None
@@ -69,7 +72,8 @@ class LandmarkWarp:
         if float(displacement.norm(dim=-1).max()) < config.min_displacement:
             return None
         q = target.double()
-        kernel = torch.exp(-torch.cdist(q, q).square() / (2 * config.width ** 2))
+        inverse_widths = 1 / _widths(config).to(q)
+        kernel = torch.exp(-torch.cdist(q * inverse_widths, q * inverse_widths).square() / 2)
         eye = torch.eye(len(q), dtype=q.dtype, device=q.device)
         probes = _probes(q, config.width / 4)
         ridge = config.ridge
@@ -83,10 +87,11 @@ class LandmarkWarp:
     def __call__(self, points: torch.Tensor) -> torch.Tensor:
         """Displacement ``[N, 3]`` at canonical ``points [N, 3]`` (source = point + displacement)."""
         out = torch.empty_like(points)
-        two_w2 = 2 * self.config.width ** 2
+        inverse_widths = 1 / _widths(self.config).to(points)
+        centres = self.centres * inverse_widths
         for i in range(0, len(points), self.config.chunk):
-            part = points[i:i + self.config.chunk]
-            weights = torch.exp(-torch.cdist(part, self.centres).square() / two_w2)
+            part = points[i:i + self.config.chunk] * inverse_widths
+            weights = torch.exp(-torch.cdist(part, centres).square() / 2)
             out[i:i + self.config.chunk] = weights @ self.coefficients
         return out
 
@@ -129,6 +134,12 @@ class LandmarkWarp:
                        keep=(keep & inside).reshape(samples.keep.shape))
 
 
+def _widths(config: WarpConfig) -> torch.Tensor:
+    """The kernel's Gaussian sigma along canonical x, y, z."""
+    depth = config.width if config.depth_width is None else config.depth_width
+    return torch.tensor([config.width, config.width, depth], dtype=torch.float64)
+
+
 def _probes(centres: torch.Tensor, step: float) -> torch.Tensor:
     """The landmarks and six points around each, ``step`` away along the axes."""
     offsets = torch.cat([torch.zeros(1, 3), torch.eye(3), -torch.eye(3)]).to(centres) * step
@@ -140,10 +151,10 @@ def _well_behaved(points: torch.Tensor, centres: torch.Tensor, coefficients: tor
     """Whether ``u = sum_k exp(-|x - c_k|^2 / 2 w^2) a_k`` neither folds space (``det(I + du/dx)``
     below ``min_jacobian``) nor overshoots (``|u|`` above ``max_gain`` x the largest ``|displacement|``)
     at ``points``."""
-    width = config.width
+    inverse_square = 1 / _widths(config).to(points).square()
     offset = points[:, None] - centres[None]                                     # [N, K, 3]
-    weights = torch.exp(-offset.square().sum(-1) / (2 * width ** 2))             # [N, K]
-    jacobian = -torch.einsum("nk,ki,nkj->nij", weights, coefficients, offset) / width ** 2
+    weights = torch.exp(-(offset.square() * inverse_square).sum(-1) / 2)          # [N, K]
+    jacobian = -torch.einsum("nk,ki,nkj->nij", weights, coefficients, offset * inverse_square)
     det = torch.linalg.det(torch.eye(3, dtype=points.dtype) + jacobian)
     gain = (weights @ coefficients).norm(dim=-1).max() / displacement.norm(dim=-1).max()
     return float(det.min()) >= config.min_jacobian and float(gain) <= config.max_gain
