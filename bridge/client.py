@@ -113,7 +113,7 @@ def _connect_dealer(address: str, limits: Limits, context: zmq.Context | None,
 def _frames_within_limits(msg: Message, key: bytes | None, limits: Limits) -> list:
     """``msg`` serialized; too big for the backend -> ``too_large`` here (libzmq would drop it silently)."""
     frames = serialize(msg, key)
-    total = sum(memoryview(f).nbytes for f in frames)
+    total = sum(map(len, frames))   # bytes and 1-D byte views: len is the size
     if total > limits.max_message_bytes:
         raise BridgeError(ErrorCode.TOO_LARGE, f"{msg.type} of {total} bytes is over the bridge's limit of "
                           f"{limits.max_message_bytes} bytes (audio longer than {limits.max_audio_seconds:g} s?)")

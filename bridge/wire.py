@@ -15,6 +15,7 @@ import hmac
 import json
 import math
 import re
+import struct
 from hashlib import sha256
 from typing import Any, Iterable, Sequence
 
@@ -31,8 +32,30 @@ _MEDIA_TYPE = re.compile(r"^[a-z]+/[A-Za-z0-9.+\-]{1,100}$")
 _MAX_ID_LENGTH = 128
 _FIXED_FRAMES = 3  # tag, header, signature
 _MAX_TIME = 1e11   # seconds since 1970 (year ~5138): bounds 'time' before it becomes a float
-_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # built once: json.dumps(**kw) rebuilds it
+_NUMBER_TYPES = (float, int)
+_LENGTH = struct.Struct(">Q").pack   # each signed part's length: 8 bytes big-endian
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _json_encoder():
+    """Compact JSON (no NaN) -> str. The C encoder is built once: ``JSONEncoder.encode`` rebuilds it per call."""
+    try:
+        from json.encoder import c_make_encoder, encode_basestring_ascii
+        if c_make_encoder is None:
+            raise ImportError
+        # markers=None: no circular-reference bookkeeping (a cycle ends in RecursionError, caught as bad content)
+        encode_chunks = c_make_encoder(None, _not_json, encode_basestring_ascii, None, ":", ",", False, False, False)
+        return lambda value: "".join(encode_chunks(value, 0))
+    except ImportError:
+        return json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+_encode_json = _json_encoder()
 _DECODER = json.JSONDecoder()
+_scan_json = _DECODER.scan_once
 
 
 def _view(frame: Any) -> memoryview:
@@ -40,6 +63,8 @@ def _view(frame: Any) -> memoryview:
     if type(frame) is bytes:
         return memoryview(frame)
     buffer = getattr(frame, "buffer", None)  # zmq.Frame
+    if type(buffer) is memoryview and buffer.ndim == 1 and buffer.itemsize == 1:
+        return buffer   # already a byte view of the frame
     view = memoryview(buffer if buffer is not None else frame)
     if view.ndim != 1 or view.itemsize != 1:
         view = view.cast("B")
@@ -67,14 +92,19 @@ def _keyed_mac(key: bytes):
     return base.copy()
 
 
+def _digest(key: bytes, parts: Iterable[Any]) -> bytes:
+    """Hex HMAC-SHA256 over ``parts`` (bytes or 1-D byte views), each preceded by its length."""
+    mac = _keyed_mac(key)
+    update = mac.update
+    for part in parts:
+        update(_LENGTH(len(part)))
+        update(part)
+    return mac.hexdigest().encode("ascii")
+
+
 def sign(key: bytes, frames: Iterable[Any]) -> bytes:
     """Hex HMAC-SHA256 over ``frames`` (header, buffers), each length-prefixed."""
-    mac = _keyed_mac(key)
-    for frame in frames:
-        view = _view(frame)
-        mac.update(len(view).to_bytes(8, "big"))
-        mac.update(view)
-    return mac.hexdigest().encode("ascii")
+    return _digest(key, [_view(frame) for frame in frames])
 
 
 def _array_frame(index: int, array: np.ndarray) -> tuple[dict, memoryview]:
@@ -111,10 +141,10 @@ def serialize(msg: Message, key: bytes | None = None) -> list[Any]:
         "job_id": msg.job_id, "time": msg.time, "content": msg.content, "buffers": descriptors,
     }
     try:
-        header_bytes = _ENCODER.encode(header).encode("utf-8")
-    except (TypeError, ValueError) as exc:
+        header_bytes = _encode_json(header).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:
         raise BridgeError(ErrorCode.BAD_REQUEST, f"{msg.type} content is not plain JSON: {exc}") from None
-    signature = sign(key, [header_bytes, *payloads]) if key else b""
+    signature = _digest(key, [header_bytes, *payloads]) if key else b""
     return [FRAME_TAG, header_bytes, signature, *payloads]
 
 
@@ -129,8 +159,8 @@ def deserialize(frames: Sequence[Any], key: bytes | None = None,
         raise BridgeError(ErrorCode.MALFORMED,
                           f"truncated message: {len(frames)} frame(s), a bridge message has at least {_FIXED_FRAMES}")
     views = [_view(f) for f in frames]
-    tag = views[0].tobytes() if len(views[0]) <= 32 else b""
-    if tag != FRAME_TAG:
+    if views[0] != FRAME_TAG:
+        tag = views[0].tobytes() if len(views[0]) <= 32 else b""
         if tag.startswith(FRAME_TAG_PREFIX) and tag[len(FRAME_TAG_PREFIX):].isdigit():
             raise BridgeError(ErrorCode.VERSION_MISMATCH,
                               f"peer speaks bridge protocol v{tag[len(FRAME_TAG_PREFIX):].decode()}, "
@@ -139,7 +169,7 @@ def deserialize(frames: Sequence[Any], key: bytes | None = None,
     buffer_views = views[_FIXED_FRAMES:]
     if len(buffer_views) > limits.max_buffers:
         raise BridgeError(ErrorCode.TOO_LARGE, f"{len(buffer_views)} buffers, at most {limits.max_buffers}")
-    total = sum(len(v) for v in views)
+    total = sum(map(len, views))
     if total > limits.max_message_bytes:
         raise BridgeError(ErrorCode.TOO_LARGE,
                           f"message of {total} bytes is over the limit of {limits.max_message_bytes} bytes")
@@ -163,7 +193,13 @@ def deserialize(frames: Sequence[Any], key: bytes | None = None,
 
 def _parse_header(view: memoryview) -> dict:
     try:
-        header = _DECODER.decode(view.tobytes().decode("utf-8"))
+        text = str(view, "utf-8")
+        try:   # the common case, one compact object: the scanner alone (decode() adds two regex passes)
+            header, end = _scan_json(text, 0)
+        except StopIteration:
+            end = -1
+        if end != len(text):   # leading/trailing whitespace, extra data or not JSON: the full decoder decides
+            header = _DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise BridgeError(ErrorCode.MALFORMED, "header is not valid UTF-8 JSON") from None
     if not isinstance(header, dict):
@@ -175,7 +211,7 @@ def _check_signature(key: bytes, signature: memoryview, signed: list[memoryview]
     if len(signature) == 0:
         raise BridgeError(ErrorCode.BAD_SIGNATURE, "message is not signed and this side requires a key",
                           parent_id=msg_id)
-    expected = sign(key, signed)
+    expected = _digest(key, signed)
     if not hmac.compare_digest(expected, signature.tobytes()):
         raise BridgeError(ErrorCode.BAD_SIGNATURE, "signature does not match (wrong key or altered message)",
                           parent_id=msg_id)
@@ -201,24 +237,29 @@ def _build_message(header: dict, buffer_views: list[memoryview], msg_id: str | N
                           parent_id=msg_id)
     if msg_id is None:
         raise BridgeError(ErrorCode.MALFORMED, "header field 'msg_id' is missing or not a short string")
-    parent_id = _optional_id(header, "parent_id", msg_id)
-    job_id = _optional_id(header, "job_id", msg_id)
-    timestamp = header.get("time", 0.0)
-    if (isinstance(timestamp, bool) or not isinstance(timestamp, (int, float))
+    get = header.get
+    parent_id, job_id = get("parent_id"), get("job_id")
+    if parent_id is not None:
+        parent_id = _optional_id(header, "parent_id", msg_id)
+    if job_id is not None:
+        job_id = _optional_id(header, "job_id", msg_id)
+    timestamp = get("time", 0.0)
+    if (type(timestamp) not in _NUMBER_TYPES   # JSON gives exact types; a bool is not a time
             or not -_MAX_TIME <= timestamp <= _MAX_TIME or timestamp != timestamp):
         raise BridgeError(ErrorCode.MALFORMED, "header field 'time' must be a number of seconds since 1970",
                           parent_id=msg_id)
-    content = header.get("content", {})
+    content = get("content", {})
     if not isinstance(content, dict):
         raise BridgeError(ErrorCode.MALFORMED, "header field 'content' must be a JSON object", parent_id=msg_id)
-    descriptors = header.get("buffers", [])
+    descriptors = get("buffers", [])
     if not isinstance(descriptors, list):
         raise BridgeError(ErrorCode.BAD_BUFFER, "header field 'buffers' must be a list", parent_id=msg_id)
     if len(descriptors) != len(buffer_views):
         raise BridgeError(ErrorCode.BAD_BUFFER,
                           f"header describes {len(descriptors)} buffer(s) but {len(buffer_views)} were sent",
                           parent_id=msg_id)
-    buffers = [_decode_buffer(i, d, v, msg_id) for i, (d, v) in enumerate(zip(descriptors, buffer_views))]
+    buffers = ([_decode_buffer(i, d, v, msg_id) for i, (d, v) in enumerate(zip(descriptors, buffer_views))]
+               if descriptors else [])
     return Message(msg_type, content, buffers, job_id=job_id, parent_id=parent_id, msg_id=msg_id,
                    version=PROTOCOL_VERSION, time=float(timestamp))
 

@@ -134,7 +134,7 @@ def run_flow(args, out: Path, zip_path: Path, address: str, plates: bool) -> int
                                                     enable_on_install=True) == {"FINISHED"}
     name = next(n for n in bpy.context.preferences.addons.keys() if n.endswith(".emogene"))
     addon = sys.modules[name]
-    generate = sys.modules[f"{name}.operators.generate"]
+    generate = sys.modules[f"{name}.jobs"]
     prefs = bpy.context.preferences.addons[name].preferences
     prefs.backend_address = address
     prefs.connect_timeout = 30.0

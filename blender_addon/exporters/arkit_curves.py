@@ -10,7 +10,6 @@ frame rate) or JSON (``bridge.live_link_face``).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np

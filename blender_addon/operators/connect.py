@@ -3,37 +3,31 @@ from __future__ import annotations
 
 import bpy
 
-from .. import bridge_api, preferences
+from .. import bridge_api, job, jobs, preferences
 
 
 def connect(context) -> dict:
     """Ask the backend who it is; returns (and stores) the preferences' connection info."""
     prefs = preferences.get(context)
     info: dict = {"ok": False}
-    check = bridge_api.endpoints().check_address(prefs.backend_address, bpy.app.online_access)
-    if not check.allowed:
-        info["text"] = check.reason
-    else:
-        client_mod = bridge_api.client()
-        client = None
-        try:
-            key = client_mod.load_key(bpy.path.abspath(prefs.key_file)) if prefs.key_file else None
-            from .generate import curve_options
-            client = client_mod.SyncClient(prefs.backend_address.strip(), key=key,
-                                           timeout_s=min(prefs.connect_timeout, 5.0), **curve_options(prefs))
-            welcome = client.hello().content
-            info.update(ok=True, version=welcome.get("backend_version", "?"),
-                        protocol=welcome.get("protocol", "?"), device=welcome.get("device", "?"),
-                        subjects=list(welcome.get("subjects", [])),
-                        capabilities=dict(welcome.get("capabilities") or {}))
-            info["text"] = f"Connected: backend {info['version']} on {info['device']}"
-        except Exception as exc:  # BridgeError, KeyFileError, ValueError: all shown as text
-            from ..job import describe_error
-            code = getattr(exc, "code", None)
-            info["text"] = describe_error(code, exc.message, prefs.backend_address) if code else str(exc)
-        finally:
-            if client is not None:
-                client.close()
+    client = None
+    try:
+        _, key = jobs.check_connection(context)
+        client = bridge_api.client().SyncClient(prefs.backend_address.strip(), key=key,
+                                                timeout_s=min(prefs.connect_timeout, 5.0),
+                                                **jobs.curve_options(prefs))
+        welcome = client.hello().content
+        info.update(ok=True, version=welcome.get("backend_version", "?"),
+                    protocol=welcome.get("protocol", "?"), device=welcome.get("device", "?"),
+                    subjects=list(welcome.get("subjects", [])),
+                    capabilities=dict(welcome.get("capabilities") or {}))
+        info["text"] = f"Connected: backend {info['version']} on {info['device']}"
+    except Exception as exc:  # SubmitError (address, keys), BridgeError, ValueError: all shown as text
+        code = getattr(exc, "code", None)
+        info["text"] = job.describe_error(code, exc.message, prefs.backend_address) if code else str(exc)
+    finally:
+        if client is not None:
+            client.close()
     preferences.CONNECTION_INFO.clear()
     preferences.CONNECTION_INFO.update(info)
     return info

@@ -8,7 +8,8 @@ from __future__ import annotations
 import bpy
 
 from .. import bridge_api, preferences
-from ..operators import batch, generate
+from .. import jobs
+from ..operators import batch
 from ..properties import EMOTIONS
 
 SPACES = (("SEQUENCE_EDITOR", "SEQUENCER"), ("VIEW_3D", "VIEW3D"))
@@ -95,7 +96,7 @@ def _draw_camera_output(layout, context):
 def _draw_generate(layout, context):
     scene = context.scene
     settings = scene.emogene
-    running = scene.name in generate.SESSIONS
+    running = scene.name in jobs.SESSIONS
     row = layout.row(align=True)
     row.scale_y = 1.4
     if running:

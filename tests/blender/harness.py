@@ -34,6 +34,29 @@ def preferences(addon):
     return bpy.context.preferences.addons[addon.__name__].preferences
 
 
+def setup(zip_path: str, out_dir: str, address: str | None = None, *, connect_timeout: float = 20.0,
+          silence_timeout: float = 60.0):
+    """Install the add-on zip and set its preferences (backend, cache under ``out_dir``, timeouts): (addon, prefs)."""
+    os.makedirs(out_dir, exist_ok=True)
+    addon = install_addon(zip_path)
+    prefs = preferences(addon)
+    connect_to(prefs, address, connect_timeout, silence_timeout)
+    prefs.cache_dir = os.path.join(out_dir, "cache")
+    return addon, prefs
+
+
+def connect_to(prefs, address: str | None, connect_timeout: float = 20.0, silence_timeout: float = 60.0) -> None:
+    """Point the preferences at ``address`` (None: leave it) with these timeouts."""
+    if address is not None:
+        prefs.backend_address = address
+    prefs.connect_timeout = connect_timeout
+    prefs.silence_timeout = silence_timeout
+
+
+def submodules(addon, *names: str) -> tuple:
+    return tuple(submodule(addon, name) for name in names)
+
+
 def speech_scene(audio_path: str, frames: int, strip_start: int = 1, channel: int = 1,
                  fps: int = FPS, fps_base: float = 1.0):
     """The default scene (25 fps unless given) with a sound strip trimmed to ``frames`` frames."""
@@ -51,7 +74,7 @@ def speech_scene(audio_path: str, frames: int, strip_start: int = 1, channel: in
 
 def pump(addon, timeout_s: float = 120.0, on_step=None) -> int:
     """Call the add-on's timer function until it reports no work left; returns the number of calls."""
-    timer = submodule(addon, "operators.generate").generate_timer
+    timer = submodule(addon, "jobs").generate_timer
     deadline = time.monotonic() + timeout_s
     calls = 0
     while True:

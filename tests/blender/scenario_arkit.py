@@ -20,11 +20,8 @@ import numpy as np  # noqa: E402
 
 zip_path, out_dir, frames, mode = sys.argv[1:5]
 frames = int(frames)
-os.makedirs(out_dir, exist_ok=True)
-addon = harness.install_addon(zip_path)
-compat = harness.submodule(addon, "compat")
-shape_keys = harness.submodule(addon, "operators.shape_keys")
-arkit_curves = harness.submodule(addon, "exporters.arkit_curves")
+addon, prefs = harness.setup(zip_path, out_dir)
+compat, shape_keys, arkit_curves = harness.submodules(addon, "compat", "operators.shape_keys", "exporters.arkit_curves")
 names = importlib.import_module(f"{addon.__name__}.bridge.arkit_names")
 files = importlib.import_module(f"{addon.__name__}.bridge.live_link_face")
 result = {}
@@ -33,10 +30,7 @@ expected_frames = list(range(first, last + 1))
 
 if mode == "generate":
     address, audio = sys.argv[5:7]
-    prefs = harness.preferences(addon)
-    prefs.backend_address = address
-    prefs.connect_timeout = 20.0
-    prefs.silence_timeout = 60.0
+    harness.connect_to(prefs, address)
     assert bpy.ops.emogene.connect() == {"FINISHED"}
     scene, _ = harness.speech_scene(audio, frames, strip_start=first)
     scene.emogene.output = "LANDMARKS"

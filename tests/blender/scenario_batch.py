@@ -15,15 +15,8 @@ import bpy  # noqa: E402
 
 zip_path, address, audio, out_dir, frames = sys.argv[1:6]
 frames = int(frames)
-os.makedirs(out_dir, exist_ok=True)
-addon = harness.install_addon(zip_path)
-take_mod = harness.submodule(addon, "importers.take")
-generate = harness.submodule(addon, "operators.generate")
-prefs = harness.preferences(addon)
-prefs.backend_address = address
-prefs.cache_dir = os.path.join(out_dir, "cache")
-prefs.connect_timeout = 20.0
-prefs.silence_timeout = 60.0
+addon, prefs = harness.setup(zip_path, out_dir, address)
+take_mod, generate = harness.submodules(addon, "importers.take", "jobs")
 assert bpy.ops.emogene.connect() == {"FINISHED"}
 bpy.ops.wm.save_as_mainfile(filepath=os.path.join(out_dir, "batch.blend"))
 

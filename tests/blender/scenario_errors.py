@@ -27,16 +27,9 @@ import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
 zip_path, audio, out_dir, case, *args = sys.argv[1:]
-os.makedirs(out_dir, exist_ok=True)
-addon = harness.install_addon(zip_path)
-generate_mod = harness.submodule(addon, "operators.generate")
-take_mod = harness.submodule(addon, "importers.take")
-curves_mod = harness.submodule(addon, "exporters.landmark_curves")
-compat = harness.submodule(addon, "compat")
-prefs = harness.preferences(addon)
-prefs.cache_dir = os.path.join(out_dir, "cache")
-prefs.connect_timeout = 1.5
-prefs.silence_timeout = 2.0
+addon, prefs = harness.setup(zip_path, out_dir, connect_timeout=1.5, silence_timeout=2.0)
+generate_mod, take_mod, curves_mod, compat = harness.submodules(addon, "jobs", "importers.take",
+                                                                "exporters.landmark_curves", "compat")
 bpy.ops.wm.save_as_mainfile(filepath=os.path.join(out_dir, "scene.blend"))
 scene, strip = harness.speech_scene(audio, 40)
 bpy.ops.emogene.key_emotion(emotion="happy", weight=0.8, frame=1)

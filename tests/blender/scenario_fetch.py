@@ -18,17 +18,9 @@ import bpy  # noqa: E402
 
 zip_path, address, audio, out_dir, frames = sys.argv[1:6]
 frames = int(frames)
-os.makedirs(out_dir, exist_ok=True)
-addon = harness.install_addon(zip_path)
-generate_mod = harness.submodule(addon, "operators.generate")
-take_mod = harness.submodule(addon, "importers.take")
-compat = harness.submodule(addon, "compat")
-bridge_api = harness.submodule(addon, "bridge_api")
-prefs = harness.preferences(addon)
-prefs.backend_address = address
-prefs.cache_dir = os.path.join(out_dir, "cache")
-prefs.connect_timeout = 20.0
-prefs.silence_timeout = 60.0
+addon, prefs = harness.setup(zip_path, out_dir, address)
+generate_mod, take_mod, compat, bridge_api = harness.submodules(addon, "jobs", "importers.take", "compat",
+                                                                "bridge_api")
 blend = os.path.join(out_dir, "scene.blend")
 bpy.ops.wm.save_as_mainfile(filepath=blend)
 scene, strip = harness.speech_scene(audio, frames, strip_start=11)

@@ -17,16 +17,8 @@ import numpy as np  # noqa: E402
 zip_path, address, audio, out_dir, output, frames = sys.argv[1:7]
 frames = int(frames)
 fps, fps_base = (int(sys.argv[7]), float(sys.argv[8])) if len(sys.argv) > 8 else (25, 1.0)
-os.makedirs(out_dir, exist_ok=True)
-addon = harness.install_addon(zip_path)
-take_mod = harness.submodule(addon, "importers.take")
-compat = harness.submodule(addon, "compat")
-curves_mod = harness.submodule(addon, "exporters.landmark_curves")
-prefs = harness.preferences(addon)
-prefs.backend_address = address
-prefs.cache_dir = os.path.join(out_dir, "cache")
-prefs.connect_timeout = 20.0
-prefs.silence_timeout = 60.0
+addon, prefs = harness.setup(zip_path, out_dir, address)
+take_mod, compat, curves_mod = harness.submodules(addon, "importers.take", "compat", "exporters.landmark_curves")
 
 result = {}
 # Connect: the backend's version, device and subjects (picks the first subject when 'default' is not there)

@@ -335,7 +335,7 @@ class PrefsSelf(PanelSelf):
 
 panel_classes = mod("ui.panels").CLASSES
 assert {c.bl_space_type for c in panel_classes} == {"SEQUENCE_EDITOR", "VIEW_3D"}
-generate_mod, preferences_mod = mod("operators.generate"), mod("preferences")
+generate_mod, preferences_mod = mod("jobs"), mod("preferences")
 prefs = harness.preferences(addon)
 scene.emogene.sound_strip = strip.name
 states = [
