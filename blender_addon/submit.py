@@ -120,12 +120,12 @@ def _animated(obj) -> bool:
     return False
 
 
-def camera_request(scene, camera_obj, anchor, start: int, end: int):
+def camera_request(scene, camera_obj, anchor, start: int, end: int, per_frame: bool = True):
     """The request's camera for frames ``start..end``: a still ``CameraSpec`` (taken at ``start``), or a
-    ``CameraTrack`` with one camera per frame when the camera, its lens/sensor/shift or the anchor is
-    animated (read with ``frame_set``, so parents, constraints and drivers count)."""
+    ``CameraTrack`` with one camera per frame when ``per_frame`` (plates) and the camera, its lens/sensor/shift
+    or the anchor is animated (read with ``frame_set``, so parents, constraints and drivers count)."""
     camera_mod = bridge_api.module("camera")
-    if not (_animated(camera_obj) or _animated(anchor)):
+    if not per_frame or not (_animated(camera_obj) or _animated(anchor)):
         return _at_frame(scene, start, lambda: camera_spec(scene, camera_obj, anchor))
     caps = preferences.CONNECTION_INFO.get("capabilities")
     if caps is not None and not caps.get(camera_mod.CAPABILITY):
@@ -187,7 +187,7 @@ def prepare(scene) -> PreparedRequest:
         if camera_obj is None and not landmarks_only:
             raise SubmitError("The scene has no camera: set one, or tick 'Subject's own camera'")
         if camera_obj is not None:
-            camera = camera_request(scene, camera_obj, anchor, start, end)
+            camera = camera_request(scene, camera_obj, anchor, start, end, per_frame=not landmarks_only)
     message = bridge_api.requests().build_generate(
         clip.samples, audio_source.SAMPLE_RATE, fps, weights, emotions.intensity,
         subject=settings.subject.strip() or "default", landmarks_only=landmarks_only,
