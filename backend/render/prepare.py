@@ -355,12 +355,7 @@ def prepare_subject(video: str | Path | list[str | Path], out_dir: str | Path, a
         "intrinsics": [camera.fx, camera.fy, camera.cx, camera.cy],
         "world_from_anchor": world_from_anchor.reshape(-1).tolist(),
         "mean_head_rotation": mean_rotation.reshape(-1).tolist(), "mean_head_translation": mean_translation.tolist(),
-        "training_camera": {"focal_length_mm": blender_camera.focal_length_mm,
-                            "sensor_width_mm": blender_camera.sensor_width_mm,
-                            "sensor_height_mm": blender_camera.sensor_height_mm,
-                            "sensor_fit": blender_camera.sensor_fit, "resolution": [w, h],
-                            "shift_x": blender_camera.shift_x, "shift_y": blender_camera.shift_y,
-                            "anchor_from_camera": blender_camera.anchor_from_camera.reshape(-1).tolist()},
+        "training_camera": blender_camera.to_content(),   # bridge.camera's wire form
         "split": {"train": [0, n_train_total], "heldout": [n_train_total, count]},
         "face_found_fraction": float(track.face_found.mean()),
         "background": "background.png", "track": "track.npz", "nerf": None,
