@@ -32,33 +32,15 @@ def module(name: str) -> ModuleType:
     return importlib.import_module(f"{BRIDGE_PACKAGE}.{name}")
 
 
-def emotions() -> ModuleType:
-    return module("emotions")
+def _accessor(name: str):
+    def get() -> ModuleType:
+        return module(name)
+    get.__name__ = get.__qualname__ = name
+    get.__doc__ = f"``bridge.{name}`` from whichever copy is in use."
+    return get
 
 
-def client() -> ModuleType:
-    return module("client")
-
-
-def requests() -> ModuleType:
-    return module("requests")
-
-
-def landmarks() -> ModuleType:
-    return module("landmarks")
-
-
-def protocol() -> ModuleType:
-    return module("protocol")
-
-
-def errors() -> ModuleType:
-    return module("errors")
-
-
-def endpoints() -> ModuleType:
-    return module("endpoints")
-
-
-def results() -> ModuleType:
-    return module("results")
+#: ``bridge_api.client()`` etc.: the bridge modules the add-on uses, by name
+(emotions, client, requests, landmarks, protocol, errors, endpoints, results) = (
+    _accessor(name) for name in ("emotions", "client", "requests", "landmarks", "protocol", "errors", "endpoints",
+                                 "results"))

@@ -109,7 +109,7 @@ class GenerateSession:
         #: the job's secret token (from 'accepted', or the saved one when fetching)
         self.token: str | None = fetch_token
         #: the backend instance serving the job; a pong from another one means it restarted
-        self.instance: str | None = None
+        self._instances = bridge_api.client().InstanceTracker()
         self.progress = 0.0
         self.stage = ""
         self.status = f"Sending to {address}"
@@ -356,11 +356,6 @@ class GenerateSession:
 
     def _check_instance(self, instance) -> None:
         """A different backend instance than the one that took the job: it restarted."""
-        if not isinstance(instance, str):
-            return
-        if self.instance is None:
-            self.instance = instance
-        elif instance != self.instance:
-            old, self.instance = self.instance, instance
-            self._fail(ErrorCode.BACKEND_RESTARTED,
-                       f"instance {old[:8]} -> {instance[:8]}")
+        change = self._instances.note(instance)
+        if change:
+            self._fail(ErrorCode.BACKEND_RESTARTED, change)

@@ -92,7 +92,7 @@ def estimate_neutral(landmarks, candidates: np.ndarray | None = None) -> np.ndar
 
 def rest_frames_from_emotion(weights, intensity) -> np.ndarray:
     """Frames to look for the rest face in: those whose emotion is mostly neutral (normalised neutral
-    weight >= 0.5) or whose intensity is 0. ``weights [F, 8]`` in ``bridge.emotions`` order."""
+    weight >= 0.5) or whose intensity is 0. ``weights [F, NUM_EMOTIONS]`` in ``bridge.emotions`` order."""
     weights = np.clip(np.asarray(weights, np.float64), 0.0, None)
     total = weights.sum(axis=1)
     neutral_share = np.where(total > 0, weights[:, 0] / np.where(total > 0, total, 1.0), 1.0)

@@ -120,7 +120,36 @@ def _frames_within_limits(msg: Message, key: bytes | None, limits: Limits) -> li
     return frames
 
 
-class SyncClient:
+class InstanceTracker:
+    """The backend instance a client talks to (from welcome/accepted/pong); another one answering means the
+    backend restarted."""
+
+    def __init__(self) -> None:
+        self.instance: str | None = None
+
+    def note(self, instance) -> str | None:
+        """Remember ``instance``; returns ``'instance OLD -> NEW'`` when it differs from the known one."""
+        if not isinstance(instance, str) or instance == self.instance:
+            return None
+        old, self.instance = self.instance, instance
+        return None if old is None else f"instance {old[:8]} -> {instance[:8]}"
+
+
+class _Closing:
+    """The socket's end, shared by both clients (usable as a context manager)."""
+    _socket: zmq.Socket
+
+    def close(self) -> None:
+        self._socket.close(linger=0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class SyncClient(_Closing):
     """A blocking client: one request at a time, job streams as iterators.
 
     ``timeout_s`` bounds each wait for an answer. During a job, silence longer
@@ -144,7 +173,7 @@ class SyncClient:
         #: job id -> the secret token ``accepted`` returned (needed by fetch, ack, cancel)
         self.tokens: dict[str, str] = {}
         #: the backend instance this client talks to (from welcome/accepted/pong)
-        self.instance: str | None = None
+        self._instances = InstanceTracker()
         self._last_heard = time.monotonic()
 
     # -- plumbing -----------------------------------------------------------------
@@ -174,17 +203,16 @@ class SyncClient:
                 return msg
             self._inbox.append(msg)
 
+    @property
+    def instance(self) -> str | None:
+        """The backend instance this client talks to (None before the first welcome/accepted/pong)."""
+        return self._instances.instance
+
     def _note_instance(self, msg: Message) -> None:
         """Remember the backend's instance id; a different one means it restarted."""
-        instance = msg.content.get("instance")
-        if not isinstance(instance, str):
-            return
-        if self.instance is None:
-            self.instance = instance
-        elif instance != self.instance:
-            old, self.instance = self.instance, instance
-            raise BridgeError(ErrorCode.BACKEND_RESTARTED,
-                              f"the backend at {self.address} restarted (instance {old[:8]} -> {instance[:8]})")
+        change = self._instances.note(msg.content.get("instance"))
+        if change:
+            raise BridgeError(ErrorCode.BACKEND_RESTARTED, f"the backend at {self.address} restarted ({change})")
 
     # -- requests -----------------------------------------------------------------
     def request(self, msg: Message, timeout_s: float | None = None) -> Message:
@@ -294,17 +322,9 @@ class SyncClient:
         """Tell the backend the results arrived; it deletes them."""
         return self.request(requests.build_ack(job_id, self._token(job_id, token)))
 
-    def close(self) -> None:
-        self._socket.close(linger=0)
-
-    def __enter__(self) -> "SyncClient":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
-class PollingClient:
+class PollingClient(_Closing):
     """A client for an event loop that must never wait (Blender's ``bpy.app.timers``).
 
     ``send`` queues a message; ``poll`` returns what has arrived, spending at most
@@ -356,12 +376,3 @@ class PollingClient:
                 local.content["local"] = True
                 received.append(local)
         return received
-
-    def close(self) -> None:
-        self._socket.close(linger=0)
-
-    def __enter__(self) -> "PollingClient":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -33,30 +33,32 @@ class EmotionKey:
     time_s: float       # seconds from the start of the audio
 
 
+def _number(key: str, what: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise EmotionSpecError(f"key {key!r}: {what} {text!r} is not a number" + (
+            " of seconds" if what == "time" else "")) from None
+
+
 def _parse_key(text: str, needs_time: bool) -> EmotionKey:
-    item = text.strip()
+    item = key = text.strip()
     if not item:
         raise EmotionSpecError("empty emotion key (two commas in a row, or a trailing comma?)")
     time_s = 0.0
     if "@" in item:
         item, _, time_text = item.partition("@")
-        try:
-            time_s = float(time_text)
-        except ValueError:
-            raise EmotionSpecError(f"key {text.strip()!r}: time {time_text!r} is not a number of seconds") from None
+        time_s = _number(key, "time", time_text)
         if not math.isfinite(time_s) or time_s < 0:
-            raise EmotionSpecError(f"key {text.strip()!r}: time must be a finite number of seconds >= 0")
+            raise EmotionSpecError(f"key {key!r}: time must be a finite number of seconds >= 0")
     elif needs_time:
-        raise EmotionSpecError(f"key {text.strip()!r} has no time; with several keys each needs NAME@SECONDS")
+        raise EmotionSpecError(f"key {key!r} has no time; with several keys each needs NAME@SECONDS")
     intensity = 1.0
     if ":" in item:
         item, _, intensity_text = item.partition(":")
-        try:
-            intensity = float(intensity_text)
-        except ValueError:
-            raise EmotionSpecError(f"key {text.strip()!r}: intensity {intensity_text!r} is not a number") from None
+        intensity = _number(key, "intensity", intensity_text)
         if not (0.0 <= intensity <= 1.0):
-            raise EmotionSpecError(f"key {text.strip()!r}: intensity {intensity} is outside [0, 1]")
+            raise EmotionSpecError(f"key {key!r}: intensity {intensity} is outside [0, 1]")
     name = EMOTIONS[emotion_index(item)]  # raises bridge.emotions.UnknownEmotionError
     return EmotionKey(name, intensity, time_s)
 
@@ -76,7 +78,7 @@ def parse_emotion_spec(spec: str) -> list[EmotionKey]:
 
 
 def keys_to_frames(keys: list[EmotionKey], frame_count: int, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame ``weights float32 [F, 8]`` (rows sum to 1) and ``intensity float32 [F]``.
+    """Per-frame ``weights float32 [F, NUM_EMOTIONS]`` (rows sum to 1) and ``intensity float32 [F]``.
 
     Frame ``i`` sits at time ``i / fps`` seconds.
     """

@@ -37,7 +37,7 @@ def build_generate(audio: np.ndarray | bytes, sample_rate: int | None, fps: floa
     ``audio`` is mono float32 PCM ``[samples]`` at ``sample_rate``, or the bytes of
     an audio file with its ``media_type`` (e.g. ``audio/wav``, ``audio/mpeg``)
     for the server to decode. Emotion arrays are per output frame: weights
-    ``[F, 8]`` in ``bridge.emotions.EMOTIONS`` order and intensity ``[F]``;
+    ``[F, NUM_EMOTIONS]`` in ``bridge.emotions.EMOTIONS`` order and intensity ``[F]``;
     or ``emotion_weights`` is an emotion spec string (``happy:0.8``, see
     ``bridge.emotion_spec``) that the backend expands, and intensity is None.
     ``camera``: a still :class:`~bridge.camera.CameraSpec` (or its fields as a dict), or a

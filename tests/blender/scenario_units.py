@@ -200,6 +200,15 @@ def session(landmarks_only=True, clock=None):
     return s, client, request
 
 
+def accepted_session(clock):
+    """A session whose job the backend accepted (token T..., instance A...)."""
+    s, client, request = session(clock=clock)
+    client.inbox = [messages_mod.Message("accepted", {"token": "T" * 32, "instance": "A" * 32}, job_id="J",
+                                         parent_id=request.msg_id)]
+    s.pump()
+    return s, client, request
+
+
 s, client, request = session()
 client.inbox = [messages_mod.Message("accepted", {"job_id": "J"}, job_id="J", parent_id=request.msg_id),
                 landmarks_msg("J", 10, 15, 25), landmarks_msg("OTHER", 0, 10, 25), landmarks_msg("J", 0, 10, 25),
@@ -246,10 +255,7 @@ assert s.pump() == job.ERROR and "went silent" in s.error
 s.close()
 # a ping unanswered for PONG_TIMEOUT_S: the backend is gone, said well before the silence timeout
 now = [0.0]
-s, client, request = session(clock=lambda: now[0])
-client.inbox = [messages_mod.Message("accepted", {"token": "T" * 32, "instance": "A" * 32}, job_id="J",
-                                     parent_id=request.msg_id)]
-s.pump()
+s, client, request = accepted_session(lambda: now[0])
 assert s.token == "T" * 32
 now[0] = 2.5
 s.pump()
@@ -261,10 +267,7 @@ assert s.pump() == job.ERROR and "stopped answering" in s.error and s.error_code
 s.close()
 # a pong from another backend instance: it restarted; cancel and ack carry the token
 now = [0.0]
-s, client, request = session(clock=lambda: now[0])
-client.inbox = [messages_mod.Message("accepted", {"token": "T" * 32, "instance": "A" * 32}, job_id="J",
-                                     parent_id=request.msg_id)]
-s.pump()
+s, client, request = accepted_session(lambda: now[0])
 now[0] = 2.5
 s.pump()
 client.inbox = [messages_mod.Message("pong", {"instance": "B" * 32}, parent_id=client.sent[-1].msg_id)]
