@@ -5,9 +5,20 @@ import argparse
 import importlib
 
 
-def add_targets(parser: argparse.ArgumentParser, prefix: str, targets: dict[str, str]) -> None:
-    """Add one sub-parser per target; target modules are ``backend.commands.<prefix>_<target>``."""
-    sub = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
+def add_targets(parser: argparse.ArgumentParser, prefix: str, targets: dict[str, str]):
+    """Add one sub-parser per target; target modules are ``backend.commands.<prefix>_<target>``.
+    Returns the sub-parsers (a command may add targets of its own, e.g. ``train``'s motion models)."""
+    sub = target_subparsers(parser)
+    add_target_modules(sub, prefix, targets)
+    return sub
+
+
+def target_subparsers(parser: argparse.ArgumentParser):
+    return parser.add_subparsers(dest="target", metavar="TARGET", required=True)
+
+
+def add_target_modules(sub, prefix: str, targets: dict[str, str]) -> None:
+    """One sub-parser per target, from the module ``backend.commands.<prefix>_<target>``."""
     for target, help_text in targets.items():
         module_name = f"backend.commands.{prefix}_{target.replace('-', '_')}"
         try:

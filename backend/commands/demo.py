@@ -12,6 +12,8 @@ import sys
 
 def add_arguments(parser) -> None:
     from pathlib import Path
+
+    from backend.device import add_device_argument
     parser.add_argument("--audio", type=Path, default=None, help="speech file (default: the bundled demo clip)")
     parser.add_argument("--emotion", default=None, help="emotion SPEC as for `emogene generate` (default: neutral -> happy -> sad)")
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
@@ -19,7 +21,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--subject", default="default")
     parser.add_argument("--resolution", default=None, help="plate size WxH (default 512x512)")
     parser.add_argument("--landmarks-only", action="store_true", help="skip the NeRF plates")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_device_argument(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-emotion-comparison", action="store_true",
                         help="skip the neutral | happy | sad comparison of one stretch of the speech")

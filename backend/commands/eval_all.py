@@ -4,6 +4,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from backend.device import add_device_argument
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--out", type=Path, default=Path("eval_report"), help="report folder (default eval_report)")
@@ -17,17 +19,19 @@ def add_arguments(parser) -> None:
     parser.add_argument("--skip-emotion", action="store_true", help="skip the plate-level emotion evaluation")
     parser.add_argument("--emotion-frames", type=int, default=18,
                         help="plates rendered per take by the emotion evaluation (default 18)")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    add_device_argument(parser)
 
 
 def run(args) -> int:
+    from backend.device import resolve_device
     from backend.evaluation.report import ReportConfig, write_report
 
     try:
         summary = write_report(ReportConfig(out=args.out, tracks=args.tracks, subject=args.subject,
                                             render_frames=args.render_frames, skip_motion=args.skip_motion,
                                             skip_render=args.skip_render, skip_emotion=args.skip_emotion,
-                                            emotion_frames=args.emotion_frames, device=args.device))
+                                            emotion_frames=args.emotion_frames,
+                                            device=str(resolve_device(args.device))))
     except (LookupError, RuntimeError, OSError) as exc:
         print(f"emogene eval all: {exc}", file=sys.stderr)
         return 1

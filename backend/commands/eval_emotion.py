@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from backend.device import add_device_argument
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--out", type=Path, default=Path("eval_report"),
@@ -27,7 +29,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--tracks", type=Path, default=Path("cache/tracks"),
                         help="MEAD track files for the judge (default cache/tracks, from `emogene prepare`)")
     parser.add_argument("--no-cache", action="store_true", help="render every take again (ignore cache/eval_emotion)")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    add_device_argument(parser)
 
 
 def config_from_args(args):

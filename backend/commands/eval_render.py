@@ -8,6 +8,8 @@ plates_contact_sheet.png.
 """
 from __future__ import annotations
 
+from backend.device import add_device_argument
+
 
 def add_arguments(parser):
     parser.add_argument("--subject", default=None,
@@ -15,7 +17,7 @@ def add_arguments(parser):
                              "as written by scripts/train_default_subject.py)")
     parser.add_argument("--out", default="eval_report/render", help="report folder (default eval_report/render)")
     parser.add_argument("--frames", type=int, default=24, help="held-out frames to evaluate (default 24)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_device_argument(parser)
     parser.add_argument("--plates-subject", default="backend/assets/subjects/default",
                         help="subject whose full-size plates are evaluated (sharpness + landmark fidelity; needs "
                              "only its source video): default the shipped default subject")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+from backend.device import add_device_argument
 from bridge.endpoints import is_loopback_endpoint
 from bridge.protocol import DEFAULT_ADDRESS
 
@@ -24,7 +25,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--curve-clients", metavar="DIR",
                         help="with --curve-secret: only clients whose public key (NAME.key from `emogene keys "
                              "--client NAME`) is in DIR may connect; others fail the handshake unread")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device (default auto)")
+    add_device_argument(parser)
     parser.add_argument("--jobs-dir", metavar="D", default=None,
                         help="where job results wait until acknowledged (default ~/.cache/emogene/jobs)")
     parser.add_argument("--subjects-dir", metavar="D", action="append", default=None,

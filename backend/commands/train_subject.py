@@ -5,6 +5,8 @@ last checkpoint. Writes nerf.safetensors/.json, training_curves.png, train_summa
 """
 from __future__ import annotations
 
+from backend.device import add_device_argument
+
 
 def add_arguments(parser):
     parser.add_argument("--subject", required=True, help="prepared subject folder (from `emogene prepare-subject`)")
@@ -12,7 +14,7 @@ def add_arguments(parser):
     parser.add_argument("--steps", type=int, default=20000, help="maximum optimisation steps (default 20000)")
     parser.add_argument("--rays", type=int, default=None, help="rays per step (default 1024; raise on a GPU)")
     parser.add_argument("--resume", action="store_true", help="continue from the subject's last checkpoint")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_device_argument(parser)
     parser.add_argument("--compile", action="store_true", help="torch.compile the fields (GPU; slow to start)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: on a shared 2-core machine 2 threads ran 5x slower)")
 

@@ -1,7 +1,7 @@
 """Audio-to-motion conditional VAE (checkpoint version 2, the model shipped before issue 11), and the
 silence / pause gates shared with its successor :mod:`speech_motion` (version 3, the shipped one).
 
-The VAE is kept so that version-2 checkpoints still load (``model_io.LEGACY_SPECS``) for the
+The VAE is kept so that version-2 checkpoints still load (the audio2motion row of ``model_specs``, ``legacy``) for the
 comparison in ``emogene eval motion``.
 
 Log-mel (+ optional style code) -> neutral landmark displacements.

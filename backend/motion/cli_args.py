@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from backend.device import add_device_argument
+
 DEFAULT_TRACKS = "cache/tracks"
 DEFAULT_OUT = "cache/runs/motion"
 
@@ -16,7 +18,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, default_steps: int) 
     parser.add_argument("--batch", type=int, default=None, help="batch size (default: the model's training config)")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (one-cycle schedule)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    add_device_argument(parser)
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch (default 1: small models, and a shared CPU slows threads down)")
     parser.add_argument("--all-data", action="store_true",

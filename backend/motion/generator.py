@@ -14,6 +14,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from backend.motion.audio2motion import close_lips_in_silence, pause_gate
+from backend.motion.emotion_deformer import EmotionDeformer, deform_track
 from backend.motion.features import FPS, frame_log_mel, frames_for_audio, speech_mask
 from backend.motion.model_io import SHIPPED_MODELS, MotionModels
 from backend.motion.pose_sampling import PoseTrack
@@ -25,7 +26,7 @@ DEFAULT_POSE_TRACK = SHIPPED_MODELS / "default_pose.npz"
 @dataclass
 class SubjectMotion:
     """What the motion models need of a subject: its identity face and its real pose track."""
-    face: np.ndarray | None       # [68, 3] canonical mean face; None = the models' mean face
+    face: np.ndarray | None       # [landmarks, 3] canonical mean face; None = the models' mean face
     pose: PoseTrack
     source: str
 
@@ -44,7 +45,7 @@ class SubjectMotion:
 
 @dataclass
 class NeutralMotion:
-    neutral: np.ndarray      # float32 [T, 68, 3] at 25 fps
+    neutral: np.ndarray      # float32 [T, landmarks, 3] at 25 fps
     speech: np.ndarray       # bool [T]
     mel: np.ndarray          # float32 [4T, 80]
 
@@ -100,9 +101,7 @@ def sanitise_emotion(weights: np.ndarray, intensity: np.ndarray, frames: int) ->
     return normalise_emotion(weights, intensity, frames=frames, repair=True)
 
 
-def apply_emotion(models: MotionModels, neutral: np.ndarray, weights: np.ndarray, intensity: np.ndarray) -> np.ndarray:
-    """LDM over a track (weights already sanitised)."""
-    device = models.ldm.mean_face.device
-    out = models.ldm.deform(torch.as_tensor(neutral, device=device), torch.as_tensor(weights, device=device),
-                            torch.as_tensor(intensity, device=device))
-    return out.cpu().numpy()
+def apply_emotion(models: MotionModels, neutral: np.ndarray, weights: np.ndarray, intensity: np.ndarray,
+                  deformer: EmotionDeformer | None = None) -> np.ndarray:
+    """The emotion deformer (``deformer``, else the models' LDM) over a track (weights already sanitised)."""
+    return deform_track(deformer if deformer is not None else models.ldm, neutral, weights, intensity)

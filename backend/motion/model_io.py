@@ -1,12 +1,13 @@
-"""Saving and loading the four motion models as checkpoints (``backend.checkpoints``: kind + version checked).
+"""Saving and loading the motion models as checkpoints (``backend.checkpoints``: kind + version checked).
 
 A model's JSON holds its own config (enough to rebuild the module), the training
-config and whatever the trainer adds (data, steps, metrics). File stems inside a
-models folder are fixed: ``syncnet``, ``audio2motion``, ``ldm``, ``emotion_classifier``.
+config and whatever the trainer adds (data, steps, metrics). Which class, config, kind,
+version and file stem each model has comes from its row in ``model_specs.MOTION_MODELS``.
 """
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import threading
 from dataclasses import dataclass
@@ -16,25 +17,25 @@ from typing import Any
 import torch
 
 from backend.checkpoints import CheckpointError, load_checkpoint, read_checkpoint_meta, save_checkpoint
-from backend.motion import audio2motion, emotion_classifier, ldm, speech_motion, syncnet
+from backend.motion import emotion_classifier, speech_motion, syncnet
+from backend.motion.emotion_deformer import EmotionDeformer
+from backend.motion.model_specs import BY_STEM, resolve
 
 SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "assets" / "models"
 
-#: stem -> (module class, config class, kind, version)
-MODEL_SPECS: dict[str, tuple[type, type, str, int]] = {
-    "syncnet": (syncnet.LandmarkSyncNet, syncnet.SyncNetConfig, syncnet.KIND, syncnet.VERSION),
-    "audio2motion": (speech_motion.SpeechMotionModel, speech_motion.SpeechMotionConfig, speech_motion.KIND,
-                     speech_motion.VERSION),
-    "ldm": (ldm.LandmarkDeformationModel, ldm.LDMConfig, ldm.KIND, ldm.VERSION),
-    "emotion_classifier": (emotion_classifier.EmotionClassifier, emotion_classifier.EmotionClassifierConfig,
-                           emotion_classifier.KIND, emotion_classifier.VERSION),
-}
 
-
-#: stem -> {older version: (module class, config class)} still readable (the model shipped before, for comparisons)
-LEGACY_SPECS: dict[str, dict[int, tuple[type, type]]] = {
-    "audio2motion": {2: (audio2motion.Audio2MotionVAE, audio2motion.Audio2MotionConfig)},
-}
+def model_spec(stem: str, version: int | None = None) -> tuple[type, type, str, int]:
+    """(module class, config class, kind, version) of the model stored as ``stem`` (a row of
+    ``model_specs``); ``version`` picks an older stored version the row still reads."""
+    if stem not in BY_STEM:
+        raise KeyError(f"unknown motion model {stem!r}; known: {', '.join(BY_STEM)}")
+    spec = BY_STEM[stem]
+    cls = resolve(spec.model)
+    module = importlib.import_module(cls.__module__)
+    if version is not None and version in spec.legacy:
+        legacy_model, legacy_config = spec.legacy[version]
+        return resolve(legacy_model), resolve(legacy_config), module.KIND, version
+    return cls, resolve(spec.config), module.KIND, module.VERSION
 
 
 def _stored_version(path: Path) -> int | None:
@@ -54,19 +55,16 @@ def _config_from_dict(config_cls: type, values: dict) -> Any:
 
 
 def save_model(model: torch.nn.Module, folder: str | Path, stem: str, extra: dict | None = None) -> Path:
-    _, _, kind, version = MODEL_SPECS[stem]
+    _, _, kind, version = model_spec(stem)
     return save_checkpoint(Path(folder) / stem, model, kind=kind, version=version, config=model.config,
                            extra=extra)
 
 
 def load_model(folder_or_stem: str | Path, stem: str, device: torch.device | str = "cpu") -> torch.nn.Module:
     """Rebuild a model from ``<folder>/<stem>.json`` and load its weights; :class:`CheckpointError` if unusable."""
-    cls, config_cls, kind, version = MODEL_SPECS[stem]
     path = Path(folder_or_stem)
     path = path / stem if path.is_dir() else path
-    stored = _stored_version(path)
-    if stored in LEGACY_SPECS.get(stem, {}):
-        (cls, config_cls), version = LEGACY_SPECS[stem][stored], stored
+    cls, config_cls, kind, version = model_spec(stem, _stored_version(path))
     meta = read_checkpoint_meta(path, kind=kind, version=version)
     try:
         model = cls(_config_from_dict(config_cls, meta.get("config", {})))
@@ -79,7 +77,7 @@ def load_model(folder_or_stem: str | Path, stem: str, device: torch.device | str
 @dataclass
 class MotionModels:
     audio2motion: speech_motion.SpeechMotionModel
-    ldm: ldm.LandmarkDeformationModel
+    ldm: EmotionDeformer                 # the shipped ldm.LandmarkDeformationModel, or any other deformer
     syncnet: syncnet.LandmarkSyncNet | None = None
     emotion: emotion_classifier.EmotionClassifier | None = None
     folder: Path | None = None

@@ -3,9 +3,10 @@
 Steps: log-mel + VAD of ``job.audio`` at 25 fps -> audio-to-motion VAE (chunked,
 seed + temperature) -> lips closed in silence -> the subject's identity face ->
 head pose sampled from the subject's real pose track (idle segments in silent
-spans when ``job.idle_pose``) -> everything resampled to ``job.fps`` -> LDM with
-the job's own per-frame emotion arrays (applied at the output rate, so Blender's
-keyed values are used exactly, not resampled) -> blinks -> streamed in chunks.
+spans when ``job.idle_pose``) -> everything resampled to ``job.fps`` -> the emotion deformer
+(the LDM, or the ``emotion_deformer`` given; see emotion_deformer.py) with the job's own
+per-frame emotion arrays (applied at the output rate, so Blender's keyed values are used
+exactly, not resampled) -> blinks -> streamed in chunks.
 
 Documented behaviour for awkward input:
 * silence only: lips stay closed at the rest pose, idle head pose, blinks continue;
@@ -38,12 +39,14 @@ class MotionStage:
     weight = 1.0
 
     def __init__(self, device: Any = None, subjects: Any = None, models_dir: str | Path | None = None,
-                 chunk_frames: int = CHUNK_FRAMES, vad_backend: str = "silero"):
+                 chunk_frames: int = CHUNK_FRAMES, vad_backend: str = "silero", emotion_deformer: Any = None):
         self.device = device if device is not None else "cpu"
         self.subjects = subjects
         self.models_dir = models_dir
         self.chunk_frames = int(chunk_frames)
         self.vad_backend = vad_backend
+        #: an ``emotion_deformer.EmotionDeformer`` used instead of the models' LDM (None: the LDM)
+        self.emotion_deformer = emotion_deformer
 
     def models(self):
         from backend.motion.model_io import load_motion_models
@@ -108,7 +111,8 @@ class MotionStage:
             ctx.check_cancelled()
             end = min(frames_out, start + self.chunk_frames)
             with torch.inference_mode():
-                chunk = apply_emotion(models, neutral[start:end], weights[start:end], intensity[start:end])
+                chunk = apply_emotion(models, neutral[start:end], weights[start:end], intensity[start:end],
+                                      self.emotion_deformer)
             emotional[start:end] = apply_blinks(chunk, closure[start:end])
             neutral[start:end] = apply_blinks(neutral[start:end], closure[start:end])
             ctx.emit_landmarks(start, emotional[start:end], rotation[start:end], translation[start:end])
