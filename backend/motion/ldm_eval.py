@@ -176,6 +176,105 @@ def lip_sync_under_emotion(models, clip: TrackClip) -> dict:
     return {"clip": clip.name, "per_emotion": rows, "passes": ok}
 
 
+#: region groups of the per-region agreement table (bridge.landmarks.REGIONS merged)
+REGION_GROUPS = {"brows": ("brow_r", "brow_l"), "eyes": ("eye_r", "eye_l"), "nose": ("nose_bridge", "nose_base"),
+                 "mouth": ("lip_outer", "lip_inner"), "jaw": ("jaw",)}
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.ravel(a), np.ravel(b)
+    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
+
+
+def real_displacements(clips: list[TrackClip]) -> dict[str, dict[str, np.ndarray]]:
+    """Per MEAD speaker filmed neutral, per emotion: mean over their clips of (clip mean - own neutral mean),
+    nothing aligned or removed ``[68, 3]``."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    labelled = mead_clips(clips)
+    for speaker in sorted({c.speaker for c in labelled}):
+        own = [c for c in labelled if c.speaker == speaker]
+        neutral = [c.landmarks for c in own if c.emotion == "neutral"]
+        if not neutral:
+            continue
+        ref = np.concatenate(neutral).astype(np.float64).mean(0)
+        out[speaker] = {e: np.mean([c.landmarks.mean(0) - ref for c in own if c.emotion == e], axis=0)
+                        for e in NON_NEUTRAL if any(c.emotion == e for c in own)}
+    return out
+
+
+def region_agreement(model, clips: list[TrackClip]) -> dict:
+    """Cosine of the LDM's field with each speaker's real displacement, per emotion, whole face and per region
+    (:data:`REGION_GROUPS`). Speakers the LDM learnt from measure fidelity; the others, transfer."""
+    from bridge.landmarks import REGIONS
+    groups = {g: np.concatenate([np.asarray(REGIONS[r]) for r in names]) for g, names in REGION_GROUPS.items()}
+    out = {}
+    for speaker, per in real_displacements(clips).items():
+        rows = {e: {"face": _cosine(_field_of(model, e), d),
+                    **{g: _cosine(_field_of(model, e)[idx], d[idx]) for g, idx in groups.items()}}
+                for e, d in per.items()}
+        out[speaker] = {"per_emotion": rows,
+                        "mean": {k: float(np.mean([r[k] for r in rows.values()])) for k in ("face", *groups)}}
+    return out
+
+
+def driving_judge_reading(fields, tracks_dir: str | Path, subject_track: str | Path | None = None,
+                          intensities: tuple[float, ...] = (1.0, 0.5), judge=None, motion_models=None) -> dict:
+    """The plate-level judge (``emogene eval emotion``) on the *driving landmarks* alone, no rendering.
+
+    As :mod:`backend.evaluation.plate_emotion` builds them: its held-out speech through the
+    speech-motion model (seed 0, the subject's face), plus ``fields`` (an LDM or ``[7, 68, 3]``) for each
+    emotion at each intensity, plus blinks; judged relative to the intensity-0 take's mean, the judge's
+    window kept inside each burst. ``bursts``: the frames ``eval emotion`` renders; ``all``: every frame
+    (2-s chunks), steadier. ``judge``: default, trained as ``eval emotion`` does (judge pool only).
+    """
+    from backend.evaluation.emotion_judge import displacement_features
+    from backend.evaluation.judge_real_video import accuracy_summary
+    from backend.evaluation.plate_emotion import FPS, PlateEvalConfig, load_speech
+    from backend.motion.blinks import apply_blinks, blink_schedule, frame_closure
+    from backend.motion.generator import SubjectMotion, neutral_motion, resample_linear
+    from backend.motion.model_io import load_motion_models
+
+    fields = np.asarray(fields.fields.double().numpy() if hasattr(fields, "fields") else fields, np.float64)
+    bar = None
+    if judge is None:
+        from backend.evaluation.emotion_report import DEFAULT_JUDGE
+        from backend.evaluation.judge_real_video import judge_on_real_video
+        real = judge_on_real_video(tracks_dir, DEFAULT_JUDGE)
+        judge, bar = real.judge, real.metrics["unseen_speakers"].get("mean_over_emotions")
+    cfg = PlateEvalConfig()
+    audio = load_speech(cfg)
+    frames = int(np.ceil(len(audio) / 16000 * FPS))
+    models = motion_models or load_motion_models(None, "cpu")
+    face = SubjectMotion.from_track(subject_track).face if subject_track else None
+    with torch.inference_mode():
+        motion = neutral_motion(models, audio, face, 1.0, cfg.seed, "silero")
+    neutral = resample_linear(motion.neutral, frames, FPS)
+    closure = frame_closure(frames, FPS, blink_schedule(len(audio) / 16000, seed=cfg.seed))
+    burst_frames = cfg.burst_frames(frames)
+    views = {"bursts": (burst_frames, np.concatenate([[0], np.cumsum(np.diff(burst_frames) != 1)])),
+             "all": (np.arange(frames), np.arange(frames) // 50)}
+    reference_take = apply_blinks(neutral, closure)
+    out: dict = {"judge_on_real_unseen_speakers": bar, "audio": str(cfg.audio), "frames": frames}
+    for intensity in intensities:
+        row = {}
+        for view, (sel, bursts) in views.items():
+            ref = reference_take[sel].mean(0)
+            labels, preds, clip_index = [], [], []
+            for k in range(len(EMOTIONS)):
+                moved = neutral + (intensity * fields[k - 1] if k else 0.0)
+                lms = apply_blinks(moved.astype(np.float32), closure)[sel]
+                pred = np.empty(len(sel), np.int64)
+                for b in np.unique(bursts):
+                    part = np.flatnonzero(bursts == b)
+                    pred[part] = judge.predict(displacement_features(lms[part], ref, judge.config))
+                labels.append(np.full(len(sel), k))
+                preds.append(pred)
+                clip_index.append(np.full(len(sel), k))
+            row[view] = accuracy_summary(np.concatenate(labels), np.concatenate(preds), np.concatenate(clip_index))
+        out[f"intensity {intensity:g}"] = row
+    return out
+
+
 def evaluate_ldm(model, clips: list[TrackClip], models=None, speech_clip: TrackClip | None = None,
                  config: LDMEvalConfig | None = None) -> dict:
     """The LDM section: leave-one-speaker-out of the recipe, amplitude of ``model``, lip sync (if models given)."""
@@ -185,6 +284,7 @@ def evaluate_ldm(model, clips: list[TrackClip], models=None, speech_clip: TrackC
                     if "paired_frames" in r else {})} for s, r in loso.items()}
     out = {"leave_one_speaker_out": loso, "beats_no_deformation": beats,
            "previous_ldm_leave_one_out_paired": PREVIOUS_LDM, "amplitude": amplitude_table(model, clips),
+           "region_agreement": region_agreement(model, clips),
            "fields": np.round(model.fields.double().numpy(), 5).tolist()}
     if models is not None and speech_clip is not None and getattr(models, "syncnet", None) is not None:
         out["lip_sync"] = lip_sync_under_emotion(models, speech_clip)
@@ -219,6 +319,32 @@ def markdown(metrics: dict) -> str:
     for e, v in amp["per_emotion"].items():
         lines.append(f"| {e} | {_f(v['ldm'])} | {_f(v['real'])} | {_f(v['ratio'], 2)} |")
     lines.append(f"\nAll within tolerance: {amp['within_tolerance']}.")
+    agree = metrics.get("region_agreement")
+    if agree:
+        groups = list(REGION_GROUPS)
+        lines += ["", "## LDM field vs each real speaker's displacement (cosine; filmed-neutral speakers)", "",
+                  "Clip mean minus own neutral, nothing removed. A speaker the shipped LDM learnt from (generator pool) "
+                  "measures fidelity; another measures transfer to a new face.", "",
+                  "| speaker | " + " | ".join(f"{e}" for e in NON_NEUTRAL) + " | mean: face | "
+                  + " | ".join(groups) + " |", "|---" * (len(NON_NEUTRAL) + len(groups) + 2) + "|"]
+        for speaker, r in agree.items():
+            per = r["per_emotion"]
+            lines.append(f"| {speaker} | " + " | ".join(_f(per[e]["face"], 2) if e in per else "—" for e in NON_NEUTRAL)
+                         + f" | {_f(r['mean']['face'], 2)} | " + " | ".join(_f(r["mean"][g], 2) for g in groups) + " |")
+    drive = metrics.get("driving_judge")
+    if drive:
+        lines += ["", "## The plate-level judge on the driving landmarks (no rendering)", "",
+                  "| intensity | frames | mean over 8 emotions | " + " | ".join(EMOTIONS) + " |",
+                  "|---" * (len(EMOTIONS) + 3) + "|"]
+        for key, row in drive.items():
+            if not key.startswith("intensity"):
+                continue
+            for view, acc in row.items():
+                lines.append(f"| {key.split()[1]} | {view} | {_f(acc['mean_over_emotions'], 3)} | "
+                             + " | ".join(_f(acc["per_emotion"].get(e), 2) for e in EMOTIONS) + " |")
+        if drive.get("judge_on_real_unseen_speakers") is not None:
+            lines.append(f"\nThe judge on real video of unseen speakers (the bar): "
+                         f"{drive['judge_on_real_unseen_speakers']:.3f}.")
     ls = metrics.get("lip_sync")
     if ls:
         lines += ["", f"## Lip sync under emotion ({ls['clip']}, shipped VAE, intensity 1)", "",

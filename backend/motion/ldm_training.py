@@ -1,24 +1,29 @@
 """Fitting the LDM's per-emotion fields from MEAD clips, with each speaker's identity factored out.
 
-Recipe (chosen by the leave-one-speaker-out numbers of :mod:`backend.motion.ldm_eval`):
+Recipe (settings chosen by the leave-one-speaker-out numbers of :mod:`backend.motion.ldm_eval`,
+see the LDM section of the motion MODEL_CARD):
 
 1. Each speaker's neutral reference (:func:`backend.data.neutral_reference.speaker_neutral_reference`):
    their neutral clips' mean, else the identity-model projection of their mean shape.
-2. Each clip's target: the clip's mean shape, similarity-aligned onto the reference
-   (head pose and scale are not emotion), minus the reference. Means over a clip
-   average the speech away (MEAD takes of different emotions speak different
-   sentences, so frames cannot be paired in time).
+2. Each clip's target: the clip's mean canonical shape minus the reference. Means over a
+   clip average the speech away (MEAD takes of different emotions speak different
+   sentences, so frames cannot be paired in time). The canonical fit already removes
+   head pose and scale; a further similarity alignment (``align``, used until session 2) also
+   removed part of the expression (a jaw drop or a brow raise changes the fitted scale):
+   held-out direction cosine 0.42-0.50 with it, 0.44-0.55 without.
 3. Per speaker and emotion, least squares over the clips' intensities (MEAD level / 3).
-   A speaker filmed in most emotions against a neutral clip also carries a
-   speaker-specific "emotional vs neutral take" part common to all their emotions
-   (measured: M030's and W009's agree only at cosine 0.47, while their
-   emotion-specific parts agree at 0.56-0.89); ``common_weight`` keeps that much of it.
+   A speaker filmed in most emotions against a neutral clip also has a part common to
+   all their emotions ("emotional vs neutral take": brows up, mouth set). Session 2
+   removed it (``common_weight`` 0); it is part of how the person looks when emotional
+   (the field's cosine with M030's real displacement: 0.80 removed, 0.91 kept), so it
+   is kept now (``common_weight`` 1).
 4. Mean over speakers (each speaker counts once), projected onto the principal
    directions of within-person face motion of non-MEAD clips (``smooth_components``:
    keeps coherent deformations, drops per-point noise), then the inner-lip gaps are
    made exactly neutral's (lip motion stays the audio's).
 5. Amplitude: each field is scaled to ``amplitude`` x the real level-3 displacement of
-   the training speakers filmed neutral (clip mean minus own neutral, mean over points).
+   the training speakers filmed neutral (clip mean minus own neutral, mean over points);
+   real amplitude (1.0; session 2: 0.8).
 
 Closed form, no iterations: seconds on one thread.
 """
@@ -45,14 +50,15 @@ NON_MEAD_CORPORA = ("talking", "subject")
 
 @dataclass
 class LDMFitConfig:
-    common_weight: float = 0.0          # share kept of a speaker's part common to all their emotions (step 3)
+    common_weight: float = 1.0          # share kept of a speaker's part common to all their emotions (step 3)
     min_emotions_for_common: int = 5    # only speakers with this many emotions get it estimated
     smooth_components: int = 30         # 0: no projection onto within-person motion directions
-    amplitude: float = 0.8              # x real level-3 displacement; 0: the least-squares amplitude
+    amplitude: float = 1.0              # x real level-3 displacement; 0: the least-squares amplitude
     lip_preserving: bool = True         # inner-lip gaps exactly unchanged
     identity_components: int = 8
     expression_components: int = 12
     generator_pool_only: bool = True    # the shipped LDM: mead_pools.GENERATOR_SPEAKERS only
+    align: bool = False                 # similarity-align each clip mean onto the reference (step 2)
 
 
 @dataclass
@@ -128,6 +134,11 @@ def motion_directions(clips: list[TrackClip], components: int) -> np.ndarray | N
     return np.linalg.svd(d, full_matrices=False)[2][:components].copy()
 
 
+def _clip_shape(clip: TrackClip, reference: np.ndarray, align: bool) -> np.ndarray:
+    mean = clip.landmarks.mean(0).astype(np.float64)
+    return similarity_align(mean, reference) if align else mean
+
+
 def speaker_targets(clips: list[TrackClip], basis: IdentityBasis | None,
                     cfg: LDMFitConfig) -> dict[str, SpeakerTargets]:
     """Reference and per-emotion field of every MEAD speaker in ``clips`` (step 1-3 of the module doc)."""
@@ -147,8 +158,7 @@ def speaker_targets(clips: list[TrackClip], basis: IdentityBasis | None,
             own = [c for c in cs if c.emotion == emotion]
             if not own:
                 continue
-            num = sum(c.intensity * (similarity_align(c.landmarks.mean(0).astype(np.float64), reference) - reference)
-                      for c in own)
+            num = sum(c.intensity * (_clip_shape(c, reference, cfg.align) - reference) for c in own)
             t.fields[emotion] = num / sum(c.intensity ** 2 for c in own)
             level3 = [c for c in own if (c.level or 3) == 3]
             if level3:
