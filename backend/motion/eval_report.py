@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.emotions import EMOTIONS
+from bridge.emotions import EMOTIONS, NUM_EMOTIONS
 
 
 def _f(x, nd=4) -> str:
@@ -47,15 +47,6 @@ def markdown(metrics: dict) -> str:
     m = e["mean"]
     lines += [f"| **mean** | {_f(m['real_clips'], 3)} | {_f(m['ldm_output'], 3)} | {_f(m['neutral_input'], 3)} |", "",
               ""]
-    if metrics.get("cross_speaker"):
-        lines += ["## Leave one MEAD speaker out (LDM + classifier trained here on the other speaker)", "",
-                  "| held-out speaker | LDM error | no deformation | classifier on real | on LDM(neutral) | on neutral input |",
-                  "|---|---|---|---|---|---|"]
-        for spk, v in metrics["cross_speaker"].items():
-            le, em = v["landmark_error"], v["emotion"]["mean"]
-            lines.append(f"| {spk} | {_f(le['ldm'])} | {_f(le['no_deformation'])} | {_f(em['real_clips'], 3)} | "
-                         f"{_f(em['ldm_output'], 3)} | {_f(em['neutral_input'], 3)} |")
-        lines.append("")
     lines += ["## Idle motion in silent spans (>= 12 frames)", "", f"Clips: {', '.join(i['clips'])}. {i['units']}.", "",
               "| | velocity | acceleration |", "|---|---|---|"]
     for k, v in i["pose"].items():
@@ -71,6 +62,14 @@ def markdown(metrics: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def plots(metrics: dict, out: Path) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
@@ -84,10 +83,7 @@ def plots(metrics: dict, out: Path) -> list[Path]:
     ax.set_xlabel("offset (frames, mouth after audio)")
     ax.set_ylabel("mean SyncNet similarity")
     ax.legend()
-    fig.tight_layout()
-    paths.append(out / "sync_profiles.png")
-    fig.savefig(paths[-1], dpi=90)
-    plt.close(fig)
+    paths.append(_save(fig, out / "sync_profiles.png"))
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     e = metrics["emotion"]
@@ -95,7 +91,7 @@ def plots(metrics: dict, out: Path) -> list[Path]:
     for j, (k, label) in enumerate((("real_clips", "real held-out"), ("ldm_output", "LDM(neutral)"),
                                     ("neutral_input", "neutral input"))):
         axes[0].bar(x + (j - 1) * 0.27, [e[k].get(n, 0) for n in EMOTIONS], 0.27, label=label)
-    axes[0].axhline(1 / 8, color="k", lw=0.8, ls="--")
+    axes[0].axhline(1 / NUM_EMOTIONS, color="k", lw=0.8, ls="--")
     axes[0].set_xticks(x, EMOTIONS, rotation=45)
     axes[0].set_title("classifier accuracy per emotion")
     axes[0].legend(fontsize=7)
@@ -107,10 +103,7 @@ def plots(metrics: dict, out: Path) -> list[Path]:
     axes[1].set_xticks(xi, names, rotation=45)
     axes[1].set_title("held-out MEAD landmark error")
     axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(out / "emotion_ldm.png")
-    fig.savefig(paths[-1], dpi=90)
-    plt.close(fig)
+    paths.append(_save(fig, out / "emotion_ldm.png"))
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     a = metrics["audio2motion"]
@@ -121,10 +114,7 @@ def plots(metrics: dict, out: Path) -> list[Path]:
     idle = metrics["idle"]["pose"]
     axes[1].bar(list(idle), [v["velocity"] for v in idle.values()])
     axes[1].set_title("pose velocity in silence (rad/frame)")
-    fig.tight_layout()
-    paths.append(out / "lmd_idle.png")
-    fig.savefig(paths[-1], dpi=90)
-    plt.close(fig)
+    paths.append(_save(fig, out / "lmd_idle.png"))
     if metrics.get("lipsync"):
         from backend.motion.lipsync_eval import plots as lipsync_plots
         paths += lipsync_plots(metrics["lipsync"], out)

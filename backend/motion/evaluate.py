@@ -2,9 +2,8 @@
 
 Held out: the data module's validation speakers for talking clips (speaker-disjoint
 from training) and the tail (~20 %, the data module's ``val_start_frame``) of every
-MEAD clip for the shipped LDM and classifier. Because there are only two MEAD
-speakers, speaker-held-out numbers come from leave-one-speaker-out folds trained
-here (``cross_speaker``). Sections:
+MEAD clip for the shipped LDM and classifier. Speaker-held-out LDM numbers are
+:mod:`ldm_eval`'s (leave one MEAD speaker out, ``ldm_generalisation``). Sections:
 
 * ``audio2motion``: M-LMD / F-LMD (canonical units and source pixels) of the VAE
   (deterministic mode, each clip's own mean face as identity) vs "mean face, mouth
@@ -17,7 +16,6 @@ here (``cross_speaker``). Sections:
   ablation trained here without the lip term.
 * ``emotion``: classifier accuracy per emotion on held-out real frames, on the neutral
   clips' held-out frames deformed by the LDM to each emotion, and on the undeformed input.
-* ``cross_speaker``: the same two for each MEAD speaker with models trained on the other.
 * ``idle``: velocity / acceleration of head pose and landmarks in silent spans:
   sampled pose with and without the idle method vs the real tracks' silent spans.
 * ``lipsync``: :mod:`lipsync_eval` on held-out people: mouth-opening correlation, velocity
@@ -34,7 +32,6 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from bridge.emotions import EMOTIONS
 from backend.motion import training
 from backend.motion.audio2motion import close_lips_in_silence, pause_gate
 from backend.motion.emotion_classifier import classify_track
@@ -44,6 +41,8 @@ from backend.motion.model_io import MotionModels, load_motion_models
 from backend.motion.pose_sampling import PoseTrack, motion_statistics, sample_pose, silent_spans
 from backend.motion.syncnet import sync_profile
 from backend.motion.tracks_data import TrackClip, load_clips, split_clips
+from bridge.emotions import EMOTIONS, NUM_EMOTIONS
+from bridge.landmarks import NUM_LANDMARKS
 
 SHIFT_FRAMES = 5
 
@@ -53,7 +52,6 @@ class EvalConfig:
     tracks: str = "cache/tracks"
     models: str | None = None          # None: the shipped models
     ablation_steps: int = 1500         # LDM without the lip term, trained here for the comparison
-    fold_steps: int = 1500             # leave-one-MEAD-speaker-out LDM (classifier: half), 0 skips
     seed: int = 0
     previous_models: str | None = "cache/previous_models"   # audio-to-motion shipped before (skipped if absent)
 
@@ -123,7 +121,7 @@ def evaluate_sync(models: MotionModels, clips: list[TrackClip], generated: dict[
 def ldm_landmark_error(ldm, targets: list[TrackClip], neutral_pool: list[TrackClip]) -> dict:
     """Per-point error of ``neutral + LDM`` vs the real emotional frames, and of "no deformation"."""
     pairs = training.deformation_pairs(targets, neutral_pool=neutral_pool)
-    w = torch.nn.functional.one_hot(torch.as_tensor(pairs.label), 8).float()
+    w = torch.nn.functional.one_hot(torch.as_tensor(pairs.label), NUM_EMOTIONS).float()
     with torch.no_grad():
         pred = ldm(torch.as_tensor(pairs.neutral), w, torch.as_tensor(pairs.intensity)).numpy()
     err_model = np.linalg.norm(pairs.neutral + pred - pairs.emotional, axis=-1).mean(-1)
@@ -143,8 +141,8 @@ def lip_sync_cost(models: MotionModels, talking: list[TrackClip], variants: dict
     for name, ldm in variants.items():
         conf, open_change, offsets = [], [], []
         for c in talking:
-            for k in range(1, 8):
-                wk = torch.zeros(c.frames, 8)
+            for k in range(1, NUM_EMOTIONS):
+                wk = torch.zeros(c.frames, NUM_EMOTIONS)
                 wk[:, k] = 1
                 with torch.no_grad():
                     emo = ldm.deform(torch.as_tensor(c.landmarks), wk, torch.ones(c.frames)).numpy()
@@ -165,7 +163,7 @@ def emotion_scores(clf, ldm, targets: list[TrackClip]) -> dict:
         real.setdefault(c.emotion, []).append(float(np.mean(pred == c.emotion_label)))
     for c in [c for c in targets if c.emotion == "neutral"]:
         for k, name in enumerate(EMOTIONS):
-            wk = torch.zeros(c.frames, 8)
+            wk = torch.zeros(c.frames, NUM_EMOTIONS)
             wk[:, k] = 1
             with torch.no_grad():
                 emo = ldm.deform(torch.as_tensor(c.landmarks), wk, torch.ones(c.frames)).numpy()
@@ -174,29 +172,7 @@ def emotion_scores(clf, ldm, targets: list[TrackClip]) -> dict:
     real, deformed, neutral_in = ({k: _mean(v) for k, v in d.items()} for d in (real, deformed, neutral_in))
     return {"real_clips": real, "ldm_output": deformed, "neutral_input": neutral_in,
             "mean": {"real_clips": _mean(real.values()), "ldm_output": _mean(deformed.values()),
-                     "neutral_input": _mean(neutral_in.values()), "chance": 1 / 8}}
-
-
-def cross_speaker_folds(splits, config: EvalConfig) -> dict:
-    """Leave one MEAD speaker out: train LDM + classifier on the others (here, briefly), test on the one."""
-    out = {}
-    for speaker in splits.mead_speakers():
-        train = [c for c in splits.mead_full if c.speaker != speaker]
-        test = [c for c in splits.mead_full if c.speaker == speaker and "1080p" not in c.name]
-        if not train or not test or not any(c.emotion == "neutral" for c in test):
-            continue                     # frame pairs need the speaker's own neutral clip
-        identity = splits.talking_train + train
-        fold_cfg = training.LDMTrainConfig(steps=config.fold_steps, seed=config.seed,
-                                           fit=training.LDMFitConfig(generator_pool_only=False))
-        ldm, _ = training.train_ldm(fold_cfg, train,
-                                    torch.device("cpu"), identity_clips=identity)
-        clf, _ = training.train_emotion_classifier(
-            training.EmotionTrainConfig(steps=config.fold_steps // 2, seed=config.seed), train,
-            torch.device("cpu"), identity_clips=identity)
-        out[speaker] = {"trained_on": sorted({c.speaker for c in train}),
-                        "landmark_error": ldm_landmark_error(ldm, test, test),
-                        "emotion": emotion_scores(clf, ldm, test)}
-    return out
+                     "neutral_input": _mean(neutral_in.values()), "chance": 1 / NUM_EMOTIONS}}
 
 
 def evaluate_idle(models: MotionModels, clips: list[TrackClip], seed: int = 0) -> dict:
@@ -220,7 +196,8 @@ def evaluate_idle(models: MotionModels, clips: list[TrackClip], seed: int = 0) -
         lm["real"].append(motion_statistics(c.landmarks, mask))
         lm["generated"].append(motion_statistics(vae_neutral(models, c), mask))
     summarise = lambda vals: {"velocity": _mean(v for v, _ in vals), "acceleration": _mean(a for _, a in vals)}
-    return {"clips": used, "units": "pose: rad/frame (rotation vector); landmarks: canonical units/frame (flattened 68x3 norm)",
+    return {"clips": used, "units": "pose: rad/frame (rotation vector); landmarks: canonical units/frame (flattened "
+                      f"{NUM_LANDMARKS}x3 norm)",
             "pose": {k: summarise(v) for k, v in acc.items()},
             "landmarks": {k: summarise(v) for k, v in lm.items()}}
 
@@ -247,7 +224,6 @@ def evaluate_motion(config: EvalConfig | None = None, device: torch.device | str
         "ldm": {"landmark_error": ldm_landmark_error(models.ldm, splits.mead_test, neutral_pool),
                 "lip_sync_cost": lip_sync_cost(models, splits.talking_test, variants)},
         "emotion": emotion_scores(models.emotion, models.ldm, splits.mead_test),
-        "cross_speaker": cross_speaker_folds(splits, config) if config.fold_steps > 0 else {},
         "idle": evaluate_idle(models, splits.talking_train + splits.talking_test, config.seed),
         "ldm_generalisation": _ldm_generalisation(models, clips, splits),
         "lipsync": _lipsync_section(models, clips, config),
