@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bridge.camera import (CAPABILITY, FRAME_COLUMNS, CameraError, CameraSpec, CameraTrack, PlateSizeError,
-                           camera_from_content, frame_camera, plate_size)
+                           frame_camera, plate_size)
 from bridge.errors import BridgeError
 from bridge.messages import Message
 from bridge.protocol import DEFAULT_LIMITS
