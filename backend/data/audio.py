@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.data.input_files import check_input_file
+
 SAMPLE_RATE = 16_000
 HOP = 160
 WIN = 400
@@ -78,12 +80,7 @@ def _ffmpeg_decode(args_in: list[str], name: str, stdin: bytes | None = None) ->
 def load_audio(path: str | Path) -> np.ndarray:
     """Mono float32 at 16 kHz from an audio file or a video's audio track; :class:`AudioError` otherwise."""
     path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: file not found")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a folder, not an audio file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: zero-length file")
+    check_input_file(path, AudioError, "audio file")
     if path.suffix.lower() in SOUNDFILE_SUFFIXES:
         import soundfile as sf
         try:

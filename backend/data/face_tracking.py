@@ -24,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from backend.data.input_files import check_input_file
 from backend.data.landmark_map import MEDIAPIPE_TO_IBUG68
 
 
@@ -102,12 +103,7 @@ def iter_frames_rgb(path: str | Path, max_frames: int | None = None):
 
 
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise VideoError(f"{path}: file not found")
-    if path.is_dir():
-        raise VideoError(f"{path}: is a folder, not a video")
-    if path.stat().st_size == 0:
-        raise VideoError(f"{path}: zero-length file")
+    check_input_file(path, VideoError, "video")
 
 
 @contextlib.contextmanager
