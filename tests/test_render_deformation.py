@@ -36,7 +36,9 @@ def test_warp_interpolates_a_smooth_displacement_and_fades_away_from_the_face():
     wanted = FACE - target
     error = (warp(target) - wanted).norm(dim=-1)
     assert float(error.max()) < 0.15 * float(wanted.norm(dim=-1).max())
-    far = FACE.mean(0) + torch.tensor([[4.0, 0, 0], [0, 5.0, 0], [0, 0, 3.5]])
+    # fades across the face within a few widths, along depth within a few depth widths
+    depth = WarpConfig().depth_width
+    far = FACE.mean(0) + torch.tensor([[4.0, 0, 0], [0, 5.0, 0], [0, 0, 1.5 + 3.5 * depth]])
     assert float(warp(far).norm(dim=-1).max()) < 1e-3
     # no overshoot: nowhere near the face moves much more than the largest landmark displacement
     points = FACE.mean(0) + torch.randn(5000, 3, generator=torch.Generator().manual_seed(0)) * 0.8
@@ -136,6 +138,24 @@ def test_a_landmark_displacement_moves_the_rendered_feature_by_the_projected_pix
     moved = centroid(after) - centroid(before)
     assert float(expected.norm()) > 3.0                                 # a visible move (pixels)
     assert float((moved - expected).norm()) < 0.5, (moved, expected)
+
+
+@pytest.mark.parametrize("depth_miss", [-0.3, 0.3])
+def test_a_feature_off_its_landmarks_depth_still_moves_the_full_projected_pixels(depth_miss):
+    """Tracked landmark depths are rough: skin a few tenths behind or in front of its landmark must
+    still move with it (an isotropic kernel moves it by about 40 % less)."""
+    delta = (0.15, 0.10, 0.0)
+    target = FACE + smooth_displacement(CORNER, delta)
+    skin = FACE[CORNER] + torch.tensor([0.0, 0.0, depth_miss])
+    moved = {}
+    for name, config in (("default", WarpConfig()), ("isotropic", WarpConfig(depth_width=None))):
+        model = stub_model()
+        model.head_field = BlobField(skin, model.head_box)
+        before = render_alpha(model, None)
+        moved[name] = centroid(render_alpha(model, LandmarkWarp.fit(FACE, target, config))) - centroid(before)
+    expected = project(skin + target[CORNER] - FACE[CORNER]) - project(skin)
+    assert float((moved["default"] - expected).norm()) < 0.1 * float(expected.norm()), (moved, expected)
+    assert float(moved["isotropic"].norm()) < 0.8 * float(expected.norm()), (moved, expected)
 
 
 def test_zero_displacement_renders_bit_identically():
