@@ -1,6 +1,6 @@
 """Emotion classifier on landmark windows: the project's "emotion score" metric.
 
-Input: a window of canonical landmarks ``[B, W, 68, 3]``; each frame is encoded by
+Input: a window of canonical landmarks ``[B, W, NUM_LANDMARKS, 3]``; each frame is encoded by
 an MLP (as an offset from the mean face), features are averaged over the
 window, and a linear head gives logits over the 8 MEAD emotions.
 """
@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from bridge.emotions import NUM_EMOTIONS
+from bridge.landmarks import NUM_LANDMARKS
 
 KIND = "emogene.emotion_classifier"
 VERSION = 1
@@ -30,9 +31,9 @@ class EmotionClassifier(nn.Module):
     def __init__(self, config: EmotionClassifierConfig | None = None):
         super().__init__()
         self.config = c = config or EmotionClassifierConfig()
-        self.register_buffer("mean_face", torch.zeros(68, 3))
+        self.register_buffer("mean_face", torch.zeros(NUM_LANDMARKS, 3))
         self.frame_encoder = nn.Sequential(
-            nn.Linear(68 * 3, c.hidden), nn.GELU(), nn.Dropout(c.dropout),
+            nn.Linear(NUM_LANDMARKS * 3, c.hidden), nn.GELU(), nn.Dropout(c.dropout),
             nn.Linear(c.hidden, c.hidden), nn.GELU())
         self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.hidden, NUM_EMOTIONS))
 
@@ -43,7 +44,7 @@ class EmotionClassifier(nn.Module):
 
 @torch.no_grad()
 def classify_track(model: EmotionClassifier, landmarks: np.ndarray, stride: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted label and window start for every window of a track ``[T,68,3]``."""
+    """Predicted label and window start for every window of a track ``[T, NUM_LANDMARKS, 3]``."""
     w = model.config.window
     stride = stride or max(1, w // 2)
     T = landmarks.shape[0]

@@ -1,4 +1,4 @@
-"""68-point iBUG landmark index groups and small geometric measures used across the motion models."""
+"""iBUG landmark index groups and small geometric measures used across the motion models."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,7 +17,7 @@ EYELID_PAIRS = ((37, 41), (38, 40), (43, 47), (44, 46))
 
 
 def mouth_opening(landmarks):
-    """Mean vertical inner-lip gap per frame (canonical units, y up). Works on numpy or torch ``[..., 68, 3]``."""
+    """Mean vertical inner-lip gap per frame (canonical units, y up). Works on numpy or torch ``[..., NUM_LANDMARKS, 3]``."""
     gaps = [landmarks[..., u, 1] - landmarks[..., l, 1] for u, l in INNER_LIP_PAIRS]
     return sum(gaps) / len(gaps)
 

@@ -9,7 +9,7 @@ from backend.motion.landmarks import MOUTH, mouth_opening
 def landmark_distance(pred: np.ndarray, target: np.ndarray, points: np.ndarray | None = None) -> float:
     """Mean Euclidean distance per point and frame after mean-centring each frame's point set.
 
-    ``points=MOUTH`` is M-LMD, ``None`` (all 68) is F-LMD; units are those of the inputs.
+    ``points=MOUTH`` is M-LMD, ``None`` (all NUM_LANDMARKS) is F-LMD; units are those of the inputs.
     """
     idx = np.arange(pred.shape[1]) if points is None else points
     p = pred[:, idx] - pred[:, idx].mean(1, keepdims=True)

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.emotions import EMOTIONS
 from backend.motion.tracks_data import MEL_BINS, MEL_PER_FRAME, TrackClip
+from bridge.emotions import EMOTIONS
+from bridge.landmarks import MOUTH, NUM_LANDMARKS
 
 
 def procedural_face() -> np.ndarray:
-    """A plausible 68-point canonical face (eyes at x = +-0.5, y up), float32 [68, 3]."""
-    p = np.zeros((68, 3), np.float64)
+    """A plausible iBUG canonical face (eyes at x = +-0.5, y up), float32 [NUM_LANDMARKS, 3]."""
+    p = np.zeros((NUM_LANDMARKS, 3), np.float64)
     a = np.pi * np.arange(17) / 16
     p[0:17, 0], p[0:17, 1], p[0:17, 2] = -0.95 * np.cos(a), -0.35 - 1.2 * np.sin(a), -0.3 * np.abs(np.cos(a))
     bx = np.linspace(-0.85, -0.15, 5)
@@ -30,15 +31,15 @@ def procedural_face() -> np.ndarray:
     p[42:48, :2] = eye + [0.5, 0]
     p[48:60, :2] = [[-.4, -1.05], [-.25, -.95], [-.1, -.92], [0, -.93], [.1, -.92], [.25, -.95],
                     [.4, -1.05], [.25, -1.17], [.1, -1.2], [0, -1.21], [-.1, -1.2], [-.25, -1.17]]
-    p[60:68, :2] = [[-.32, -1.05], [-.12, -1.03], [0, -1.03], [.12, -1.03], [.32, -1.05],
+    p[60:NUM_LANDMARKS, :2] = [[-.32, -1.05], [-.12, -1.03], [0, -1.03], [.12, -1.03], [.32, -1.05],
                     [.12, -1.035], [0, -1.035], [-.12, -1.035]]
-    p[48:68, 2] = 0.2
+    p[MOUTH.start:MOUTH.stop, 2] = 0.2
     return p.astype(np.float32)
 
 
-LOWER_FACE = np.r_[np.arange(5, 12), np.arange(55, 60), np.arange(65, 68)]
+LOWER_FACE = np.r_[np.arange(5, 12), np.arange(55, 60), np.arange(65, NUM_LANDMARKS)]
 #: a fixed, recognisable displacement per emotion (neutral = 0) for synthetic MEAD-like clips
-_EMOTION_OFFSETS = np.random.default_rng(123).normal(0, 0.04, (len(EMOTIONS), 68, 3)).astype(np.float32)
+_EMOTION_OFFSETS = np.random.default_rng(123).normal(0, 0.04, (len(EMOTIONS), NUM_LANDMARKS, 3)).astype(np.float32)
 _EMOTION_OFFSETS[0] = 0
 
 
@@ -60,7 +61,7 @@ def synthetic_clip(name: str, frames: int = 250, seed: int = 0, speaker: str = "
                    emotion: str | None = None, with_audio: bool = True) -> TrackClip:
     rng = np.random.default_rng(seed)
     identity = np.random.default_rng(zlib.crc32(speaker.encode()))
-    face = procedural_face() + identity.normal(0, 0.02, (68, 3)).astype(np.float32)   # one face per speaker
+    face = procedural_face() + identity.normal(0, 0.02, (NUM_LANDMARKS, 3)).astype(np.float32)   # one face per speaker
     env = synthetic_envelope(frames, rng)
     lms = np.repeat(face[None], frames, 0)
     lms[:, LOWER_FACE, 1] -= 0.18 * env[:, None].astype(np.float32)

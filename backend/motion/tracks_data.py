@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bridge.emotions import EMOTION_INDEX, MEAD_LEVEL_INTENSITY
+from bridge.landmarks import NUM_LANDMARKS
 
 MEL_PER_FRAME = 4
 MEL_BINS = 80
@@ -29,7 +30,7 @@ class TrackDataError(ValueError):
 @dataclass
 class TrackClip:
     name: str
-    landmarks: np.ndarray            # float32 [T, 68, 3] canonical
+    landmarks: np.ndarray            # float32 [T, NUM_LANDMARKS, 3] canonical
     rotation: np.ndarray             # float32 [T, 3, 3]
     translation: np.ndarray          # float32 [T, 3]
     mel: np.ndarray | None           # float32 [4T, 80] or None without audio
@@ -90,8 +91,8 @@ def load_clip(npz_path: str | Path) -> TrackClip:
         if "landmarks" not in z:
             raise TrackDataError(f"{npz_path} has no 'landmarks' array")
         lms = np.asarray(z["landmarks"], np.float32)
-        if lms.ndim != 3 or lms.shape[1:] != (68, 3):
-            raise TrackDataError(f"{npz_path}: landmarks must be [T,68,3], got {list(lms.shape)}")
+        if lms.ndim != 3 or lms.shape[1:] != (NUM_LANDMARKS, 3):
+            raise TrackDataError(f"{npz_path}: landmarks must be [T,{NUM_LANDMARKS},3], got {list(lms.shape)}")
         T = lms.shape[0]
         rot = np.asarray(z["rotation"], np.float32) if "rotation" in z else np.tile(np.eye(3, dtype=np.float32), (T, 1, 1))
         trans = np.asarray(z["translation"], np.float32) if "translation" in z else np.zeros((T, 3), np.float32)

@@ -65,8 +65,8 @@ class StageContext(Protocol):
     """What a stage may do. Implemented by the server (and by a local runner for the CLI/demo).
 
     ``state`` keys written by the motion stage, all at the job's fps, ``frame_count`` rows:
-      ``landmarks``          float32 [F, 68, 3] emotional canonical landmarks
-      ``neutral_landmarks``  float32 [F, 68, 3] before the LDM
+      ``landmarks``          float32 [F, NUM_LANDMARKS, 3] emotional canonical landmarks
+      ``neutral_landmarks``  float32 [F, NUM_LANDMARKS, 3] before the emotion deformer
       ``rotation``           float32 [F, 3, 3] head rotation (camera frame, OpenCV axes)
       ``translation``        float32 [F, 3]
       ``speech_mask``        bool [F] voice activity

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from backend.pipeline.base import CancelFlag, GenerateJob, JobCancelled, Stage, StageError
+from bridge.landmarks import NUM_LANDMARKS
 from bridge.messages import EncodedBuffer, Message
 from bridge.protocol import ErrorCode, MessageType
 from bridge.results import JobAssembler
@@ -109,8 +110,8 @@ class MessageStageContext:
                        translation: np.ndarray) -> None:
         landmarks = np.ascontiguousarray(landmarks, dtype=np.float32)
         count = landmarks.shape[0] if landmarks.ndim == 3 else -1
-        if landmarks.shape[1:] != (68, 3) or count < 0:
-            raise StageError(ErrorCode.INTERNAL, f"landmark chunk must be [n, 68, 3], got {list(landmarks.shape)}")
+        if landmarks.shape[1:] != (NUM_LANDMARKS, 3) or count < 0:
+            raise StageError(ErrorCode.INTERNAL, f"landmark chunk must be [n, {NUM_LANDMARKS}, 3], got {list(landmarks.shape)}")
         rotation = np.ascontiguousarray(rotation, dtype=np.float32)
         translation = np.ascontiguousarray(translation, dtype=np.float32)
         if rotation.shape != (count, 3, 3) or translation.shape != (count, 3):
@@ -164,7 +165,7 @@ def run_stages(job: GenerateJob, stages: list[Stage], ctx: MessageStageContext) 
 class LocalResult:
     """What a job produced, assembled from its messages."""
     state: str                                   # "done" | "cancelled" | "failed"
-    landmarks: np.ndarray                        # float32 [F, 68, 3]
+    landmarks: np.ndarray                        # float32 [F, NUM_LANDMARKS, 3]
     rotation: np.ndarray                         # float32 [F, 3, 3]
     translation: np.ndarray                      # float32 [F, 3]
     fps: float

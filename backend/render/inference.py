@@ -21,6 +21,7 @@ from backend.render.frame_render import (CHECKPOINT_STEM, FrameConditions, frame
 from backend.render.model import MODEL_KIND, MODEL_VERSION, SubjectModelConfig, SubjectNeRF
 from backend.render.sampling import ray_box_bounds
 from backend.subjects import load_subject_info
+from bridge.landmarks import NUM_LANDMARKS
 from bridge.camera import CameraSpec, CameraTrack, PlateSize, PlateSizeError, fit_within, plate_size
 
 #: how far (in training standard deviations) a landmark code may leave the training range before we warn
@@ -125,8 +126,8 @@ class SubjectRenderer:
         The subject's rest face is its neutral clip's mean when it was filmed with emotions
         (``subject.json: neutral_landmarks``), else the mean of its training frames."""
         rest = self.info.get("neutral_landmarks")
-        subject_mean = (np.asarray(rest, np.float32).reshape(68, 3) if rest is not None
-                        else self.model.landmark_code.mean.reshape(68, 3).cpu().numpy())
+        subject_mean = (np.asarray(rest, np.float32).reshape(NUM_LANDMARKS, 3) if rest is not None
+                        else self.model.landmark_code.mean.reshape(NUM_LANDMARKS, 3).cpu().numpy())
         return (subject_mean + landmarks - neutral_landmarks.mean(axis=0)).astype(np.float32)
 
     # -- conditions --------------------------------------------------------------------

@@ -16,8 +16,8 @@ import numpy as np
 
 @dataclass
 class SubjectTrack:
-    landmarks: np.ndarray        # float32 [T, 68, 3] canonical
-    landmarks_image: np.ndarray  # float32 [T, 68, 2] pixels of the source video
+    landmarks: np.ndarray        # float32 [T, NUM_LANDMARKS, 3] canonical
+    landmarks_image: np.ndarray  # float32 [T, NUM_LANDMARKS, 2] pixels of the source video
     rotation: np.ndarray         # float32 [T, 3, 3] camera frame, OpenCV axes
     translation: np.ndarray      # float32 [T, 3]
     scale: np.ndarray            # float32 [T]
