@@ -59,6 +59,67 @@ def test_untrained_sr_net_is_exactly_bicubic():
     assert torch.allclose(SuperResolutionNet()(plate), bicubic_plate(plate), atol=1e-6)
 
 
+def test_x2_head_starts_as_bicubic_and_shares_the_trunk():
+    plate = torch.rand(1, 4, 16, 16)
+    plate[:, :3] *= plate[:, 3:]
+    net = SuperResolutionNet(SuperResolutionConfig(x2_head=True))
+    assert net.scales == (2, 4)
+    out = net.both(plate)
+    assert out[2].shape == (1, 4, 32, 32) and out[4].shape == (1, 4, 64, 64)
+    assert torch.allclose(out[2], bicubic_plate(plate, 2), atol=1e-6)
+    assert torch.allclose(net(plate, scale=2), out[2]) and torch.allclose(net(plate), out[4])
+    with pytest.raises(ValueError, match="scales"):
+        SuperResolutionNet()(plate, scale=2)
+
+
+def test_plates_up_to_twice_the_working_size_use_the_x2_head():
+    from backend.render.sr_plates import network_scale
+    with_x2, x4_only = SuperResolutionNet(SuperResolutionConfig(x2_head=True)), SuperResolutionNet()
+    assert network_scale(with_x2, 128 / 256) == 2 and network_scale(with_x2, 128 / 200) == 2
+    assert network_scale(with_x2, 128 / 300) == 4 and network_scale(with_x2, 128 / 512) == 4
+    assert network_scale(x4_only, 128 / 256) == 4
+
+
+def test_sr_loss_weights_the_mouth_and_rewards_sharp_edges():
+    from backend.render.train_sr import SRTrainConfig, sr_loss
+    target = torch.zeros(1, 7, 16, 16)
+    target[:, :, :, 8:] = 1.0                                  # a hard vertical edge, person everywhere
+    background = torch.zeros(1, 3, 16, 16)
+    sharp, blurred = target[:, :4].clone(), target[:, :4].clone()
+    blurred[:, :, :, 7:9] = 0.5
+    plain = SRTrainConfig(alpha_weight=0.0)
+    assert sr_loss(sharp, target, background, plain) == 0
+    with_gradient = SRTrainConfig(alpha_weight=0.0, gradient_weight=1.0)
+    assert sr_loss(blurred, target, background, with_gradient) > sr_loss(blurred, target, background, plain)
+    weight = torch.ones(1, 1, 16, 16)
+    weight[..., 7:9] = 5.0                                     # a "mouth" on the blurred columns
+    assert sr_loss(blurred, target, background, plain, weight) > sr_loss(blurred, target, background, plain)
+
+
+def test_sr_selection_frames_are_held_out_and_outside_the_evaluation_set():
+    from backend.render.evaluate_plates import evaluation_frames
+    from backend.render.sr_data import SRDataConfig, chosen_frames
+    info = json.loads((DEFAULT / "subject.json").read_text())
+    indices, selection = chosen_frames(info, SRDataConfig())
+    held = set(range(*info["split"]["heldout"]))
+    assert selection.sum() >= 20 and set(indices[selection]) <= held
+    assert not set(indices[~selection]) & held
+    assert not set(indices[selection]) & set(evaluation_frames(info, 24))
+
+
+def test_torso_behind_an_opaque_head_is_skipped_within_one_percent(renderer):
+    cond = _conditions(renderer, [1650])
+    camera = renderer.camera_for(None, (64, 64))
+    fast = renderer.render_premultiplied(camera, cond, 0)
+    renderer.model.skip_occluded_torso = False
+    try:
+        full = renderer.render_premultiplied(camera, cond, 0)
+    finally:
+        renderer.model.skip_occluded_torso = True
+    assert (full[..., 3] > 0.99).float().mean() > 0.1             # the face covers a good share of the plate
+    assert (fast - full).abs().max() <= 0.011
+
+
 def test_culling_gives_the_same_plate_as_full_rendering(renderer):
     cond = _conditions(renderer, [1650])
     near = renderer.camera_for(None, (96, 96))

@@ -44,6 +44,12 @@ def read_frames(video: Path, indices: list[int]) -> dict[int, np.ndarray]:
     return out
 
 
+def evaluation_frames(info: dict, count: int) -> np.ndarray:
+    """The ``count`` held-out frames the plate evaluation uses, evenly spread over the held-out split."""
+    held = np.arange(*info["split"]["heldout"])
+    return held[np.linspace(0, len(held) - 1, min(count, len(held))).round().astype(int)]
+
+
 def full_size_background(subject_dir: Path, info: dict, size: tuple[int, int]) -> np.ndarray:
     """The subject's clean plate at ``size`` (its full-size background when shipped, else upscaled)."""
     import cv2
@@ -131,8 +137,7 @@ def evaluate_plates(subject_dir: str | Path, out_dir: str | Path | None = None, 
         size = renderer.fit_to_limit(size)
     track_file = np.load(subject_dir / info["track"])
     track = {k: track_file[k] for k in track_file.files}
-    held = np.arange(*info["split"]["heldout"])
-    held = held[np.linspace(0, len(held) - 1, min(frames, len(held))).round().astype(int)]
+    held = evaluation_frames(info, frames)
     train = np.arange(*info["split"]["train"])
     lm = track["landmarks"].reshape(len(track["landmarks"]), -1)
     nearest = train[np.argmin(((lm[held][:, None] - lm[train][None]) ** 2).sum(-1), axis=1)]

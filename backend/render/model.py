@@ -74,6 +74,8 @@ class SubjectNeRF(nn.Module):
         # the subject's mean head pose (camera frame): the anchor and the pose code's reference
         self.register_buffer("mean_rotation", torch.eye(3))
         self.register_buffer("mean_translation", torch.zeros(3))
+        #: inference skips the torso behind an opaque head (benchmarks switch it off to time the old way)
+        self.skip_occluded_torso = True
 
     # -- one field pass -------------------------------------------------------------------
     def _render_field(self, fld: ConditionedField, grid: OccupancyGrid, origins: torch.Tensor,
@@ -135,9 +137,19 @@ class SubjectNeRF(nn.Module):
         head_rgb, head_alpha = self._render_field(self.head_field, self.head_grid, head_o, head_d, self.head_box,
                                                   code, c.head_samples, jitter, skip_empty, warp)
         torso_condition = torch.cat([pose, head_rgb.detach()], dim=-1)
-        torso_rgb, torso_alpha = self._render_field(self.torso_field, self.torso_grid, origins, dirs,
-                                                    self.torso_box, torso_condition, c.torso_samples,
-                                                    jitter, skip_empty)
+        if torch.is_grad_enabled():
+            torso_rgb, torso_alpha = self._render_field(self.torso_field, self.torso_grid, origins, dirs,
+                                                        self.torso_box, torso_condition, c.torso_samples,
+                                                        jitter, skip_empty)
+        else:
+            # inference: behind a head that lets less than EARLY_STOP_TRANSMITTANCE of the light through, the
+            # torso would change the pixel by less than that (early termination's own tolerance): not marched
+            torso_rgb, torso_alpha = torch.zeros_like(head_rgb), torch.zeros_like(head_alpha)
+            todo = (head_alpha < (1 - EARLY_STOP_TRANSMITTANCE if self.skip_occluded_torso else 2.0)).nonzero()[:, 0]
+            if len(todo):
+                torso_rgb[todo], torso_alpha[todo] = self._render_field(
+                    self.torso_field, self.torso_grid, origins[todo], dirs[todo], self.torso_box,
+                    torso_condition[todo], c.torso_samples, jitter, skip_empty)
         rgb, alpha = over(head_rgb, head_alpha, torso_rgb, torso_alpha)
         return {"rgb": rgb, "alpha": alpha, "head_rgb": head_rgb, "head_alpha": head_alpha,
                 "torso_rgb": torso_rgb, "torso_alpha": torso_alpha}

@@ -18,13 +18,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-SR_DATA_VERSION = 1
+SR_DATA_VERSION = 2
 
 
 @dataclass
 class SRDataConfig:
-    train_stride: int = 16         # every 16th training frame (101 of 1601)
-    heldout_stride: int = 8        # every 8th held-out frame (23 of 178; never trained on)
+    train_stride: int = 8          # every 8th training frame (201 of 1601)
+    # selection frames (never trained on): the held-out frames half-way between consecutive frames of the
+    # plate evaluation's default set of this many (23 of 178), so choosing SR settings never sees them
+    evaluation_frames: int = 24
     mask_threshold: float = 0.5    # as subject preparation
 
 
@@ -36,7 +38,7 @@ class SRPairs:
     masks: np.ndarray        # uint8 [N, H, W] person mask (0..255)
     renders: np.ndarray      # float16 [N, h, w, 4] NeRF premultiplied RGB + alpha at the working resolution
     background: np.ndarray   # uint8 [H, W, 3] clean plate at the source resolution
-    heldout: np.ndarray      # bool [N] frame is in the subject's held-out split
+    heldout: np.ndarray      # bool [N] a selection frame (held out, not in the plate evaluation's set)
 
 
 def _file_digest(path: Path) -> str:
@@ -58,9 +60,15 @@ def resolve_source_video(subject_dir: Path, info: dict) -> Path:
 
 
 def chosen_frames(info: dict, config: SRDataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Training frames, then selection frames: held-out frames outside the plate evaluation's set.
+    Returns the frame numbers and a flag per frame (True: selection)."""
+    from backend.render.evaluate_plates import evaluation_frames
     train = np.arange(*info["split"]["train"])[::config.train_stride]
-    held = np.arange(*info["split"]["heldout"])[::config.heldout_stride]
-    return np.concatenate([train, held]), np.concatenate([np.zeros(len(train), bool), np.ones(len(held), bool)])
+    evaluated = evaluation_frames(info, config.evaluation_frames)
+    selection = np.unique(np.round((evaluated[:-1] + evaluated[1:]) / 2).astype(int))
+    selection = selection[~np.isin(selection, evaluated)]
+    return (np.concatenate([train, selection]),
+            np.concatenate([np.zeros(len(train), bool), np.ones(len(selection), bool)]))
 
 
 def extract_frames(video: Path, indices: np.ndarray, threshold: float, progress: bool = True):

@@ -1,6 +1,8 @@
 """Plates above a subject's working resolution through its super-resolution network: render
 the NeRF at the working resolution through a scaled-down copy of the plate's camera, upscale
-x4, and (for sizes that are not exactly 4x) area-resample to the requested size.
+by the network's smallest scale that reaches the requested size (x2 when it has a x2 head and
+the plate is at most twice the working size, else x4), and (for sizes that are not exactly
+that) area-resample to the requested size.
 
 A request of W x H renders the NeRF at W*f x H*f with f = working size / max(W, H), so the
 NeRF always runs at its own working resolution (the face as large as in training) and the
@@ -49,14 +51,20 @@ def low_resolution_camera(camera: PinholeCamera, working: int) -> tuple[PinholeC
                          camera.world_from_camera.copy()), f
 
 
+def network_scale(net: SuperResolutionNet, f: float) -> int:
+    """The smallest of the network's scales whose output covers the plate (``f``: working / plate size)."""
+    return next((s for s in sorted(net.scales) if s * f >= 1.0 - 1e-6), max(net.scales))
+
+
 @torch.no_grad()
 def super_resolved_plate(renderer, net: SuperResolutionNet, camera: PinholeCamera, conditions,
                          index: int) -> torch.Tensor:
     """``[H, W, 4]`` premultiplied RGBA at the plate camera's size."""
     low, f = low_resolution_camera(camera, max(renderer.training_camera_size))
     plate = renderer.render_premultiplied(low, conditions, index)
-    up = net(plate.permute(2, 0, 1)[None])
-    scale = net.config.scale * f   # output pixels per requested pixel
+    net_scale = network_scale(net, f)
+    up = net(plate.permute(2, 0, 1)[None], scale=net_scale)
+    scale = net_scale * f   # output pixels per requested pixel
     if abs(scale - 1.0) > 1e-6:
         w, h = round(camera.width * scale), round(camera.height * scale)
         up = F.interpolate(up[:, :, :h, :w], size=(camera.height, camera.width), mode="area")

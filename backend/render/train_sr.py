@@ -4,9 +4,11 @@ Input: the subject NeRF's renders of training frames at the working resolution (
 input domain; see sr_data.py), mixed with the real frames area-downsampled to that size.
 Target: the real frames at the source resolution and their person mask. Loss: squared error of
 the composite over the clean background (what evaluation measures) plus a light alpha term
-against the mask (optionally colour vs frame * mask). Crops favour the person and the mouth.
-Held-out frames are never trained on; their PSNR (composite over the background) vs plain
-bicubic upscaling is logged. Writes ``<out>/sr.safetensors`` + ``sr.json``, a curve PNG and
+against the mask (optionally colour vs frame * mask, an image-gradient term, extra weight on
+the mouth box); the x2 head (256² plates) gets the same loss against the targets
+area-downsampled x2. Crops favour the person and the mouth. Selection frames (held-out frames
+that the plate evaluation does not use, see sr_data.py) are never trained on; their PSNR
+(composite over the background) vs plain bicubic upscaling is logged. Writes ``<out>/sr.safetensors`` + ``sr.json``, a curve PNG and
 ``background_full.png`` (the clean plate at the source resolution).
 
     .venv/bin/python -m backend.render.train_sr --subject backend/assets/subjects/default --minutes 20
@@ -53,11 +55,14 @@ class SRTrainConfig:
     loss: str = "mse"               # "l1" or "mse" (the held-out metric is PSNR, i.e. MSE)
     input_shift: float = 0.0        # random sub-pixel shift of the NeRF input (low-res px): robustness to misfit
     composite_weight: float = 1.0
+    gradient_weight: float = 0.0    # L1 of the composite's image gradients vs the real frame's (sharpness)
+    mouth_weight: float = 0.0       # extra loss weight on pixels in the mouth box (1.5x the lip landmarks' box)
+    x2_weight: float = 0.5          # loss weight of the x2 head (plates at twice the working size)
     eval_every: int = 500
     eval_frames: int = 8
     seed: int = 0
     threads: int = 1
-    model: SuperResolutionConfig = field(default_factory=SuperResolutionConfig)
+    model: SuperResolutionConfig = field(default_factory=lambda: SuperResolutionConfig(x2_head=True))
     data: SRDataConfig = field(default_factory=SRDataConfig)
 
 
@@ -67,13 +72,15 @@ def composite(premultiplied: torch.Tensor, background: torch.Tensor) -> torch.Te
 
 
 class CropSampler:
-    """Random aligned crops: low-resolution input ``[B, 4, c, c]``, target RGBA and background x4."""
+    """Random aligned crops: low-resolution input ``[B, 4, c, c]``; target RGBA + real frame, background
+    and loss weight (1, plus ``mouth_weight`` in the mouth box) x4."""
 
-    def __init__(self, pairs: SRPairs, mouth_centres: np.ndarray, config: SRTrainConfig):
+    def __init__(self, pairs: SRPairs, mouth_boxes: np.ndarray, config: SRTrainConfig):
         self.pairs, self.config = pairs, config
         self.train = np.nonzero(~pairs.heldout)[0]
         self.scale = pairs.frames.shape[1] // pairs.renders.shape[1]
-        self.mouth = mouth_centres / self.scale       # [N, 2] in low-resolution pixels
+        self.mouth_boxes = mouth_boxes                # [N, 4] x0, y0, x1, y1 in source pixels
+        self.mouth = 0.5 * (mouth_boxes[:, :2] + mouth_boxes[:, 2:]) / self.scale  # centres, low-resolution px
         self.h, self.w = pairs.renders.shape[1:3]
         self.background = torch.from_numpy(np.ascontiguousarray(pairs.background)).permute(2, 0, 1).float() / 255
 
@@ -91,7 +98,7 @@ class CropSampler:
 
     def sample(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         c, s = self.config.crop, self.scale
-        inputs, targets, backgrounds = [], [], []
+        inputs, targets, backgrounds, weights = [], [], [], []
         for _ in range(self.config.batch):
             k = int(self.train[rng.integers(len(self.train))])
             cx, cy = self._centre(k, rng)
@@ -110,7 +117,12 @@ class CropSampler:
             inputs.append(low)
             targets.append(target)
             backgrounds.append(self.background[:, y0 * s:(y0 + c) * s, x0 * s:(x0 + c) * s])
-        return {"input": torch.stack(inputs), "target": torch.stack(targets), "background": torch.stack(backgrounds)}
+            weight = torch.ones(1, c * s, c * s)
+            bx0, by0, bx1, by1 = (int(v) for v in self.mouth_boxes[k] - [x0 * s, y0 * s, x0 * s, y0 * s])
+            weight[:, max(0, by0):max(0, by1), max(0, bx0):max(0, bx1)] += self.config.mouth_weight
+            weights.append(weight)
+        return {"input": torch.stack(inputs), "target": torch.stack(targets), "background": torch.stack(backgrounds),
+                "weight": torch.stack(weights)}
 
 
 def _shifted(image: torch.Tensor, shift: np.ndarray) -> torch.Tensor:
@@ -121,12 +133,37 @@ def _shifted(image: torch.Tensor, shift: np.ndarray) -> torch.Tensor:
     return F.grid_sample(image[None], grid, padding_mode="border", align_corners=False)[0]
 
 
-def sr_loss(pred: torch.Tensor, target: torch.Tensor, background: torch.Tensor, config: SRTrainConfig) -> torch.Tensor:
-    distance = F.mse_loss if config.loss == "mse" else F.l1_loss
-    colour = distance(pred[:, :3], target[:, :3])
-    alpha = distance(pred[:, 3], target[:, 3])
-    comp = distance(composite(pred, background), target[:, 4:7])
-    return config.colour_weight * colour + config.alpha_weight * alpha + config.composite_weight * comp
+def sr_loss(pred: torch.Tensor, target: torch.Tensor, background: torch.Tensor, config: SRTrainConfig,
+            weight: torch.Tensor | None = None) -> torch.Tensor:
+    """``pred [B, 4, H, W]``; ``target [B, 7, H, W]`` (premultiplied RGB, alpha, real frame);
+    ``weight [B, 1, H, W]`` per-pixel loss weight (None: uniform)."""
+    weight = torch.ones_like(pred[:, :1]) if weight is None else weight
+    power = 2 if config.loss == "mse" else 1
+
+    def distance(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor = weight) -> torch.Tensor:
+        return ((a - b).abs() ** power * w).mean() / w.mean()
+
+    comp = composite(pred, background)
+    loss = (config.colour_weight * distance(pred[:, :3], target[:, :3])
+            + config.alpha_weight * distance(pred[:, 3:], target[:, 3:4])
+            + config.composite_weight * distance(comp, target[:, 4:7]))
+    if config.gradient_weight:
+        for axis in (2, 3):
+            grad_pred, grad_real = comp.diff(dim=axis), target[:, 4:7].diff(dim=axis)
+            w = weight.narrow(axis, 1, weight.shape[axis] - 1)
+            loss = loss + config.gradient_weight * ((grad_pred - grad_real).abs() * w).mean() / w.mean()
+    return loss
+
+
+def sr_losses(net: SuperResolutionNet, batch: dict[str, torch.Tensor], config: SRTrainConfig) -> torch.Tensor:
+    """The x4 loss plus, for a net with a x2 head, ``x2_weight`` x the same loss at half the size."""
+    outputs = net.both(batch["input"], net.scales)
+    loss = sr_loss(outputs[4], batch["target"], batch["background"], config, batch.get("weight"))
+    if 2 in outputs and config.x2_weight:
+        half = {k: F.avg_pool2d(batch[k], 2) for k in ("target", "background", "weight") if k in batch}
+        loss = loss + config.x2_weight * sr_loss(outputs[2], half["target"], half["background"], config,
+                                                 half.get("weight"))
+    return loss
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -149,11 +186,15 @@ def heldout_psnr(net: SuperResolutionNet | None, pairs: SRPairs, count: int) -> 
     return float(np.mean(scores))
 
 
-def mouth_centres(subject_dir: Path, pairs: SRPairs) -> np.ndarray:
-    """Mouth centre per pair in source pixels, from the subject's track."""
+def mouth_boxes(subject_dir: Path, pairs: SRPairs, grow: float = 1.5) -> np.ndarray:
+    """``[N, 4]`` mouth box (x0, y0, x1, y1, source pixels) per pair: the lip landmarks' box grown
+    ``grow`` times about its centre (as the plate evaluation's mouth PSNR), from the subject's track."""
+    from bridge.landmarks import MOUTH
     info = json.loads((subject_dir / "subject.json").read_text())
     track = np.load(subject_dir / info["track"])
-    return track["landmarks_image"][pairs.indices][:, 48:68].mean(axis=1)
+    lips = track["landmarks_image"][pairs.indices][:, MOUTH]
+    centre, half = 0.5 * (lips.min(1) + lips.max(1)), 0.5 * (lips.max(1) - lips.min(1)) * grow + 1
+    return np.concatenate([np.floor(centre - half), np.ceil(centre + half)], axis=1)
 
 
 def train_super_resolution(subject_dir: str | Path, cache_dir: str | Path, out_dir: str | Path | None = None,
@@ -171,7 +212,7 @@ def train_super_resolution(subject_dir: str | Path, cache_dir: str | Path, out_d
     rng = np.random.default_rng(config.seed)
     pairs = load_or_make_pairs(subject_dir, cache_dir, config.data, progress)
     info = json.loads((subject_dir / "subject.json").read_text())
-    sampler = CropSampler(pairs, mouth_centres(subject_dir, pairs), config)
+    sampler = CropSampler(pairs, mouth_boxes(subject_dir, pairs), config)
     net = SuperResolutionNet(config.model)
     optimiser = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     bicubic = heldout_psnr(None, pairs, config.eval_frames)
@@ -187,7 +228,7 @@ def train_super_resolution(subject_dir: str | Path, cache_dir: str | Path, out_d
         for group in optimiser.param_groups:
             group["lr"] = lr
         batch = sampler.sample(rng)
-        loss = sr_loss(net(batch["input"]), batch["target"], batch["background"], config)
+        loss = sr_losses(net, batch, config)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
