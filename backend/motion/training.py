@@ -112,8 +112,8 @@ def _augment_identity(x: torch.Tensor, offsets: torch.Tensor, amount: float, gen
     return x + off.view(B, *([1] * (x.dim() - 3)), NUM_LANDMARKS, 3)
 
 
-def _progress(steps: int, desc: str):
-    return tqdm(range(steps), desc=desc, unit="step", mininterval=1.0, dynamic_ncols=True)
+def _progress(steps: int, desc: str, show: bool = True):
+    return tqdm(range(steps), desc=desc, unit="step", mininterval=1.0, dynamic_ncols=True, disable=not show)
 
 
 def _record(history: History, step: int, every: int, **values: torch.Tensor | float) -> None:
@@ -129,15 +129,15 @@ StepFn = Callable[[int], tuple[torch.Tensor, dict[str, float]]]
 
 def fit(model: torch.nn.Module, step_fn: StepFn, cfg: LoopConfig, desc: str,
         should_stop: Callable[[], bool] | None = None, weight_decay: float = 1e-4,
-        clip_grad_norm: float | None = None) -> History:
+        clip_grad_norm: float | None = None, progress: bool = True) -> History:
     """The loop every gradient-trained motion model shares: AdamW with a one-cycle schedule over
     ``cfg.steps``, a tqdm bar, cancellation between steps, optional gradient clipping, and the
     loss plus ``step_fn``'s values recorded every ``cfg.log_every`` steps. The model is trained
-    in place; the caller builds batches and losses inside ``step_fn``."""
+    in place; the caller builds batches and losses inside ``step_fn`` (``progress=False``: no bar)."""
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
     history: History = {}
-    for step in _progress(cfg.steps, desc):
+    for step in _progress(cfg.steps, desc, progress):
         if should_stop and should_stop():
             break
         loss, values = step_fn(step)
