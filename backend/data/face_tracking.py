@@ -26,6 +26,7 @@ import numpy as np
 
 from backend.data.input_files import check_input_file
 from backend.data.landmark_map import MEDIAPIPE_TO_IBUG68
+from bridge.landmarks import NUM_LANDMARKS
 
 
 class VideoError(RuntimeError):
@@ -44,7 +45,7 @@ class TrackerConfig:
 @dataclass
 class FaceTrack:
     """Per-frame tracking at the video's native rate."""
-    points: np.ndarray          # float32 [T, 68, 3] (u, v, d) pixels; NaN-free after gap filling
+    points: np.ndarray          # float32 [T, NUM_LANDMARKS, 3] (u, v, d) pixels; NaN-free after gap filling
     face_found: np.ndarray      # bool [T]: detected, or inside a short interpolated gap
     detected: np.ndarray        # bool [T]: FaceMesh really saw a face in this frame
     face_count: np.ndarray      # int8 [T]: faces FaceMesh saw in this frame
@@ -195,7 +196,7 @@ def _track(path: Path, fps: float, size: tuple[int, int], max_frames: int | None
     detected = np.array([r is not None for r in rows], dtype=bool)
     if not detected.any():
         raise VideoError(f"{path}: no face found in any of its {len(rows)} frames")
-    points = np.stack([r if r is not None else np.full((68, 3), np.nan, np.float32) for r in rows])
+    points = np.stack([r if r is not None else np.full((NUM_LANDMARKS, 3), np.nan, np.float32) for r in rows])
     max_gap = max(1, int(round(config.max_gap_seconds * fps)))
     points, face_found, long_gaps = fill_gaps(points, detected, max_gap)
     return FaceTrack(points=points, face_found=face_found, detected=detected,
