@@ -65,7 +65,8 @@ def chosen_frames(info: dict, config: SRDataConfig) -> tuple[np.ndarray, np.ndar
     from backend.render.evaluate_plates import evaluation_frames
     train = np.arange(*info["split"]["train"])[::config.train_stride]
     evaluated = evaluation_frames(info, config.evaluation_frames)
-    selection = np.unique(np.round((evaluated[:-1] + evaluated[1:]) / 2).astype(int))
+    offsets = evaluated - info["split"]["heldout"][0]     # half-way points rounded in held-out offsets
+    selection = info["split"]["heldout"][0] + np.unique(np.round((offsets[:-1] + offsets[1:]) / 2).astype(int))
     selection = selection[~np.isin(selection, evaluated)]
     return (np.concatenate([train, selection]),
             np.concatenate([np.zeros(len(train), bool), np.ones(len(selection), bool)]))
