@@ -11,7 +11,9 @@ Both run twice: without a key (the loopback default) and with one (required off
 loopback). With ``--curve``, a second backend with CURVE encryption measures raw
 bytes and signed bridge messages over an encrypted socket. Prints a table of ratios
 (bridge / raw; target <= 1.2). Runs are interleaved and the median run of each is
-reported, so load from other processes hits every mode alike.
+reported, so load from other processes hits every mode alike. The round trip's CPU time
+(client + backend, waiting not counted) is printed too: on a loaded machine it is the
+steadier measure of what the bridge costs.
 
     .venv/bin/python scripts/bench_bridge.py [--transport tcp|ipc] [--messages 3000] [--plates 100] [--curve]
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import statistics
 import tempfile
 import time
@@ -55,19 +58,23 @@ def _backend(address: str, ready, curve_secret: bytes | None = None) -> None:
         if command == b"raw-echo":           # echo N messages back as they are
             count = int(frames[1].bytes)
             router.send_multipart([route, b"ok"])
+            cpu = time.thread_time()
             for _ in range(count):
                 parts = router.recv_multipart(copy=False)   # [route, *frames]: echoed as they came
                 router.send_multipart(parts, copy=False)
+            router.send_multipart([route, repr(time.thread_time() - cpu).encode()])   # this side's CPU seconds
         elif command in (b"bridge-echo", b"bridge-echo-key"):
             key = KEY if command.endswith(b"key") else None
             count = int(frames[1].bytes)
             router.send_multipart([route, b"ok"])
+            cpu = time.thread_time()
             for _ in range(count):
                 route_i, *parts = router.recv_multipart(copy=False)
                 msg = deserialize(parts, key, LIMITS)
                 if key:
                     guard.check(msg)
                 router.send_multipart([route_i.bytes, *serialize(msg.reply("pong"), key)], copy=False)
+            router.send_multipart([route, repr(time.thread_time() - cpu).encode()])
         elif command in (b"raw-plates", b"bridge-plates", b"bridge-plates-key"):
             count, size = int(frames[1].bytes), int(frames[2].bytes)
             plate = np.random.default_rng(0).integers(0, 256, (size, size, 4), dtype=np.uint8)
@@ -102,7 +109,9 @@ def _target(mode: str, addresses: dict) -> tuple[str, str, bytes | None]:
     return mode, addresses["plain"], None
 
 
-def latency(ctx, addresses: dict, mode: str, count: int) -> list[float]:
+def latency(ctx, addresses: dict, mode: str, count: int) -> tuple[list[float], float]:
+    """Round-trip times (s) and the CPU seconds per round trip of both sides together (blocking not counted:
+    the cost that load from other processes does not inflate)."""
     mode, address, server_key = _target(mode, addresses)
     sock = _dealer(ctx, address, server_key)
     try:
@@ -112,6 +121,7 @@ def latency(ctx, addresses: dict, mode: str, count: int) -> list[float]:
         sock.recv_multipart()
         prepared = [bytes(f) for f in serialize(Message("ping"), KEY)]
         times = []
+        cpu = time.thread_time()
         for _ in range(count):
             start = time.perf_counter()
             if mode == "raw":
@@ -123,7 +133,9 @@ def latency(ctx, addresses: dict, mode: str, count: int) -> list[float]:
                 reply = deserialize(sock.recv_multipart(copy=False), key, LIMITS)
                 assert reply.parent_id == sent.msg_id
             times.append(time.perf_counter() - start)
-        return times
+        cpu = time.thread_time() - cpu
+        backend_cpu = float(sock.recv_multipart()[-1])
+        return times, (cpu + backend_cpu) / count
     finally:
         sock.close(0)
 
@@ -184,13 +196,16 @@ def main() -> None:
         ready.wait(30)
         modes += ("raw-curve", "bridge-key-curve")
     ctx = zmq.Context()
-    lat: dict[str, list[float]] = {m: [] for m in modes}
+    lat: dict[str, list[list[float]]] = {m: [] for m in modes}
+    cpu: dict[str, list[float]] = {m: [] for m in modes}
     thr: dict[str, list[float]] = {m: [] for m in modes}
     try:
         latency(ctx, addresses, "raw", 200)   # warm-up
         for _ in range(args.repeats):      # interleaved, so background load hits all modes alike
             for mode in modes:
-                lat[mode].append(latency(ctx, addresses, mode, args.messages))
+                times, cpu_per_trip = latency(ctx, addresses, mode, args.messages)
+                lat[mode].append(times)
+                cpu[mode].append(cpu_per_trip)
                 thr[mode].append(throughput(ctx, addresses, mode, args.plates, args.size))
     finally:
         stoppers = [_dealer(ctx, address)]
@@ -209,6 +224,7 @@ def main() -> None:
 
     median_ms = {m: median_run(lat[m], lambda t: statistics.median(t) * 1e3) for m in modes}
     p99_ms = {m: median_run(lat[m], lambda t: float(np.percentile(t, 99)) * 1e3) for m in modes}
+    cpu_us = {m: statistics.median(cpu[m]) * 1e6 for m in modes}
     plate_mb = args.plates * args.size * args.size * 4 / 1e6
     mb_per_s = {m: plate_mb / statistics.median(thr[m]) for m in modes}
     fps = {m: args.plates / statistics.median(thr[m]) for m in modes}
@@ -227,9 +243,12 @@ def main() -> None:
 
     row("round trip median (ms)", median_ms, "{:.3f}")
     row("round trip p99 (ms)", p99_ms, "{:.3f}")
+    row("CPU per round trip (us)", cpu_us, "{:.1f}")
     row("plate stream (MB/s)", mb_per_s, "{:.0f}", lower_is_better=False)
     row("plate stream (plates/s)", fps, "{:.0f}", lower_is_better=False)
     print("ratio = bridge cost / raw cost (time ratio; for throughput raw/bridge). Target <= 1.20x.")
+    print("CPU per round trip: client + backend thread CPU time, waiting not counted (robust to other load).")
+    print("load average at the end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     if args.curve:
         print("CURVE (encrypted socket), against raw pyzmq without encryption:")
         for name, values, better in (("round trip median (ms)", median_ms, True),

@@ -145,7 +145,6 @@ def test_without_curve_the_proxy_reads_everything(tmp_path):
         stop_process(proc)
 
 
-@pytest.mark.slow   # passes alone (~10 s) but hit the 180 s timeout twice inside the full default run: not yet understood
 def test_only_listed_clients_get_through_the_handshake(tmp_path, keys):
     """`--curve-clients`: an unlisted peer fails the CURVE handshake, so not one of its frames is read:
     4 x 100 MiB of frames cost the backend nothing (without it, libzmq buffers them whole: MAXMSGSIZE is
@@ -178,7 +177,13 @@ def test_only_listed_clients_get_through_the_handshake(tmp_path, keys):
         flood.curve_publickey, flood.curve_secretkey = zmq.curve_keypair()
         flood.connect(address)
         block = b"\0" * (100 << 20)
-        flood.send_multipart([block] * 4, copy=False)
+        # Never a blocking send here: once the backend refuses the handshake, libzmq drops the DEALER's only
+        # pipe and does not reconnect, so a blocking send made after that (a loaded machine) waits forever.
+        # Whether the 400 MiB were queued or refused at once, none of it may reach the backend's memory.
+        try:
+            flood.send_multipart([block] * 4, flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            pass
         time.sleep(3.0)
         flood.close(0)
         assert _rss_kib(proc.pid) - rss_before < 50 * 1024, (rss_before, _rss_kib(proc.pid))
