@@ -1,4 +1,4 @@
-"""Is the keyed emotion visible on the plates? ``emogene eval emotion [--out DIR] [--subjects a,b] [--frames N]``.
+"""Is the keyed emotion visible on the plates? ``emogene eval emotion [--out DIR] [--subjects a,b] [--frames N] [--size PX]``.
 
 Trains the plate-level judge on real MEAD video of the judge pool (backend/data/mead_pools.py),
 measures it on real video of the generator's speakers (the bar), then renders the same held-out
@@ -24,8 +24,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="seconds of speech used (default 6)")
     parser.add_argument("--audio", type=Path, default=None,
                         help="held-out speech (default ../shared/data/talking/styletalk/andrew_clip_1.wav)")
-    parser.add_argument("--resolution", type=int, default=128,
-                        help="square plate size; FaceMesh must find the face at it (default 128)")
+    parser.add_argument("--size", "--resolution", dest="size", type=int, default=None,
+                        help="square plate size for every subject (default: each subject's native product size: "
+                             "its limit when it has a super-resolution network, else its working size)")
     parser.add_argument("--tracks", type=Path, default=Path("cache/tracks"),
                         help="MEAD track files for the judge (default cache/tracks, from `emogene prepare`)")
     parser.add_argument("--no-cache", action="store_true", help="render every take again (ignore cache/eval_emotion)")
@@ -40,10 +41,10 @@ def config_from_args(args):
         raise ValueError("--frames and --burst must be >= 1")
     if args.seconds <= 1:
         raise ValueError("--seconds must be > 1")
-    if args.resolution is not None and not 32 <= args.resolution <= 2048:
-        raise ValueError(f"--resolution must be in 32..2048, got {args.resolution}")
+    if args.size is not None and not 32 <= args.size <= 2048:
+        raise ValueError(f"--size must be in 32..2048, got {args.size}")
     plates = PlateEvalConfig(frames=args.frames, burst=args.burst, seconds=args.seconds,
-                             resolution=args.resolution, device=args.device)
+                             resolution=args.size, device=args.device)
     if args.audio is not None:
         if not Path(args.audio).is_file():
             raise FileNotFoundError(f"--audio {args.audio}: no such file")

@@ -213,8 +213,42 @@ def write_plots(metrics: dict, all_plates: dict[str, SubjectPlates], out: Path) 
     fig.tight_layout()
     fig.savefig(out / "accuracy_per_emotion.png", dpi=130)
     plt.close(fig)
+    transfer_plot(metrics, out / "transfer_ratio.png")
     for name, plates in all_plates.items():
         contact_sheet(plates, out / f"contact_sheet_{name}.png")
+
+
+def transfer_plot(metrics: dict, path: Path) -> None:
+    """Bars: per region, the share of the asked displacement the tracked plates show, per subject."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from backend.evaluation.plate_emotion import TRANSFER_REGIONS
+
+    subjects = {n: m["transfer"] for n, m in metrics["subjects"].items() if "transfer" in m}
+    if not subjects:
+        return
+    regions = list(TRANSFER_REGIONS)
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    width = 0.8 / len(subjects)
+    for k, (name, t) in enumerate(subjects.items()):
+        size = metrics["subjects"][name]["plate_size"][0]
+        x = np.arange(len(regions)) + k * width - 0.4 + width / 2
+        bars = ax.bar(x, [t["ratio"][r] for r in regions], width, label=f"{name} ({size}²) plates")
+        if "tracker_ceiling" in t:
+            ax.scatter(x, [t["tracker_ceiling"][r] for r in regions], marker="_", s=250, linewidths=2,
+                       color=bars[0].get_facecolor(), edgecolors="black",
+                       label=f"{name}: tracker ceiling (2-D warp of the neutral plates)")
+    ax.axhline(1.0, color="black", lw=1)
+    ax.axhline(0.8, color="grey", ls="--", lw=1, label="aim 0.8")
+    ax.set_xticks(range(len(regions)), [r.replace("_", " ") for r in regions], fontsize=8)
+    ax.set_ylabel("shown / asked displacement")
+    ax.set_title("transfer ratio at intensity 1: FaceMesh on the plates vs the driving landmarks", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
 
 
 def contact_sheet(plates: SubjectPlates, path: Path) -> None:
@@ -291,7 +325,10 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
         "## The plates", "",
         f"Speech: `{Path(p.audio).name}` (a held-out speaker), first {p.seconds:g} s, 25 fps; {p.frames} frames per "
         f"take in bursts of {p.burst} consecutive frames (the same frames in every take), plates at "
-        f"{p.resolution or 'the subject training'}² composited over the subject's background, tracked like real "
+        + (f"{p.resolution}²" if p.resolution else "each subject's native product size ("
+           + ", ".join(f"{n} {m['plate_size'][1]}²" for n, m in metrics["subjects"].items())
+           + "; the subject's limit when it has a super-resolution network, else its working size)")
+        + " composited over the subject's background, tracked like real "
         "video; the neutral reference is the intensity-0 take's mean tracked shape. Frames where FaceMesh finds no "
         "face count as wrong.", "",
         "| subject | takes | mean over 8 emotions (plates) | frame acc. | clip vote | neutral stays neutral | "
@@ -323,6 +360,43 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
                   "", f"{name}: face found on {100 * np.mean(list(m['face_found_fraction'].values())):.0f} % of plates "
                   f"({m['plate_size'][1]}x{m['plate_size'][0]}); {m['seconds']} s"
                   + (" (takes from cache)" if m.get("from_cache") else "") + "."]
+    lines += transfer_markdown(metrics)
     lines += ["", "Reproduce: `emogene eval emotion --out " + str(config.out.parent if config.out.name == "emotion"
                                                             else config.out) + f" --frames {p.frames}`", ""]
     return "\n".join(lines)
+
+
+def transfer_markdown(metrics: dict) -> list[str]:
+    """The transfer-ratio table: per subject and region, the share of the asked expression the plates show."""
+    from backend.evaluation.plate_emotion import TRANSFER_REGIONS
+
+    subjects = {n: m for n, m in metrics["subjects"].items() if "transfer" in m}
+    if not subjects:
+        return []
+    regions = list(TRANSFER_REGIONS)
+    lines = ["", "## Where the expression goes: transfer ratio (intensity 1)", "",
+             "Per region, the least-squares slope of the tracked plate displacement (FaceMesh on the plates, minus "
+             "the intensity-0 take's) on the asked displacement (the driving landmarks minus the intensity-0 "
+             "take's), both in the image plane in inter-ocular units; 1 = the plates show what was asked (aim "
+             ">= 0.8). It tests the renderer and the tracker together; the *tracker ceiling* row separates them: "
+             "the same ratio when the neutral plates are warped in 2-D (an image-plane RBF warp moving their tracked "
+             "landmarks by the asked displacement) instead of rendered, i.e. what FaceMesh shows of a perfect "
+             "geometric transfer. `transfer_ratio.png`.", "",
+             "| subject | plate | | " + " | ".join(r.replace("_", " ") for r in regions) + " |",
+             "|---|---|---|" + "---|" * len(regions)]
+    for name, m in subjects.items():
+        t = m["transfer"]
+        lines.append(f"| {name} | {m['plate_size'][1]}² | rendered plates | "
+                     + " | ".join(f"**{t['ratio'][r]:.2f}**" for r in regions) + " |")
+        if "tracker_ceiling" in t:
+            lines.append(f"| {name} | {m['plate_size'][1]}² | tracker ceiling (2-D warp) | "
+                         + " | ".join(f"{t['tracker_ceiling'][r]:.2f}" for r in regions) + " |")
+    first = next(iter(subjects.values()))["transfer"]
+    lines += ["", "Asked displacement, RMS per landmark (inter-ocular units): "
+              + ", ".join(f"{r.replace('_', ' ')} {first['asked_rms_displacement'][r]:.3f}" for r in regions)]
+    for name, m in subjects.items():
+        per = m["transfer"]["per_emotion"]
+        lines += ["", f"{name}, per emotion: " + "; ".join(
+            f"{e} " + " ".join(f"{v:.2f}" for v in per[e].values()) for e in per)
+            + " (regions in the table's order)"]
+    return lines

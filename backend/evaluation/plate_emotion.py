@@ -25,6 +25,17 @@ import numpy as np
 from backend.evaluation.emotion_judge import EmotionJudge, displacement_features
 from backend.evaluation.judge_real_video import accuracy_summary
 from bridge.emotions import EMOTION_INDEX, EMOTIONS, NUM_EMOTIONS
+from bridge.landmarks import MOUTH, REGIONS
+
+#: the regions of the transfer ratio (iBUG 68 indices)
+MOUTH_CORNERS = (MOUTH[0], MOUTH[6])
+TRANSFER_REGIONS: dict[str, tuple[int, ...]] = {
+    "mouth_corners": MOUTH_CORNERS,
+    "lips": tuple(i for i in MOUTH if i not in MOUTH_CORNERS),
+    "brows": tuple(REGIONS["brow_r"]) + tuple(REGIONS["brow_l"]),
+    "eyes": tuple(REGIONS["eye_r"]) + tuple(REGIONS["eye_l"]),
+    "jaw": tuple(REGIONS["jaw"]),
+}
 
 REPO = Path(__file__).resolve().parents[2]
 #: a held-out talking speaker (speaker-level split of issue 3): no model trained on andrew
@@ -43,7 +54,7 @@ class PlateEvalConfig:
     frames: int = 18                         # plates rendered per take (split into bursts)
     burst: int = 9                           # consecutive frames per burst (the judge's window fits in one)
     intensities: tuple[float, ...] = (1.0, 0.5)
-    resolution: int | None = 128             # square plates (FaceMesh finds the default subject at 128); None = training size
+    resolution: int | None = None            # square plate size; None = each subject's native product size
     seed: int = 0
     device: str = "cpu"
 
@@ -108,6 +119,18 @@ def subject_background(subject_dir: Path, size: tuple[int, int]) -> np.ndarray:
         image = cv2.cvtColor(cv2.imread(str(info_bg), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         return cv2.resize(image, size, interpolation=cv2.INTER_AREA if image.shape[1] > size[0] else cv2.INTER_CUBIC)
     return np.full((size[1], size[0], 3), 128, np.uint8)
+
+
+def native_plate_size(subject_dir: Path) -> int:
+    """The square plate size the product gives a subject: its limit (``max_resolution``) when it has a
+    super-resolution network (the NeRF at its working size, upscaled), else its working size."""
+    from backend.render.sr_plates import sr_stem
+    from backend.subjects import load_subject_info
+
+    info = load_subject_info(Path(subject_dir))
+    if sr_stem(Path(subject_dir), info) is not None:
+        return int(max(info["max_resolution"]))
+    return int(max(info["image_size"]))
 
 
 def _job(subject: str, audio: np.ndarray, emotion: str, intensity: float, config: PlateEvalConfig):
@@ -204,6 +227,8 @@ def render_subject_takes(subject: str, stage_set: Any, subject_dir: Path, config
     frames = config.burst_frames(frame_count)
     burst_id = np.concatenate([[0], np.cumsum(np.diff(frames) != 1)])
     result = SubjectPlates(subject, frames)
+    if config.resolution is None:
+        config = dataclasses.replace(config, resolution=native_plate_size(subject_dir))
     plan = [("neutral", 0.0)] + [(e, i) for i in config.intensities for e in EMOTIONS]
     for emotion, intensity in plan:
         job = _job(subject, audio, emotion, intensity, config)
@@ -235,6 +260,121 @@ def _predict_take(judge: EmotionJudge, take: Take, landmarks: np.ndarray, valid:
         if len(sel):
             pred[sel] = judge.predict(displacement_features(landmarks[sel], reference, judge.config))
     return pred
+
+
+def transfer_ratio(plates: SubjectPlates, intensity: float = 1.0) -> dict:
+    """How much of the asked expression the tracked plates show, per region.
+
+    Per frame, the *asked* displacement is the driving landmarks minus the neutral take's, the
+    *shown* one the tracked plate landmarks minus the neutral take's (both canonical x, y: the
+    image plane in inter-ocular units, so pixels / inter-ocular distance). The ratio is the
+    least-squares slope of shown on asked over every tracked frame and landmark of the region
+    (1 = faithful; tracker noise on the plates does not bias it). ``per_emotion`` has it per take.
+    """
+    neutral = plates.neutral
+    takes = [t for t in plates.takes if t.intensity == intensity and t.emotion != "neutral"]
+    asked_all: dict[str, list] = {r: [] for r in TRANSFER_REGIONS}
+    shown_all: dict[str, list] = {r: [] for r in TRANSFER_REGIONS}
+    per_emotion: dict[str, dict[str, float]] = {}
+    amplitude: dict[str, float] = {}
+
+    def slope(a: np.ndarray, b: np.ndarray) -> float:
+        den = float(a @ a)
+        return float(a @ b / den) if den > 0 else float("nan")
+
+    for take in takes:
+        ok = take.found & neutral.found
+        asked = (take.driving - neutral.driving)[ok][..., :2]
+        shown = (take.landmarks - neutral.landmarks)[ok][..., :2]
+        per_emotion[take.emotion] = {}
+        for region, index in TRANSFER_REGIONS.items():
+            a, b = asked[:, list(index)].ravel(), shown[:, list(index)].ravel()
+            asked_all[region].append(a)
+            shown_all[region].append(b)
+            per_emotion[take.emotion][region] = slope(a, b)
+    overall = {}
+    for region in TRANSFER_REGIONS:
+        a = np.concatenate(asked_all[region]) if asked_all[region] else np.zeros(0)
+        b = np.concatenate(shown_all[region]) if shown_all[region] else np.zeros(0)
+        overall[region] = slope(a, b)
+        amplitude[region] = float(np.sqrt(np.mean(a ** 2) * 2)) if len(a) else float("nan")
+    return {"intensity": intensity, "ratio": overall, "per_emotion": per_emotion,
+            "asked_rms_displacement": amplitude}
+
+
+def _pixel_landmarks(images: list[np.ndarray]) -> np.ndarray:
+    """FaceMesh (still images) iBUG-68 pixel positions ``[n, 68, 2]`` (NaN where no face)."""
+    from mediapipe.python.solutions import face_mesh
+
+    from backend.data.face_tracking import _quiet_native_logs
+    from backend.data.landmark_map import MEDIAPIPE_TO_IBUG68
+
+    out = np.full((len(images), 68, 2), np.nan, np.float32)
+    with _quiet_native_logs():
+        mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True)
+    try:
+        for i, rgb in enumerate(images):
+            h, w = rgb.shape[:2]
+            faces = mesh.process(np.ascontiguousarray(rgb)).multi_face_landmarks or []
+            if faces:
+                out[i] = np.array([(p.x * w, p.y * h) for p in faces[0].landmark], np.float32)[MEDIAPIPE_TO_IBUG68]
+    finally:
+        mesh.close()
+    return out
+
+
+def image_warp(image: np.ndarray, points: np.ndarray, shift: np.ndarray, width: float) -> np.ndarray:
+    """``image`` whose content at pixel ``points [68, 2]`` moves by ``shift [68, 2]`` pixels (a smooth 2-D
+    Gaussian RBF backward warp of ``width`` pixels, the image-plane twin of deformation.LandmarkWarp)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    target = points + shift
+    kernel = np.exp(-((target[:, None] - target[None]) ** 2).sum(-1) / (2 * width ** 2))
+    coefficients = np.linalg.solve(kernel + 1e-3 * np.eye(len(target)), -shift)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    flow = np.zeros((h, w, 2), np.float32)
+    for r0 in range(0, h, 64):          # rows in blocks (bounds memory at 512²)
+        grid = np.stack([xs[r0:r0 + 64], ys[r0:r0 + 64]], -1).reshape(-1, 1, 2)
+        weights = np.exp(-((grid - target[None]) ** 2).sum(-1) / (2 * width ** 2))
+        flow[r0:r0 + 64] = (weights @ coefficients).reshape(-1, w, 2)
+    return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def tracker_ceiling(plates: SubjectPlates, intensity: float = 1.0) -> dict:
+    """The transfer ratio FaceMesh gives a *pure image warp* of the neutral plates by the asked displacement.
+
+    Each neutral plate is warped in 2-D so its tracked landmarks move by the asked displacement
+    (canonical x, y scaled by the plate's inter-ocular distance and turned by its eye line), then
+    tracked like the rendered takes. What this misses of 1 is lost in the tracker, not the renderer.
+    """
+    neutral = plates.neutral
+    pixels = _pixel_landmarks(list(neutral.plates))
+    right, left = np.nanmean(pixels[:, 36:42], 1), np.nanmean(pixels[:, 42:48], 1)
+    eye_line = left - right
+    iod = np.linalg.norm(eye_line, axis=-1)
+    angle = np.arctan2(eye_line[:, 1], eye_line[:, 0])
+    ok = np.isfinite(iod) & neutral.found
+    takes = []
+    for take in plates.takes:
+        if take.intensity != intensity or take.emotion == "neutral":
+            continue
+        asked = (take.driving - neutral.driving)[..., :2] * np.array([1.0, -1.0], np.float32)   # image y is down
+        warped = []
+        for i in range(len(neutral.plates)):
+            if not ok[i]:
+                warped.append(neutral.plates[i])
+                continue
+            c, s_ = np.cos(angle[i]), np.sin(angle[i])
+            shift = asked[i] @ np.array([[c, s_], [-s_, c]], np.float32) * iod[i]
+            warped.append(image_warp(neutral.plates[i], pixels[i], shift, 0.3 * float(iod[i])))
+        landmarks = np.full_like(neutral.landmarks, np.nan)
+        found = np.zeros(len(warped), bool)
+        for b in np.unique(neutral.bursts):
+            sel = np.flatnonzero(neutral.bursts == b)
+            landmarks[sel], found[sel] = track_burst([warped[i] for i in sel])
+        takes.append(dataclasses.replace(take, plates=np.stack(warped), landmarks=landmarks, found=found & ok))
+    return transfer_ratio(SubjectPlates(plates.subject, plates.frames, [neutral] + takes), intensity)
 
 
 def judge_subject(judge: EmotionJudge, plates: SubjectPlates) -> dict:
@@ -284,4 +424,6 @@ def judge_subject(judge: EmotionJudge, plates: SubjectPlates) -> dict:
     said_neutral = sum(t["predicted_counts"]["neutral"] for t in neutral_frames)
     total = sum(sum(t["predicted_counts"].values()) + t["untracked_frames"] for t in neutral_frames)
     out["neutral_stays_neutral"] = float(said_neutral / max(total, 1))
+    out["transfer"] = transfer_ratio(plates)
+    out["transfer"]["tracker_ceiling"] = tracker_ceiling(plates)["ratio"]
     return out
