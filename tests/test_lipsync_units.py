@@ -89,6 +89,9 @@ def test_lip_sync_split_holds_out_whole_people_and_drops_unusable_audio():
     assert person(clips[1]) == "obama"
     assert set(split.excluded) == {"dub", "driver", "mute"}
     assert "video_only" in lip_sync_reason(clips[4])
+    # a clip the data module's loudness check flagged, but the speech-motion model found in sync, teaches
+    assert lip_sync_reason(_clip("grid_swwp2s", "grid_swwp2s", "train", usable=False)) is None
+    assert "lip_sync_usable" in lip_sync_reason(_clip("grid_lrwp9a", "grid_lrwp9a", "train", usable=False))
 
 
 def test_pause_gate_closes_pauses_and_edges_but_not_brief_gaps():
