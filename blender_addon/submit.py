@@ -120,22 +120,40 @@ def _animated(obj) -> bool:
     return False
 
 
-def camera_request(scene, camera_obj, anchor, start: int, end: int, per_frame: bool = True):
+def _camera_markers(scene) -> list[int]:
+    """Frames of the timeline markers bound to a camera (they switch the scene camera)."""
+    return [m.frame for m in scene.timeline_markers if m.camera is not None]
+
+
+def camera_request(scene, camera_obj, anchor, start: int, end: int, per_frame: bool = True,
+                   follow_markers: bool = False):
     """The request's camera for frames ``start..end``: a still ``CameraSpec`` (taken at ``start``), or a
     ``CameraTrack`` with one camera per frame when ``per_frame`` (plates) and the camera, its lens/sensor/shift
-    or the anchor is animated (read with ``frame_set``, so parents, constraints and drivers count)."""
+    or the anchor is animated (read with ``frame_set``, so parents, constraints and drivers count), or, with
+    ``follow_markers``, when camera-bound timeline markers pick the scene camera (each frame's is read)."""
     camera_mod = bridge_api.module("camera")
-    if not per_frame or not (_animated(camera_obj) or _animated(anchor)):
-        return _at_frame(scene, start, lambda: camera_spec(scene, camera_obj, anchor))
+    markers = _camera_markers(scene) if follow_markers else []
+    if markers:
+        camera_obj = None   # the scene camera of each frame, as the markers set it
+
+    def read():
+        camera = camera_obj or scene.camera
+        if camera is None:
+            raise SubmitError(f"Frame {scene.frame_current} has no scene camera (timeline markers)")
+        return camera_spec(scene, camera, anchor)
+
+    if not per_frame or not (markers or _animated(camera_obj) or _animated(anchor)):
+        return _at_frame(scene, start, read)
     caps = preferences.CONNECTION_INFO.get("capabilities")
     if caps is not None and not caps.get(camera_mod.CAPABILITY):
-        raise SubmitError(f"The camera or anchor is animated, but the backend renders one camera per take "
+        raise SubmitError(f"The camera or anchor is animated (or markers switch cameras), but the backend "
+                          f"renders one camera per take "
                           f"(no '{camera_mod.CAPABILITY}'): update the backend, or remove the animation")
-    specs = _at_frames(scene, range(start, end + 1), lambda: camera_spec(scene, camera_obj, anchor))
+    specs = _at_frames(scene, range(start, end + 1), read)
     try:
         track = camera_mod.CameraTrack.from_specs(specs)
     except ValueError as exc:
-        raise SubmitError(f"Camera {camera_obj.name!r}: {exc}") from None
+        raise SubmitError(f"Camera {(camera_obj or scene.camera).name!r}: {exc}") from None
     return specs[0] if track.is_still else track
 
 
@@ -187,7 +205,8 @@ def prepare(scene) -> PreparedRequest:
         if camera_obj is None and not landmarks_only:
             raise SubmitError("The scene has no camera: set one, or tick 'Subject's own camera'")
         if camera_obj is not None:
-            camera = camera_request(scene, camera_obj, anchor, start, end, per_frame=not landmarks_only)
+            camera = camera_request(scene, camera_obj, anchor, start, end, per_frame=not landmarks_only,
+                                    follow_markers=settings.camera is None)
     message = bridge_api.requests().build_generate(
         clip.samples, audio_source.SAMPLE_RATE, fps, weights, emotions.intensity,
         subject=settings.subject.strip() or "default", landmarks_only=landmarks_only,

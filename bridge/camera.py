@@ -12,7 +12,7 @@ Wire form (``generate`` content). ``camera``: one object with the fields of :cla
 v2 as first shipped; a still camera). An animated camera adds ``camera.frames = {"buffer": k, "layout":
 FRAME_LAYOUT}``: buffer ``k`` (the last one) is a float64 ``[frames, 21]`` array, one row per output
 frame (focal length, sensor width/height, shift x/y, then ``anchor_from_camera`` row-major); sensor fit,
-resolution and clipping stay those of ``camera``. A server that understands it says so in its welcome
+resolution and clipping stay those of ``camera`` (frame 0's). A server that understands it says so in its welcome
 (``capabilities.camera_frames``); older servers refuse ``frames`` as an unknown camera field.
 """
 from __future__ import annotations
@@ -137,8 +137,8 @@ FIELD_NAMES = tuple(f.name for f in fields(CameraSpec))
 
 @dataclass
 class CameraTrack:
-    """A camera per output frame: ``base`` holds what cannot change over a take (sensor fit, resolution,
-    clipping), ``rows`` float64 ``[frames, 21]`` the rest (:data:`FRAME_LAYOUT`)."""
+    """A camera per output frame: ``base`` holds what cannot change over a take (sensor fit, resolution;
+    clipping, which plates do not use), ``rows`` float64 ``[frames, 21]`` the rest (:data:`FRAME_LAYOUT`)."""
     base: CameraSpec
     rows: np.ndarray
 
@@ -150,12 +150,13 @@ class CameraTrack:
 
     @classmethod
     def from_specs(cls, specs: list[CameraSpec]) -> "CameraTrack":
-        """The track of one spec per frame; sensor fit, resolution and clipping must not change."""
+        """The track of one spec per frame; sensor fit and resolution must not change (clipping is the first
+        frame's: plates are not clipped)."""
         if not specs:
             raise CameraError("camera.frames", "needs at least one frame")
         base = specs[0]
         for i, spec in enumerate(specs):
-            for name in ("sensor_fit", "resolution", "clip_start", "clip_end"):
+            for name in ("sensor_fit", "resolution"):
                 if getattr(spec, name) != getattr(base, name):
                     raise CameraError(f"camera.{name}", f"changes at frame {i} ({getattr(base, name)!r} -> "
                                                         f"{getattr(spec, name)!r}); it must hold over a take")

@@ -86,6 +86,22 @@ scene.collection.objects.link(still_camera)
 still_camera.matrix_world = camera.matrix_world
 assert type(submit.camera_request(scene, still_camera, anchor, first, last)).__name__ == "CameraSpec"
 connection["capabilities"] = saved_capabilities
+# timeline markers bound to cameras: each frame gets the camera the markers pick (the still one from frame 3)
+marker_a = scene.timeline_markers.new("A", frame=first)
+marker_a.camera = camera
+marker_b = scene.timeline_markers.new("B", frame=3)
+marker_b.camera = still_camera
+switched = submit.camera_request(scene, camera, anchor, first, last, follow_markers=True)
+assert type(switched).__name__ == "CameraTrack" and len(switched) == frames
+for frame in range(first, last + 1):
+    scene.frame_set(frame)
+    expected = camera.matrix_world if frame < 3 else still_camera.matrix_world
+    got = switched.at(frame - first).anchor_from_camera
+    want = (anchor.matrix_world.inverted() @ expected)
+    assert max(abs(got[r][c] - want[r][c]) for r in range(4) for c in range(4)) < 1e-5, frame
+scene.timeline_markers.remove(marker_a)
+scene.timeline_markers.remove(marker_b)
+scene.camera = camera
 
 assert bpy.ops.emogene.generate() == {"FINISHED"}
 harness.pump(addon, timeout_s=900)
