@@ -20,6 +20,9 @@ import numpy as np
 
 from bridge.arkit_basis import NOT_OBSERVABLE, build_basis
 from bridge.arkit_names import ARKIT_INDEX, ARKIT_NAMES, NUM_SHAPES
+from bridge.landmarks import NUM_LANDMARKS
+
+_COORDS = NUM_LANDMARKS * 3   # a face as one vector
 
 SOLVED_SHAPES: tuple[str, ...] = tuple(n for n in ARKIT_NAMES if n not in NOT_OBSERVABLE)
 
@@ -38,21 +41,21 @@ class SolveConfig:
 @dataclass
 class SolveResult:
     weights: np.ndarray    # float32 [F, 52] in ARKIT_NAMES order, 0..1
-    neutral: np.ndarray    # float64 [68, 3]
+    neutral: np.ndarray    # float64 [NUM_LANDMARKS, 3]
     offsets: np.ndarray    # float64 [F, 4]: per-frame shift x, y, z and scale change the fit absorbed
 
     def reconstruct(self, with_offsets: bool = True) -> np.ndarray:
-        """The landmarks the weights (and, by default, the per-frame offsets) describe: ``[F, 68, 3]``."""
+        """The landmarks the weights (and, by default, the per-frame offsets) describe: ``[F, NUM_LANDMARKS, 3]``."""
         points = reconstruct(self.weights, self.neutral)
         if with_offsets:
-            points = points + (self.offsets @ _nuisance(self.neutral).T).reshape(-1, 68, 3)
+            points = points + (self.offsets @ _nuisance(self.neutral).T).reshape(-1, NUM_LANDMARKS, 3)
         return points
 
 
 def _check_landmarks(landmarks) -> np.ndarray:
     points = np.asarray(landmarks, np.float64)
-    if points.ndim != 3 or points.shape[1:] != (68, 3):
-        raise ValueError(f"landmarks must be [frames, 68, 3], got shape {points.shape}")
+    if points.ndim != 3 or points.shape[1:] != (NUM_LANDMARKS, 3):
+        raise ValueError(f"landmarks must be [frames, {NUM_LANDMARKS}, 3], got shape {points.shape}")
     if len(points) == 0:
         raise ValueError("landmarks have no frames")
     if not np.isfinite(points).all():
@@ -72,7 +75,7 @@ def eye_openness(landmarks: np.ndarray) -> np.ndarray:
 
 
 def estimate_neutral(landmarks, candidates: np.ndarray | None = None) -> np.ndarray:
-    """A track's rest face ``[68, 3]``: the median of its frames with the mouth in its lowest 30 %
+    """A track's rest face ``[NUM_LANDMARKS, 3]``: the median of its frames with the mouth in its lowest 30 %
     of opening and the eyes not blinking. ``candidates`` (bool ``[F]``) restricts the frames
     considered (e.g. those keyed neutral); ignored when it selects none."""
     points = _check_landmarks(landmarks)
@@ -100,21 +103,21 @@ def rest_frames_from_emotion(weights, intensity) -> np.ndarray:
 
 
 def _nuisance(neutral: np.ndarray) -> np.ndarray:
-    """``[204, 4]``: unit shifts along x, y, z and a uniform scale about the origin."""
-    cols = np.zeros((68, 3, 4))
+    """``[NUM_LANDMARKS * 3, 4]``: unit shifts along x, y, z and a uniform scale about the origin."""
+    cols = np.zeros((NUM_LANDMARKS, 3, 4))
     for axis in range(3):
         cols[:, axis, axis] = 1.0
     cols[:, :, 3] = neutral
-    return cols.reshape(204, 4)
+    return cols.reshape(_COORDS, 4)
 
 
 def reconstruct(weights: np.ndarray, neutral: np.ndarray) -> np.ndarray:
-    """``neutral + sum_k weights[:, k] * basis[k]``: landmarks ``[F, 68, 3]``."""
+    """``neutral + sum_k weights[:, k] * basis[k]``: landmarks ``[F, NUM_LANDMARKS, 3]``."""
     weights = np.asarray(weights, np.float64)
     if weights.ndim != 2 or weights.shape[1] != NUM_SHAPES:
         raise ValueError(f"weights must be [frames, {NUM_SHAPES}], got shape {weights.shape}")
-    basis = build_basis(neutral).reshape(NUM_SHAPES, 204)
-    return (np.asarray(neutral, np.float64).reshape(1, 204) + weights @ basis).reshape(-1, 68, 3)
+    basis = build_basis(neutral).reshape(NUM_SHAPES, _COORDS)
+    return (np.asarray(neutral, np.float64).reshape(1, _COORDS) + weights @ basis).reshape(-1, NUM_LANDMARKS, 3)
 
 
 def _smooth(values: np.ndarray, sigma: float) -> np.ndarray:
@@ -131,19 +134,19 @@ def _smooth(values: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def solve(landmarks, neutral: np.ndarray | None = None, config: SolveConfig | None = None) -> SolveResult:
-    """Fit ARKit weights ``[F, 52]`` (0..1) to canonical landmarks ``[F, 68, 3]``."""
+    """Fit ARKit weights ``[F, 52]`` (0..1) to canonical landmarks ``[F, NUM_LANDMARKS, 3]``."""
     config = config or SolveConfig()
     points = _check_landmarks(landmarks)
     neutral = estimate_neutral(points) if neutral is None else np.asarray(neutral, np.float64)
-    basis = build_basis(neutral).reshape(NUM_SHAPES, 204)
+    basis = build_basis(neutral).reshape(NUM_SHAPES, _COORDS)
     solved = np.array([ARKIT_INDEX[n] for n in SOLVED_SHAPES])
 
-    point_weight = np.ones((68, 3))
+    point_weight = np.ones((NUM_LANDMARKS, 3))
     point_weight[:17] = config.jaw_contour_weight
-    sqrt_w = np.sqrt(point_weight.reshape(204))
-    A = basis[solved].T * sqrt_w[:, None]                 # [204, K]
-    N = _nuisance(neutral) * sqrt_w[:, None]              # [204, 4]
-    D = (points.reshape(-1, 204) - neutral.reshape(1, 204)) * sqrt_w[None, :]   # [F, 204]
+    sqrt_w = np.sqrt(point_weight.reshape(_COORDS))
+    A = basis[solved].T * sqrt_w[:, None]                 # [NUM_LANDMARKS * 3, K]
+    N = _nuisance(neutral) * sqrt_w[:, None]              # [NUM_LANDMARKS * 3, 4]
+    D = (points.reshape(-1, _COORDS) - neutral.reshape(1, _COORDS)) * sqrt_w[None, :]   # [F, NUM_LANDMARKS * 3]
 
     # the shift/scale is unbounded: project it out of both sides, solve the bounded part
     Q, _ = np.linalg.qr(N)

@@ -1,6 +1,6 @@
 """A landmark-space basis for ARKit's 52 blendshapes, built from a neutral face by anatomy.
 
-Each shape is a displacement ``[68, 3]`` of the iBUG landmarks (canonical face
+Each shape is a displacement ``[NUM_LANDMARKS, 3]`` of the iBUG landmarks (canonical face
 space: inter-ocular distance 1, +x the subject's left, +y up, +z toward the
 viewer) at weight 1, defined from the neutral face it deforms, so the basis
 follows each face's proportions. "Left" is the subject's own left (ARKit's
@@ -16,7 +16,7 @@ only; numbers in :mod:`bridge.arkit_calibration`):
   mouth (a regression over 17k frames), scaled so the lower inner lip drops by
   ``JAW_OPEN_LIP_DROP`` = 0.6 units (~3.8 cm, the widest openings in the tracks).
 
-Shapes the 68 points cannot see get a zero column and are listed in
+Shapes the landmarks cannot see get a zero column and are listed in
 :data:`NOT_OBSERVABLE` (eye gaze: no pupils among the points; tongue; cheek
 puff: the jaw contour does not follow the cheeks reliably).
 """
@@ -26,6 +26,8 @@ import numpy as np
 
 from bridge.arkit_calibration import BLINK_CLOSURE, JAW_OPEN_DIRECTION
 from bridge.arkit_names import ARKIT_NAMES, NUM_SHAPES
+from bridge.landmarks import MOUTH as _MOUTH_RANGE
+from bridge.landmarks import NUM_LANDMARKS
 
 JAW_OPEN_LIP_DROP = 0.6
 
@@ -47,7 +49,7 @@ LOWER_LIP_OUTER = np.array([55, 56, 57, 58, 59])
 UPPER_LIP_INNER = np.array([61, 62, 63])
 LOWER_LIP_INNER = np.array([65, 66, 67])
 CORNERS = {"R": np.array([48, 60]), "L": np.array([54, 64])}
-MOUTH = np.arange(48, 68)
+MOUTH = np.arange(_MOUTH_RANGE.start, _MOUTH_RANGE.stop)
 
 
 def _side_weight(neutral: np.ndarray, indices: np.ndarray, side: str) -> np.ndarray:
@@ -67,7 +69,7 @@ def _corner_falloff(neutral: np.ndarray, side: str) -> np.ndarray:
 
 def _jaw_weights(neutral: np.ndarray) -> np.ndarray:
     """How much each point moves with the mandible: chin and lower lip 1, upper face 0, contour graded."""
-    w = np.zeros(68)
+    w = np.zeros(NUM_LANDMARKS)
     top = (neutral[0, 1] + neutral[16, 1]) / 2          # contour's upper ends (near the ear)
     corner_y = (neutral[48, 1] + neutral[54, 1]) / 2
     span = max(top - corner_y, 1e-6)
@@ -84,11 +86,11 @@ def _lid_gap(neutral: np.ndarray, side: str) -> np.ndarray:
 
 
 def build_basis(neutral: np.ndarray) -> np.ndarray:
-    """``[52, 68, 3]`` displacements at weight 1 for ``neutral [68, 3]`` (canonical units)."""
+    """``[52, NUM_LANDMARKS, 3]`` displacements at weight 1 for ``neutral [NUM_LANDMARKS, 3]`` (canonical units)."""
     n = np.asarray(neutral, np.float64)
-    if n.shape != (68, 3) or not np.isfinite(n).all():
-        raise ValueError(f"neutral face must be a finite [68, 3] array, got shape {n.shape}")
-    basis = np.zeros((NUM_SHAPES, 68, 3))
+    if n.shape != (NUM_LANDMARKS, 3) or not np.isfinite(n).all():
+        raise ValueError(f"neutral face must be a finite [{NUM_LANDMARKS}, 3] array, got shape {n.shape}")
+    basis = np.zeros((NUM_SHAPES, NUM_LANDMARKS, 3))
     mouth_width = abs(n[54, 0] - n[48, 0])
 
     def put(name: str, indices, delta, weights=None) -> None:

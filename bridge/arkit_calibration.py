@@ -5,7 +5,7 @@ held-out (val) speakers were not used.
 """
 BLINK_CLOSURE = 0.855
 
-#: jawOpen at weight 1, canonical units [68][3]: regression of landmark motion on mouth opening,
+#: jawOpen at weight 1, canonical units [NUM_LANDMARKS][3]: regression of landmark motion on mouth opening,
 #: kept on the mandible (lower jaw outline, lower lip, corners)
 JAW_OPEN_DIRECTION = (
     (0.0000, 0.0000, 0.0000),

@@ -7,7 +7,7 @@ then one row per frame: timecode ``HH:MM:SS:FF.fff`` (frame within the second at
 the nominal integer rate, then the sub-frame, always ``.000`` here),
 ``61``, the 52 weights (0..1) and 9 angles. Head angles are radians (see
 :func:`bridge.arkit.head_angles` for the signs; 0 when no pose is given); eye
-angles are 0 (the 68 landmarks have no pupils).
+angles are 0 (the iBUG landmarks have no pupils).
 """
 from __future__ import annotations
 
