@@ -183,14 +183,19 @@ def test_report_section_and_plots(shipped, clips, tmp_path):
 
 
 @pytest.mark.slow
-def test_judge_reads_the_shipped_driving_landmarks_above_chance(shipped, prepared_tracks):
+def test_judge_reads_the_shipped_driving_landmarks_above_chance(shipped, prepared_tracks, tmp_path):
     """The plate-level judge (trained on the judge pool only) on the driving landmarks of held-out speech at
     intensity 1: mean over the 8 emotions well above chance (12.5 %), the intensity-0-like neutral take read
     neutral. Measured at commit time: 37.5 % (bursts), the judge's bar on real video 35.4 %."""
-    from backend.motion.ldm_eval import driving_judge_reading
+    from backend.motion.ldm_eval import driving_judge_reading, markdown, plot_driving_judge
     from backend.subjects import SubjectStore
     track = SubjectStore().path("default") / "track.npz"
     reading = driving_judge_reading(shipped, prepared_tracks, track if track.is_file() else None, intensities=(1.0,))
     acc = reading["intensity 1"]["bursts"]
     assert acc["mean_over_emotions"] >= 0.25, acc["per_emotion"]
     assert acc["per_emotion"]["neutral"] >= 0.69, acc["per_emotion"]
+    assert plot_driving_judge({"driving_judge": reading}, tmp_path / "judge.png").stat().st_size > 10_000
+    section = markdown({"leave_one_speaker_out": {}, "amplitude": {"tolerance": 0.3, "per_emotion": {},
+                                                                  "within_tolerance": True},
+                        "driving_judge": reading})
+    assert "| 1 | bursts |" in section

@@ -481,10 +481,44 @@ def plot_fields(model, path: str | Path, face: np.ndarray | None = None, exagger
     return path
 
 
+def plot_driving_judge(metrics: dict, path: str | Path) -> Path:
+    """Bars per emotion: the plate-level judge on the driving landmarks (all frames and eval emotion's bursts)
+    at intensity 1, with the judge's mean on real video of unseen speakers as a line."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    drive = metrics["driving_judge"]
+    row = drive["intensity 1"]
+    x = np.arange(len(EMOTIONS))
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    for k, (view, colour) in enumerate((("bursts", "#1b9e77"), ("all", "#7570b3"))):
+        acc = row[view]
+        ax.bar(x + (k - 0.5) * 0.4, [acc["per_emotion"].get(e, 0) for e in EMOTIONS], 0.4, color=colour,
+               label=f"{view} frames (mean {acc['mean_over_emotions']:.2f})")
+    if drive.get("judge_on_real_unseen_speakers") is not None:
+        ax.axhline(drive["judge_on_real_unseen_speakers"], color="k", lw=1, ls="--",
+                   label=f"judge on real video, unseen speakers (mean {drive['judge_on_real_unseen_speakers']:.2f})")
+    ax.axhline(1 / len(EMOTIONS), color="#999999", lw=1, ls=":", label="chance")
+    ax.set_xticks(x, EMOTIONS)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("judge accuracy")
+    ax.set_title("Plate-level judge on the driving landmarks (intensity 1, no rendering)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.16, 0.98))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plots(metrics: dict, out: str | Path) -> list[Path]:
-    """The section's PNGs: amplitude bars, leave-one-speaker-out bars, the fields drawn on a face."""
+    """The section's PNGs: amplitude bars, leave-one-speaker-out bars, the fields drawn on a face, and the
+    judge on the driving landmarks when measured."""
     out = Path(out)
     paths = [plot_amplitude(metrics, out / "ldm_amplitude.png"), plot_leave_one_out(metrics, out / "ldm_leave_one_out.png")]
     if metrics.get("fields") is not None:
         paths.append(plot_fields(metrics["fields"], out / "ldm_fields.png"))
+    if metrics.get("driving_judge", {}).get("intensity 1"):
+        paths.append(plot_driving_judge(metrics, out / "ldm_driving_judge.png"))
     return paths
