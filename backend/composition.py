@@ -17,7 +17,6 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from backend.checkpoints import CheckpointError
 from backend.pipeline.base import GenerateJob, Stage, StageError
 
 #: ``subject.json: "renderer"`` -> ``"module:Class"`` of the renderer that draws that subject
@@ -31,8 +30,8 @@ class StageUnavailableError(RuntimeError):
     """A stage or renderer this backend needs cannot be loaded; the message names it and the cause."""
 
 
-class UnknownRendererError(CheckpointError):
-    """A subject asks for a renderer kind this backend does not have."""
+class UnknownRendererError(LookupError):
+    """A renderer kind this backend does not have."""
 
 
 def _import(target: str, what: str) -> Any:
@@ -53,13 +52,16 @@ def renderer_class(kind: str) -> type:
 
 
 def open_renderer(subject_dir: str | Path, device: Any) -> Any:
-    """The renderer ``subject.json`` asks for, loaded for the subject folder ``subject_dir``."""
+    """The renderer ``subject.json`` asks for, loaded for the subject folder ``subject_dir``; a kind this
+    backend does not have is a :class:`backend.checkpoints.CheckpointError` naming the file (the subject's
+    files do not fit this code, like a checkpoint of another version)."""
+    from backend.checkpoints import CheckpointError
     from backend.subjects import load_subject_info
     kind = load_subject_info(subject_dir).get("renderer", DEFAULT_RENDERER)
     try:
         cls = renderer_class(kind)
     except UnknownRendererError as exc:
-        raise UnknownRendererError(f"{Path(subject_dir) / 'subject.json'}: {exc}") from None
+        raise CheckpointError(f"{Path(subject_dir) / 'subject.json'}: {exc.args[0]}") from None
     return cls(subject_dir, device)
 
 

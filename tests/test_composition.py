@@ -9,8 +9,9 @@ import sys
 import pytest
 
 import backend.composition as composition
-from backend.composition import (RENDERERS, StageSet, StageUnavailableError, UnknownRendererError,
-                                 open_renderer)
+from backend.checkpoints import CheckpointError
+from backend.composition import (RENDERERS, StageSet, StageUnavailableError, UnknownRendererError, open_renderer,
+                                 renderer_class)
 from backend.pipeline.base import StageError
 from backend.render.stage import RenderStage
 from backend.subjects import SubjectStore
@@ -45,8 +46,10 @@ def test_a_subject_without_a_renderer_field_gets_the_default():
 
 def test_an_unknown_renderer_kind_names_the_subject_file(tmp_path):
     folder = _subject(tmp_path, renderer="gaussian_splats")
-    with pytest.raises(UnknownRendererError, match=r"subject\.json.*'gaussian_splats'.*subject_nerf"):
+    with pytest.raises(CheckpointError, match=r"subject\.json.*'gaussian_splats'.*subject_nerf"):
         open_renderer(folder, "cpu")
+    with pytest.raises(UnknownRendererError):
+        renderer_class("gaussian_splats")
 
 
 def test_the_render_stage_opens_subjects_through_the_composition_roots_factory(tmp_path, monkeypatch):
@@ -80,6 +83,12 @@ def test_emogene_serve_exits_with_the_message_when_the_motion_stage_is_broken(tm
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "motion stage cannot be loaded" in proc.stderr and "backend.motion.stage" in proc.stderr
     assert "listening on" not in proc.stdout
+
+
+def test_the_composition_root_is_cheap_to_import():
+    code = "import sys, backend.composition; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "False"
 
 
 def test_no_stand_in_stage_is_left_in_production_code():
