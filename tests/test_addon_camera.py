@@ -22,8 +22,13 @@ FRAMES = 6
 HEAD_RADIUS_M = 0.10
 
 
-@pytest.fixture(scope="module")
-def take(tmp_path_factory, shared_data):
+@pytest.fixture(scope="module", params=["bpy", pytest.param("bpy45", marks=pytest.mark.slow)])
+def take(request, tmp_path_factory, shared_data):
+    """The scenario's output on bpy 5.0 (the venv's), and on bpy 4.5 LTS with the slow tests."""
+    from blender.support import PYTHON, bpy45_python
+    python = PYTHON if request.param == "bpy" else bpy45_python()
+    if python is None:
+        pytest.skip("no bpy 4.5 environment (scripts/setup_bpy45.sh)")
     work = tmp_path_factory.mktemp("camera")
     backend = Backend(work)
     try:
@@ -31,7 +36,7 @@ def take(tmp_path_factory, shared_data):
             pytest.skip("this backend renders no plates of the default subject")
         return run_scenario("scenario_camera", build_test_zip(work / "zip"), backend.address,
                             shared_data / "speech" / "eng_60s.wav", work / "out", FRAMES, user_dir=work / "user",
-                            timeout=900)
+                            timeout=900, python=python)
     finally:
         backend.stop()
 
