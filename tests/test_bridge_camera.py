@@ -83,6 +83,9 @@ def test_per_frame_cameras_ride_as_the_last_buffer_and_come_back_per_frame():
                               landmarks_only=False, camera=track)
     assert spec_msg.content["camera"]["frames"]["buffer"] == 1
     assert len(_job(spec_msg).camera) == FRAMES
+    # a job travels to a Ray actor by pickle
+    again = __import__("pickle").loads(__import__("pickle").dumps(job))
+    np.testing.assert_array_equal(again.camera.rows, job.camera.rows)
 
 
 def test_track_refuses_changing_sensor_fit_or_resolution():
