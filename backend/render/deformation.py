@@ -49,7 +49,8 @@ class WarpConfig:
     reach: float = 3.0            # samples farther than reach * width outside the landmarks' box are not warped
     min_displacement: float = 1e-4  # below this (largest |p - q|), no warp at all
     chunk: int = 65536            # samples per kernel evaluation (bounds memory)
-    grid_step: float = 0.1        # samples read the warp from a lattice this fine, trilinearly (width / 3)
+    grid_step: float = 0.1        # samples read the warp from a lattice this fine, trilinearly (width / 3;
+    #                               along depth depth_width / 3)
 
 
 class LandmarkWarp:
@@ -102,7 +103,8 @@ class LandmarkWarp:
     def lattice(self) -> torch.Tensor:
         """The warp at the nodes of a regular lattice over ``[low, high]``, ``[1, 3, D, H, W]`` (built once)."""
         if self._lattice is None:
-            counts = ((self.high - self.low) / self.config.grid_step).ceil().long() + 1
+            step = self.config.grid_step * _widths(self.config).to(self.low) / self.config.width   # coarser in depth
+            counts = ((self.high - self.low) / step).ceil().long() + 1
             axes = [torch.linspace(float(lo), float(hi), int(n), device=self.low.device)
                     for lo, hi, n in zip(self.low, self.high, counts)]
             nodes = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)          # [X, Y, Z, 3]
