@@ -86,9 +86,11 @@ def main(argv=None) -> int:
         t = time.time()
         cfg = training.LDMTrainConfig(steps=steps["ldm"])
         # generator pool only (backend/data/mead_pools.py, asserted disjoint from the judge's); every
-        # non-MEAD clip builds the neutral-reference model of speakers never filmed neutral
+        # non-MEAD clip but the held-out talking people's builds the neutral-reference model
         ldm_clips = generator_clips(s.mead_train)
-        model, hist = training.train_ldm(cfg, ldm_clips, device, identity_clips=clips)
+        held_out = {id(c) for c in s.talking_test}
+        identity = [c for c in clips if id(c) not in held_out]
+        model, hist = training.train_ldm(cfg, ldm_clips, device, identity_clips=identity)
         timings["ldm"] = round(time.time() - t, 1)
         done("ldm", "ldm", model, hist, cfg, mead_clips(ldm_clips))
     if "emotion" in targets:

@@ -323,13 +323,14 @@ def markdown(metrics: dict) -> str:
     if agree:
         groups = list(REGION_GROUPS)
         lines += ["", "## LDM field vs each real speaker's displacement (cosine; filmed-neutral speakers)", "",
-                  "Clip mean minus own neutral, nothing removed. A speaker the shipped LDM learnt from (generator pool) "
-                  "measures fidelity; another measures transfer to a new face.", "",
+                  "Clip mean minus own neutral, nothing removed. A speaker the shipped LDM learnt from "
+                  "(generator pool) measures fidelity; another measures transfer to a new face.", "",
                   "| speaker | " + " | ".join(f"{e}" for e in NON_NEUTRAL) + " | mean: face | "
                   + " | ".join(groups) + " |", "|---" * (len(NON_NEUTRAL) + len(groups) + 2) + "|"]
         for speaker, r in agree.items():
             per = r["per_emotion"]
-            lines.append(f"| {speaker} | " + " | ".join(_f(per[e]["face"], 2) if e in per else "—" for e in NON_NEUTRAL)
+            cells = [_f(per[e]["face"], 2) if e in per else "—" for e in NON_NEUTRAL]
+            lines.append(f"| {speaker} | " + " | ".join(cells)
                          + f" | {_f(r['mean']['face'], 2)} | " + " | ".join(_f(r["mean"][g], 2) for g in groups) + " |")
     drive = metrics.get("driving_judge")
     if drive:
@@ -417,7 +418,8 @@ def model_card_lines(ldm_meta: dict) -> tuple[list[str], list[str]]:
         "via ali-vilab/dreamtalk (MIT) and jixinya/EAMM (MIT, the `901_crop` clips and M030 sad 1080p), "
         "`*_with_audio_1080p` via filby89/spectre (CC BY-NC-SA 4.0).",
         "- Neutral references of MEAD speakers never filmed neutral (M003, M026, M901): an identity + expression "
-        "model (backend/data/neutral_reference.py) fitted on the non-MEAD clips only: talking/ (MIT, Apache-2.0), "
+        "model (backend/data/neutral_reference.py) fitted on the non-MEAD clips only, the held-out talking "
+        "people excluded: talking/ (MIT, Apache-2.0), "
         "talking/more/ (incl. CC BY-NC 4.0 and CC BY-NC-SA 4.0 sources) and video_only/ (MIT, Apache-2.0, "
         "CC BY-NC 4.0) for the within-person motion directions. With the non-commercial sources and MEAD's "
         "terms, the shipped LDM is for research / non-commercial use.",
@@ -439,7 +441,7 @@ def model_card_lines(ldm_meta: dict) -> tuple[list[str], list[str]]:
         "neutral is made from the same clips); direction cosines 0.01-0.63 are reported instead.",
         "- The plate-level emotion judge (`emogene eval emotion`'s, trained on the judge pool only) reads the "
         "driving landmarks of held-out speech at intensity 1 at 41.0 % (8 emotions, the 18 burst frames eval "
-        "emotion renders; 38.0 % over all 150 frames; session 2: 31.2 %), above its 35.4 % on real video of "
+        "emotion renders; 37.8 % over all 150 frames; session 2: 31.2 %), above its 35.4 % on real video of "
         "the unseen speaker M030, with the same pattern: neutral, happy and surprised read, sad partly (28 %), "
         "the others not (disgusted reads angry, fear happy, contempt surprised). Two recipes tied on the "
         "generator-pool criteria (common part half kept vs all kept, 37.5 %); the judge chose between these two "
