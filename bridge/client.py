@@ -264,12 +264,14 @@ class SyncClient(_Closing):
         """The job's messages until ``done`` or ``cancelled``; an ``error`` raises :class:`BridgeError`.
 
         Raises ``timeout`` when the backend answers nothing (not even pings) for ``liveness_s``
-        and ``backend_restarted`` when a different backend instance answers.
+        while this client waits, and ``backend_restarted`` when a different backend instance answers.
+        Time the caller spends between two messages does not count as the backend's silence.
         """
         pings: set[str] = set()
         ping_every = min(HEARTBEAT_S, self.liveness_s / 3)
         last_ping = time.monotonic()
         self._last_heard = time.monotonic()
+        waiting_since = self._last_heard   # when the caller last asked for the next message
 
         def wanted(m: Message) -> bool:
             return (m.job_id == job_id and m.type in JOB_STREAM_TYPES) or (
@@ -277,11 +279,12 @@ class SyncClient(_Closing):
 
         while True:
             now = time.monotonic()
-            wait = max(0.01, min(ping_every - (now - last_ping), self.liveness_s - (now - self._last_heard)))
+            heard = max(self._last_heard, waiting_since)
+            wait = max(0.01, min(ping_every - (now - last_ping), self.liveness_s - (now - heard)))
             msg = self._wait(wanted, wait)
             now = time.monotonic()
             if msg is None:
-                if now - self._last_heard >= self.liveness_s:
+                if now - max(self._last_heard, waiting_since) >= self.liveness_s:
                     raise BridgeError(ErrorCode.TIMEOUT,
                                       f"backend {self.address} stopped answering during job {job_id} (nothing, "
                                       f"not even pings, for {self.liveness_s:g} s); its results stay on the "
@@ -304,6 +307,7 @@ class SyncClient(_Closing):
             yield msg
             if msg.type in TERMINAL_TYPES:
                 return
+            waiting_since = time.monotonic()
 
     def cancel(self, job_id: str, token: str | None = None) -> Message:
         """Ask the backend to cancel; the job's own stream then ends with ``cancelled``."""
