@@ -18,6 +18,11 @@
   neutral, mean over speakers); gate ±30 %; bar plot.
 * ``lip_sync``: the shipped VAE on a held-out speech clip, each emotion at intensity
   1: SyncNet best offset and mouth-opening correlation with the neutral take.
+* ``region_agreement``: cosine of each field with each filmed-neutral speaker's real
+  displacement, whole face and per region (fidelity on the generator pool, transfer
+  on the others).
+* ``driving_judge_reading``: the plate-level emotion judge on the driving landmarks of
+  held-out speech (what ``emogene eval emotion`` renders, without rendering: seconds).
 """
 from __future__ import annotations
 
