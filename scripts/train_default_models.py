@@ -35,6 +35,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tenth of the steps (smoke test)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", nargs="*", default=None, help="train only these targets (others must exist)")
+    parser.add_argument("--no-eval", action="store_true",
+                        help="save the weights only: no evaluation, report or MODEL_CARD.md (run `emogene eval motion`)")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -107,6 +109,9 @@ def main(argv=None) -> int:
                         translation=pose.translation.astype(np.float32),
                         landmarks=pose.landmarks.mean(0, keepdims=True).astype(np.float32))
 
+    if args.no_eval:
+        print(f"saved to {out} (no evaluation: --no-eval)")
+        return 0
     clear_cache()
     metrics = evaluate_motion(EvalConfig(tracks=args.tracks, models=str(out)))
     paths = write_report(metrics, args.report)
