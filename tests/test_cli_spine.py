@@ -95,15 +95,20 @@ def test_serve_rejects_a_short_key(tmp_path):
     assert result.returncode == 2 and "at least 16 bytes" in result.stderr
 
 
+def _generate(address: str, audio, emotion: str, fps: float, out, *extra: str) -> int:
+    """``emogene generate`` in this process (its exit code)."""
+    return main(["generate", "--connect", address, "--audio", str(audio), "--emotion", emotion, "--fps", str(fps),
+                 *extra, "--out", str(out)])
+
+
 def test_generate_writes_npz_csv_and_plates(tmp_path, capsys):
     server = start_plate_server(tmp_path / "jobs", make_subject(tmp_path / "subjects"))
     try:
         wav = tmp_path / "speech.wav"
         soundfile.write(wav, speech(1.2, 22050), 22050)   # another sample rate: resampled by the server
         out = tmp_path / "out"
-        code = main(["generate", "--connect", server.address, "--audio", str(wav),
-                     "--emotion", "neutral@0,happy:0.8@0.5", "--fps", "24", "--subject", "tester",
-                     "--resolution", "48x40", "--seed", "3", "--out", str(out)])
+        code = _generate(server.address, wav, "neutral@0,happy:0.8@0.5", 24, out, "--subject", "tester",
+                         "--resolution", "48x40", "--seed", "3")
         assert code == 0, capsys.readouterr().err
         track = np.load(out / "landmarks.npz")
         frames = 29   # ceil(1.2 * 24)
@@ -143,13 +148,11 @@ def test_generate_landmarks_only_and_server_side_errors(tmp_path, capsys):
     server = start_server(tmp_path / "jobs")
     try:
         out = tmp_path / "out"
-        code = main(["generate", "--connect", server.address, "--audio", str(SPEECH_WAV), "--emotion", "sad:0.5",
-                     "--fps", "25", "--landmarks-only", "--out", str(out)])
+        code = _generate(server.address, SPEECH_WAV, "sad:0.5", 25, out, "--landmarks-only")
         assert code == 0, capsys.readouterr().err
         assert np.load(out / "landmarks.npz")["landmarks"].shape[1:] == (68, 3)
         assert not (out / "plates").exists()
-        code = main(["generate", "--connect", server.address, "--audio", str(SPEECH_WAV), "--emotion", "sad",
-                     "--fps", "25", "--subject", "nobody", "--out", str(out)])
+        code = _generate(server.address, SPEECH_WAV, "sad", 25, out, "--subject", "nobody")
         assert code == 1 and "unknown_subject" in capsys.readouterr().err
     finally:
         server.stop()
@@ -172,8 +175,7 @@ def test_generate_sends_other_formats_encoded_and_the_server_decodes_them(tmp_pa
     server = start_server(tmp_path / "jobs")
     try:
         out = tmp_path / "out"
-        code = main(["generate", "--connect", server.address, "--audio", str(m4a), "--emotion", "angry@0,fear@0.5",
-                     "--fps", "30", "--landmarks-only", "--out", str(out)])
+        code = _generate(server.address, m4a, "angry@0,fear@0.5", 30, out, "--landmarks-only")
         assert code == 0, capsys.readouterr().err
         track = np.load(out / "landmarks.npz")
         frames = track["landmarks"].shape[0]
