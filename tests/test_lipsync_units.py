@@ -133,3 +133,15 @@ def test_batched_silero_vad_matches_the_sequential_one(shared_data):
     frames = len(audio) * 25 // 16000               # 20 s = 5 segments side by side
     batched, sequential = voice_activity(audio, frames), _silero_sequential_mask(audio, frames)
     assert 0.3 < sequential.mean() and np.mean(batched == sequential) >= 0.98
+
+
+def test_best_lag_finds_a_shifted_mouth():
+    from backend.motion.lipsync_eval import best_lag
+    rng = np.random.default_rng(0)
+    opening = np.convolve(rng.normal(size=300), np.ones(5) / 5, "same")
+    real = np.zeros((300, 68, 3), np.float32)
+    real[:, 62, 1] = real[:, 63, 1] = real[:, 61, 1] = opening          # upper inner lip up = mouth open
+    late = np.roll(real, 3, axis=0)                                     # real lips 3 frames after the generated
+    lag, r = best_lag(real, late)
+    assert lag == 3 and r > 0.95
+    assert best_lag(real, real)[0] == 0
