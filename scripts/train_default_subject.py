@@ -69,22 +69,33 @@ Re-create: `.venv/bin/python scripts/train_default_subject.py --minutes {cfg['mi
 
 def sr_card(sr: dict, plates: dict | None) -> str:
     """Model card lines of the super-resolution network (and the full-size plate metrics when measured)."""
+    t = sr.get("train_config", {})
+    terms = ["squared error" if t.get("loss", "mse") == "mse" else "L1 error",
+             "of the composite over the clean background vs the real 512² frame",
+             f"+ {t.get('alpha_weight', 0.1):g} x alpha vs the selfie-segmentation person mask"]
+    if t.get("gradient_weight"):
+        terms.append(f"+ {t['gradient_weight']:g} x L1 of the composite's image gradients vs the frame's")
+    if t.get("mouth_weight"):
+        terms.append(f"(pixels in the mouth box weigh {1 + t['mouth_weight']:g}x)")
+    if t.get("x2_weight"):
+        terms.append(f"; the x2 head: {t['x2_weight']:g} x the same at 256²")
     lines = [f"""
 ## Super-resolution (plates above {sr.get('working', 128)}², up to the source size)
-- `sr.safetensors`: a x4 residual conv net with pixel shuffle (backend/render/super_resolution.py,
-  {sr.get('parameters', 0):,} parameters) on the NeRF's premultiplied RGBA at the working resolution; alpha
+- `sr.safetensors`: a residual conv net with pixel shuffle (backend/render/super_resolution.py,
+  {sr.get('parameters', 0):,} parameters) on the NeRF's premultiplied RGBA at the working resolution, with a x4
+  output (512²) and a x2 head (256², read after the first x2 step, so a 256² plate skips the x4 stage); alpha
   upscaled with the colour and kept valid (colour <= alpha). A plate of W x H renders the NeRF at the
-  working size and super-resolves (256² = the 512² output area-downsampled).
+  working size and super-resolves with the smallest head that reaches W x H (area-resampled when not exact).
 - Trained on this subject's own frames: input = the NeRF's renders of {sr['training_pairs']} training frames
-  (cached once; a quarter of the crops use the real frame area-downsampled instead); loss = squared error
-  of the composite over the clean background vs the real 512² frame + 0.1 x alpha vs the selfie-segmentation
-  person mask; held-out frames never trained on. {sr['steps']} steps in {sr['train_seconds'] / 60:.1f} min on
-  {sr['threads']} thread(s) of a shared 2-core machine. `background_full.png` is the clean plate at 512².
-- Held-out composite PSNR at 512² on {sr['heldout_frames']} frames: SR {sr['heldout_psnr']:.2f} dB vs bicubic
-  {sr['heldout_psnr_bicubic']:.2f} dB. **Limit:** the network barely beats bicubic upscaling: on unseen
-  frames the NeRF's own errors (silhouette, expression, a background that drifts late in the video)
-  dominate, and longer training fits the training frames' NeRF errors and loses on unseen ones
-  (25.51 dB after 1000 steps, 25.49 after 2000). Its value today is speed (one NeRF pass at 128²).
+  (every 8th; cached once; a quarter of the crops use the real frame area-downsampled instead); loss =
+  {' '.join(terms)}. {sr['steps']} steps in {sr['train_seconds'] / 60:.1f} min on
+  {sr['threads']} thread(s) of a shared 2-core machine; the weights shipped are those of step {sr.get('selected_step', sr['steps'])},
+  the best composite PSNR on {sr['heldout_frames']} *selection* frames (held-out frames half-way between the
+  plate evaluation's frames, never trained on and never evaluated on). `background_full.png` is the clean plate at 512².
+- Selection-frame composite PSNR at 512²: SR {sr['heldout_psnr']:.2f} dB vs bicubic {sr['heldout_psnr_bicubic']:.2f} dB.
+  **Limit:** on unseen frames the NeRF's own errors (expression, silhouette) and a background that drifts late
+  in the video dominate the error at 512², so upscaling (learnt or not) can only add a little; the network
+  mostly sharpens edges and texture the NeRF got right.
 """]
     if plates:
         m = plates["methods"]
@@ -143,7 +154,7 @@ def main(argv=None) -> int:
 
 
 def train_sr_step(out: Path, minutes: float, threads: int, eval_frames: int) -> int:
-    """Train the x4 super-resolution network on the shipped NeRF's renders, name it in subject.json,
+    """Train the super-resolution network on the shipped NeRF's renders, name it in subject.json,
     evaluate the full-size plates and add both to the model card."""
     from backend.render.evaluate_plates import evaluate_plates
     from backend.render.super_resolution import SuperResolutionNet
@@ -159,8 +170,11 @@ def train_sr_step(out: Path, minutes: float, threads: int, eval_frames: int) -> 
     info_path.write_text(json.dumps(info, indent=2))
     plates = evaluate_plates(out, REPO / "eval_report" / "render", frames=eval_frames, threads=threads)
     (out / "plates_metrics.json").write_text(json.dumps(plates, indent=2))
-    sr.update(working=max(info["image_size"]),
-              parameters=sum(p.numel() for p in SuperResolutionNet().parameters()))
+    from backend.checkpoints import read_checkpoint_meta
+    from backend.render.super_resolution import SR_KIND, SR_VERSION, SuperResolutionConfig
+    meta = read_checkpoint_meta(out / SR_STEM, kind=SR_KIND, version=SR_VERSION)
+    sr.update(working=max(info["image_size"]), train_config=meta.get("train_config", {}),
+              parameters=sum(p.numel() for p in SuperResolutionNet(SuperResolutionConfig(**meta["config"])).parameters()))
     card = out / "MODEL_CARD.md"
     text = card.read_text().split("\n## Super-resolution")[0].rstrip() + "\n"
     card.write_text(text + sr_card(sr, plates))
