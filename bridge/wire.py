@@ -42,15 +42,19 @@ def _not_json(value: Any) -> Any:
 
 def _json_encoder():
     """Compact JSON (no NaN) -> str. The C encoder is built once: ``JSONEncoder.encode`` rebuilds it per call."""
+    standard = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
     try:
         from json.encoder import c_make_encoder, encode_basestring_ascii
-        if c_make_encoder is None:
-            raise ImportError
         # markers=None: no circular-reference bookkeeping (a cycle ends in RecursionError, caught as bad content)
         encode_chunks = c_make_encoder(None, _not_json, encode_basestring_ascii, None, ":", ",", False, False, False)
-        return lambda value: "".join(encode_chunks(value, 0))
-    except ImportError:
-        return json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+        def fast(value: Any) -> str:
+            return "".join(encode_chunks(value, 0))
+
+        sample = {"type": "ping", "time": 1.5, "content": {"a": [1, None, True, "\u00e9"]}, "buffers": []}
+        return fast if fast(sample) == standard(sample) else standard
+    except Exception:   # no C accelerator, or another signature in this Python: the standard encoder
+        return standard
 
 
 _encode_json = _json_encoder()

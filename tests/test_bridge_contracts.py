@@ -110,3 +110,12 @@ def test_enums_are_their_wire_strings():
     frames = serialize(Message(MessageType.PING), b"k" * 16)
     assert json.loads(bytes(frames[1]))["type"] == "ping"
     assert deserialize(frames, b"k" * 16).type == MessageType.PING
+
+
+def test_content_that_is_not_plain_json_is_a_bad_request():
+    cyclic: dict = {}
+    cyclic["self"] = cyclic
+    for content in ({"x": object()}, {"x": float("nan")}, cyclic):
+        with pytest.raises(BridgeError) as err:
+            serialize(Message(MessageType.PING, content))
+        assert err.value.code == ErrorCode.BAD_REQUEST and "not plain JSON" in err.value.message
