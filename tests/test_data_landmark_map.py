@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from backend.data.canonical import mean_face
-from backend.data.landmark_map import IBUG68_MIRROR, MEDIAPIPE_TO_IBUG68, PARTS, to_ibug68
+from backend.data.landmark_map import IBUG68_MIRROR, MEDIAPIPE_TO_IBUG68, to_ibug68
+from bridge.landmarks import REGIONS
 
 connections = pytest.importorskip("mediapipe.python.solutions.face_mesh_connections")
 
@@ -21,13 +22,13 @@ def test_map_is_68_distinct_facemesh_vertices():
 
 
 @pytest.mark.parametrize("part, contour", [
-    ("jaw", "FACEMESH_FACE_OVAL"), ("right_eye", "FACEMESH_RIGHT_EYE"), ("left_eye", "FACEMESH_LEFT_EYE"),
-    ("right_brow", "FACEMESH_RIGHT_EYEBROW"), ("left_brow", "FACEMESH_LEFT_EYEBROW"),
-    ("outer_lips", "FACEMESH_LIPS"), ("inner_lips", "FACEMESH_LIPS"),
+    ("jaw", "FACEMESH_FACE_OVAL"), ("eye_r", "FACEMESH_RIGHT_EYE"), ("eye_l", "FACEMESH_LEFT_EYE"),
+    ("brow_r", "FACEMESH_RIGHT_EYEBROW"), ("brow_l", "FACEMESH_LEFT_EYEBROW"),
+    ("lip_outer", "FACEMESH_LIPS"), ("lip_inner", "FACEMESH_LIPS"),
 ])
 def test_parts_come_from_the_matching_facemesh_contour(part, contour):
     members = _vertices(getattr(connections, contour))
-    chosen = MEDIAPIPE_TO_IBUG68[list(PARTS[part])].tolist()
+    chosen = MEDIAPIPE_TO_IBUG68[list(REGIONS[part])].tolist()
     assert set(chosen) <= members, f"{part}: {sorted(set(chosen) - members)} not in {contour}"
 
 
@@ -56,15 +57,15 @@ def test_mean_face_is_exactly_symmetric_and_centred():
 
 def test_jaw_runs_left_to_right_in_the_image_and_chin_is_lowest():
     face = mean_face()
-    jaw = face[list(PARTS["jaw"])]
+    jaw = face[list(REGIONS["jaw"])]
     assert np.all(np.diff(jaw[:, 0]) > 0), "jaw x must increase from point 0 (image left) to 16"
     assert np.argmin(jaw[:, 1]) == 8, "point 8 must be the chin"
 
 
 def test_lips_are_ordered_around_the_mouth():
     face = mean_face()
-    for part in ("outer_lips", "inner_lips"):
-        pts = face[list(PARTS[part])][:, :2]
+    for part in ("lip_outer", "lip_inner"):
+        pts = face[list(REGIONS[part])][:, :2]
         centre = pts.mean(axis=0)
         angles = np.unwrap(np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0]))
         steps = np.diff(angles)
@@ -76,8 +77,8 @@ def test_lips_are_ordered_around_the_mouth():
 def test_eyes_brows_and_nose_are_where_they_belong():
     face = mean_face()
     assert face[36, 0] < face[39, 0] < 0 < face[42, 0] < face[45, 0]
-    assert face[list(PARTS["right_brow"]), 1].min() > face[list(PARTS["right_eye"]), 1].max()
-    bridge = face[list(PARTS["nose_bridge"])]
+    assert face[list(REGIONS["brow_r"]), 1].min() > face[list(REGIONS["eye_r"]), 1].max()
+    bridge = face[list(REGIONS["nose_bridge"])]
     assert np.all(np.diff(bridge[:, 1]) < 0), "nose bridge runs top to tip"
     assert np.argmax(face[:, 2]) in (30, 29), "the nose tip is nearest the viewer"
     # upper lid above lower lid in both eyes

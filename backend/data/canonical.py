@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.data.landmark_map import IBUG68_MIRROR
+from bridge.landmarks import EYE_L, EYE_R, NUM_LANDMARKS, as_slice
 
 #: canonical (y-up, z-to-viewer) <-> OpenCV (y-down, z-forward)
 FLIP = np.diag([1.0, -1.0, -1.0])
@@ -43,12 +44,12 @@ STABLE_POINTS = np.array([0, 1, 2, 3, 13, 14, 15, 16, 27, 28, 29, 30, 31, 32, 33
 #: talking-head footage is mostly shot with longer lenses or cropped.
 DEFAULT_FOV_DEGREES = 15.0
 
-RIGHT_EYE = slice(36, 42)
-LEFT_EYE = slice(42, 48)
+RIGHT_EYE = as_slice(EYE_R)
+LEFT_EYE = as_slice(EYE_L)
 
 
 def mean_face() -> np.ndarray:
-    """The mean face, float32 [68, 3], canonical space."""
+    """The mean face, float32 [NUM_LANDMARKS, 3], canonical space."""
     from backend.data.mean_face import MEAN_FACE_68
     return np.array(MEAN_FACE_68, dtype=np.float32)
 
@@ -72,7 +73,7 @@ def umeyama(src: np.ndarray, dst: np.ndarray, with_scale: bool = True) -> tuple[
 
 
 def normalise_to_canonical(points: np.ndarray) -> np.ndarray:
-    """Translate/scale one ``[68, 3]`` canonical-axes shape so its eye-centre midpoint is the
+    """Translate/scale one ``[NUM_LANDMARKS, 3]`` canonical-axes shape so its eye-centre midpoint is the
     origin and its inter-ocular distance is 1 (rotation untouched)."""
     right = points[RIGHT_EYE].mean(axis=0)
     left = points[LEFT_EYE].mean(axis=0)
@@ -81,7 +82,7 @@ def normalise_to_canonical(points: np.ndarray) -> np.ndarray:
 
 @dataclass
 class CanonicalFit:
-    landmarks: np.ndarray        # float32 [T, 68, 3] canonical, pose removed
+    landmarks: np.ndarray        # float32 [T, NUM_LANDMARKS, 3] canonical, pose removed
     rotation: np.ndarray         # float32 [T, 3, 3] camera frame (OpenCV axes)
     translation: np.ndarray      # float32 [T, 3] canonical units (see module doc)
     scale: np.ndarray            # float32 [T] (1: camera units are canonical units)
@@ -99,13 +100,13 @@ def estimate_intrinsics(image_size: tuple[int, int], fov_degrees: float = DEFAUL
 
 def fit_canonical(points: np.ndarray, image_size: tuple[int, int], template: np.ndarray | None = None,
                   fov_degrees: float = DEFAULT_FOV_DEGREES) -> CanonicalFit:
-    """Fit every frame of a ``[T, 68, 3]`` pixel track (u, v, d) to the mean face."""
+    """Fit every frame of a ``[T, NUM_LANDMARKS, 3]`` pixel track (u, v, d) to the mean face."""
     template = mean_face() if template is None else np.asarray(template, dtype=np.float64)
     template_cv = template @ FLIP.T  # canonical -> OpenCV axes
     intrinsics = estimate_intrinsics(image_size, fov_degrees)
     fx, fy, cx, cy = (float(v) for v in intrinsics)
     n = points.shape[0]
-    landmarks = np.empty((n, 68, 3), np.float32)
+    landmarks = np.empty((n, NUM_LANDMARKS, 3), np.float32)
     rotation = np.empty((n, 3, 3), np.float32)
     translation = np.empty((n, 3), np.float32)
     pixel_scale = np.empty(n, np.float32)
@@ -140,13 +141,13 @@ def project(canonical: np.ndarray, rotation: np.ndarray, translation: np.ndarray
 
 
 def symmetrise(face: np.ndarray) -> np.ndarray:
-    """Average a canonical ``[68, 3]`` face with its mirror image (x -> -x, left <-> right points)."""
+    """Average a canonical ``[NUM_LANDMARKS, 3]`` face with its mirror image (x -> -x, left <-> right points)."""
     mirrored = face[IBUG68_MIRROR] * np.array([-1.0, 1.0, 1.0])
     return 0.5 * (face + mirrored)
 
 
 def derive_mean_face(tracks: list[np.ndarray], iterations: int = 5) -> np.ndarray:
-    """Generalised Procrustes mean of pixel tracks ``[T_i, 68, 3]`` -> canonical ``[68, 3]``.
+    """Generalised Procrustes mean of pixel tracks ``[T_i, NUM_LANDMARKS, 3]`` -> canonical ``[NUM_LANDMARKS, 3]``.
 
     Each frame is flipped to canonical axes and normalised (eye midpoint origin, IOD 1),
     then rigidly aligned to the running mean on all 68 points; the mean is symmetrised

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bridge.landmarks import JAW as IBUG_JAW, NOSE_BASE, NUM_LANDMARKS, REGIONS, as_slice
+
 JAW = (127, 234, 93, 132, 58, 172, 136, 149, 152, 378, 365, 397, 288, 361, 323, 454, 356)
 RIGHT_BROW = (70, 63, 105, 66, 107)
 LEFT_BROW = (336, 296, 334, 293, 300)
@@ -44,23 +46,15 @@ INNER_LIPS = (78, 81, 13, 311, 308, 402, 14, 178)
 MEDIAPIPE_TO_IBUG68: np.ndarray = np.array(
     JAW + RIGHT_BROW + LEFT_BROW + NOSE_BRIDGE + NOSE_BOTTOM + RIGHT_EYE + LEFT_EYE + OUTER_LIPS + INNER_LIPS,
     dtype=np.int64)
-assert MEDIAPIPE_TO_IBUG68.shape == (68,)
-
-#: iBUG index ranges by facial part.
-PARTS: dict[str, range] = {
-    "jaw": range(0, 17), "right_brow": range(17, 22), "left_brow": range(22, 27),
-    "nose_bridge": range(27, 31), "nose_bottom": range(31, 36), "right_eye": range(36, 42),
-    "left_eye": range(42, 48), "outer_lips": range(48, 60), "inner_lips": range(60, 68),
-}
+assert MEDIAPIPE_TO_IBUG68.shape == (NUM_LANDMARKS,)
 
 
 def _mirror_pairs() -> np.ndarray:
     """``IBUG68_MIRROR[i]`` is the iBUG point that mirrors point ``i`` across the face's mid-line."""
-    m = np.arange(68)
-    m[0:17] = np.arange(16, -1, -1)
-    m[17:27] = np.arange(26, 16, -1)
-    m[27:31] = np.arange(27, 31)
-    m[31:36] = np.arange(35, 30, -1)
+    m = np.arange(NUM_LANDMARKS)
+    brows = range(REGIONS["brow_r"].start, REGIONS["brow_l"].stop)
+    for region in (IBUG_JAW, brows, NOSE_BASE):    # the nose bridge lies on the mid-line: its own mirror
+        m[as_slice(region)] = region[::-1]
     # eyes: 36<->45, 37<->44, 38<->43, 39<->42, 40<->47, 41<->46
     for a, b in ((36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)):
         m[a], m[b] = b, a

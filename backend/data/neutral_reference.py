@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.data.tracks import list_tracks, read_track_meta
+from bridge.landmarks import NUM_LANDMARKS
 
 #: corpora of non-MEAD speakers (track json ``corpus``)
 NON_MEAD_CORPORA = ("talking", "subject")
@@ -45,10 +46,10 @@ class NeutralReferenceError(ValueError):
 
 @dataclass
 class IdentityBasis:
-    mean: np.ndarray                      # [68, 3] mean over speakers
-    basis: np.ndarray                     # [k, 204] orthonormal rows: principal identity directions
+    mean: np.ndarray                      # [NUM_LANDMARKS, 3] mean over speakers
+    basis: np.ndarray                     # [k, 3 * NUM_LANDMARKS] orthonormal rows: principal identity directions
     variance: np.ndarray | None = None    # [k] variance of the speakers along each direction
-    expression: np.ndarray = field(default_factory=lambda: np.zeros((0, 204)))   # [m, 204]
+    expression: np.ndarray = field(default_factory=lambda: np.zeros((0, 3 * NUM_LANDMARKS)))   # [m, 3 * NUM_LANDMARKS]
     expression_variance: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [m]
     noise_variance: float = 0.01          # per coordinate, of what neither basis explains
     speakers: tuple[str, ...] = ()
@@ -58,22 +59,22 @@ class IdentityBasis:
         return int(self.basis.shape[0])
 
     def project(self, shape: np.ndarray) -> np.ndarray:
-        """The neutral face ``[68, 3]`` behind ``shape [68, 3]``.
+        """The neutral face ``[NUM_LANDMARKS, 3]`` behind ``shape [NUM_LANDMARKS, 3]``.
 
         Without expression directions: the nearest face of ``mean + span(basis)``.
         With them: ``shape`` minus its MAP-fitted expression part (see the module doc).
         """
         x = (np.asarray(shape, np.float64) - self.mean).reshape(-1)
         if self.expression.shape[0] == 0:
-            return (self.mean.reshape(-1) + self.basis.T @ (self.basis @ x)).reshape(68, 3).astype(np.float32)
+            return (self.mean.reshape(-1) + self.basis.T @ (self.basis @ x)).reshape(NUM_LANDMARKS, 3).astype(np.float32)
         k = self.components
-        A = np.concatenate([self.basis, self.expression]).T                           # [204, k+m]
+        A = np.concatenate([self.basis, self.expression]).T                           # [3 * NUM_LANDMARKS, k+m]
         var_id = self.variance if self.variance is not None else np.ones(k)
         prior = np.concatenate([1.0 / np.maximum(var_id, 1e-12),
                                 1.0 / np.maximum(self.expression_variance, 1e-12)])
         coef = np.linalg.solve(A.T @ A + self.noise_variance * np.diag(prior), A.T @ x)
         neutral = np.asarray(shape, np.float64).reshape(-1) - self.expression.T @ coef[k:]
-        return neutral.reshape(68, 3).astype(np.float32)
+        return neutral.reshape(NUM_LANDMARKS, 3).astype(np.float32)
 
 
 def _pca(X: np.ndarray, components: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -84,23 +85,23 @@ def _pca(X: np.ndarray, components: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def fit_identity_basis(speaker_means: list[np.ndarray], components: int,
                        speakers: tuple[str, ...] = ()) -> IdentityBasis:
-    """PCA of per-speaker mean shapes ``[68, 3]``: the mean and the top ``components`` directions."""
+    """PCA of per-speaker mean shapes ``[NUM_LANDMARKS, 3]``: the mean and the top ``components`` directions."""
     if len(speaker_means) < 2:
         raise NeutralReferenceError(f"an identity basis needs at least 2 speakers, got {len(speaker_means)}")
     X = np.stack([np.asarray(m, np.float64).reshape(-1) for m in speaker_means])
-    if X.shape[1] != 204:
-        raise NeutralReferenceError(f"speaker mean shapes must be [68, 3], got {list(np.shape(speaker_means[0]))}")
+    if X.shape[1] != 3 * NUM_LANDMARKS:
+        raise NeutralReferenceError(f"speaker mean shapes must be [{NUM_LANDMARKS}, 3], got {list(np.shape(speaker_means[0]))}")
     k = int(components)
     if not 0 <= k <= len(speaker_means) - 1:
         raise NeutralReferenceError(f"components must be in 0..{len(speaker_means) - 1} "
                                     f"for {len(speaker_means)} speakers, got {components}")
     mean, basis, variance = _pca(X, k)
-    return IdentityBasis(mean.reshape(68, 3), basis, variance, speakers=tuple(speakers))
+    return IdentityBasis(mean.reshape(NUM_LANDMARKS, 3), basis, variance, speakers=tuple(speakers))
 
 
 def with_expression_directions(basis: IdentityBasis, frame_deviations: np.ndarray, components: int,
                                noise_variance: float = 0.01) -> IdentityBasis:
-    """``basis`` plus the top ``components`` PCA directions of ``frame_deviations [F, 68, 3]``
+    """``basis`` plus the top ``components`` PCA directions of ``frame_deviations [F, NUM_LANDMARKS, 3]``
     (frames minus their clip's mean shape: within-person motion)."""
     D = np.asarray(frame_deviations, np.float64).reshape(len(frame_deviations), -1)
     _, s, vt = np.linalg.svd(D, full_matrices=False)
@@ -110,7 +111,7 @@ def with_expression_directions(basis: IdentityBasis, frame_deviations: np.ndarra
 
 
 def _non_mead_tracks(tracks_dir: str | Path):
-    """``(speaker, expressive_only, landmarks [T,68,3])`` for every non-MEAD unlabelled track."""
+    """``(speaker, expressive_only, landmarks [T,NUM_LANDMARKS,3])`` for every non-MEAD unlabelled track."""
     for npz in list_tracks(tracks_dir):
         meta = read_track_meta(npz.with_suffix(".json"))
         if str(meta.get("corpus") or "").lower() not in NON_MEAD_CORPORA or meta.get("emotion") is not None:
@@ -142,7 +143,7 @@ def identity_basis_from_tracks(tracks_dir: str | Path, components: int = 8, expr
 
 def speaker_neutral_reference(clips_landmarks: list[np.ndarray], emotions: list[str | None],
                               basis: IdentityBasis) -> tuple[np.ndarray, str]:
-    """One speaker's neutral face ``[68, 3]`` and how it was found.
+    """One speaker's neutral face ``[NUM_LANDMARKS, 3]`` and how it was found.
 
     The mean of the speaker's neutral clips when there are any (``"own_neutral"``),
     otherwise :meth:`IdentityBasis.project` of the speaker's mean shape (the mean of

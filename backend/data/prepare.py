@@ -38,6 +38,7 @@ from backend.data.face_tracking import TrackerConfig, VideoError, read_video_inf
 from backend.data.quality import lip_audio_lag
 from backend.data.smoothing import OneEuroConfig, smooth_points
 from backend.data.tracks import TRACK_FPS, Track, resample_track
+from bridge.landmarks import EYE_L, EYE_R, as_slice
 
 
 @dataclass
@@ -104,7 +105,7 @@ def eye_openness(landmarks: np.ndarray) -> np.ndarray:
         v = np.linalg.norm(eye[:, 1] - eye[:, 5], axis=-1) + np.linalg.norm(eye[:, 2] - eye[:, 4], axis=-1)
         h = np.linalg.norm(eye[:, 0] - eye[:, 3], axis=-1)
         return v / (2.0 * np.maximum(h, 1e-6))
-    return (0.5 * (ear(landmarks[:, 36:42]) + ear(landmarks[:, 42:48]))).astype(np.float32)
+    return (0.5 * (ear(landmarks[:, as_slice(EYE_R)]) + ear(landmarks[:, as_slice(EYE_L)]))).astype(np.float32)
 
 
 def _fingerprint(clip: ClipSource, config: PrepareConfig) -> dict:

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from backend.data.canonical import project
-from backend.data.landmark_map import PARTS
 from backend.data.tracks import TRACK_FPS, Track
+from bridge.landmarks import REGIONS
 
-PART_COLOURS = {  # RGB
-    "jaw": (255, 255, 255), "right_brow": (255, 200, 0), "left_brow": (255, 200, 0),
-    "nose_bridge": (0, 255, 255), "nose_bottom": (0, 255, 255), "right_eye": (0, 255, 0),
-    "left_eye": (0, 255, 0), "outer_lips": (255, 0, 255), "inner_lips": (255, 120, 120),
+PART_COLOURS = {  # RGB, by bridge.landmarks.REGIONS name
+    "jaw": (255, 255, 255), "brow_r": (255, 200, 0), "brow_l": (255, 200, 0),
+    "nose_bridge": (0, 255, 255), "nose_base": (0, 255, 255), "eye_r": (0, 255, 0),
+    "eye_l": (0, 255, 0), "lip_outer": (255, 0, 255), "lip_inner": (255, 120, 120),
 }
 AXIS_COLOURS = ((255, 0, 0), (0, 255, 0), (0, 128, 255))
 
@@ -30,12 +30,12 @@ def _read_frames(video: Path, indices: list[int]) -> dict[int, np.ndarray]:
 
 
 def draw_frame(rgb: np.ndarray, points: np.ndarray, axes_2d: np.ndarray | None, found: bool) -> np.ndarray:
-    """Landmarks ``[68, 2]`` and axes ``[4, 2]`` (origin, x, y, z tips) drawn on a copy of ``rgb``."""
+    """Landmarks ``[NUM_LANDMARKS, 2]`` and axes ``[4, 2]`` (origin, x, y, z tips) drawn on a copy of ``rgb``."""
     import cv2
     img = np.ascontiguousarray(rgb.copy())
     radius = max(1, int(round(max(img.shape[:2]) / 200)))
     thick = max(1, radius)
-    for part, idx in PARTS.items():
+    for part, idx in REGIONS.items():
         colour = PART_COLOURS[part]
         for i in idx:
             cv2.circle(img, (int(round(points[i, 0])), int(round(points[i, 1]))), radius, colour, -1, cv2.LINE_AA)

@@ -40,7 +40,7 @@ def jitter(points: np.ndarray, iod: float | None = None) -> float:
 
 
 def canonical_spread(landmarks: np.ndarray, points: list[int] | np.ndarray | None = None) -> float:
-    """RMS distance of each frame's canonical landmarks ``[T, 68, 3]`` from their mean shape (IOD)."""
+    """RMS distance of each frame's canonical landmarks ``[T, NUM_LANDMARKS, 3]`` from their mean shape (IOD)."""
     sel = landmarks if points is None else landmarks[:, points]
     return float(np.sqrt(((sel - sel.mean(axis=0)) ** 2).sum(-1).mean()))
 

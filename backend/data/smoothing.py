@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bridge.landmarks import EYE_L, EYE_R, as_slice
+
 
 @dataclass
 class OneEuroConfig:
@@ -56,13 +58,13 @@ def zero_lag_one_euro(signal: np.ndarray, fps: float, config: OneEuroConfig | No
 
 
 def inter_ocular_pixels(points: np.ndarray) -> float:
-    """Median distance between the eye centres (iBUG 36-41 and 42-47) of a ``[T, 68, >=2]`` track."""
-    right = points[:, 36:42, :2].mean(axis=1)
-    left = points[:, 42:48, :2].mean(axis=1)
+    """Median distance between the eye centres (iBUG 36-41 and 42-47) of a ``[T, NUM_LANDMARKS, >=2]`` track."""
+    right = points[:, as_slice(EYE_R), :2].mean(axis=1)
+    left = points[:, as_slice(EYE_L), :2].mean(axis=1)
     return float(np.median(np.linalg.norm(left - right, axis=-1)))
 
 
 def smooth_points(points: np.ndarray, fps: float, config: OneEuroConfig | None = None) -> np.ndarray:
-    """Smooth a ``[T, 68, 3]`` pixel track; the filter runs in units of the median IOD."""
+    """Smooth a ``[T, NUM_LANDMARKS, 3]`` pixel track; the filter runs in units of the median IOD."""
     iod = max(inter_ocular_pixels(points), 1e-6)
     return (zero_lag_one_euro(points / iod, fps, config) * iod).astype(np.float32)

@@ -1,6 +1,6 @@
 """Track files: one ``<clip>.npz`` (arrays) + ``<clip>.json`` (metadata) per clip, always 25 fps.
 
-Arrays (``T`` frames at 25 fps): ``landmarks [T,68,3]`` canonical, ``landmarks_image [T,68,2]``
+Arrays (``T`` frames at 25 fps): ``landmarks [T,NUM_LANDMARKS,3]`` canonical, ``landmarks_image [T,NUM_LANDMARKS,2]``
 pixels of the source video, ``rotation [T,3,3]``, ``translation [T,3]``, ``scale [T]`` (pose in
 the camera frame, OpenCV axes; see ``canonical``), ``face_found bool [T]``, ``mel [4T,80]``
 (log-mel, rows ``4t..4t+3`` belong to frame ``t``; all zeros when ``has_audio`` is false),
@@ -32,14 +32,16 @@ from typing import Any
 
 import numpy as np
 
+from bridge.landmarks import NUM_LANDMARKS
+
 #: bump when the extraction changes in a way that makes old tracks stale
 EXTRACTOR_VERSION = 3
 TRACK_FPS = 25.0
 
 ARRAY_SPECS: dict[str, tuple[str, tuple]] = {
     # name: (dtype, shape with "T"/"4T" for frame-dependent axes)
-    "landmarks": ("float32", ("T", 68, 3)),
-    "landmarks_image": ("float32", ("T", 68, 2)),
+    "landmarks": ("float32", ("T", NUM_LANDMARKS, 3)),
+    "landmarks_image": ("float32", ("T", NUM_LANDMARKS, 2)),
     "rotation": ("float32", ("T", 3, 3)),
     "translation": ("float32", ("T", 3)),
     "scale": ("float32", ("T",)),
