@@ -169,6 +169,8 @@ class SyncClient(_Closing):
         self.liveness_s = min(liveness_s, timeout_s) if timeout_s > 0 else liveness_s
         self.limits = limits
         self._socket = _connect_dealer(address, limits, context, server_key, client_pair)
+        if timeout_s > 0:   # a send that cannot be queued fails instead of waiting forever
+            self._socket.setsockopt(zmq.SNDTIMEO, max(1, int(timeout_s * 1000)))
         self._inbox: collections.deque[Message] = collections.deque(maxlen=_INBOX_LIMIT)
         #: job id -> the secret token ``accepted`` returned (needed by fetch, ack, cancel)
         self.tokens: dict[str, str] = {}
@@ -178,7 +180,15 @@ class SyncClient(_Closing):
 
     # -- plumbing -----------------------------------------------------------------
     def send(self, msg: Message) -> str:
-        self._socket.send_multipart(_frames_within_limits(msg, self.key, self.limits), copy=False)
+        """Send ``msg``; ``timeout`` when it cannot leave within ``timeout_s`` (normally it never waits: libzmq
+        queues it, but a peer that refused the CURVE handshake leaves the socket no connection to queue on)."""
+        try:
+            self._socket.send_multipart(_frames_within_limits(msg, self.key, self.limits), copy=False)
+        except zmq.Again:
+            raise BridgeError(ErrorCode.TIMEOUT,
+                              f"{msg.type} could not be sent to {self.address} within {self.timeout_s:g} s: the "
+                              "connection was refused (wrong --server-key, or this client is not on the backend's "
+                              "--curve-clients list?)") from None
         return msg.msg_id
 
     def _receive(self, timeout_s: float) -> Message | None:

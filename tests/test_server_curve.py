@@ -170,6 +170,12 @@ def test_only_listed_clients_get_through_the_handshake(tmp_path, keys):
             with pytest.raises(BridgeError) as err:
                 stranger.ping()
             assert err.value.code == ErrorCode.TIMEOUT
+            # the refusal dropped the client's only connection (libzmq does not retry it): a second request
+            # cannot even be queued, and says so in time instead of blocking forever
+            started = time.monotonic()
+            with pytest.raises(BridgeError) as err:
+                stranger.ping()
+            assert err.value.code == ErrorCode.TIMEOUT and time.monotonic() - started < 5.0
         rss_before = _rss_kib(proc.pid)
         flood = zmq.Context.instance().socket(zmq.DEALER)
         flood.setsockopt(zmq.LINGER, 0)
