@@ -66,7 +66,8 @@ class IdentityBasis:
         """
         x = (np.asarray(shape, np.float64) - self.mean).reshape(-1)
         if self.expression.shape[0] == 0:
-            return (self.mean.reshape(-1) + self.basis.T @ (self.basis @ x)).reshape(NUM_LANDMARKS, 3).astype(np.float32)
+            neutral = self.mean.reshape(-1) + self.basis.T @ (self.basis @ x)
+            return neutral.reshape(NUM_LANDMARKS, 3).astype(np.float32)
         k = self.components
         A = np.concatenate([self.basis, self.expression]).T                           # [3 * NUM_LANDMARKS, k+m]
         var_id = self.variance if self.variance is not None else np.ones(k)
@@ -90,7 +91,8 @@ def fit_identity_basis(speaker_means: list[np.ndarray], components: int,
         raise NeutralReferenceError(f"an identity basis needs at least 2 speakers, got {len(speaker_means)}")
     X = np.stack([np.asarray(m, np.float64).reshape(-1) for m in speaker_means])
     if X.shape[1] != 3 * NUM_LANDMARKS:
-        raise NeutralReferenceError(f"speaker mean shapes must be [{NUM_LANDMARKS}, 3], got {list(np.shape(speaker_means[0]))}")
+        raise NeutralReferenceError(
+            f"speaker mean shapes must be [{NUM_LANDMARKS}, 3], got {list(np.shape(speaker_means[0]))}")
     k = int(components)
     if not 0 <= k <= len(speaker_means) - 1:
         raise NeutralReferenceError(f"components must be in 0..{len(speaker_means) - 1} "

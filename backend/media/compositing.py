@@ -21,7 +21,7 @@ _CLOSED = {"eye_r", "eye_l", "lip_outer", "lip_inner"}
 
 def draw_landmarks(landmarks: np.ndarray, size: int = 256, title: str | None = None,
                    background: int = 24) -> np.ndarray:
-    """A frontal drawing of canonical landmarks ``[68, 3]`` (y up) as an RGB image."""
+    """A frontal drawing of canonical landmarks ``[NUM_LANDMARKS, 3]`` (y up) as an RGB image."""
     image = np.full((size, size, 3), background, np.uint8)
     xy = np.asarray(landmarks, np.float32)[:, :2] * np.array([1.0, -1.0], np.float32)
     # canonical units: inter-ocular distance 1; the face spans about 2.4 x 3 units

@@ -6,10 +6,8 @@ import numpy as np
 from bridge import landmarks as _bridge_landmarks
 from bridge.landmarks import NUM_LANDMARKS  # noqa: F401  (re-exported: the one definition)
 
-JAW = np.arange(0, 17)
-MOUTH = np.arange(_bridge_landmarks.MOUTH.start, _bridge_landmarks.MOUTH.stop)  # 20 mouth points (outer, inner)
-LEFT_EYE = np.arange(36, 42)       # image-left eye (subject's right)
-RIGHT_EYE = np.arange(42, 48)
+JAW = np.asarray(_bridge_landmarks.JAW)
+MOUTH = np.asarray(_bridge_landmarks.MOUTH)  # 20 mouth points (outer, inner)
 #: (upper, lower) inner-lip pairs whose vertical gap is the mouth opening
 INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))
 #: (upper, lower) eyelid pairs; a blink moves the upper lid onto the lower

@@ -4,7 +4,7 @@
 
     displacement = intensity * sum_k weight_k * field_k
 
-where ``field_k [68, 3]`` is emotion ``k``'s displacement at full intensity, in
+where ``field_k [NUM_LANDMARKS, 3]`` is emotion ``k``'s displacement at full intensity, in
 canonical units (inter-ocular distances), learnt across MEAD speakers relative to
 each speaker's own neutral face (see :mod:`backend.motion.ldm_training`). Neutral
 has no field, so intensity 0 or a pure-neutral row gives exactly zero
@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from bridge.emotions import NUM_EMOTIONS
+from bridge.landmarks import NUM_LANDMARKS
 
 KIND = "emogene.ldm"
 VERSION = 2
@@ -33,7 +34,7 @@ VERSION = 2
 
 @dataclass
 class LDMConfig:
-    landmarks: int = 68
+    landmarks: int = NUM_LANDMARKS
 
 
 class LandmarkDeformationModel(nn.Module):
@@ -45,11 +46,13 @@ class LandmarkDeformationModel(nn.Module):
         self.register_buffer("mean_face", torch.zeros(c.landmarks, 3))   # the training speakers' mean reference
 
     def per_emotion_displacement(self, neutral: torch.Tensor) -> torch.Tensor:
-        """``[N, 68, 3]`` -> displacement for each non-neutral emotion at full intensity ``[N, 7, 68, 3]``."""
+        """``[N, NUM_LANDMARKS, 3]`` -> displacement for each non-neutral emotion at full intensity
+        ``[N, 7, NUM_LANDMARKS, 3]``."""
         return self.fields.to(neutral.dtype)[None].expand(neutral.shape[0], -1, -1, -1)
 
     def forward(self, neutral: torch.Tensor, weights: torch.Tensor, intensity: torch.Tensor) -> torch.Tensor:
-        """Displacements ``[N, 68, 3]`` for ``neutral [N,68,3]``, ``weights [N,8]`` (rows sum to 1), ``intensity [N]``."""
+        """Displacements ``[N, NUM_LANDMARKS, 3]`` for ``neutral [N, NUM_LANDMARKS, 3]``, ``weights [N,8]`` (rows sum
+        to 1), ``intensity [N]``."""
         mix = weights[:, 1:].to(neutral.dtype) * intensity[:, None].to(neutral.dtype)   # neutral column: nothing
         return torch.einsum("nk,kpc->npc", mix, self.fields.to(neutral.dtype))
 

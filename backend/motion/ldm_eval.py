@@ -57,7 +57,7 @@ def _one_hot(labels, n: int = 8) -> torch.Tensor:
 
 
 def _field_of(model, emotion: str) -> np.ndarray:
-    """Emotion's field at intensity 1 ``[68, 3]`` of an LDM, or of ``metrics["fields"]`` (nested lists)."""
+    """Emotion's field at intensity 1 ``[NUM_LANDMARKS, 3]`` of an LDM, or of ``metrics["fields"]`` (nested lists)."""
     fields = model.fields.double().numpy() if hasattr(model, "fields") else np.asarray(model, np.float64)
     return fields[EMOTIONS.index(emotion) - 1]
 
@@ -193,7 +193,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def real_displacements(clips: list[TrackClip]) -> dict[str, dict[str, np.ndarray]]:
     """Per MEAD speaker filmed neutral, per emotion: mean over their clips of (clip mean - own neutral mean),
-    nothing aligned or removed ``[68, 3]``."""
+    nothing aligned or removed ``[NUM_LANDMARKS, 3]``."""
     out: dict[str, dict[str, np.ndarray]] = {}
     labelled = mead_clips(clips)
     for speaker in sorted({c.speaker for c in labelled}):
@@ -227,7 +227,7 @@ def driving_judge_reading(fields, tracks_dir: str | Path, subject_track: str | P
     """The plate-level judge (``emogene eval emotion``) on the *driving landmarks* alone, no rendering.
 
     As :mod:`backend.evaluation.plate_emotion` builds them: its held-out speech through the
-    speech-motion model (seed 0, the subject's face), plus ``fields`` (an LDM or ``[7, 68, 3]``) for each
+    speech-motion model (seed 0, the subject's face), plus ``fields`` (an LDM or ``[7, NUM_LANDMARKS, 3]``) for each
     emotion at each intensity, plus blinks; judged relative to the intensity-0 take's mean, the judge's
     window kept inside each burst. ``bursts``: the frames ``eval emotion`` renders; ``all``: every frame
     (2-s chunks), steadier. ``judge``: default, trained as ``eval emotion`` does (judge pool only).
@@ -461,7 +461,7 @@ def model_card_lines(ldm_meta: dict) -> tuple[list[str], list[str]]:
 def plot_fields(model, path: str | Path, face: np.ndarray | None = None, exaggerate: float = 5.0) -> Path:
     """Each emotion's displacement at intensity 1 drawn on a neutral face (x-y, canonical units, y up),
     arrows ``exaggerate`` x longer than the displacement so they can be seen. ``model``: an LDM or its
-    fields ``[7, 68, 3]``."""
+    fields ``[7, NUM_LANDMARKS, 3]``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

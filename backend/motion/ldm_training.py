@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from bridge.emotions import EMOTIONS
+from bridge.landmarks import NUM_LANDMARKS
 from backend.data.mead_pools import GENERATOR_SPEAKERS, JUDGE_SPEAKERS, assert_disjoint, pool_of
 from backend.data.neutral_reference import (OWN_NEUTRAL, IdentityBasis, fit_identity_basis,
                                             speaker_neutral_reference, with_expression_directions)
@@ -68,19 +69,19 @@ class LDMFitConfig:
 @dataclass
 class SpeakerTargets:
     speaker: str
-    reference: np.ndarray                       # [68, 3]
+    reference: np.ndarray                       # [NUM_LANDMARKS, 3]
     reference_kind: str                         # own_neutral | identity_projection
-    fields: dict[str, np.ndarray] = field(default_factory=dict)      # emotion -> [68, 3] at intensity 1
+    fields: dict[str, np.ndarray] = field(default_factory=dict)      # emotion -> [NUM_LANDMARKS, 3] at intensity 1
     real_level3: dict[str, float] = field(default_factory=dict)      # emotion -> mean |clip mean - ref|
 
 
 def mean_point_distance(a: np.ndarray) -> float:
-    """Mean over points of the Euclidean norm of ``a [..., 68, 3]`` (canonical units)."""
+    """Mean over points of the Euclidean norm of ``a [..., NUM_LANDMARKS, 3]`` (canonical units)."""
     return float(np.linalg.norm(a, axis=-1).mean())
 
 
 def similarity_align(shape: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``shape [68, 3]`` rotated, scaled and moved onto ``reference`` (least squares, no reflection)."""
+    """``shape [NUM_LANDMARKS, 3]`` rotated, scaled and moved onto ``reference`` (least squares, no reflection)."""
     ms, mr = shape.mean(0), reference.mean(0)
     a, b = shape - ms, reference - mr
     u, s, vt = np.linalg.svd(a.T @ b)
@@ -91,7 +92,7 @@ def similarity_align(shape: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def preserve_inner_lips(fields: np.ndarray) -> np.ndarray:
-    """Fields ``[..., 68, 3]`` whose two points of every inner-lip pair move alike vertically."""
+    """Fields ``[..., NUM_LANDMARKS, 3]`` whose two points of every inner-lip pair move alike vertically."""
     out = np.array(fields, np.float64, copy=True)
     for upper, lower in INNER_LIP_PAIRS:
         mid = 0.5 * (out[..., upper, 1] + out[..., lower, 1])
@@ -128,8 +129,9 @@ def identity_basis_from_clips(clips: list[TrackClip], cfg: LDMFitConfig) -> Iden
 
 
 def motion_directions(clips: list[TrackClip], components: int) -> np.ndarray | None:
-    """Top ``components`` principal directions ``[m, 204]`` of within-clip face motion of the non-MEAD clips."""
-    deviations = [(lms - lms.mean(0))[::2].reshape(-1, 204) for _, _, lms in _non_mead(clips)]
+    """Top ``components`` principal directions ``[m, 3 * NUM_LANDMARKS]`` of within-clip face motion of the
+    non-MEAD clips."""
+    deviations = [(lms - lms.mean(0))[::2].reshape(-1, 3 * NUM_LANDMARKS) for _, _, lms in _non_mead(clips)]
     if components <= 0 or not deviations:
         return None
     d = np.concatenate(deviations).astype(np.float64)
@@ -154,7 +156,7 @@ def speaker_targets(clips: list[TrackClip], basis: IdentityBasis | None,
         has_neutral = any(c.emotion == "neutral" for c in cs)
         if not has_neutral and basis is None:
             continue                       # no neutral clip and no identity model: no reference
-        ref_basis = basis or fit_identity_basis([np.zeros((68, 3)), np.zeros((68, 3))], 0)
+        ref_basis = basis or fit_identity_basis([np.zeros((NUM_LANDMARKS, 3)), np.zeros((NUM_LANDMARKS, 3))], 0)
         reference, kind = speaker_neutral_reference([c.landmarks for c in cs], [c.emotion for c in cs], ref_basis)
         reference = reference.astype(np.float64)
         t = SpeakerTargets(speaker, reference, kind)
@@ -177,8 +179,8 @@ def speaker_targets(clips: list[TrackClip], basis: IdentityBasis | None,
 
 def fit_fields(targets: dict[str, SpeakerTargets], smoothing: np.ndarray | None,
                cfg: LDMFitConfig) -> tuple[np.ndarray, dict]:
-    """Per-emotion fields ``[7, 68, 3]`` from the speakers' targets (steps 4-5) and a summary per emotion."""
-    fields = np.zeros((len(NON_NEUTRAL), 68, 3))
+    """Per-emotion fields ``[7, NUM_LANDMARKS, 3]`` from the speakers' targets (steps 4-5) and a summary per emotion."""
+    fields = np.zeros((len(NON_NEUTRAL), NUM_LANDMARKS, 3))
     summary = {}
     for k, emotion in enumerate(NON_NEUTRAL):
         fs = [t.fields[emotion] for t in targets.values() if emotion in t.fields]
@@ -187,7 +189,7 @@ def fit_fields(targets: dict[str, SpeakerTargets], smoothing: np.ndarray | None,
             continue
         f = np.mean(fs, axis=0)
         if smoothing is not None:
-            f = (smoothing.T @ (smoothing @ f.reshape(-1))).reshape(68, 3)
+            f = (smoothing.T @ (smoothing @ f.reshape(-1))).reshape(NUM_LANDMARKS, 3)
         if cfg.lip_preserving:
             f = preserve_inner_lips(f)
         real = [t.real_level3[emotion] for t in targets.values()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from backend.motion.landmarks import MOUTH, mouth_opening
+from bridge.landmarks import EYE_L, EYE_R, as_slice
 
 
 def landmark_distance(pred: np.ndarray, target: np.ndarray, points: np.ndarray | None = None) -> float:
@@ -25,8 +26,8 @@ def pixels_per_unit(landmarks_image: np.ndarray | None) -> float | None:
     """Source-video pixels per canonical unit (= the inter-ocular distance in pixels), if image landmarks exist."""
     if landmarks_image is None:
         return None
-    left = landmarks_image[:, 36:42].mean(1)
-    right = landmarks_image[:, 42:48].mean(1)
+    left = landmarks_image[:, as_slice(EYE_R)].mean(1)    # image left: the subject's right eye
+    right = landmarks_image[:, as_slice(EYE_L)].mean(1)
     return float(np.median(np.linalg.norm(right - left, axis=-1)))
 
 

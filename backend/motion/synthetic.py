@@ -13,31 +13,33 @@ import numpy as np
 
 from backend.motion.tracks_data import MEL_BINS, MEL_PER_FRAME, TrackClip
 from bridge.emotions import EMOTIONS
-from bridge.landmarks import MOUTH, NUM_LANDMARKS
+from bridge.landmarks import INNER_LIP, MOUTH, NUM_LANDMARKS, REGIONS, as_slice
 
 
 def procedural_face() -> np.ndarray:
     """A plausible iBUG canonical face (eyes at x = +-0.5, y up), float32 [NUM_LANDMARKS, 3]."""
     p = np.zeros((NUM_LANDMARKS, 3), np.float64)
     a = np.pi * np.arange(17) / 16
-    p[0:17, 0], p[0:17, 1], p[0:17, 2] = -0.95 * np.cos(a), -0.35 - 1.2 * np.sin(a), -0.3 * np.abs(np.cos(a))
+    r = {name: as_slice(indices) for name, indices in REGIONS.items()}
+    jaw = r["jaw"]
+    p[jaw, 0], p[jaw, 1], p[jaw, 2] = -0.95 * np.cos(a), -0.35 - 1.2 * np.sin(a), -0.3 * np.abs(np.cos(a))
     bx = np.linspace(-0.85, -0.15, 5)
-    p[17:22, 0], p[17:22, 1] = bx, 0.35 + 0.08 * np.sin(np.linspace(0, np.pi, 5))
-    p[22:27, 0], p[22:27, 1] = -bx[::-1], p[17:22, 1][::-1]
-    p[27:31, 1], p[27:31, 2] = np.linspace(-0.05, -0.6, 4), np.linspace(0.1, 0.4, 4)
-    p[31:36, 0], p[31:36, 1], p[31:36, 2] = np.linspace(-0.2, 0.2, 5), -0.7, 0.25
+    p[r["brow_r"], 0], p[r["brow_r"], 1] = bx, 0.35 + 0.08 * np.sin(np.linspace(0, np.pi, 5))
+    p[r["brow_l"], 0], p[r["brow_l"], 1] = -bx[::-1], p[r["brow_r"], 1][::-1]
+    p[r["nose_bridge"], 1], p[r["nose_bridge"], 2] = np.linspace(-0.05, -0.6, 4), np.linspace(0.1, 0.4, 4)
+    p[r["nose_base"], 0], p[r["nose_base"], 1], p[r["nose_base"], 2] = np.linspace(-0.2, 0.2, 5), -0.7, 0.25
     eye = np.array([[-0.2, 0], [-0.07, 0.07], [0.07, 0.07], [0.2, 0], [0.07, -0.07], [-0.07, -0.07]])
-    p[36:42, :2] = eye + [-0.5, 0]
-    p[42:48, :2] = eye + [0.5, 0]
-    p[48:60, :2] = [[-.4, -1.05], [-.25, -.95], [-.1, -.92], [0, -.93], [.1, -.92], [.25, -.95],
+    p[r["eye_r"], :2] = eye + [-0.5, 0]
+    p[r["eye_l"], :2] = eye + [0.5, 0]
+    p[r["lip_outer"], :2] = [[-.4, -1.05], [-.25, -.95], [-.1, -.92], [0, -.93], [.1, -.92], [.25, -.95],
                     [.4, -1.05], [.25, -1.17], [.1, -1.2], [0, -1.21], [-.1, -1.2], [-.25, -1.17]]
-    p[60:NUM_LANDMARKS, :2] = [[-.32, -1.05], [-.12, -1.03], [0, -1.03], [.12, -1.03], [.32, -1.05],
+    p[r["lip_inner"], :2] = [[-.32, -1.05], [-.12, -1.03], [0, -1.03], [.12, -1.03], [.32, -1.05],
                     [.12, -1.035], [0, -1.035], [-.12, -1.035]]
-    p[MOUTH.start:MOUTH.stop, 2] = 0.2
+    p[as_slice(MOUTH), 2] = 0.2
     return p.astype(np.float32)
 
 
-LOWER_FACE = np.r_[np.arange(5, 12), np.arange(55, 60), np.arange(65, NUM_LANDMARKS)]
+LOWER_FACE = np.r_[np.arange(5, 12), np.arange(55, 60), np.arange(65, INNER_LIP.stop)]
 #: a fixed, recognisable displacement per emotion (neutral = 0) for synthetic MEAD-like clips
 _EMOTION_OFFSETS = np.random.default_rng(123).normal(0, 0.04, (len(EMOTIONS), NUM_LANDMARKS, 3)).astype(np.float32)
 _EMOTION_OFFSETS[0] = 0
