@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from bridge.arkit import estimate_neutral, mouth_opening  # noqa: E402
 from bridge.arkit_basis import JAW_OPEN_LIP_DROP  # noqa: E402
+from bridge.landmarks import NUM_LANDMARKS  # noqa: E402
 
 MANDIBLE = [*range(2, 15), 48, 54, 55, 56, 57, 58, 59, 60, 64, 65, 66, 67]
 
@@ -71,8 +72,8 @@ def main(argv=None) -> int:
         print(f"no train-split tracks in {args.tracks}", file=sys.stderr)
         return 1
     g, d = np.concatenate(gaps), np.concatenate(moves)
-    direction = ((g @ d) / (g @ g)).reshape(68, 3)
-    keep = np.zeros(68, bool)
+    direction = ((g @ d) / (g @ g)).reshape(NUM_LANDMARKS, 3)
+    keep = np.zeros(NUM_LANDMARKS, bool)
     keep[MANDIBLE] = True
     direction[~keep] = 0.0
     direction *= JAW_OPEN_LIP_DROP / -direction[66, 1]
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
             "held-out (val) speakers were not used.\n"
             '"""\n'
             f"BLINK_CLOSURE = {closure:.3f}\n\n"
-            "#: jawOpen at weight 1, canonical units [68][3]: regression of landmark motion on mouth opening,\n"
+            f"#: jawOpen at weight 1, canonical units [{NUM_LANDMARKS}][3]: regression of landmark motion on mouth opening,\n"
             "#: kept on the mandible (lower jaw outline, lower lip, corners)\n"
             f"JAW_OPEN_DIRECTION = (\n{rows},\n)\n"
         )
