@@ -262,7 +262,8 @@ def train_super_resolution(subject_dir: str | Path, cache_dir: str | Path, out_d
         net.load_state_dict(best[2])
         final, selected_step = best[0], best[1]
     summary = {"subject": info["name"], "steps": step, "selected_step": selected_step, "train_seconds": seconds,
-               "heldout_psnr": final, "heldout_psnr_bicubic": bicubic, "heldout_frames": config.eval_frames,
+               "heldout_psnr": final, "heldout_psnr_bicubic": bicubic,
+               "heldout_frames": min(config.eval_frames, int(pairs.heldout.sum())),
                "training_pairs": int((~pairs.heldout).sum()), "threads": config.threads,
                **({"heldout_psnr_x2": heldout_psnr(net, pairs, config.eval_frames, 2),
                    "heldout_psnr_x2_bicubic": heldout_psnr(None, pairs, config.eval_frames, 2)} if 2 in net.scales else {}),
@@ -289,11 +290,11 @@ def _plot(history, evals, bicubic: float, path: Path) -> None:
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
     steps, losses = np.array([h[0] for h in history]), np.array([h[1] for h in history])
     window = max(1, len(losses) // 50)
-    a.plot(steps, np.convolve(losses, np.ones(window) / window, mode="same"))
-    a.set(xlabel="step", ylabel="L1 loss (smoothed)", title="SR training loss")
+    a.plot(steps[window - 1:], np.convolve(losses, np.ones(window) / window, mode="valid"))
+    a.set(xlabel="step", ylabel="loss (moving average)", title="SR training loss")
     b.plot([e[0] for e in evals], [e[1] for e in evals], "o-", label="SR (ours)")
     b.axhline(bicubic, color="grey", ls="--", label="bicubic")
-    b.set(xlabel="step", ylabel="held-out PSNR (dB)", title="held-out composite PSNR at full size")
+    b.set(xlabel="step", ylabel="PSNR (dB)", title="selection frames (held out, not evaluated): PSNR at full size")
     b.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
