@@ -23,10 +23,12 @@ from dataclasses import dataclass, replace
 import torch
 
 from backend.render.sampling import RaySamples
+from bridge import landmarks as ibug
+from bridge.landmarks import NUM_LANDMARKS
 
 #: iBUG-68 indices of the inner lip contour (60-67) and of the whole mouth (48-67)
-INNER_LIPS = tuple(range(60, 68))
-MOUTH = tuple(range(48, 68))
+INNER_LIPS = tuple(ibug.INNER_LIP)
+MOUTH = tuple(ibug.MOUTH)
 UPPER_INNER_LIP = (61, 62, 63)
 LOWER_INNER_LIP = (65, 66, 67)
 
@@ -40,7 +42,7 @@ class WarpConfig:
     # the landmark (default subject, FaceMesh on the plates: brows 0.25 -> ~0.8 of the asked displacement,
     # mouth corners 0.65 -> ~0.8; 1.0 gives most of it). None: ``width`` (isotropic)
     depth_width: float | None = 2.0
-    ridge: float = 1e-2           # Tikhonov term added to the 68x68 kernel matrix (its diagonal is 1)
+    ridge: float = 1e-2           # Tikhonov term added to the landmark-by-landmark kernel matrix (its diagonal is 1)
     # fold-free: the ridge grows (x3 per try, up to max_ridge) until the map x -> x + u(x) keeps
     # det(I + du/dx) >= min_jacobian near every landmark; folds render as ghosts (seen at eyelids)
     min_jacobian: float = 0.45
@@ -57,8 +59,8 @@ class LandmarkWarp:
     """One frame's backward warp ``u(x) = sum_k exp(-|x - q_k|^2 / 2 w^2) a_k``."""
 
     def __init__(self, centres: torch.Tensor, coefficients: torch.Tensor, config: WarpConfig):
-        self.centres = centres            # [68, 3] target landmarks q
-        self.coefficients = coefficients  # [68, 3]
+        self.centres = centres            # [NUM_LANDMARKS, 3] target landmarks q
+        self.coefficients = coefficients  # [NUM_LANDMARKS, 3]
         self.config = config
         margin = config.reach * _widths(config).to(centres)
         self.low = centres.amin(0) - margin
@@ -68,7 +70,7 @@ class LandmarkWarp:
     @classmethod
     def fit(cls, source: torch.Tensor, target: torch.Tensor,
             config: WarpConfig | None = None) -> "LandmarkWarp | None":
-        """The warp carrying ``target [68, 3]`` back onto ``source [68, 3]``; ``None`` when they match."""
+        """The warp carrying ``target`` back onto ``source`` (both ``[NUM_LANDMARKS, 3]``); ``None`` when they match."""
         config = config or WarpConfig()
         if source.shape != target.shape or source.shape[-1] != 3:
             raise ValueError(f"source {tuple(source.shape)} and target {tuple(target.shape)} landmarks must "
@@ -167,7 +169,7 @@ def _well_behaved(points: torch.Tensor, centres: torch.Tensor, coefficients: tor
 
 
 def limit_mouth_opening(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``target`` whose inner lips open no wider than in ``source`` (both ``[68, 3]``).
+    """``target`` whose inner lips open no wider than in ``source`` (both ``[NUM_LANDMARKS, 3]``).
 
     A backward warp cannot invent the inside of a mouth: where the target opens wider than
     the source, the gap would be filled with stretched lip texture. So the extra vertical
@@ -221,20 +223,20 @@ class ExpressionConfig:
 
 @dataclass
 class ExpressionLandmarks:
-    code_landmarks: torch.Tensor        # [F, 68, 3] what the NeRF code is computed from
-    source: torch.Tensor | None         # [F, 68, 3] what the code renders (None: no warp)
-    target: torch.Tensor | None         # [F, 68, 3] what the job asks for
+    code_landmarks: torch.Tensor        # [F, NUM_LANDMARKS, 3] what the NeRF code is computed from
+    source: torch.Tensor | None         # [F, NUM_LANDMARKS, 3] what the code renders (None: no warp)
+    target: torch.Tensor | None         # [F, NUM_LANDMARKS, 3] what the job asks for
 
 
 def reconstruct(landmark_code, code: torch.Tensor) -> torch.Tensor:
-    """Landmarks ``[F, 68, 3]`` of a (normalised) PCA code ``[F, K]`` of ``landmark_code``."""
+    """Landmarks ``[F, NUM_LANDMARKS, 3]`` of a (normalised) PCA code ``[F, K]`` of ``landmark_code``."""
     flat = landmark_code.mean + (code * landmark_code.std) @ landmark_code.basis
-    return flat.reshape(len(code), 68, 3)
+    return flat.reshape(len(code), NUM_LANDMARKS, 3)
 
 
 def expression_landmarks(landmark_code, landmarks: torch.Tensor, neutral: torch.Tensor | None,
                          config: ExpressionConfig) -> ExpressionLandmarks:
-    """Split a requested track ``landmarks [F, 68, 3]`` (and its ``neutral`` track, both already on
+    """Split a requested track ``landmarks [F, NUM_LANDMARKS, 3]`` (and its ``neutral`` track, both already on
     the subject's face) into the code's landmarks and the warp's source -> target."""
     if config.mode == "code":
         return ExpressionLandmarks(landmarks, None, None)
