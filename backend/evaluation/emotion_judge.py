@@ -18,11 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from bridge import landmarks as ibug
 from bridge.emotions import NUM_EMOTIONS
+from bridge.landmarks import NUM_LANDMARKS
 
 KIND = "emogene.emotion_judge"
 VERSION = 1
-MOUTH = slice(48, 68)
+MOUTH = ibug.as_slice(ibug.MOUTH)
 
 
 @dataclass
@@ -43,13 +45,14 @@ class JudgeConfig:
 
 
 def displacement_features(landmarks: np.ndarray, reference: np.ndarray, config: JudgeConfig) -> np.ndarray:
-    """``[T, 68, 3]`` canonical landmarks and a ``[68, 3]`` neutral reference -> ``[T, D]`` features."""
+    """``[T, NUM_LANDMARKS, 3]`` canonical landmarks and a ``[NUM_LANDMARKS, 3]`` neutral reference
+    -> ``[T, D]`` features."""
     landmarks = np.asarray(landmarks, np.float32)
     reference = np.asarray(reference, np.float32)
-    if landmarks.ndim != 3 or landmarks.shape[1:] != (68, 3):
-        raise ValueError(f"landmarks must be [frames, 68, 3], got {list(landmarks.shape)}")
-    if reference.shape != (68, 3):
-        raise ValueError(f"neutral reference must be [68, 3], got {list(reference.shape)}")
+    if landmarks.ndim != 3 or landmarks.shape[1:] != (NUM_LANDMARKS, 3):
+        raise ValueError(f"landmarks must be [frames, {NUM_LANDMARKS}, 3], got {list(landmarks.shape)}")
+    if reference.shape != (NUM_LANDMARKS, 3):
+        raise ValueError(f"neutral reference must be [{NUM_LANDMARKS}, 3], got {list(reference.shape)}")
     if not (np.all(np.isfinite(landmarks)) and np.all(np.isfinite(reference))):
         raise ValueError("landmarks or neutral reference contain NaN or infinity")
     disp = landmarks - reference
@@ -72,7 +75,7 @@ def _centred_mean(x: np.ndarray, window: int) -> np.ndarray:
 def feature_scale(config: JudgeConfig) -> np.ndarray:
     """Per-feature multiplier applied after standardisation (mouth down-weighted)."""
     dims = 3 if config.use_depth else 2
-    scale = np.ones((68, dims), np.float32)
+    scale = np.ones((NUM_LANDMARKS, dims), np.float32)
     scale[MOUTH] = config.mouth_weight
     return scale.reshape(-1)
 
@@ -83,7 +86,7 @@ class EmotionJudge(nn.Module):
     def __init__(self, config: JudgeConfig | None = None):
         super().__init__()
         self.config = c = config or JudgeConfig()
-        dims = 68 * (3 if c.use_depth else 2)
+        dims = NUM_LANDMARKS * (3 if c.use_depth else 2)
         self.register_buffer("feature_mean", torch.zeros(dims))
         self.register_buffer("feature_std", torch.ones(dims))
         self.register_buffer("feature_scale", torch.as_tensor(feature_scale(c)))

@@ -33,7 +33,7 @@ class MeadClip:
     speaker: str          # upper case MEAD id, e.g. "W009"
     emotion: str          # bridge.emotions name
     level: int | None
-    landmarks: np.ndarray  # float32 [T, 68, 3] canonical
+    landmarks: np.ndarray  # float32 [T, NUM_LANDMARKS, 3] canonical
 
     @property
     def label(self) -> int:
@@ -43,7 +43,7 @@ class MeadClip:
 @dataclass
 class NeutralReference:
     speaker: str
-    shape: np.ndarray     # [68, 3]
+    shape: np.ndarray     # [NUM_LANDMARKS, 3]
     source: str           # OWN_NEUTRAL | IDENTITY_PROJECTION
     detail: str = ""
 

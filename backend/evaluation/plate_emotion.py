@@ -1,8 +1,8 @@
 """Is the keyed emotion on the picture? Render takes, track the plates like real video, ask the judge.
 
 For one subject: the same held-out speech (a speaker no model trained on) is generated
-through the real pipeline (the registry's motion stage on the whole clip, then its render
-stage) once per emotion at each intensity, plus a neutral take at intensity 0. To fit a
+through the real pipeline (the composition root's motion stage on the whole clip, then its
+render stage) once per emotion at each intensity, plus a neutral take at intensity 0. To fit a
 CPU budget only a few short *bursts* of consecutive frames are rendered (the same frames
 in every take); each burst is composited over the subject's background and tracked the
 way ``emogene prepare`` tracks real video (FaceMesh in tracking mode -> iBUG 68 ->
@@ -25,7 +25,7 @@ import numpy as np
 from backend.evaluation.emotion_judge import EmotionJudge, displacement_features
 from backend.evaluation.judge_real_video import accuracy_summary
 from bridge.emotions import EMOTION_INDEX, EMOTIONS, NUM_EMOTIONS
-from bridge.landmarks import MOUTH, REGIONS
+from bridge.landmarks import EYE_L, EYE_R, MOUTH, NUM_LANDMARKS, REGIONS, as_slice
 
 #: the regions of the transfer ratio (iBUG 68 indices)
 MOUTH_CORNERS = (MOUTH[0], MOUTH[6])
@@ -72,9 +72,9 @@ class Take:
     emotion: str
     intensity: float
     plates: np.ndarray             # uint8 [n, H, W, 3] composited over the background
-    landmarks: np.ndarray          # float32 [n, 68, 3] tracked canonical (NaN rows where no face)
+    landmarks: np.ndarray          # float32 [n, NUM_LANDMARKS, 3] tracked canonical (NaN rows where no face)
     found: np.ndarray              # bool [n]
-    driving: np.ndarray            # float32 [n, 68, 3] the landmarks the renderer was given
+    driving: np.ndarray            # float32 [n, NUM_LANDMARKS, 3] the landmarks the renderer was given
     bursts: np.ndarray             # int [n] burst id of each frame
 
     @property
@@ -154,7 +154,7 @@ def render_take(stage_set: Any, job, frames: np.ndarray, cancel: threading.Event
                 ) -> tuple[dict[int, np.ndarray], np.ndarray, list[str]]:
     """Run the motion stage on the whole job, then the render stage on ``frames`` only.
 
-    Returns (plates by position in ``frames``, driving landmarks ``[n, 68, 3]``, warnings).
+    Returns (plates by position in ``frames``, driving landmarks ``[n, NUM_LANDMARKS, 3]``, warnings).
     """
     from backend.pipeline.local import MessageStageContext, ResultAssembler, run_stages
     from bridge.protocol import MessageType
@@ -181,7 +181,8 @@ def render_take(stage_set: Any, job, frames: np.ndarray, cancel: threading.Event
 
 
 def track_burst(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Track consecutive RGB frames as ``emogene prepare`` tracks video: canonical ``[n, 68, 3]`` and found."""
+    """Track consecutive RGB frames as ``emogene prepare`` tracks video: canonical
+    ``[n, NUM_LANDMARKS, 3]`` and found."""
     from mediapipe.python.solutions import face_mesh
 
     from backend.data.canonical import fit_canonical
@@ -202,12 +203,12 @@ def track_burst(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
                 arr = np.array([(p.x * w, p.y * h, p.z * w) for p in faces[0].landmark], np.float32)
                 rows.append(arr[MEDIAPIPE_TO_IBUG68])
             else:
-                rows.append(np.full((68, 3), np.nan, np.float32))
+                rows.append(np.full((NUM_LANDMARKS, 3), np.nan, np.float32))
     finally:
         mesh.close()
     points = np.stack(rows)
     detected = np.isfinite(points).all(axis=(1, 2))
-    out = np.full((len(images), 68, 3), np.nan, np.float32)
+    out = np.full((len(images), NUM_LANDMARKS, 3), np.nan, np.float32)
     if not detected.any():
         return out, detected
     filled, found, _ = fill_gaps(points, detected, max_gap=2)
@@ -239,7 +240,7 @@ def render_subject_takes(subject: str, stage_set: Any, subject_dir: Path, config
         background = subject_background(subject_dir, (first.shape[1], first.shape[0]))
         from backend.media.compositing import composite_over
         rgb = np.stack([composite_over(plates[i], background) for i in range(len(frames))])
-        landmarks = np.full((len(frames), 68, 3), np.nan, np.float32)
+        landmarks = np.full((len(frames), NUM_LANDMARKS, 3), np.nan, np.float32)
         found = np.zeros(len(frames), bool)
         for b in np.unique(burst_id):
             sel = np.flatnonzero(burst_id == b)
@@ -303,13 +304,13 @@ def transfer_ratio(plates: SubjectPlates, intensity: float = 1.0) -> dict:
 
 
 def _pixel_landmarks(images: list[np.ndarray]) -> np.ndarray:
-    """FaceMesh (still images) iBUG-68 pixel positions ``[n, 68, 2]`` (NaN where no face)."""
+    """FaceMesh (still images) iBUG-68 pixel positions ``[n, NUM_LANDMARKS, 2]`` (NaN where no face)."""
     from mediapipe.python.solutions import face_mesh
 
     from backend.data.face_tracking import _quiet_native_logs
     from backend.data.landmark_map import MEDIAPIPE_TO_IBUG68
 
-    out = np.full((len(images), 68, 2), np.nan, np.float32)
+    out = np.full((len(images), NUM_LANDMARKS, 2), np.nan, np.float32)
     with _quiet_native_logs():
         mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True)
     try:
@@ -324,8 +325,9 @@ def _pixel_landmarks(images: list[np.ndarray]) -> np.ndarray:
 
 
 def image_warp(image: np.ndarray, points: np.ndarray, shift: np.ndarray, width: float) -> np.ndarray:
-    """``image`` whose content at pixel ``points [68, 2]`` moves by ``shift [68, 2]`` pixels (a smooth 2-D
-    Gaussian RBF backward warp of ``width`` pixels, the image-plane twin of deformation.LandmarkWarp)."""
+    """``image`` whose content at pixel ``points [NUM_LANDMARKS, 2]`` moves by ``shift [NUM_LANDMARKS, 2]``
+    pixels (a smooth 2-D Gaussian RBF backward warp of ``width`` pixels, the image-plane twin of
+    deformation.LandmarkWarp)."""
     import cv2
 
     h, w = image.shape[:2]
@@ -350,7 +352,7 @@ def tracker_ceiling(plates: SubjectPlates, intensity: float = 1.0) -> dict:
     """
     neutral = plates.neutral
     pixels = _pixel_landmarks(list(neutral.plates))
-    right, left = np.nanmean(pixels[:, 36:42], 1), np.nanmean(pixels[:, 42:48], 1)
+    right, left = np.nanmean(pixels[:, as_slice(EYE_R)], 1), np.nanmean(pixels[:, as_slice(EYE_L)], 1)
     eye_line = left - right
     iod = np.linalg.norm(eye_line, axis=-1)
     angle = np.arctan2(eye_line[:, 1], eye_line[:, 0])
