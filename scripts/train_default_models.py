@@ -133,8 +133,10 @@ def model_card(s, steps, timings, finals, metrics, pose_clip, commit, out: Path,
     ldm_data, ldm_limits = model_card_lines(json.loads(ldm_json.read_text()) if ldm_json.is_file() else {})
     from backend.motion.lipsync_data import lip_sync_split
     from backend.motion.lipsync_eval import model_card_lines as a2m_card_lines
+    syncnet_json = Path(out) / "syncnet.json"
+    syncnet_clips = json.loads(syncnet_json.read_text()).get("train_clips") if syncnet_json.is_file() else None
     a2m_data, a2m_limits = a2m_card_lines(metrics["lipsync"], lip_sync_split(s.talking_train + s.talking_test
-                                                                             + s.mead_full).train)
+                                                                             + s.mead_full).train, syncnet_clips)
     lines = [
         "# Default motion models (EmoGene for Blender)", "",
         f"Trained by `scripts/train_default_models.py` on {dt.date.today()} at commit {commit or 'n/a'}, CPU, "

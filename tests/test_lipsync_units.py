@@ -92,6 +92,10 @@ def test_lip_sync_split_holds_out_whole_people_and_drops_unusable_audio():
     # a clip the data module's loudness check flagged, but the speech-motion model found in sync, teaches
     assert lip_sync_reason(_clip("grid_swwp2s", "grid_swwp2s", "train", usable=False)) is None
     assert "lip_sync_usable" in lip_sync_reason(_clip("grid_lrwp9a", "grid_lrwp9a", "train", usable=False))
+    # the emotion judge's MEAD speakers never teach a generator model
+    judge = _clip("W023_x", "W023", "train")
+    judge.meta["corpus"] = "mead"
+    assert "generator pool" in lip_sync_reason(judge)
 
 
 def test_pause_gate_closes_pauses_and_edges_but_not_brief_gaps():

@@ -1,9 +1,11 @@
 """Which prepared clips teach lip sync, and the speaker-level hold-out for everything audio-driven.
 
 A clip teaches lip sync when it has audio, the data module found that audio in sync
-with the lips (``lip_sync_usable``, or :data:`SYNC_RECHECKED`), it is not from ``video_only/`` (whose sound, where
-there is any, is not the speaker's), and voice activity finds speech in it. MEAD clips
-with audio count too (emotional speech is speech).
+with the lips (``lip_sync_usable``, or :data:`SYNC_RECHECKED`), it is not from ``video_only/``
+(whose sound, where there is any, is not the speaker's), and voice activity finds speech in
+it. MEAD clips with audio count too (emotional speech is speech), but only of the generator
+pool's speakers (``backend/data/mead_pools.py``: the plate-level emotion judge's speakers stay
+unseen by every generator model).
 
 Hold-out: the data module's stable speaker hash (``split == "val"``). Some clips of one
 person carry different speaker ids (file-name based); :data:`SAME_PERSON` maps them to
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from backend.data.mead_pools import pool_of
 from backend.motion.tracks_data import TrackClip
 
 #: speaker ids that are the same person (data README: ``obama_weekly_47s`` is Obama; the GRID
@@ -23,11 +26,11 @@ MIN_SPEECH_FRACTION = 0.3
 #: clips the data module's sync check (loudness vs mouth opening, a weak detector: on clips in sync its
 #: peak sits 3-6 frames off) flagged ``lip_sync_usable: false``, re-checked with the issue-11 speech-motion
 #: model, which never trained on them: its predicted opening follows the real one best at lag 0 or +-1
-#: frame with r >= 0.4 (W023 0.69, grid_swwp2s 0.68, grid_brbk7n 0.53, M030 sad 0.41, retalking_2 0.40).
+#: frame with r >= 0.4 (grid_swwp2s 0.68, grid_brbk7n 0.53, M030 sad 0.41, retalking_2 0.40).
 #: Not rescued: grid_lrwp9a (best 2 frames off), WDA_KatieHill (0.25), retalking_4 (0.15), sun (-0.02),
-#: selfie_woman_15s (3 frames off), and the MEAD crops where voice activity finds no speech.
-SYNC_RECHECKED = frozenset({"W023_front_surprised_level2_010_with_audio_1080p", "grid_swwp2s", "grid_brbk7n",
-                            "M030_sad_level3_001_with_audio_1080p", "retalking_2"})
+#: selfie_woman_15s (3 frames off), W023 (in sync, 0.69, but a judge speaker: see lip_sync_reason) and the
+#: MEAD crops where voice activity finds no speech.
+SYNC_RECHECKED = frozenset({"grid_swwp2s", "grid_brbk7n", "M030_sad_level3_001_with_audio_1080p", "retalking_2"})
 
 
 def person(clip: TrackClip) -> str:
@@ -41,6 +44,8 @@ def lip_sync_reason(clip: TrackClip) -> str | None:
         return "no audio"
     if "video_only" in str(clip.meta.get("source", "")).replace("\\", "/").split("/"):
         return "video_only/ (sound is not the speaker's)"
+    if str(clip.meta.get("corpus", "")).lower() == "mead" and pool_of(clip.speaker) != "generator":
+        return f"MEAD speaker {clip.speaker} is not in the generator pool (backend/data/mead_pools.py)"
     usable = clip.meta.get("lip_sync_usable")
     if usable is False and clip.name not in SYNC_RECHECKED:
         return "lip_sync_usable false (audio offset or not the clip's recording)"

@@ -360,17 +360,25 @@ def licence_of(clip_name: str) -> str:
     return next(lic for prefix, lic in SOURCE_LICENCES if clip_name.startswith(prefix))
 
 
-def model_card_lines(section: dict, train_clips: list[TrackClip]) -> tuple[list[str], list[str]]:
-    """(data lines, limits lines) for the audio-to-motion part of MODEL_CARD.md."""
+def model_card_lines(section: dict, train_clips: list[TrackClip],
+                     syncnet_clips: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """(data lines, limits lines) for the audio-to-motion part of MODEL_CARD.md (``syncnet_clips``: the
+    SyncNet's training clips when they differ from the audio-to-motion's)."""
     d = section["data"]
     by_licence: dict[str, list[str]] = {}
     for c in train_clips:
         by_licence.setdefault(licence_of(c.name), []).append(c.name)
     m = section["mean"]["model"]
-    data = [f"- Audio-to-motion and SyncNet: lip-sync clips (audio in sync with the lips, `lipsync_data`) of "
+    names = sorted(c.name for c in train_clips)
+    own_syncnet = syncnet_clips is not None and sorted(syncnet_clips) != names
+    data = [f"- Audio-to-motion{'' if own_syncnet else ' and SyncNet'}: lip-sync clips (audio in sync with the "
+            f"lips, `lipsync_data`) of "
             f"{d['train']['speakers']} people, {d['train']['clips']} clips, {d['train']['minutes']} min "
             f"({d['train']['speech_minutes']} min of speech): " + "; ".join(
                 f"{lic}: {', '.join(sorted(names))}" for lic, names in sorted(by_licence.items())) + ".",
+            *([f"- SyncNet: {len(syncnet_clips)} of those clips (trained before `lipsync_data.SYNC_RECHECKED` "
+               f"added {', '.join(sorted(set(names) - set(syncnet_clips)))}; `syncnet.json` lists them)."]
+              if own_syncnet else []),
             f"- Held out by person (never trained on by any model, SyncNet included): "
             f"{', '.join(d['held_out_people'])} ({d['held_out']['clips']} clips, {d['held_out']['minutes']} min).",
             f"- Left out of lip sync: {', '.join(f'{k} ({v})' for k, v in sorted(d['excluded'].items()))}.",
