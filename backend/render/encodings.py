@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from bridge.landmarks import NUM_LANDMARKS
+
 _PRIMES = (1, 2654435761, 805459861)
 
 
@@ -172,8 +174,8 @@ class LandmarkCode(nn.Module):
         super().__init__()
         self.components = components
         self.margin = margin
-        self.register_buffer("mean", torch.zeros(68 * 3))
-        self.register_buffer("basis", torch.zeros(components, 68 * 3))
+        self.register_buffer("mean", torch.zeros(NUM_LANDMARKS * 3))
+        self.register_buffer("basis", torch.zeros(components, NUM_LANDMARKS * 3))
         self.register_buffer("std", torch.ones(components))
         self.register_buffer("low", torch.full((components,), -3.0))
         self.register_buffer("high", torch.full((components,), 3.0))

@@ -24,8 +24,9 @@ import numpy as np
 import torch
 
 from backend.render.train import psnr
+from bridge import landmarks as ibug
 
-MOUTH = slice(48, 68)
+MOUTH = ibug.as_slice(ibug.MOUTH)
 METHODS = ("ours", "bicubic", "retrieval")
 LABELS = {"real": "real held-out frame (tracker noise floor)", "ours": "ours: NeRF + super-resolution",
           "bicubic": "NeRF at working size, bicubic upscale", "retrieval": "nearest training frame by landmarks"}
@@ -98,7 +99,7 @@ def landmark_distances(tracked: np.ndarray | None, driving: np.ndarray) -> dict[
     if tracked is None:
         return {"all_px": np.nan, "mouth_px": np.nan, "mouth_iod": np.nan}
     d = np.linalg.norm(tracked - driving, axis=-1)
-    iod = np.linalg.norm(driving[36:42].mean(0) - driving[42:48].mean(0))
+    iod = np.linalg.norm(driving[ibug.as_slice(ibug.EYE_R)].mean(0) - driving[ibug.as_slice(ibug.EYE_L)].mean(0))
     return {"all_px": float(d.mean()), "mouth_px": float(d[MOUTH].mean()), "mouth_iod": float(d[MOUTH].mean() / iod)}
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.render.camera import PinholeCamera, pinhole_to_blender, world_from_anchor_matrix
+from bridge.landmarks import MOUTH, NUM_LANDMARKS, as_slice
 
 PREPARE_VERSION = 1
 SUBJECT_FORMAT_VERSION = 1
@@ -54,7 +55,7 @@ def head_mask(person: np.ndarray, landmarks_px: np.ndarray) -> np.ndarray:
 
 def mouth_box(landmarks_px: np.ndarray, size: tuple[int, int], grow: float = 1.5) -> np.ndarray:
     """[x0, y0, x1, y1) integer box around iBUG 48-67, grown by ``grow``."""
-    mouth = landmarks_px[48:68]
+    mouth = landmarks_px[as_slice(MOUTH)]
     centre = 0.5 * (mouth.min(0) + mouth.max(0))
     half = 0.5 * (mouth.max(0) - mouth.min(0)) * grow + 1.0
     x0, y0 = np.floor(centre - half).astype(int)
@@ -175,7 +176,7 @@ class _PreparedClip:
     track: "SubjectTrack"   # noqa: F821 (backend.render.tracking)
     frames: np.ndarray      # uint8 [T, h, w, 3] at the working size
     masks: np.ndarray       # float32 [T, h, w] person mask
-    landmarks_px: np.ndarray  # float32 [T, 68, 2] at the working size
+    landmarks_px: np.ndarray  # float32 [T, NUM_LANDMARKS, 2] at the working size
 
 
 #: a clip whose face is found in fewer frames than this share is refused
@@ -225,7 +226,7 @@ def _prepare_clip(clip: SessionClip, config: PrepareConfig, label: str, progress
 
 
 def neutral_landmarks(landmarks: np.ndarray, emotion_index: np.ndarray) -> list | None:
-    """Mean canonical landmarks ``[68][3]`` of the rows labelled neutral (None when there are none):
+    """Mean canonical landmarks ``[NUM_LANDMARKS][3]`` of the rows labelled neutral (None when there are none):
     the subject's own neutral face, which a generated track should be retargeted onto when the
     subject was filmed with emotions (the mean over all its frames is half-way into an emotion)."""
     rows = np.asarray(emotion_index) == 0
