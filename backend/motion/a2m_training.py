@@ -31,6 +31,7 @@ from backend.motion.landmarks import MOUTH, inner_lip_gaps, mouth_opening
 from backend.motion.lipsync_data import person
 from backend.motion.speech_motion import SpeechMotionConfig, SpeechMotionModel, animated_points
 from backend.motion.tracks_data import MEL_PER_FRAME, TrackClip, TrackDataError
+from bridge.landmarks import NUM_LANDMARKS
 
 History = dict[str, list[float]]
 
@@ -76,8 +77,8 @@ def fit_statistics(model: SpeechMotionModel, clips: list[TrackClip]) -> None:
     rest[~mask] = 0
     rest = (rest.reshape(-1) @ basis.T) @ basis     # representable by the model's basis
     faces = np.mean([c.landmarks.mean(0) for c in clips], 0)
-    for name, value in (("pca_basis", basis), ("coef_std", coef_std), ("rest_displacement", rest.reshape(68, 3)),
-                        ("mean_face", faces)):
+    for name, value in (("pca_basis", basis), ("coef_std", coef_std),
+                        ("rest_displacement", rest.reshape(NUM_LANDMARKS, 3)), ("mean_face", faces)):
         getattr(model, name).copy_(torch.as_tensor(np.asarray(value, np.float32)))
 
 

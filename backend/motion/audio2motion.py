@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from backend.motion.landmarks import JAW, MOUTH
 from backend.motion.tracks_data import MEL_BINS, MEL_PER_FRAME
+from bridge.landmarks import NOSE_BASE, NUM_LANDMARKS
 
 KIND = "emogene.audio2motion"
 VERSION = 2
@@ -35,12 +36,12 @@ VERSION = 2
 SILENCE_GATED = np.r_[JAW[4:13], MOUTH]
 #: points the VAE animates when ``lower_face_only``: jaw, nose base, mouth. On held-out speakers,
 #: audio-driven brow / eye motion scored worse than a static upper face, so it is not generated.
-LOWER_FACE = np.r_[JAW, np.arange(31, 36), MOUTH]
+LOWER_FACE = np.r_[JAW, np.asarray(NOSE_BASE), MOUTH]
 
 
 def animated_mask(config: "Audio2MotionConfig") -> np.ndarray:
-    mask = np.zeros(68, bool)
-    mask[LOWER_FACE if config.lower_face_only else np.arange(68)] = True
+    mask = np.zeros(NUM_LANDMARKS, bool)
+    mask[LOWER_FACE if config.lower_face_only else np.arange(NUM_LANDMARKS)] = True
     return mask
 
 
@@ -78,10 +79,10 @@ class Audio2MotionVAE(nn.Module):
         K = c.pca_components
         self.register_buffer("mel_mean", torch.zeros(MEL_BINS))
         self.register_buffer("mel_std", torch.ones(MEL_BINS))
-        self.register_buffer("pca_basis", torch.zeros(K, 68 * 3))   # rows: orthonormal components
+        self.register_buffer("pca_basis", torch.zeros(K, NUM_LANDMARKS * 3))   # rows: orthonormal components
         self.register_buffer("coef_std", torch.ones(K))
-        self.register_buffer("rest_displacement", torch.zeros(68, 3))  # mean displacement in silence
-        self.register_buffer("mean_face", torch.zeros(68, 3))          # mean canonical face of the training speakers
+        self.register_buffer("rest_displacement", torch.zeros(NUM_LANDMARKS, 3))  # mean displacement in silence
+        self.register_buffer("mean_face", torch.zeros(NUM_LANDMARKS, 3))  # mean canonical face of the training speakers
         # least-squares gain of the motion on speakers held out from a calibration fold (see training)
         self.register_buffer("output_gain", torch.tensor(1.0))
         self.audio_in = nn.Conv1d(MEL_BINS * MEL_PER_FRAME, c.hidden, 3, padding=1)
@@ -96,11 +97,11 @@ class Audio2MotionVAE(nn.Module):
 
     # --- representation -------------------------------------------------------------
     def to_coefficients(self, displacement: torch.Tensor) -> torch.Tensor:
-        """``[..., 68, 3]`` displacements -> normalised PCA coefficients ``[..., K]``."""
+        """``[..., NUM_LANDMARKS, 3]`` displacements -> normalised PCA coefficients ``[..., K]``."""
         return (displacement.flatten(-2) @ self.pca_basis.T) / self.coef_std
 
     def to_displacement(self, coefs: torch.Tensor) -> torch.Tensor:
-        return ((coefs * self.coef_std) @ self.pca_basis).unflatten(-1, (68, 3))
+        return ((coefs * self.coef_std) @ self.pca_basis).unflatten(-1, (NUM_LANDMARKS, 3))
 
     @property
     def receptive_field(self) -> int:
@@ -153,7 +154,7 @@ class Audio2MotionVAE(nn.Module):
     @torch.no_grad()
     def generate(self, mel: torch.Tensor, temperature: float = 1.0, seed: int = 0, chunk: int = 500,
                  style: torch.Tensor | None = None, on_chunk=None) -> torch.Tensor:
-        """Displacements ``[T, 68, 3]`` for ``mel [4T, 80]``, decoded in chunks of ``chunk`` frames.
+        """Displacements ``[T, NUM_LANDMARKS, 3]`` for ``mel [4T, 80]``, decoded in chunks of ``chunk`` frames.
 
         Each chunk is computed with ``receptive_field`` frames of real context on both
         sides, so the result does not depend on ``chunk``; memory is bounded by it.
@@ -163,7 +164,7 @@ class Audio2MotionVAE(nn.Module):
         T = mel.shape[0] // MEL_PER_FRAME
         z_all = self.prior_latent(T, temperature, seed)
         margin = self.receptive_field
-        out = torch.empty(T, 68, 3, device=device)
+        out = torch.empty(T, NUM_LANDMARKS, 3, device=device)
         for start in range(0, T, chunk):
             end = min(T, start + chunk)
             a, b = max(0, start - margin), min(T, end + margin)

@@ -36,6 +36,7 @@ from backend.motion.landmarks import MOUTH, mouth_opening
 from backend.motion.metrics import lmd_pair, mouth_opening_correlation, pixels_per_unit
 from backend.motion.speech_motion import animated_points
 from backend.motion.tracks_data import TrackClip
+from bridge.landmarks import NUM_LANDMARKS
 
 CLOSED_PERCENTILE = 10.0
 
@@ -48,13 +49,13 @@ def _envelope(mel: np.ndarray, frames: int) -> np.ndarray:
 
 @dataclass
 class LoudnessMouth:
-    """The loudness baseline: displacement = z-scored energy envelope x a fitted direction ``[68, 3]``."""
+    """The loudness baseline: displacement = z-scored energy envelope x a fitted direction ``[NUM_LANDMARKS, 3]``."""
     direction: np.ndarray
 
     @classmethod
     def fit(cls, clips: list[TrackClip]) -> "LoudnessMouth":
         mask = animated_points()
-        num, den = np.zeros((68, 3)), 0.0
+        num, den = np.zeros((NUM_LANDMARKS, 3)), 0.0
         for c in clips:
             z = _envelope(c.mel, c.frames)
             d = c.landmarks - c.landmarks.mean(0, keepdims=True)

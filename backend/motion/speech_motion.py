@@ -3,7 +3,7 @@
 Replaces the version-2 conditional VAE (``audio2motion.Audio2MotionVAE``, whose latent
 collapsed and whose output was damped to a quarter of real motion). Same contract for
 the stage: :meth:`SpeechMotionModel.generate` turns ``[4T, 80]`` log-mel (25 fps) into
-displacements ``[T, 68, 3]`` from the subject's mean face; ``rest_displacement`` is the
+displacements ``[T, NUM_LANDMARKS, 3]`` from the subject's mean face; ``rest_displacement`` is the
 closed-lips pose the silence gate pulls to; ``mean_face`` the training speakers' mean.
 
 * Input: log-mel normalised per recording (:func:`audio_features.normalise_mel`), so
@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from backend.motion.audio2motion import LOWER_FACE
 from backend.motion.audio_features import normalise_mel, recording_mean
 from backend.motion.tracks_data import MEL_BINS, MEL_PER_FRAME
+from bridge.landmarks import NUM_LANDMARKS
 
 KIND = "emogene.audio2motion"
 VERSION = 3
@@ -51,7 +52,7 @@ class SpeechMotionConfig:
 
 
 def animated_points() -> np.ndarray:
-    mask = np.zeros(68, bool)
+    mask = np.zeros(NUM_LANDMARKS, bool)
     mask[LOWER_FACE] = True
     return mask
 
@@ -89,10 +90,10 @@ class SpeechMotionModel(nn.Module):
         super().__init__()
         self.config = c = config or SpeechMotionConfig()
         K = c.pca_components
-        self.register_buffer("pca_basis", torch.zeros(K, 68 * 3))
+        self.register_buffer("pca_basis", torch.zeros(K, NUM_LANDMARKS * 3))
         self.register_buffer("coef_std", torch.ones(K))
-        self.register_buffer("rest_displacement", torch.zeros(68, 3))
-        self.register_buffer("mean_face", torch.zeros(68, 3))
+        self.register_buffer("rest_displacement", torch.zeros(NUM_LANDMARKS, 3))
+        self.register_buffer("mean_face", torch.zeros(NUM_LANDMARKS, 3))
         self.register_buffer("output_gain", torch.tensor(1.0))
         self.register_buffer("style_sigma", torch.zeros(max(1, c.style_dim)))
         self.front = nn.Sequential(
@@ -110,7 +111,7 @@ class SpeechMotionModel(nn.Module):
         return (displacement.flatten(-2) @ self.pca_basis.T) / self.coef_std
 
     def to_displacement(self, coefs: torch.Tensor) -> torch.Tensor:
-        return ((coefs * self.coef_std) @ self.pca_basis).unflatten(-1, (68, 3))
+        return ((coefs * self.coef_std) @ self.pca_basis).unflatten(-1, (NUM_LANDMARKS, 3))
 
     @property
     def unseen_speaker(self) -> int:
@@ -152,7 +153,7 @@ class SpeechMotionModel(nn.Module):
     @torch.no_grad()
     def generate(self, mel: torch.Tensor, temperature: float = 1.0, seed: int = 0, chunk: int = 500,
                  style: torch.Tensor | None = None, on_chunk=None) -> torch.Tensor:
-        """Displacements ``[T, 68, 3]`` for raw log-mel ``[4T, 80]``, decoded in chunks of ``chunk`` frames.
+        """Displacements ``[T, NUM_LANDMARKS, 3]`` for raw log-mel ``[4T, 80]``, decoded in chunks of ``chunk`` frames.
 
         The recording's normalisation is computed once over all of ``mel``; each chunk is
         decoded with ``receptive_field`` frames of real context on both sides, so the
@@ -166,7 +167,7 @@ class SpeechMotionModel(nn.Module):
         code = style if style is not None else self.sample_style(temperature, seed)
         code = None if code is None else code.to(device)
         margin = self.receptive_field
-        out = torch.empty(T, 68, 3, device=device)
+        out = torch.empty(T, NUM_LANDMARKS, 3, device=device)
         for start in range(0, T, chunk):
             end = min(T, start + chunk)
             a, b = max(0, start - margin), min(T, end + margin)

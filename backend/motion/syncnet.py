@@ -104,7 +104,7 @@ class SyncResult:
 @torch.no_grad()
 def sync_profile(model: LandmarkSyncNet, mel: np.ndarray, landmarks: np.ndarray, max_offset: int = 10,
                  speech: np.ndarray | None = None) -> SyncResult:
-    """SyncNet confidence and best offset of one track (``mel [4T,80]``, ``landmarks [T,68,3]``).
+    """SyncNet confidence and best offset of one track (``mel [4T,80]``, ``landmarks [T,NUM_LANDMARKS,3]``).
 
     Only windows whose audio frame is speech count when ``speech`` is given (silence
     carries no sync information); falls back to all windows if too few are speech.
