@@ -26,7 +26,7 @@ import numpy as np
 
 from bridge.arkit_calibration import BLINK_CLOSURE, JAW_OPEN_DIRECTION
 from bridge.arkit_names import ARKIT_NAMES, NUM_SHAPES
-from bridge.landmarks import MOUTH as _MOUTH_RANGE
+from bridge.landmarks import JAW as _JAW_RANGE, MOUTH as _MOUTH_RANGE
 from bridge.landmarks import NUM_LANDMARKS
 
 JAW_OPEN_LIP_DROP = 0.6
@@ -38,7 +38,7 @@ NOT_OBSERVABLE: tuple[str, ...] = (
 )
 
 # iBUG indices; "R"/"L" are the subject's right (-x) and left (+x)
-JAW = np.arange(0, 17)
+JAW = np.asarray(_JAW_RANGE)
 BROW = {"R": np.array([17, 18, 19, 20, 21]), "L": np.array([26, 25, 24, 23, 22])}  # outer -> inner
 EYE_UPPER = {"R": np.array([37, 38]), "L": np.array([44, 43])}
 EYE_LOWER = {"R": np.array([41, 40]), "L": np.array([46, 47])}       # below EYE_UPPER, pairwise

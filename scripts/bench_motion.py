@@ -72,6 +72,7 @@ def main(argv=None) -> int:
     from backend.motion.features import frame_log_mel, frames_for_audio
     from backend.motion.model_io import load_motion_models
     from backend.motion.stage import MotionStage
+    from bridge.landmarks import NUM_LANDMARKS
 
     audio = load_audio(args.audio)[: 16000 * 60]
     seconds = len(audio) / 16000
@@ -120,7 +121,7 @@ def main(argv=None) -> int:
         stage.run(job, BenchContext(job.frame_count))
         dt = time.perf_counter() - t
         print(f"{f'{args.long_minutes:g} min of audio':34s} {dt:>9.2f}s  RTF {len(long_audio) / 16000 / dt:.1f}x, "
-              f"peak RSS {rss_mb():.0f} MB (output arrays {job.frame_count * 68 * 3 * 4 * 2 / 1e6:.0f} MB)")
+              f"peak RSS {rss_mb():.0f} MB (output arrays {job.frame_count * NUM_LANDMARKS * 3 * 4 * 2 / 1e6:.0f} MB)")
     return 0
 
 

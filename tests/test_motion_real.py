@@ -127,7 +127,7 @@ def stage_set():
     from backend.composition import StageSet
     from backend.subjects import SubjectStore
     stages = StageSet("cpu", SubjectStore())
-    assert type(stages.motion).__name__ == "MotionStage", "registry must pick the trained motion stage"
+    assert type(stages.motion).__name__ == "MotionStage", "the composition root must pick the trained motion stage"
     return stages
 
 
