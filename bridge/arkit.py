@@ -20,7 +20,7 @@ import numpy as np
 
 from bridge.arkit_basis import NOT_OBSERVABLE, build_basis
 from bridge.arkit_names import ARKIT_INDEX, ARKIT_NAMES, NUM_SHAPES
-from bridge.landmarks import NUM_LANDMARKS
+from bridge.landmarks import JAW, NUM_LANDMARKS, as_slice
 
 _COORDS = NUM_LANDMARKS * 3   # a face as one vector
 
@@ -142,7 +142,7 @@ def solve(landmarks, neutral: np.ndarray | None = None, config: SolveConfig | No
     solved = np.array([ARKIT_INDEX[n] for n in SOLVED_SHAPES])
 
     point_weight = np.ones((NUM_LANDMARKS, 3))
-    point_weight[:17] = config.jaw_contour_weight
+    point_weight[as_slice(JAW)] = config.jaw_contour_weight
     sqrt_w = np.sqrt(point_weight.reshape(_COORDS))
     A = basis[solved].T * sqrt_w[:, None]                 # [NUM_LANDMARKS * 3, K]
     N = _nuisance(neutral) * sqrt_w[:, None]              # [NUM_LANDMARKS * 3, 4]

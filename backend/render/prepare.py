@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.render.camera import PinholeCamera, pinhole_to_blender, world_from_anchor_matrix
-from bridge.landmarks import MOUTH, NUM_LANDMARKS, as_slice
+from bridge.landmarks import JAW, MOUTH, NUM_LANDMARKS, as_slice
 
 PREPARE_VERSION = 1
 SUBJECT_FORMAT_VERSION = 1
@@ -42,7 +42,7 @@ def working_size(image_size: tuple[int, int], resolution: int) -> tuple[int, int
 def head_mask(person: np.ndarray, landmarks_px: np.ndarray) -> np.ndarray:
     """Head = person pixels above the jaw line and within ~1.5 face widths of the face centre."""
     h, w = person.shape
-    jaw = landmarks_px[0:17]
+    jaw = landmarks_px[as_slice(JAW)]
     order = np.argsort(jaw[:, 0])
     cols = np.arange(w) + 0.5
     chin_y = np.interp(cols, jaw[order, 0], jaw[order, 1])   # ends held flat beyond the jaw
