@@ -24,14 +24,14 @@ EYE_R = REGIONS["eye_r"]
 EYE_L = REGIONS["eye_l"]
 JAW = REGIONS["jaw"]
 NOSE_BASE = REGIONS["nose_base"]
-#: the outer lip contour (12 points) and the inner one (8 points); MOUTH is both
-OUTER_LIP = REGIONS["lip_outer"]
+#: the inner lip contour (8 points; MOUTH is the outer and the inner contour)
 INNER_LIP = REGIONS["lip_inner"]
 
 
 def as_slice(region: range) -> slice:
     """``region`` as a slice, so ``points[..., as_slice(EYE_R), :]`` is a view like ``points[..., 36:42, :]``."""
     return slice(region.start, region.stop)
+
 
 #: regions whose names use two-digit numbering (jaw_00, lip_outer_00)
 _TWO_DIGIT = {"jaw", "lip_outer"}
