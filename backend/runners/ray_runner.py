@@ -121,11 +121,12 @@ class JobActor:
         from backend.pipeline.base import AUDIO_SAMPLE_RATE, GenerateJob
         from backend.pipeline.local import MessageStageContext, run_stages
         from backend.subjects import DEFAULT_SUBJECT
+        from bridge.emotions import EMOTION_INDEX, NUM_EMOTIONS
 
         frames = 25
         audio = np.random.default_rng(0).normal(0, 0.05, AUDIO_SAMPLE_RATE).astype(np.float32)
-        weights = np.zeros((frames, 8), np.float32)
-        weights[:, 0] = 1.0
+        weights = np.zeros((frames, NUM_EMOTIONS), np.float32)
+        weights[:, EMOTION_INDEX["neutral"]] = 1.0
         job = GenerateJob("0" * 32, audio, 25.0, frames, weights, np.zeros(frames, np.float32), DEFAULT_SUBJECT,
                           landmarks_only=True)
         stages = self.stage_set.for_job(job)
