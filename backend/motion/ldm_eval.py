@@ -168,9 +168,9 @@ def lip_sync_under_emotion(models, clip: TrackClip) -> dict:
     base = sync_profile(models.syncnet, clip.mel, neutral, speech=clip.speech)
     rows = {"neutral": {"offset": int(base.offset), "confidence": float(base.confidence), "mouth_correlation": 1.0}}
     for k, emotion in enumerate(EMOTIONS):
-        if k == 0:
+        if emotion == "neutral":
             continue
-        w = np.zeros((clip.frames, 8), np.float32)
+        w = np.zeros((clip.frames, len(EMOTIONS)), np.float32)
         w[:, k] = 1
         emo = apply_emotion(models, neutral, w, np.ones(clip.frames, np.float32))
         r = sync_profile(models.syncnet, clip.mel, emo, speech=clip.speech)

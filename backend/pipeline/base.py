@@ -40,7 +40,7 @@ class GenerateJob:
     audio: np.ndarray               # float32 [samples], mono, AUDIO_SAMPLE_RATE
     fps: float                      # output frame rate (> 0; 23.976, 29.97 ... allowed)
     frame_count: int                # output frames = ceil(len(audio) / sr * fps)
-    emotion_weights: np.ndarray     # float32 [frame_count, 8], rows sum to 1 (bridge.emotions order)
+    emotion_weights: np.ndarray     # float32 [frame_count, NUM_EMOTIONS], rows sum to 1 (bridge.emotions order)
     emotion_intensity: np.ndarray   # float32 [frame_count], in [0, 1]
     subject: str
     landmarks_only: bool = False
