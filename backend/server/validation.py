@@ -117,7 +117,7 @@ def job_from_message(msg: Message, job_id: str, subjects: Any, limits: Limits) -
     base_buffers = 1 if "emotion" in content else 3
     wanted = base_buffers + frame_buffers(content.get("camera"))   # + the per-frame camera rows, last
     if len(msg.buffers) != wanted:
-        raise _bad(f"generate needs 3 buffers (audio, emotion weights [F, 8], emotion intensity [F]), or 1 "
+        raise _bad(f"generate needs 3 buffers (audio, emotion weights [F, {NUM_EMOTIONS}], emotion intensity [F]), or 1 "
                    f"(audio) with content.emotion as a spec string, then the camera rows when camera.frames "
                    f"is set; got {len(msg.buffers)}")
     fps = _number(content, "fps", None, code=ErrorCode.BAD_FPS)
