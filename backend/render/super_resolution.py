@@ -5,8 +5,8 @@ Input: the NeRF's render at the working resolution as premultiplied RGB + alpha
 the input plus a learnt residual (residual blocks at the input size, then pixel-shuffle x2
 steps). ``scale=4`` runs both x2 steps; ``scale=2`` (only with ``x2_head``) stops after the
 first and reads the residual there, so a plate at twice the working size skips the x4
-stage's work instead of downsampling its output. Alpha is clamped to [0, 1] and colour to
-[0, alpha], so the output is always a valid premultiplied plate. Pixel (i, j) of the input
+stage's work instead of downsampling its output. Alpha is clamped to [0, 1] (snapped to exactly 0
+or 1 within 1 %) and colour to [0, alpha], so the output is always a valid premultiplied plate. Pixel (i, j) of the input
 covers output pixels s*i..s*i+s-1 (pixel centres line up, as with ``align_corners=False``).
 """
 from __future__ import annotations
@@ -94,10 +94,22 @@ def _bicubic(plate: torch.Tensor, scale: int) -> torch.Tensor:
     return F.interpolate(plate, scale_factor=scale, mode="bicubic", align_corners=False)
 
 
+#: alpha within this of 0 or 1 is snapped to exactly clear or solid (the NeRF's own early-termination
+#: tolerance is 0.5 %): a learnt residual must not leave a plate's solid person faintly see-through
+ALPHA_SNAP = 0.01
+
+
 def _valid(out: torch.Tensor) -> torch.Tensor:
-    """Alpha in [0, 1], colour in [0, alpha]: a valid premultiplied plate."""
+    """Alpha in [0, 1] (snapped to 0 or 1 within ``ALPHA_SNAP``), colour in [0, alpha]: a valid
+    premultiplied plate; snapping to solid keeps the straight colour."""
     alpha = out[:, 3:].clamp(0.0, 1.0)
-    return torch.cat([torch.minimum(out[:, :3].clamp(min=0.0), alpha), alpha], dim=1)
+    colour = torch.minimum(out[:, :3].clamp(min=0.0), alpha)
+    solid = alpha >= 1.0 - ALPHA_SNAP
+    colour = torch.where(solid, colour / alpha.clamp(min=1.0 - ALPHA_SNAP), colour).clamp(max=1.0)
+    alpha = torch.where(solid, torch.ones_like(alpha), alpha)
+    clear = alpha <= ALPHA_SNAP
+    return torch.cat([torch.where(clear, torch.zeros_like(colour), colour),
+                      torch.where(clear, torch.zeros_like(alpha), alpha)], dim=1)
 
 
 def bicubic_plate(plate: torch.Tensor, scale: int = 4) -> torch.Tensor:
