@@ -91,7 +91,7 @@ class Message:
     def __repr__(self) -> str:
         bufs = ", ".join(
             b.media_type if isinstance(b, EncodedBuffer) else f"{b.dtype}{list(b.shape)}" for b in self.buffers)
-        return (f"Message({self.type!r}, job={self.job_id}, content={self.content!r}"
+        return (f"Message({str(self.type)!r}, job={self.job_id}, content={self.content!r}"
                 + (f", buffers=[{bufs}]" if bufs else "") + ")")
 
 
