@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.render.camera import PinholeCamera, pinhole_to_blender, world_from_anchor_matrix
-from bridge.landmarks import JAW, MOUTH, NUM_LANDMARKS, as_slice
+from bridge.landmarks import JAW, MOUTH, as_slice
 
 PREPARE_VERSION = 1
 SUBJECT_FORMAT_VERSION = 1
