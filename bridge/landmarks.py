@@ -19,12 +19,12 @@ REGIONS: dict[str, range] = {
     "lip_inner": range(60, 68),
 }
 
+#: regions that code indexes by name (index with as_slice for a view); MOUTH = outer + inner lips
 MOUTH = range(48, 68)
 EYE_R = REGIONS["eye_r"]
 EYE_L = REGIONS["eye_l"]
 JAW = REGIONS["jaw"]
 NOSE_BASE = REGIONS["nose_base"]
-#: the inner lip contour (8 points; MOUTH is the outer and the inner contour)
 INNER_LIP = REGIONS["lip_inner"]
 
 
