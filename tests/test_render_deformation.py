@@ -45,6 +45,19 @@ def test_warp_interpolates_a_smooth_displacement_and_fades_away_from_the_face():
     assert float(warp(points).norm(dim=-1).max()) < 1.3 * float(wanted.norm(dim=-1).max())
 
 
+def test_a_raised_brow_moves_its_hair_band_and_stretches_the_lid_below():
+    """The brow band (the hair just below the brow landmarks) moves with the brow; the stretch goes to
+    the eyelid skin (without the band, the band's bottom lags and the dark hair is stretched)."""
+    target = FACE.clone()
+    target[17:27, 1] += 0.1                                     # both brows up, the eyes stay
+    band = FACE[17:27] - torch.tensor([0.0, WarpConfig().brow_band, 0.0])
+    wanted = -0.1
+    with_band = LandmarkWarp.fit(FACE, target)(band + torch.tensor([0.0, 0.1, 0.0]))[:, 1]
+    without = LandmarkWarp.fit(FACE, target, WarpConfig(brow_band=0.0))(band + torch.tensor([0.0, 0.1, 0.0]))[:, 1]
+    assert float((with_band / wanted).min()) > 0.9
+    assert float((without / wanted).mean()) < float((with_band / wanted).mean()) - 0.05
+
+
 def test_no_displacement_means_no_warp_and_bad_shapes_are_named():
     assert LandmarkWarp.fit(FACE, FACE.clone()) is None
     with pytest.raises(ValueError, match="landmarks"):

@@ -48,6 +48,9 @@ class WarpConfig:
     min_jacobian: float = 0.45
     max_gain: float = 1.25        # ... and no displacement near them above max_gain x the largest landmark's
     max_ridge: float = 3.0
+    # the brow hair moves as a band: a virtual point this far below each brow landmark (canonical -y) moves
+    # with it, so a raised brow stretches the eyelid skin below, not the brow itself (0: no band)
+    brow_band: float = 0.1
     reach: float = 3.0            # samples farther than reach * width outside the landmarks' box are not warped
     min_displacement: float = 1e-4  # below this (largest |p - q|), no warp at all
     chunk: int = 65536            # samples per kernel evaluation (bounds memory)
@@ -78,6 +81,8 @@ class LandmarkWarp:
         displacement = (source - target).double()
         if float(displacement.norm(dim=-1).max()) < config.min_displacement:
             return None
+        target = _with_brow_band(target, config.brow_band)
+        displacement = _with_brow_band(displacement, config.brow_band, shift=False)
         q = target.double()
         inverse_widths = 1 / _widths(config).to(q)
         kernel = torch.exp(-torch.cdist(q * inverse_widths, q * inverse_widths).square() / 2)
@@ -140,6 +145,20 @@ class LandmarkWarp:
         inside = ((moved >= 0) & (moved <= 1)).all(dim=-1)
         return replace(samples, positions01=moved.reshape(samples.positions01.shape),
                        keep=(keep & inside).reshape(samples.keep.shape))
+
+
+BROWS = tuple(ibug.REGIONS["brow_r"]) + tuple(ibug.REGIONS["brow_l"])
+
+
+def _with_brow_band(points: torch.Tensor, band: float, shift: bool = True) -> torch.Tensor:
+    """``points [68, 3]`` plus one row per brow landmark: the landmark ``band`` lower (``shift``) or its
+    own value (displacements), so the brow band between them moves as one."""
+    if band <= 0 or len(points) != NUM_LANDMARKS:
+        return points
+    extra = points[list(BROWS)].clone()
+    if shift:
+        extra[:, 1] -= band
+    return torch.cat([points, extra])
 
 
 def _widths(config: WarpConfig) -> torch.Tensor:
