@@ -92,7 +92,9 @@ def main(argv=None) -> int:
     seq_config = VadConfig(segment_windows=10 ** 9)
     vad_old, vad_new = [], []
     for _ in range(args.repeats):
-        t = time.perf_counter(); voice_activity(audio, frames, config=seq_config); vad_old.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        voice_activity(audio, frames, config=seq_config)
+        vad_old.append(time.perf_counter() - t)
         t = time.perf_counter(); voice_activity(audio, frames); vad_new.append(time.perf_counter() - t)
     t_vad, t_vad_old = min(vad_new), min(vad_old)
     models = load_motion_models(None, "cpu")

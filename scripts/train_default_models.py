@@ -36,7 +36,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", nargs="*", default=None, help="train only these targets (others must exist)")
     parser.add_argument("--no-eval", action="store_true",
-                        help="save the weights only: no evaluation, report or MODEL_CARD.md (run `emogene eval motion`)")
+                        help="save the weights only: no evaluation, report or MODEL_CARD.md "
+                             "(then run `emogene eval motion`)")
     args = parser.parse_args(argv)
 
     import numpy as np

@@ -132,7 +132,8 @@ def test_batched_silero_vad_matches_the_sequential_one(shared_data):
     short = audio[: 60 * SILERO_WINDOW]           # one segment: exactly silero's sequential probabilities
     model.reset_states()
     with torch.no_grad():
-        seq = [float(model(torch.from_numpy(short[i:i + SILERO_WINDOW].copy()), 16000)) for i in range(0, len(short), SILERO_WINDOW)]
+        seq = [float(model(torch.from_numpy(short[i:i + SILERO_WINDOW].copy()), 16000))
+               for i in range(0, len(short), SILERO_WINDOW)]
     assert np.allclose(silero_speech_probs(short, model), seq, atol=1e-5)
     frames = len(audio) * 25 // 16000               # 20 s = 10 segments side by side
     batched, sequential = voice_activity(audio, frames), _silero_sequential_mask(audio, frames)

@@ -51,7 +51,7 @@ class SpeechMotionTrainConfig:
     unseen_style_prob: float = 0.3     # share of windows trained with the "unseen speaker" style code
     mouth_weight: float = 4.0
     opening_weight: float = 4.0
-    corr_weight: float = 4.0           # 2 -> 4: +0.02 mouth-opening corr. on a validation split of training people (3 seeds)
+    corr_weight: float = 4.0           # 2 -> 4: +0.02 opening corr. on a validation split of training people
     velocity_weight: float = 1.0
     liveliness_weight: float = 1.0
     sync_weight: float = 0.0           # 0 disables the SyncNet term
