@@ -141,11 +141,14 @@ def test_batched_silero_vad_matches_the_sequential_one(shared_data):
 
 
 def test_best_lag_finds_a_shifted_mouth():
+    from backend.motion.landmarks import INNER_LIP_PAIRS
     from backend.motion.lipsync_eval import best_lag
+    from bridge.landmarks import NUM_LANDMARKS
     rng = np.random.default_rng(0)
     opening = np.convolve(rng.normal(size=300), np.ones(5) / 5, "same")
-    real = np.zeros((300, 68, 3), np.float32)
-    real[:, 62, 1] = real[:, 63, 1] = real[:, 61, 1] = opening          # upper inner lip up = mouth open
+    real = np.zeros((300, NUM_LANDMARKS, 3), np.float32)
+    for upper, _ in INNER_LIP_PAIRS:
+        real[:, upper, 1] = opening                                     # upper inner lip up = mouth open
     late = np.roll(real, 3, axis=0)                                     # real lips 3 frames after the generated
     lag, r = best_lag(real, late)
     assert lag == 3 and r > 0.95
