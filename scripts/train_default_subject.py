@@ -78,13 +78,13 @@ def sr_card(sr: dict, plates: dict | None) -> str:
     if t.get("mouth_weight"):
         terms.append(f"(pixels in the mouth box weigh {1 + t['mouth_weight']:g}x)")
     if t.get("x2_weight"):
-        terms.append(f"; the x2 head: {t['x2_weight']:g} x the same at 256²")
+        terms[-1] += f"; the x2 head: {t['x2_weight']:g} x the same at 256²"
     lines = [f"""
 ## Super-resolution (plates above {sr.get('working', 128)}², up to the source size)
 - `sr.safetensors`: a residual conv net with pixel shuffle (backend/render/super_resolution.py,
   {sr.get('parameters', 0):,} parameters) on the NeRF's premultiplied RGBA at the working resolution, with a x4
   output (512²) and a x2 head (256², read after the first x2 step, so a 256² plate skips the x4 stage); alpha
-  upscaled with the colour and kept valid (colour <= alpha). A plate of W x H renders the NeRF at the
+  upscaled with the colour and kept valid (colour <= alpha, snapped to exactly 0 or 1 within 1 %). A plate of W x H renders the NeRF at the
   working size and super-resolves with the smallest head that reaches W x H (area-resampled when not exact).
 - Trained on this subject's own frames: input = the NeRF's renders of {sr['training_pairs']} training frames
   (every 8th; cached once; a quarter of the crops use the real frame area-downsampled instead); loss =
