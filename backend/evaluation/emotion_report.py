@@ -252,7 +252,8 @@ def transfer_plot(metrics: dict, path: Path) -> None:
 
 
 def contact_sheet(plates: SubjectPlates, path: Path) -> None:
-    """One row per intensity: neutral (intensity 0) | each emotion, the same frame (the middle of the middle burst)."""
+    """One row per intensity: neutral (intensity 0) | each emotion, the same frame (the middle of the middle burst),
+    256 px tiles."""
     import cv2
 
     neutral = plates.neutral
@@ -266,7 +267,8 @@ def contact_sheet(plates: SubjectPlates, path: Path) -> None:
         labels = ["neutral@0"] + [f"{e}@{intensity:g}" for e in EMOTIONS if e != "neutral"]
         scaled = []
         for tile, label in zip(tiles, labels):
-            t = tile if tile.shape[0] >= 200 else cv2.resize(tile, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+            # tiles of 256 px: 128² plates upscaled, 512² plates area-downsampled (keeps the sheet small)
+            t = cv2.resize(tile, (256, 256), interpolation=cv2.INTER_AREA if tile.shape[0] > 256 else cv2.INTER_CUBIC)
             t = np.ascontiguousarray(t)
             cv2.putText(t, label, (4, t.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1, cv2.LINE_AA)
             scaled.append(t)
