@@ -39,7 +39,7 @@ consent: obtaining it is the user's duty. Do not use this subject to deceive.
   71 s, 512x512, 25 fps, static camera, head and shoulders; {info['frames']} frames.
 - Split by time: training frames {info['split']['train'][0]}..{info['split']['train'][1] - 1},
   held out {info['split']['heldout'][0]}..{info['split']['heldout'][1] - 1} (the last 10 %).
-- Tracks: backend.data face tracking (mediapipe FaceMesh -> 68 iBUG -> canonical + pose), smoothed.
+- Tracks: backend.data face tracking (mediapipe FaceMesh -> iBUG -> canonical + pose), smoothed.
   Person mask: mediapipe selfie segmentation; head mask: person pixels above the jaw line.
   Background: per-pixel median of non-person pixels (holes inpainted).
 

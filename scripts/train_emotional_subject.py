@@ -156,7 +156,7 @@ code. `subject.json` says `"expression": "code"`.
   emotion judge never trains on M030 (its speakers are W009, W023, W901, W902).
 - Split by time within each clip: the last 10 % of **each** clip is held out
   ({info['split']['heldout'][1] - info['split']['heldout'][0]} frames), the rest trains.
-- Tracks per clip (mediapipe FaceMesh -> 68 iBUG -> canonical + pose, smoothed within the clip,
+- Tracks per clip (mediapipe FaceMesh -> iBUG -> canonical + pose, smoothed within the clip,
   never across a cut); person mask: mediapipe selfie segmentation; one background plate: the
   per-pixel median of non-person pixels over all clips. `emogene prepare-subject` with the 8 files.
 

@@ -2,7 +2,7 @@
 
 PATHs are video files or folders (searched recursively): MEAD (flat names or its own
 tree), VoxCeleb2/HDTF-style talking videos, or a subject video with a same-named .wav
-beside it. Each clip becomes ``DIR/<clip>.npz`` + ``.json`` (25 fps: canonical 68-point
+beside it. Each clip becomes ``DIR/<clip>.npz`` + ``.json`` (25 fps: canonical iBUG
 landmarks, head pose, log-mel, voice activity, eye openness; see backend/data/tracks.py).
 Re-running skips clips already prepared (``--force`` redoes them); an interrupted run
 resumes where it stopped. Bad clips are reported and the batch goes on.

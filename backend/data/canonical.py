@@ -150,7 +150,7 @@ def derive_mean_face(tracks: list[np.ndarray], iterations: int = 5) -> np.ndarra
     """Generalised Procrustes mean of pixel tracks ``[T_i, NUM_LANDMARKS, 3]`` -> canonical ``[NUM_LANDMARKS, 3]``.
 
     Each frame is flipped to canonical axes and normalised (eye midpoint origin, IOD 1),
-    then rigidly aligned to the running mean on all 68 points; the mean is symmetrised
+    then rigidly aligned to the running mean on all the points; the mean is symmetrised
     left/right, rotated so the eye line is the x axis, and renormalised.
     """
     shapes = np.concatenate([np.asarray(t, np.float64) for t in tracks]) @ FLIP.T

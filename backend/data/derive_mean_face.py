@@ -27,7 +27,7 @@ def main(data: Path) -> None:
     mean = derive_mean_face(tracks)
     frames = sum(len(t) for t in tracks)
     rows = ",\n".join(f"    ({x: .6f}, {y: .6f}, {z: .6f})" for x, y, z in mean.tolist())
-    text = (f'"""The mean face: 68 iBUG points in canonical space (generated, do not edit).\n\n'
+    text = (f'"""The mean face: iBUG points in canonical space (generated, do not edit).\n\n'
             f"Made by ``python -m backend.data.derive_mean_face`` from {frames} frames of {len(tracks)} real\n"
             f"clips in ../shared/data (MEAD front clips, HDTF/retalking/styletalk/sun talking clips):\n"
             f"generalised Procrustes on mediapipe FaceMesh points, symmetrised left/right.\n"

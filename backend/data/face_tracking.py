@@ -1,8 +1,8 @@
-"""Face tracking: a video file -> per-frame 68 iBUG points in pixels at the video's own fps.
+"""Face tracking: a video file -> per-frame iBUG points in pixels at the video's own fps.
 
 mediapipe 0.10.14's legacy FaceMesh (``mediapipe.solutions.face_mesh``, models bundled
 in the wheel, ``refine_landmarks=True``, tracking mode) gives 478 points per face;
-``landmark_map`` picks the 68 iBUG ones. Points are ``(u, v, d)``: pixel column, pixel
+``landmark_map`` picks the iBUG ones. Points are ``(u, v, d)``: pixel column, pixel
 row and FaceMesh's relative depth scaled to pixels (mediapipe scales z like x, so
 ``d = z * width``; smaller = nearer the camera), i.e. a right-handed frame with OpenCV
 axes. Frames are read with OpenCV (RGB after conversion).

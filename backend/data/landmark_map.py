@@ -1,6 +1,6 @@
-"""The one 478 -> 68 index map from mediapipe FaceMesh (refine_landmarks=True) to iBUG-68.
+"""The one 478 -> iBUG index map from mediapipe FaceMesh (refine_landmarks=True) to the iBUG points.
 
-iBUG-68 order (the 300-W convention; "right"/"left" are the *subject's*, so the
+iBUG order (the 300-W convention; "right"/"left" are the *subject's*, so the
 subject's right side appears on the image left in a frontal, unmirrored view):
 
 ====== ======================================= =====================================
@@ -71,7 +71,7 @@ IBUG68_MIRROR: np.ndarray = _mirror_pairs()
 
 
 def to_ibug68(mesh_points: np.ndarray) -> np.ndarray:
-    """Select the 68 iBUG points from ``[..., 478, D]`` FaceMesh points (468 without iris also works)."""
+    """Select the iBUG points from ``[..., 478, D]`` FaceMesh points (468 without iris also works)."""
     mesh_points = np.asarray(mesh_points)
     if mesh_points.shape[-2] < 468:
         raise ValueError(f"expected FaceMesh points [..., 478, D], got shape {list(mesh_points.shape)}")

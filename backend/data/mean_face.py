@@ -1,4 +1,4 @@
-"""The mean face: 68 iBUG points in canonical space (generated, do not edit).
+"""The mean face: iBUG points in canonical space (generated, do not edit).
 
 Made by ``python -m backend.data.derive_mean_face`` from 3498 frames of 32 real
 clips in ../shared/data (MEAD front clips, HDTF/retalking/styletalk/sun talking clips):

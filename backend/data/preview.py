@@ -1,4 +1,4 @@
-"""Contact sheets for eyeballing a track: frames of the source video with the 68 landmarks
+"""Contact sheets for eyeballing a track: frames of the source video with the iBUG landmarks
 (coloured by part) and the head-pose axes (x red, y green, z blue, from the canonical
 origin between the eyes, 0.8 inter-ocular units long) drawn on them. Frames where the
 face is small (upper-body shots) are cropped to the region the face moves in."""

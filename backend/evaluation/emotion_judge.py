@@ -1,6 +1,6 @@
 """The plate-level emotion judge: face geometry relative to the person's own neutral face -> 8 emotions.
 
-Input per frame: 68 canonical landmarks (``backend.data.canonical``, inter-ocular
+Input per frame: the canonical iBUG landmarks (``backend.data.canonical``, inter-ocular
 distance 1) minus the same person's *neutral reference shape*, so identity is removed
 and only the expression is left. :func:`displacement_features` turns a clip's
 landmarks into one feature row per frame (optionally the mean over a short centred

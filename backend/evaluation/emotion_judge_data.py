@@ -1,7 +1,7 @@
 """Real MEAD video for the emotion judge: clips from track files, each speaker's neutral reference, features.
 
 Clips come from the track files ``emogene prepare`` writes (``cache/tracks``: the same
-FaceMesh -> canonical 68 extraction the plates are tracked with); only MEAD clips with
+FaceMesh -> canonical iBUG extraction the plates are tracked with); only MEAD clips with
 an emotion label are used. Which speakers may train the judge and which are unseen test
 speakers is decided by :mod:`backend.data.mead_pools`, never here.
 

@@ -287,7 +287,7 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
     real = j["unseen_speakers"]
     p = config.plates
     lines = ["# Emotion on the plates (plate-level judge)", "",
-             f"Commit `{metrics['commit']}`; {metrics['seconds']} s. An independent judge (FaceMesh -> canonical 68 "
+             f"Commit `{metrics['commit']}`; {metrics['seconds']} s. An independent judge (FaceMesh -> canonical iBUG "
              "landmarks -> displacement from the person's own neutral face -> small classifier) trained on real "
              "MEAD video of the judge pool only, never on generated landmarks.", "",
              "## The bar: the judge on real video of people it never saw", "",

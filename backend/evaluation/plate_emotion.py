@@ -5,7 +5,7 @@ through the real pipeline (the composition root's motion stage on the whole clip
 render stage) once per emotion at each intensity, plus a neutral take at intensity 0. To fit a
 CPU budget only a few short *bursts* of consecutive frames are rendered (the same frames
 in every take); each burst is composited over the subject's background and tracked the
-way ``emogene prepare`` tracks real video (FaceMesh in tracking mode -> iBUG 68 ->
+way ``emogene prepare`` tracks real video (FaceMesh in tracking mode -> iBUG ->
 one-euro smoothing -> canonical fit). The plate person's neutral reference is the mean
 tracked shape of the intensity-0 take (the same rule as a real speaker's neutral clip),
 and the judge classifies every tracked frame. A diagnostic beside it: the judge on the
@@ -27,7 +27,7 @@ from backend.evaluation.judge_real_video import accuracy_summary
 from bridge.emotions import EMOTION_INDEX, EMOTIONS, NUM_EMOTIONS
 from bridge.landmarks import EYE_L, EYE_R, MOUTH, NUM_LANDMARKS, REGIONS, as_slice
 
-#: the regions of the transfer ratio (iBUG 68 indices)
+#: the regions of the transfer ratio (iBUG indices)
 MOUTH_CORNERS = (MOUTH[0], MOUTH[6])
 TRANSFER_REGIONS: dict[str, tuple[int, ...]] = {
     "mouth_corners": MOUTH_CORNERS,
@@ -304,7 +304,7 @@ def transfer_ratio(plates: SubjectPlates, intensity: float = 1.0) -> dict:
 
 
 def _pixel_landmarks(images: list[np.ndarray]) -> np.ndarray:
-    """FaceMesh (still images) iBUG-68 pixel positions ``[n, NUM_LANDMARKS, 2]`` (NaN where no face)."""
+    """FaceMesh (still images) iBUG pixel positions ``[n, NUM_LANDMARKS, 2]`` (NaN where no face)."""
     from mediapipe.python.solutions import face_mesh
 
     from backend.data.face_tracking import _quiet_native_logs

@@ -26,7 +26,7 @@ from backend.render.sampling import RaySamples
 from bridge import landmarks as ibug
 from bridge.landmarks import NUM_LANDMARKS
 
-#: iBUG-68 indices of the inner lip contour (60-67) and of the whole mouth (48-67)
+#: iBUG indices of the inner lip contour (60-67) and of the whole mouth (48-67)
 INNER_LIPS = tuple(ibug.INNER_LIP)
 MOUTH = tuple(ibug.MOUTH)
 UPPER_INNER_LIP = (61, 62, 63)
@@ -151,7 +151,7 @@ BROWS = tuple(ibug.REGIONS["brow_r"]) + tuple(ibug.REGIONS["brow_l"])
 
 
 def _with_brow_band(points: torch.Tensor, band: float, shift: bool = True) -> torch.Tensor:
-    """``points [68, 3]`` plus one row per brow landmark: the landmark ``band`` lower (``shift``) or its
+    """``points [NUM_LANDMARKS, 3]`` plus one row per brow landmark: the landmark ``band`` lower (``shift``) or its
     own value (displacements), so the brow band between them moves as one."""
     if band <= 0 or len(points) != NUM_LANDMARKS:
         return points

@@ -163,7 +163,7 @@ class FrequencyEncoding(nn.Module):
 
 
 class LandmarkCode(nn.Module):
-    """Condition encoder: canonical 68-point landmarks -> normalised PCA coefficients.
+    """Condition encoder: canonical iBUG landmarks -> normalised PCA coefficients.
 
     Fitted on a subject's training frames (``fit``); ``forward`` returns the code and how
     far each frame lay outside the training range (0 inside), after clamping the code to

@@ -8,10 +8,10 @@ working-resolution render upscaled bicubic) and ``retrieval`` (the real training
 nearest canonical landmarks).
 
 Landmark fidelity: every composited plate (and the real held-out frame) is tracked with
-FaceMesh (still-image mode, the 68-point map of backend.data) and compared with the *driving*
+FaceMesh (still-image mode, the iBUG map of backend.data) and compared with the *driving*
 landmarks — the held-out frame's canonical landmarks posed by its head pose and projected
 through the plate's camera. The real frames give the tracker's own noise floor (tracking +
-the canonical fit). Distances in pixels of the full-size plate, all 68 points and the mouth
+the canonical fit). Distances in pixels of the full-size plate, all the points and the mouth
 (48-67) separately, plus the mouth distance over the inter-ocular distance.
 """
 from __future__ import annotations
@@ -71,7 +71,7 @@ def driving_landmarks_px(track: dict, index: int, camera) -> np.ndarray:
 
 
 class PlateTracker:
-    """FaceMesh in still-image mode -> iBUG-68 pixels (None when no face is found)."""
+    """FaceMesh in still-image mode -> iBUG pixels (None when no face is found)."""
 
     def __init__(self):
         from mediapipe.python.solutions import face_mesh

@@ -1,7 +1,7 @@
 """Fields map positions (+ conditions) to density and colour; they know nothing of rays.
 
 ``HeadField``: canonical head-space positions + a landmark code (PCA coefficients of the
-canonical 68-point landmarks) -> density, colour. ``TorsoField``: positions in the
+canonical iBUG landmarks) -> density, colour. ``TorsoField``: positions in the
 subject camera's space + a per-ray condition (head pose and the head's rendered colour)
 -> density, colour. ``PlainNerfField`` is the benchmark's baseline: the same
 conditioning on a frequency-encoded NeRF MLP (no hash grid, no empty-space skipping).
