@@ -24,13 +24,13 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from backend.motion.audio_features import AugmentConfig, MelAugment, normalise_mel
 from backend.motion.landmarks import MOUTH, inner_lip_gaps, mouth_opening
 from backend.motion.lipsync_data import person
 from backend.motion.speech_motion import SpeechMotionConfig, SpeechMotionModel, animated_points
 from backend.motion.tracks_data import MEL_PER_FRAME, TrackClip, TrackDataError
+from backend.motion.training import fit
 from bridge.landmarks import NUM_LANDMARKS
 
 History = dict[str, list[float]]
@@ -157,18 +157,12 @@ def train_speech_motion(cfg: SpeechMotionTrainConfig, clips: list[TrackClip], de
         syncnet = syncnet.to(device).eval()
         for p in syncnet.parameters():
             p.requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
     point_w = torch.as_tensor(animated_points(), dtype=torch.float32, device=device)
     point_w[MOUTH] = cfg.mouth_weight
     point_w /= point_w.mean()
     gen = torch.Generator().manual_seed(cfg.seed)
-    history: History = {}
-    bar = tqdm(range(cfg.steps), desc="train audio2motion", unit="step", mininterval=2.0, dynamic_ncols=True,
-               disable=not progress)
-    for step in bar:
-        if should_stop and should_stop():
-            break
+
+    def step(_: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         mel, disp, who = data.sample(cfg.batch)
         aug = torch.rand(cfg.batch, generator=gen) < cfg.augment_prob
         if aug.any():
@@ -195,16 +189,12 @@ def train_speech_motion(cfg: SpeechMotionTrainConfig, clips: list[TrackClip], de
         if syncnet is not None and cfg.sync_weight > 0:
             sync = syncnet.sync_loss(mel, pred[:, :, MOUTH], stride=cfg.sync_stride)
             loss = loss + cfg.sync_weight * sync
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        sched.step()
-        if step % cfg.log_every == 0:
-            history.setdefault("step", []).append(step)
-            for k, v in (("loss", loss), ("recon", recon), ("opening", opening), ("corr", corr),
-                         ("velocity", velocity), ("liveliness", lively), ("sync", sync)):
-                history.setdefault(k, []).append(float(v.detach()))
+        parts = {"recon": recon, "opening": opening, "corr": corr, "velocity": velocity,
+                 "liveliness": lively, "sync": sync}
+        return loss, {k: v.detach() for k, v in parts.items()}
+
+    history = fit(model, step, cfg, "train audio2motion", should_stop, weight_decay=1e-3, clip_grad_norm=5.0,
+                  progress=progress)
     if model.style is not None:
         codes = model.style.weight[: len(data.people)].detach()
         model.style_sigma.copy_(codes.std(0) if len(data.people) > 1 else torch.zeros_like(codes[0]))
