@@ -9,6 +9,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from recording_context import RecordingContext
 
 from backend.pipeline.base import CameraSpec
 from backend.render.camera import (PinholeCamera, blender_camera_to_pinhole, pinhole_rays, pinhole_to_blender,
@@ -124,23 +125,6 @@ def test_bad_camera_is_rejected_with_a_clear_message():
 DEFAULT_SUBJECT = Path(__file__).resolve().parents[1] / "backend" / "assets" / "subjects" / "default"
 
 
-class _Recorder:
-    def __init__(self, state: dict):
-        self.device, self.state, self.plates, self.warnings = "cpu", state, {}, []
-
-    def progress(self, fraction, message=""):
-        pass
-
-    def check_cancelled(self):
-        pass
-
-    def warn(self, message):
-        self.warnings.append(message)
-
-    def emit_plate(self, index, rgba):
-        self.plates[index] = rgba
-
-
 def _front_camera(distance: float, pan_deg: float, size=(32, 32)) -> CameraSpec:
     """A Blender camera ``distance`` m in front of the face (anchor -Y), panned ``pan_deg`` about +Z."""
     t = np.radians(pan_deg)
@@ -160,7 +144,7 @@ def _render(cameras, frames: int):
              "translation": track["translation"][:frames]}
     job = GenerateJob("t", np.zeros(16000, np.float32), 25.0, frames, np.zeros((frames, 8), np.float32),
                       np.zeros(frames, np.float32), "default", camera=cameras)
-    ctx = _Recorder(state)
+    ctx = RecordingContext(state)
     RenderStage("cpu", SubjectStore([DEFAULT_SUBJECT.parent])).run(job, ctx)
     return ctx
 

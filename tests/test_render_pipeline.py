@@ -9,6 +9,7 @@ import threading
 
 import numpy as np
 import pytest
+from recording_context import RecordingContext
 
 from backend.pipeline.base import CameraSpec, GenerateJob, JobCancelled, StageError
 
@@ -29,34 +30,6 @@ def trained_subject(shared_data, tmp_path_factory):
                          occupancy_warmup=150)
     summary = train_subject(subject, config, progress=False)
     return subject, summary
-
-
-class RecordingContext:
-    """A StageContext that records what a stage emits (cancels after ``cancel_after`` plates)."""
-
-    def __init__(self, state: dict, cancel_after: int | None = None):
-        self.device = "cpu"
-        self.state = state
-        self.plates: dict[int, np.ndarray] = {}
-        self.warnings: list[str] = []
-        self.progress_values: list[float] = []
-        self.cancel_after = cancel_after
-
-    def progress(self, fraction, message=""):
-        self.progress_values.append(fraction)
-
-    def check_cancelled(self):
-        if self.cancel_after is not None and len(self.plates) >= self.cancel_after:
-            raise JobCancelled("test")
-
-    def warn(self, message):
-        self.warnings.append(message)
-
-    def emit_landmarks(self, *a):
-        pass
-
-    def emit_plate(self, frame_index, rgba):
-        self.plates[frame_index] = rgba
 
 
 def _job(frames: int, **kw) -> GenerateJob:
