@@ -187,8 +187,6 @@ class ResultAssembler(JobAssembler):
     def __init__(self, frame_count: int, fps: float):
         super().__init__(frame_count, fill=np.nan, on_plate=_plate_image)
         self.fps = fps
-        self.landmarks, self.rotation, self.translation = (
-            self.track.landmarks, self.track.rotation, self.track.translation)
 
     def result(self, stage_state: dict | None = None) -> LocalResult:
         terminal = self.terminal
@@ -198,7 +196,8 @@ class ResultAssembler(JobAssembler):
         if terminal is not None and terminal.type == MessageType.ERROR:
             error = f"{terminal.content.get('code')}: {terminal.content.get('message')}"
         timings = dict(terminal.content.get("timings", {})) if terminal and state == "done" else {}
-        return LocalResult(state, self.landmarks, self.rotation, self.translation, self.fps, self.plates,
+        track = self.track
+        return LocalResult(state, track.landmarks, track.rotation, track.translation, self.fps, self.plates,
                            self.warnings, timings, error, dict(stage_state or {}))
 
 
