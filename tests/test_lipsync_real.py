@@ -41,7 +41,7 @@ def models():
 def _check_against_baselines(result: dict, min_mean_corr: float, lmd_factor: float) -> None:
     rows = result["per_clip"]
     # the loudness envelope is the trivial audio baseline: the model must read more than loudness on all held-out
-    # clips but at most one (every clip: test_beats_loudness_on_every_held_out_clip, a known shortfall)
+    # clips but at most one (the shipped model on every clip: test_beats_loudness_on_every_held_out_clip)
     losses = [row["clip"] for row in rows if row["model"]["mouth_open_corr"] <= row["loudness_envelope"]["mouth_open_corr"]]
     assert len(losses) <= 1, losses
     mean = result["mean"]
@@ -65,11 +65,6 @@ def test_shipped_model_beats_loudness_and_static_face_on_held_out_people(models,
     assert 0.75 <= result["mean"]["model"]["velocity_ratio"] <= 1.25, result["mean"]["model"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 not met on GRID's held-out grid_lbbc2a (model 0.54 vs loudness 0.55): "
-                   "the pause gate closes the lips in the 0.5 s of silence before the sentence, where this speaker's "
-                   "are open (0.74 without the gate); clean, loud GRID speech is the loudness envelope's best case. "
-                   "The setting chosen on the training people's validation split (corr_weight 4) lost here, the "
-                   "one before won by 0.007: the margin is noise-sized either way")
 def test_beats_loudness_on_every_held_out_clip(models, split):
     from backend.motion.lipsync_eval import evaluate_lipsync
     result = evaluate_lipsync({"model": models.audio2motion}, split.test, split.train)

@@ -9,6 +9,7 @@ from backend.motion.audio_features import MelAugment, frame_energy, normalise_me
 from backend.motion.lipsync_data import lip_sync_reason, lip_sync_split, person
 from backend.motion.speech_motion import SpeechMotionConfig, SpeechMotionModel
 from backend.motion.tracks_data import TrackClip
+from bridge.landmarks import NUM_LANDMARKS
 
 torch.set_num_threads(1)
 
@@ -100,18 +101,43 @@ def test_lip_sync_split_holds_out_whole_people_and_drops_unusable_audio():
 
 def test_pause_gate_closes_pauses_and_edges_but_not_brief_gaps():
     from backend.motion.audio2motion import pause_gate
-    speech = np.zeros(60, bool)
+    speech = np.zeros(70, bool)
     speech[4:20] = True          # 4 silent frames at the start: an edge pause
     speech[23:30] = True         # a 3-frame gap (20-22): speech continues through it
-    speech[42:55] = True         # a 12-frame pause (30-41), then 5 silent frames at the end
-    gate = pause_gate(speech)
-    assert gate.shape == (60,)
-    assert np.all(gate[:4] == 0) and np.all(gate[30:42] == 0) and np.all(gate[55:] == 0)
-    assert gate[20:23].min() == 1.0, "a brief VAD gap keeps the speech motion"
-    assert gate[10] == 1.0 and gate[48] == 1.0
-    assert np.all(np.abs(np.diff(gate)) < 0.5), "ramps, no jumps"
+    speech[42:50] = True         # a 12-frame pause (30-41)
+    speech[58:65] = True         # an 8-frame gap (50-57): shorter than min_pause, speech continues
+    gate = pause_gate(speech)    # ... then 5 silent frames at the end
+    assert gate.shape == (70,)
+    # pauses closed; the lips part one frame before a speech onset (lead), half-way (ramp 1)
+    assert np.all(gate[:3] == 0) and np.all(gate[30:41] == 0) and np.all(gate[65:] == 0)
+    assert gate[3] == 0.5 and gate[41] == 0.5 and gate[64] == 0.5, gate   # at the end: ramp on the speech side
+    assert gate[20:23].min() == 1.0 and gate[50:58].min() == 1.0, "a brief VAD gap keeps the speech motion"
+    assert gate[10] == 1.0 and gate[46] == 1.0
+    assert np.all(np.abs(np.diff(gate)) <= 0.5), "ramps, no jumps"
     assert np.all(pause_gate(np.zeros(7, bool)) == 0) and np.all(pause_gate(np.ones(7, bool)) == 1)
     assert pause_gate(np.zeros(0, bool)).shape == (0,)
+
+
+def test_closed_rest_lands_on_closed_lips_for_any_face():
+    import torch
+    from backend.motion.audio2motion import CLOSED_OPENING, closed_rest, gate_pauses
+    from backend.motion.landmarks import mouth_opening
+    rng = np.random.default_rng(0)
+    face = torch.as_tensor(rng.normal(size=(NUM_LANDMARKS, 3)), dtype=torch.float32) * 0.1
+    rest = torch.zeros(NUM_LANDMARKS, 3)
+    rest[[61, 62, 63], 1] = -0.05          # upper inner lip down, lower up: closes by 0.1
+    rest[[65, 66, 67], 1] = 0.05
+    for gap in (0.03, 0.08, 0.12):         # faces less and more open than the rest step closes
+        f = face.clone()
+        f[[61, 62, 63], 1] = f[[65, 66, 67], 1] + gap
+        closed = f + closed_rest(rest, f)
+        assert abs(float(mouth_opening(closed)) - CLOSED_OPENING) < 1e-6, gap
+    # through the gate: silent frames are at the face's closed pose, speech frames untouched
+    disp = torch.randn(20, NUM_LANDMARKS, 3) * 0.01
+    speech = np.r_[np.zeros(5, bool), np.ones(15, bool)]
+    out = gate_pauses(disp, rest, speech, f)
+    assert torch.allclose(mouth_opening(out[:3] + f), torch.full((3,), CLOSED_OPENING), atol=1e-6)
+    assert torch.equal(out[8:], disp[8:])
 
 
 def _silero_sequential_mask(audio: np.ndarray, frames: int) -> np.ndarray:

@@ -33,7 +33,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from backend.motion import training
-from backend.motion.audio2motion import close_lips_in_silence, pause_gate
+from backend.motion.audio2motion import gate_pauses
 from backend.motion.emotion_classifier import classify_track
 from backend.motion.landmarks import mouth_opening
 from backend.motion.metrics import lmd_pair, mouth_opening_correlation, pixels_per_unit
@@ -66,7 +66,7 @@ def vae_neutral(models: MotionModels, clip: TrackClip, temperature: float = 0.0,
     vae = models.audio2motion
     with torch.no_grad():
         disp = vae.generate(torch.as_tensor(clip.mel[: 4 * clip.frames]), temperature=temperature, seed=seed)
-        disp = close_lips_in_silence(disp, vae.rest_displacement, torch.from_numpy(pause_gate(clip.speech)))
+        disp = gate_pauses(disp, vae.rest_displacement, clip.speech, clip.landmarks.mean(0))
     return (disp.cpu().numpy() + clip.landmarks.mean(0)).astype(np.float32)
 
 

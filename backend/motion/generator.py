@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from backend.motion.audio2motion import close_lips_in_silence, pause_gate
+from backend.motion.audio2motion import gate_pauses
 from backend.motion.emotion_deformer import EmotionDeformer, deform_track
 from backend.motion.features import FPS, frame_log_mel, frames_for_audio, speech_mask
 from backend.motion.model_io import SHIPPED_MODELS, MotionModels
@@ -60,8 +60,8 @@ def neutral_motion(models: MotionModels, audio: np.ndarray, face: np.ndarray | N
     speech = speech_mask(audio, frames, vad_backend) if len(audio) else np.zeros(frames, bool)
     disp = vae.generate(torch.from_numpy(mel), temperature=max(0.0, float(temperature)), seed=seed,
                         on_chunk=on_chunk)
-    disp = close_lips_in_silence(disp, vae.rest_displacement, torch.from_numpy(pause_gate(speech)))
     base = torch.as_tensor(face, dtype=torch.float32, device=disp.device) if face is not None else vae.mean_face
+    disp = gate_pauses(disp, vae.rest_displacement, speech, base)
     return NeutralMotion((disp + base).cpu().numpy(), speech, mel)
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from backend.motion.audio2motion import close_lips_in_silence, pause_gate
+from backend.motion.audio2motion import gate_pauses
 from backend.motion.audio_features import frame_energy
 from backend.motion.landmarks import MOUTH, mouth_opening
 from backend.motion.metrics import lmd_pair, mouth_opening_correlation, pixels_per_unit
@@ -75,7 +75,7 @@ def model_landmarks(model, clip: TrackClip, temperature: float = 0.0, seed: int 
     with torch.no_grad():
         disp = model.generate(torch.as_tensor(clip.mel[: 4 * clip.frames]), temperature=temperature, seed=seed)
         if gate:
-            disp = close_lips_in_silence(disp, model.rest_displacement, torch.from_numpy(pause_gate(clip.speech)))
+            disp = gate_pauses(disp, model.rest_displacement, clip.speech, clip.landmarks.mean(0))
     return (disp.cpu().numpy() + clip.landmarks.mean(0)).astype(np.float32)
 
 
@@ -392,9 +392,10 @@ def model_card_lines(section: dict, train_clips: list[TrackClip],
               "speakers ~0.9); the shortfall is generalisation to new voices and mouths from ~20 people "
               "(on a validation split of the training people, which people are left out moves the score more "
               "than any setting tried). Mouth shapes are generic.",
-              "- Lips are pulled to the closed rest pose in pauses (VAD non-speech runs of >= 8 frames, and at the "
-              "start and end of the audio). Real people often keep their lips apart in pauses (breathing in), "
-              "so this costs correlation on real excerpts: "
+              "- Lips are pulled to closed lips (inner-lip gap 0 on the subject's face) in pauses (VAD non-speech "
+              "runs of >= 12 frames, and at the start and end of the audio; they part 1 frame before speech). "
+              "Real people often keep their lips apart in pauses (breathing in), so this costs correlation on real "
+              "excerpts: "
               f"{section['mean'].get('model_no_pause_gate', m)['mouth_open_corr']:.2f} without the gate vs "
               f"{m['mouth_open_corr']:.2f} with it (the 'lips not closed in pauses' row).",
               "- Seeds pick a speaking style (style code of the training people's spread); temperature 0 is the "
