@@ -100,9 +100,8 @@ def held_out_folds(clips):
 def test_ldm_fields_are_emotion_specific_on_held_out_speakers_filmed_neutral(held_out_folds):
     """Leave one speaker out, clip-mean shape error: the recipe fitted without M030 (or W009) explains that
     person's real expression better with the right emotion's field than with any other emotion's (the
-    fields carry the emotion, not only "an emotional face"), its direction agrees (cosine >= 0.3; unrelated
-    fields: ~0), and at real amplitude it stays within 10 % of "no deformation" (a half-right direction at
-    full size ties it: the honest bound, see the model card's table)."""
+    fields carry the emotion, not only "an emotional face"), and its direction agrees (cosine >= 0.4;
+    unrelated fields: ~0; measured 0.46 / 0.51)."""
     from backend.motion.ldm_eval import held_out_errors
     for s, (model, test, target) in held_out_folds.items():
         right = held_out_errors(model, test, target.reference, target.reference_kind)
@@ -111,30 +110,42 @@ def test_ldm_fields_are_emotion_specific_on_held_out_speakers_filmed_neutral(hel
             wrong.fields.copy_(torch.roll(model.fields, shift, 0))
             other = held_out_errors(wrong, test, target.reference, target.reference_kind)["clip_mean"]["ldm"]
             assert right["clip_mean"]["ldm"] < 0.97 * other, (s, shift, right["clip_mean"], other)
-        assert right["cosine"] >= 0.3, (s, right["cosine"])
-        assert right["clip_mean"]["ldm"] <= 1.1 * right["clip_mean"]["no_deformation"], (s, right["clip_mean"])
+        assert right["cosine"] >= 0.4, (s, right["cosine"])
 
 
-def test_ldm_direction_beats_no_deformation_when_shrunk(held_out_folds):
-    """The same folds at 0.8 x real amplitude (the least-squares trade-off for a half-right direction) beat
-    "no deformation" on every held-out speaker filmed neutral."""
+def test_ldm_beats_no_deformation_at_the_shipped_amplitude(held_out_folds):
+    """Issue 10's gate: the recipe as shipped (0.85 x real level-3 amplitude) beats "no deformation" on every
+    held-out speaker filmed neutral, by at least 2 % (measured: M030 0.963 x, W009 0.955 x)."""
     from backend.motion.ldm_eval import held_out_errors
+    assert LDMFitConfig().amplitude == 0.85
     for s, (model, test, target) in held_out_folds.items():
-        shrunk = LandmarkDeformationModel()
-        shrunk.fields.copy_(0.8 * model.fields)
-        row = held_out_errors(shrunk, test, target.reference, target.reference_kind)["clip_mean"]
-        assert row["ldm"] < row["no_deformation"], (s, row)
+        row = held_out_errors(model, test, target.reference, target.reference_kind)["clip_mean"]
+        assert row["ldm"] < 0.98 * row["no_deformation"], (s, row)
+
+
+def test_ldm_at_full_real_amplitude_does_not_beat_no_deformation(held_out_folds):
+    """Why the shipped amplitude is under 1: a direction that is half right across people (cosine ~0.5)
+    at the full real size ties or loses against "no deformation" on some held-out speaker."""
+    from backend.motion.ldm_eval import held_out_errors
+    ratios = []
+    for s, (model, test, target) in held_out_folds.items():
+        full = LandmarkDeformationModel()
+        full.fields.copy_(model.fields / LDMFitConfig().amplitude)
+        row = held_out_errors(full, test, target.reference, target.reference_kind)["clip_mean"]
+        ratios.append(row["ldm"] / row["no_deformation"])
+    assert max(ratios) > 0.99, ratios
 
 
 def test_shipped_ldm_keeps_the_generator_speakers_expression(shipped, clips):
     """Fidelity: the shipped field's cosine with M030's real displacement (clip mean minus own neutral,
-    nothing removed) averages >= 0.85 over the emotions, and >= 0.5 in every face region."""
+    nothing removed) averages >= 0.75 over the emotions (measured 0.78: M030's part common to all his
+    emotional takes is left out by design), and >= 0.5 in every face region."""
     from backend.motion.ldm_eval import region_agreement
     agree = region_agreement(shipped, clips)
     if "M030" not in agree:
         pytest.skip("M030's neutral clip is not in the tracks")
     mean = agree["M030"]["mean"]
-    assert mean["face"] >= 0.85, mean
+    assert mean["face"] >= 0.75, mean
     assert min(mean.values()) >= 0.5, mean
 
 
@@ -186,7 +197,8 @@ def test_report_section_and_plots(shipped, clips, tmp_path):
 def test_judge_reads_the_shipped_driving_landmarks_above_chance(shipped, prepared_tracks, tmp_path):
     """The plate-level judge (trained on the judge pool only) on the driving landmarks of held-out speech at
     intensity 1: mean over the 8 emotions well above chance (12.5 %), the intensity-0-like neutral take read
-    neutral. Measured at commit time: 37.5 % (bursts), the judge's bar on real video 35.4 %."""
+    neutral. Measured at commit time: 43.3 % (bursts; all 150 frames 40.8 %; the LDM before: 37.7 / 37.6 %),
+    the judge's bar on real video 35.4 %."""
     from backend.motion.ldm_eval import driving_judge_reading, markdown, plot_driving_judge
     from backend.subjects import SubjectStore
     track = SubjectStore().path("default") / "track.npz"
@@ -199,3 +211,20 @@ def test_judge_reads_the_shipped_driving_landmarks_above_chance(shipped, prepare
                                                                   "within_tolerance": True},
                         "driving_judge": reading})
     assert "| 1 | bursts |" in section
+
+
+def test_shipped_ldm_fields_are_left_right_symmetric_except_contempt(shipped):
+    """A person's asymmetry is not the emotion's: every field but contempt's (one-sided by nature) equals its
+    mirror image up to what the smoothing projection and the lip constraint bring back (measured 5-8 %
+    of the field; the version before the symmetrisation: 27-67 %)."""
+    from backend.motion.ldm_training import mirror_field
+    from bridge.emotions import EMOTIONS
+    fields = shipped.fields.double().numpy()
+    for k, emotion in enumerate(EMOTIONS[1:]):
+        asymmetry = np.linalg.norm(fields[k] - mirror_field(fields[k])) / np.linalg.norm(fields[k])
+        if emotion == "contempt":
+            assert asymmetry > 0.3, asymmetry
+        else:
+            assert asymmetry < 0.15, (emotion, asymmetry)
+    face = np.random.default_rng(3).normal(size=(68, 3))
+    np.testing.assert_allclose(mirror_field(mirror_field(face)), face)
