@@ -19,9 +19,13 @@ def add_arguments(parser) -> None:
                         help="report folder; results go to OUT/emotion (default eval_report)")
     parser.add_argument("--subjects", default=None,
                         help="comma-separated subjects (default: every subject this backend has)")
-    parser.add_argument("--frames", type=int, default=18, help="plates rendered per take (default 18)")
+    parser.add_argument("--frames", type=int, default=54,
+                        help="plates per take at intensity 1 and for the intensity-0 reference (default 54: 6 bursts)")
+    parser.add_argument("--frames-other", type=int, default=18,
+                        help="plates per take at intensity 0.5 (a subset of the same bursts; default 18)")
     parser.add_argument("--burst", type=int, default=9, help="consecutive frames per burst (default 9)")
-    parser.add_argument("--seconds", type=float, default=6.0, help="seconds of speech used (default 6)")
+    parser.add_argument("--seconds", type=float, default=12.0,
+                        help="seconds of speech the bursts spread over (default 12)")
     parser.add_argument("--audio", type=Path, default=None,
                         help="held-out speech (default ../shared/data/talking/styletalk/andrew_clip_1.wav)")
     parser.add_argument("--size", "--resolution", dest="size", type=int, default=None,
@@ -37,13 +41,13 @@ def config_from_args(args):
     from backend.evaluation.emotion_report import EmotionEvalConfig
     from backend.evaluation.plate_emotion import PlateEvalConfig
 
-    if args.frames < 1 or args.burst < 1:
-        raise ValueError("--frames and --burst must be >= 1")
+    if args.frames < 1 or args.burst < 1 or args.frames_other < 1:
+        raise ValueError("--frames, --frames-other and --burst must be >= 1")
     if args.seconds <= 1:
         raise ValueError("--seconds must be > 1")
     if args.size is not None and not 32 <= args.size <= 2048:
         raise ValueError(f"--size must be in 32..2048, got {args.size}")
-    plates = PlateEvalConfig(frames=args.frames, burst=args.burst, seconds=args.seconds,
+    plates = PlateEvalConfig(frames=args.frames, frames_other=args.frames_other, burst=args.burst, seconds=args.seconds,
                              resolution=args.size, device=args.device)
     if args.audio is not None:
         if not Path(args.audio).is_file():

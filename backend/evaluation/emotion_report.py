@@ -72,8 +72,9 @@ def _save_plates(path: Path, plates: SubjectPlates) -> None:
     for i, t in enumerate(plates.takes):
         for k in ("plates", "landmarks", "found", "driving", "bursts"):
             arrays[f"{i}_{k}"] = getattr(t, k)
+        arrays[f"{i}_positions"] = t.position_array()
     meta = {"subject": plates.subject, "warnings": plates.warnings,
-            "takes": [[t.emotion, t.intensity] for t in plates.takes]}
+            "takes": [[t.emotion, t.intensity, t.reused] for t in plates.takes]}
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
     tmp.replace(path)
@@ -82,8 +83,9 @@ def _save_plates(path: Path, plates: SubjectPlates) -> None:
 def _load_plates(path: Path) -> SubjectPlates:
     with np.load(path) as z:
         meta = json.loads(str(z["meta"]))
-        takes = [Take(e, float(i), *(z[f"{n}_{k}"] for k in ("plates", "landmarks", "found", "driving", "bursts")))
-                 for n, (e, i) in enumerate(meta["takes"])]
+        takes = [Take(e, float(i), *(z[f"{n}_{k}"] for k in ("plates", "landmarks", "found", "driving", "bursts")),
+                      positions=z[f"{n}_positions"], reused=bool(reused))
+                 for n, (e, i, reused) in enumerate(meta["takes"])]
         return SubjectPlates(meta["subject"], z["frames"], takes, meta["warnings"])
 
 
@@ -140,7 +142,7 @@ def evaluate_emotion(config: EmotionEvalConfig) -> dict:
             if from_cache:
                 bar.update(len(plates.takes))
             all_plates[name] = plates
-            m = judge_subject(real.judge, plates)
+            m = judge_subject(real.judge, plates, ceiling_bursts=config.plates.ceiling_bursts)
             m["seconds"] = round(time.time() - t, 1)
             m["from_cache"] = from_cache
             metrics["subjects"][name] = m
@@ -257,13 +259,21 @@ def contact_sheet(plates: SubjectPlates, path: Path) -> None:
     import cv2
 
     neutral = plates.neutral
-    mid_burst = np.unique(neutral.bursts)[len(np.unique(neutral.bursts)) // 2]
+    shared = set(neutral.position_array().tolist())
+    for t in plates.takes:
+        shared &= set(t.position_array().tolist())
+    shared_bursts = np.unique(neutral.bursts[neutral.at(np.array(sorted(shared), np.int64))]) if shared \
+        else np.unique(neutral.bursts)
+    mid_burst = shared_bursts[len(shared_bursts) // 2]
     sel = np.flatnonzero(neutral.bursts == mid_burst)
-    i = int(sel[len(sel) // 2])
+    position = int(neutral.position_array()[sel[len(sel) // 2]])
     rows = []
     intensities = sorted({t.intensity for t in plates.takes if t.intensity > 0}, reverse=True)
     for intensity in intensities:
-        tiles = [neutral.plates[i]] + [plates.take(e, intensity).plates[i] for e in EMOTIONS if e != "neutral"]
+        tiles = [neutral.plates[neutral.at(np.array([position]))[0]]]
+        for e in EMOTIONS[1:]:
+            take = plates.take(e, intensity)
+            tiles.append(take.plates[take.at(np.array([position]))[0]])
         labels = ["neutral@0"] + [f"{e}@{intensity:g}" for e in EMOTIONS if e != "neutral"]
         scaled = []
         for tile, label in zip(tiles, labels):
@@ -278,6 +288,13 @@ def contact_sheet(plates: SubjectPlates, path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------- markdown
+def _ci(interval) -> str:
+    """" [lo-hi]" of a 95 % interval (shares), or nothing."""
+    if not interval or any(v is None or (isinstance(v, float) and np.isnan(v)) for v in interval):
+        return ""
+    return f" [{100 * interval[0]:.0f}-{100 * interval[1]:.0f}]"
+
+
 def _pct(v) -> str:
     return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.1f} %"
 
@@ -297,7 +314,7 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
              "first row: unseen speakers whose neutral reference is measured from their own neutral clip, as a "
              "plate person's is (its intensity-0 take).", "",
              "| | mean over emotions | frame accuracy | clip majority vote | frames / clips |", "|---|---|---|---|---|",
-             f"| judge | **{_pct(real['mean_over_emotions'])}** | {_pct(real['frame_accuracy'])} | "
+             f"| judge | **{_pct(real['mean_over_emotions'])}**{_ci(real.get('ci95'))} | {_pct(real['frame_accuracy'])} | "
              f"{_pct(real.get('clip_majority_accuracy'))} | {real['frames']} / {real.get('clips')} |",
              f"| always neutral | {_pct(real['always_neutral']['mean_over_emotions'])} | "
              f"{_pct(real['always_neutral']['frame_accuracy'])} | "
@@ -325,8 +342,11 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
         "train on the generator pool, test on the judge pool's speakers with a measured neutral; each setting by its "
         "marginal mean, then the training augmentation), never on plates nor on the direction reported here.", "",
         "## The plates", "",
-        f"Speech: `{Path(p.audio).name}` (a held-out speaker), first {p.seconds:g} s, 25 fps; {p.frames} frames per "
-        f"take in bursts of {p.burst} consecutive frames (the same frames in every take), plates at "
+        f"Speech: `{Path(p.audio).name}` (a held-out speaker), first {p.seconds:g} s, 25 fps; bursts of {p.burst} "
+        f"consecutive frames spread over it, the same job frames in every take: {p.frames} frames per take "
+        f"(intensity 0 and {p.intensities[0]:g}), {p.frames_other} at the other intensities (a subset of those "
+        "bursts). A take whose render inputs equal the intensity-0 take's (keyed neutral) reuses its plates. "
+        "Intervals: 95 % bootstrap over bursts (the resampled unit; a burst holds every emotion). Plates at "
         + (f"{p.resolution}²" if p.resolution else "each subject's native product size ("
            + ", ".join(f"{n} {m['plate_size'][1]}²" for n, m in metrics["subjects"].items())
            + "; the subject's limit when it has a super-resolution network, else its working size)")
@@ -339,9 +359,11 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
         for key, s in m["by_intensity"].items():
             if key == "neutral@0":
                 continue
-            lines.append(f"| {name} | {key} | **{_pct(s['plates']['mean_over_emotions'])}** | "
+            lines.append(f"| {name} | {key} ({s['plates'].get('bursts', '?')} bursts) | "
+                         f"**{_pct(s['plates']['mean_over_emotions'])}**{_ci(s['plates'].get('ci95'))} | "
                          f"{_pct(s['plates']['frame_accuracy'])} | {_pct(s['plates'].get('clip_majority_accuracy'))} | "
-                         f"{_pct(m['neutral_stays_neutral'])} | {_pct(s['driving_landmarks']['mean_over_emotions'])} | "
+                         f"{_pct(m['neutral_stays_neutral'])}{_ci(m.get('neutral_stays_neutral_ci95'))} | "
+                         f"{_pct(s['driving_landmarks']['mean_over_emotions'])}{_ci(s['driving_landmarks'].get('ci95'))} | "
                          f"{_pct(real['mean_over_emotions'])} |")
     bar = real["mean_over_emotions"]
     neutral_bar = real["per_emotion"].get("neutral", float("nan"))
@@ -364,7 +386,8 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
                   + (" (takes from cache)" if m.get("from_cache") else "") + "."]
     lines += transfer_markdown(metrics)
     lines += ["", "Reproduce: `emogene eval emotion --out " + str(config.out.parent if config.out.name == "emotion"
-                                                            else config.out) + f" --frames {p.frames}`", ""]
+                                                            else config.out)
+              + f" --frames {p.frames} --frames-other {p.frames_other} --seconds {p.seconds:g}`", ""]
     return "\n".join(lines)
 
 

@@ -47,6 +47,32 @@ def accuracy_summary(labels: np.ndarray, predictions: np.ndarray, clip_index: np
     return out
 
 
+def bootstrap_interval(labels: np.ndarray, predictions: np.ndarray, units: np.ndarray,
+                       strata: np.ndarray | None = None, reps: int = 2000, seed: int = 0,
+                       level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the mean over emotions of per-emotion accuracy, resampling whole ``units``
+    (bursts of plates, clips of video) with replacement, within each of ``strata`` (one per unit) when given.
+
+    A burst holds frames of every emotion (the same job frames in every take), so resampling bursts keeps the
+    pairing; clips hold one emotion each, so clips are resampled within their emotion.
+    """
+    labels, predictions, units = (np.asarray(a) for a in (labels, predictions, units))
+    ids, inverse = np.unique(units, return_inverse=True)
+    hits = np.zeros((len(ids), NUM_EMOTIONS))
+    counts = np.zeros((len(ids), NUM_EMOTIONS))
+    np.add.at(counts, (inverse, labels), 1)
+    np.add.at(hits, (inverse, labels), (labels == predictions).astype(float))
+    rng = np.random.default_rng(seed)
+    groups = [np.arange(len(ids))] if strata is None else \
+        [np.flatnonzero(np.asarray(strata) == s) for s in np.unique(strata)]
+    picks = np.concatenate([g[rng.integers(0, len(g), (reps, len(g)))] for g in groups], axis=1)
+    h, c = hits[picks].sum(1), counts[picks].sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.nanmean(np.where(c > 0, h / np.where(c > 0, c, 1), np.nan), axis=1)
+    lo, hi = np.nanquantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
 def always_neutral_baseline(labels: np.ndarray, clip_index: np.ndarray | None = None) -> dict:
     """The trivial judge that says "neutral" to every frame."""
     return accuracy_summary(labels, np.zeros_like(np.asarray(labels)), clip_index)
@@ -98,6 +124,9 @@ def evaluate_judge(judge: EmotionJudge, test: SpeakerSet, config: JudgeConfig) -
     x, y, idx = stack(clips)
     pred = judge.predict(x)
     out = accuracy_summary(y, pred, idx)
+    # 95 % interval: clips resampled within their emotion (a clip holds one emotion)
+    out["ci95"] = bootstrap_interval(y, pred, idx, strata=np.array([c.labels[0] if len(c.labels) else -1
+                                                                    for c in clips]))
     out["always_neutral"] = always_neutral_baseline(y, idx)
     out["per_speaker"] = {}
     for speaker in test.speakers:

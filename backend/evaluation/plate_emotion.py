@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from backend.evaluation.emotion_judge import EmotionJudge, displacement_features
-from backend.evaluation.judge_real_video import accuracy_summary
+from backend.evaluation.judge_real_video import accuracy_summary, bootstrap_interval
 from bridge.emotions import EMOTION_INDEX, EMOTIONS, NUM_EMOTIONS
 from bridge.landmarks import EYE_L, EYE_R, MOUTH, NUM_LANDMARKS, REGIONS, as_slice
 
@@ -50,21 +50,34 @@ class PlateTrackingError(RuntimeError):
 @dataclass
 class PlateEvalConfig:
     audio: Path = DEFAULT_AUDIO
-    seconds: float = 6.0                     # speech used (from the start of the file)
-    frames: int = 18                         # plates rendered per take (split into bursts)
+    seconds: float = 12.0                    # speech used (from the start of the file); the bursts spread over it
+    frames: int = 54                         # plates per take at the first intensity and for the intensity-0 reference
+    frames_other: int = 18                   # plates per take at the other intensities (a subset of those bursts)
     burst: int = 9                           # consecutive frames per burst (the judge's window fits in one)
     intensities: tuple[float, ...] = (1.0, 0.5)
     resolution: int | None = None            # square plate size; None = each subject's native product size
+    ceiling_bursts: int = 2                  # bursts of the tracker-ceiling check (a 2-D warp + tracking per frame)
     seed: int = 0
     device: str = "cpu"
 
     def burst_frames(self, frame_count: int) -> np.ndarray:
-        """The job frames rendered in every take: ``ceil(frames / burst)`` bursts spread over the clip."""
+        """The job frames rendered for the full takes: ``ceil(frames / burst)`` bursts spread over the clip."""
         burst = max(1, min(self.burst, frame_count))
         bursts = max(1, int(np.ceil(self.frames / burst)))
         starts = np.linspace(0, frame_count - burst, bursts + 2)[1:-1] if bursts > 0 else []
         starts = np.unique(np.round(starts).astype(int)) if frame_count > burst else np.array([0])
         return np.concatenate([np.arange(s, s + burst) for s in starts])
+
+    def positions(self, intensity: float, burst_id: np.ndarray) -> np.ndarray:
+        """Positions (into :meth:`burst_frames`) rendered for a take at ``intensity``: every burst at the first
+        intensity and at 0, else ``ceil(frames_other / burst)`` bursts spread over them."""
+        if intensity == 0 or not self.intensities or intensity == self.intensities[0]:
+            return np.arange(len(burst_id))
+        ids = np.unique(burst_id)
+        keep = min(len(ids), max(1, int(np.ceil(self.frames_other / max(self.burst, 1)))))
+        chosen = ids[np.unique(np.round(np.linspace(0, len(ids) - 1, keep)).astype(int))] if keep > 1 \
+            else ids[[len(ids) // 2]]
+        return np.flatnonzero(np.isin(burst_id, chosen))
 
 
 @dataclass
@@ -76,6 +89,19 @@ class Take:
     found: np.ndarray              # bool [n]
     driving: np.ndarray            # float32 [n, NUM_LANDMARKS, 3] the landmarks the renderer was given
     bursts: np.ndarray             # int [n] burst id of each frame
+    positions: np.ndarray | None = None   # int [n] positions in SubjectPlates.frames (None: all of them)
+    reused: bool = False           # plates taken from the intensity-0 take (its driving landmarks were identical)
+
+    def at(self, positions: np.ndarray | None) -> np.ndarray:
+        """Indices into this take's arrays of the given SubjectPlates positions (all when None)."""
+        mine = np.arange(len(self.found)) if self.positions is None else np.asarray(self.positions)
+        if positions is None:
+            return np.arange(len(mine))
+        lookup = {int(p): i for i, p in enumerate(mine)}
+        return np.array([lookup[int(p)] for p in positions], np.int64)
+
+    def position_array(self) -> np.ndarray:
+        return np.arange(len(self.found)) if self.positions is None else np.asarray(self.positions)
 
     @property
     def label(self) -> str:
@@ -150,12 +176,8 @@ def _subset_job(job, frames: np.ndarray):
                                emotion_intensity=job.emotion_intensity[frames])
 
 
-def render_take(stage_set: Any, job, frames: np.ndarray, cancel: threading.Event | None = None
-                ) -> tuple[dict[int, np.ndarray], np.ndarray, list[str]]:
-    """Run the motion stage on the whole job, then the render stage on ``frames`` only.
-
-    Returns (plates by position in ``frames``, driving landmarks ``[n, NUM_LANDMARKS, 3]``, warnings).
-    """
+def run_motion(stage_set: Any, job, cancel: threading.Event | None = None) -> tuple[dict, list[str]]:
+    """The motion stage on the whole job: its stage state (landmarks, pose ...) and warnings."""
     from backend.pipeline.local import MessageStageContext, ResultAssembler, run_stages
     from bridge.protocol import MessageType
 
@@ -165,19 +187,41 @@ def render_take(stage_set: Any, job, frames: np.ndarray, cancel: threading.Event
     terminal = run_stages(job, [stage_set.motion], motion_ctx)
     if terminal.type != MessageType.DONE:
         raise RuntimeError(f"motion stage failed for {job.job_id}: {terminal.content}")
-    n_all = job.frame_count
-    state = {k: (np.asarray(v)[frames] if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == n_all else v)
-             for k, v in motion_ctx.state.items()}
+    return motion_ctx.state, motion_ctx.warnings
+
+
+def _frames_of(state: dict, frames: np.ndarray, frame_count: int) -> dict:
+    return {k: (np.asarray(v)[frames] if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == frame_count
+                else v) for k, v in state.items()}
+
+
+def render_frames(stage_set: Any, job, state: dict, frames: np.ndarray, cancel: threading.Event | None = None
+                  ) -> tuple[dict[int, np.ndarray], list[str]]:
+    """The render stage on ``frames`` only, from the motion stage's ``state`` of the whole job."""
+    from backend.pipeline.local import MessageStageContext, ResultAssembler, run_stages
+    from bridge.protocol import MessageType
+
     sub = _subset_job(job, frames)
     render_asm = ResultAssembler(sub.frame_count, sub.fps)
     render_ctx = MessageStageContext(sub, [stage_set.render], stage_set.device, lambda m, s: render_asm.add(m),
                                      cancel_event=cancel, encode_plates=False)
-    render_ctx.state.update(state)
+    render_ctx.state.update(_frames_of(state, frames, job.frame_count))
     terminal = run_stages(sub, [stage_set.render], render_ctx)
     if terminal.type != MessageType.DONE:
         raise RuntimeError(f"render stage failed for {job.job_id}: {terminal.content}")
-    driving = np.asarray(state["landmarks"], np.float32)
-    return render_asm.plates, driving, motion_ctx.warnings + render_ctx.warnings
+    return render_asm.plates, render_ctx.warnings
+
+
+def render_take(stage_set: Any, job, frames: np.ndarray, cancel: threading.Event | None = None
+                ) -> tuple[dict[int, np.ndarray], np.ndarray, list[str]]:
+    """Run the motion stage on the whole job, then the render stage on ``frames`` only.
+
+    Returns (plates by position in ``frames``, driving landmarks ``[n, NUM_LANDMARKS, 3]``, warnings).
+    """
+    state, motion_warnings = run_motion(stage_set, job, cancel)
+    plates, render_warnings = render_frames(stage_set, job, state, frames, cancel)
+    driving = np.asarray(state["landmarks"], np.float32)[frames]
+    return plates, driving, motion_warnings + render_warnings
 
 
 def track_burst(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -219,10 +263,34 @@ def track_burst(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return out, found
 
 
+#: the motion-stage tracks the render stage reads (backend/render/stage.py)
+RENDER_INPUTS = ("landmarks", "neutral_landmarks", "rotation", "translation")
+
+
+def _same_render_inputs(inputs: dict, reference: dict, positions: np.ndarray) -> bool:
+    """The tracks the render stage reads are equal at ``positions`` (rows of ``burst_frames``)."""
+    for key in RENDER_INPUTS:
+        a, b = inputs.get(key), reference.get(key)
+        if a is None or b is None:
+            if a is not b:
+                return False
+        elif not np.array_equal(np.asarray(a)[positions], np.asarray(b)[positions]):
+            return False
+    return True
+
+
 def render_subject_takes(subject: str, stage_set: Any, subject_dir: Path, config: PlateEvalConfig,
                          progress: Callable[[str], None] | None = None,
                          cancel: threading.Event | None = None) -> SubjectPlates:
-    """Every take of one subject: plates composited over its background and tracked."""
+    """Every take of one subject: plates composited over its background and tracked.
+
+    The intensity-0 take and the takes at the first intensity cover every burst; the other intensities a
+    subset (:meth:`PlateEvalConfig.positions`). A take whose driving landmarks equal the intensity-0 take's
+    on its frames (keyed neutral: the LDM adds nothing) reuses those plates instead of rendering them again:
+    rendering is deterministic, so they would be the same pixels.
+    """
+    from backend.media.compositing import composite_over
+
     audio = load_speech(config)
     frame_count = int(np.ceil(len(audio) / 16000 * FPS))
     frames = config.burst_frames(frame_count)
@@ -231,24 +299,43 @@ def render_subject_takes(subject: str, stage_set: Any, subject_dir: Path, config
     if config.resolution is None:
         config = dataclasses.replace(config, resolution=native_plate_size(subject_dir))
     plan = [("neutral", 0.0)] + [(e, i) for i in config.intensities for e in EMOTIONS]
+    background = None
     for emotion, intensity in plan:
+        if cancel is not None and cancel.is_set():
+            raise RuntimeError("eval emotion cancelled")
+        positions = config.positions(intensity, burst_id)
         job = _job(subject, audio, emotion, intensity, config)
-        plates, driving, warnings = render_take(stage_set, job, frames, cancel)
-        if len(plates) != len(frames):
-            raise RuntimeError(f"{subject} {emotion}@{intensity:g}: {len(plates)} plates for {len(frames)} frames")
-        first = plates[0]
-        background = subject_background(subject_dir, (first.shape[1], first.shape[0]))
-        from backend.media.compositing import composite_over
-        rgb = np.stack([composite_over(plates[i], background) for i in range(len(frames))])
-        landmarks = np.full((len(frames), NUM_LANDMARKS, 3), np.nan, np.float32)
-        found = np.zeros(len(frames), bool)
-        for b in np.unique(burst_id):
-            sel = np.flatnonzero(burst_id == b)
-            landmarks[sel], found[sel] = track_burst([rgb[i] for i in sel])
-        result.takes.append(Take(emotion, intensity, rgb, landmarks, found, driving, burst_id))
+        state, warnings = run_motion(stage_set, job, cancel)
+        driving = np.asarray(state["landmarks"], np.float32)[frames[positions]]
+        inputs = _frames_of(state, frames, frame_count)
+        reference = result.takes[0] if result.takes else None
+        if reference is not None and _same_render_inputs(inputs, reference_inputs, positions):
+            rgb = reference.plates[positions]
+            landmarks, found = reference.landmarks[positions], reference.found[positions]
+            reused = True
+        else:
+            plates, more = render_frames(stage_set, job, state, frames[positions], cancel)
+            warnings = warnings + more
+            if len(plates) != len(positions):
+                raise RuntimeError(f"{subject} {emotion}@{intensity:g}: {len(plates)} plates for {len(positions)} "
+                                   "frames")
+            if background is None:
+                background = subject_background(subject_dir, (plates[0].shape[1], plates[0].shape[0]))
+            rgb = np.stack([composite_over(plates[i], background) for i in range(len(positions))])
+            landmarks = np.full((len(positions), NUM_LANDMARKS, 3), np.nan, np.float32)
+            found = np.zeros(len(positions), bool)
+            for b in np.unique(burst_id[positions]):
+                sel = np.flatnonzero(burst_id[positions] == b)
+                landmarks[sel], found[sel] = track_burst([rgb[i] for i in sel])
+            reused = False
+        if reference is None:
+            reference_inputs = inputs
+        result.takes.append(Take(emotion, intensity, rgb, landmarks, found, driving, burst_id[positions],
+                                 positions=positions, reused=reused))
         result.warnings += [f"{emotion}@{intensity:g}: {w}" for w in dict.fromkeys(warnings)]
         if progress is not None:
-            progress(f"{subject} {emotion}@{intensity:g}: face found on {int(found.sum())}/{len(found)} plates")
+            progress(f"{subject} {emotion}@{intensity:g}: face found on {int(found.sum())}/{len(found)} plates"
+                     + (" (plates of neutral@0: same driving landmarks)" if reused else ""))
     return result
 
 
@@ -284,9 +371,10 @@ def transfer_ratio(plates: SubjectPlates, intensity: float = 1.0) -> dict:
         return float(a @ b / den) if den > 0 else float("nan")
 
     for take in takes:
-        ok = take.found & neutral.found
-        asked = (take.driving - neutral.driving)[ok][..., :2]
-        shown = (take.landmarks - neutral.landmarks)[ok][..., :2]
+        rows = neutral.at(take.position_array())
+        ok = take.found & neutral.found[rows]
+        asked = (take.driving - neutral.driving[rows])[ok][..., :2]
+        shown = (take.landmarks - neutral.landmarks[rows])[ok][..., :2]
         per_emotion[take.emotion] = {}
         for region, index in TRANSFER_REGIONS.items():
             a, b = asked[:, list(index)].ravel(), shown[:, list(index)].ravel()
@@ -327,60 +415,87 @@ def _pixel_landmarks(images: list[np.ndarray]) -> np.ndarray:
 def image_warp(image: np.ndarray, points: np.ndarray, shift: np.ndarray, width: float) -> np.ndarray:
     """``image`` whose content at pixel ``points [NUM_LANDMARKS, 2]`` moves by ``shift [NUM_LANDMARKS, 2]``
     pixels (a smooth 2-D Gaussian RBF backward warp of ``width`` pixels, the image-plane twin of
-    deformation.LandmarkWarp)."""
+    deformation.LandmarkWarp). The flow is evaluated on a grid of ``width / 6`` pixels and interpolated
+    (it is smooth at that scale; 36x cheaper at 512²)."""
     import cv2
 
     h, w = image.shape[:2]
     target = points + shift
     kernel = np.exp(-((target[:, None] - target[None]) ** 2).sum(-1) / (2 * width ** 2))
     coefficients = np.linalg.solve(kernel + 1e-3 * np.eye(len(target)), -shift)
+    step = max(1, int(width // 6))
+    gy, gx = np.arange(0, h + step, step, dtype=np.float32), np.arange(0, w + step, step, dtype=np.float32)
+    grid = np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 1, 2)
+    weights = np.exp(-((grid - target[None]) ** 2).sum(-1) / (2 * width ** 2))
+    coarse = (weights @ coefficients).reshape(len(gy), len(gx), 2).astype(np.float32)
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    flow = np.zeros((h, w, 2), np.float32)
-    for r0 in range(0, h, 64):          # rows in blocks (bounds memory at 512²)
-        grid = np.stack([xs[r0:r0 + 64], ys[r0:r0 + 64]], -1).reshape(-1, 1, 2)
-        weights = np.exp(-((grid - target[None]) ** 2).sum(-1) / (2 * width ** 2))
-        flow[r0:r0 + 64] = (weights @ coefficients).reshape(-1, w, 2)
+    if step == 1:
+        flow = coarse[:h, :w]
+    else:   # bilinear at pixel (x, y) = coarse grid point (x / step, y / step)
+        flow = np.stack([cv2.remap(coarse[..., c], xs / step, ys / step, cv2.INTER_LINEAR) for c in range(2)], -1)
     return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def tracker_ceiling(plates: SubjectPlates, intensity: float = 1.0) -> dict:
+def tracker_ceiling(plates: SubjectPlates, intensity: float = 1.0, bursts: int | None = 2) -> dict:
     """The transfer ratio FaceMesh gives a *pure image warp* of the neutral plates by the asked displacement.
 
     Each neutral plate is warped in 2-D so its tracked landmarks move by the asked displacement
     (canonical x, y scaled by the plate's inter-ocular distance and turned by its eye line), then
     tracked like the rendered takes. What this misses of 1 is lost in the tracker, not the renderer.
+    Only the first ``bursts`` bursts (None: all) are used: one warp and one tracking pass per frame and emotion.
     """
     neutral = plates.neutral
-    pixels = _pixel_landmarks(list(neutral.plates))
+    ids = np.unique(neutral.bursts)
+    keep = np.isin(neutral.bursts, ids if bursts is None else ids[:bursts])
+    rows = np.flatnonzero(keep)
+    sub_neutral = dataclasses.replace(neutral, plates=neutral.plates[rows], landmarks=neutral.landmarks[rows],
+                                      found=neutral.found[rows], driving=neutral.driving[rows],
+                                      bursts=neutral.bursts[rows], positions=neutral.position_array()[rows])
+    pixels = _pixel_landmarks(list(sub_neutral.plates))
     right, left = np.nanmean(pixels[:, as_slice(EYE_R)], 1), np.nanmean(pixels[:, as_slice(EYE_L)], 1)
     eye_line = left - right
     iod = np.linalg.norm(eye_line, axis=-1)
     angle = np.arctan2(eye_line[:, 1], eye_line[:, 0])
-    ok = np.isfinite(iod) & neutral.found
+    ok = np.isfinite(iod) & sub_neutral.found
     takes = []
     for take in plates.takes:
         if take.intensity != intensity or take.emotion == "neutral":
             continue
-        asked = (take.driving - neutral.driving)[..., :2] * np.array([1.0, -1.0], np.float32)   # image y is down
+        mine = take.at(sub_neutral.positions)
+        asked = (take.driving[mine] - sub_neutral.driving)[..., :2] * np.array([1.0, -1.0], np.float32)
         warped = []
-        for i in range(len(neutral.plates)):
+        for i in range(len(rows)):
             if not ok[i]:
-                warped.append(neutral.plates[i])
+                warped.append(sub_neutral.plates[i])
                 continue
             c, s_ = np.cos(angle[i]), np.sin(angle[i])
             shift = asked[i] @ np.array([[c, s_], [-s_, c]], np.float32) * iod[i]
-            warped.append(image_warp(neutral.plates[i], pixels[i], shift, 0.3 * float(iod[i])))
-        landmarks = np.full_like(neutral.landmarks, np.nan)
+            warped.append(image_warp(sub_neutral.plates[i], pixels[i], shift, 0.3 * float(iod[i])))
+        landmarks = np.full_like(sub_neutral.landmarks, np.nan)
         found = np.zeros(len(warped), bool)
-        for b in np.unique(neutral.bursts):
-            sel = np.flatnonzero(neutral.bursts == b)
+        for b in np.unique(sub_neutral.bursts):
+            sel = np.flatnonzero(sub_neutral.bursts == b)
             landmarks[sel], found[sel] = track_burst([warped[i] for i in sel])
-        takes.append(dataclasses.replace(take, plates=np.stack(warped), landmarks=landmarks, found=found & ok))
-    return transfer_ratio(SubjectPlates(plates.subject, plates.frames, [neutral] + takes), intensity)
+        takes.append(dataclasses.replace(take, plates=np.stack(warped), landmarks=landmarks, found=found & ok,
+                                         driving=take.driving[mine], bursts=sub_neutral.bursts,
+                                         positions=sub_neutral.positions))
+    return transfer_ratio(SubjectPlates(plates.subject, plates.frames, [sub_neutral] + takes), intensity)
 
 
-def judge_subject(judge: EmotionJudge, plates: SubjectPlates) -> dict:
-    """Per-intensity accuracy summaries on the tracked plates and on the driving landmarks, pixel differences."""
+def _share_interval(hits: np.ndarray, units: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile interval of a share of frames, resampling whole bursts."""
+    ids, inverse = np.unique(units, return_inverse=True)
+    h = np.bincount(inverse, weights=np.asarray(hits, float), minlength=len(ids))
+    n = np.bincount(inverse, minlength=len(ids)).astype(float)
+    picks = np.random.default_rng(seed).integers(0, len(ids), (reps, len(ids)))
+    shares = h[picks].sum(1) / np.maximum(n[picks].sum(1), 1)
+    lo, hi = np.quantile(shares, [0.025, 0.975])
+    return float(lo), float(hi)
+
+
+def judge_subject(judge: EmotionJudge, plates: SubjectPlates, ceiling_bursts: int | None = 2) -> dict:
+    """Per-intensity accuracy summaries on the tracked plates and on the driving landmarks (each with a 95 %
+    bootstrap interval over bursts), keyed neutral read as neutral, pixel differences, transfer ratios."""
     neutral = plates.neutral
     if not neutral.found.any():
         raise PlateTrackingError(f"FaceMesh found no face on subject {plates.subject!r}'s neutral plates "
@@ -388,10 +503,14 @@ def judge_subject(judge: EmotionJudge, plates: SubjectPlates) -> dict:
                                  f"(--resolution)")
     plate_ref = np.nanmean(neutral.landmarks[neutral.found], axis=0)
     driving_ref = neutral.driving.mean(0)
-    out: dict = {"frames_per_take": int(len(plates.frames)), "job_frames": plates.frames.tolist(),
+    out: dict = {"frames_per_take": {t.label: int(len(t.found)) for t in plates.takes},
+                 "bursts_per_take": {t.label: int(len(np.unique(t.bursts))) for t in plates.takes},
+                 "job_frames": plates.frames.tolist(), "reference_frames": int(len(neutral.found)),
                  "plate_size": list(neutral.plates.shape[1:3]), "face_found_fraction": {}, "takes": {},
+                 "reused_plates": [t.label for t in plates.takes if t.reused],
                  "pixel_difference_vs_neutral": {}, "warnings": plates.warnings}
-    groups: dict[float, tuple[list, list, list, list, list]] = {}
+    groups: dict[float, tuple[list, list, list, list, list, list]] = {}
+    neutral_hits, neutral_units = [], []
     for take in plates.takes:
         pred = _predict_take(judge, take, take.landmarks, take.found, plate_ref)
         dpred = _predict_take(judge, take, take.driving, np.ones(len(take.driving), bool), driving_ref)
@@ -401,13 +520,11 @@ def judge_subject(judge: EmotionJudge, plates: SubjectPlates) -> dict:
                                     "untracked_frames": int((pred < 0).sum()),
                                     "driving_predicted_counts": dict(zip(EMOTIONS, np.bincount(
                                         dpred, minlength=NUM_EMOTIONS).tolist()))}
-        diff = np.abs(take.plates.astype(np.float32) - neutral.plates.astype(np.float32)).mean()
+        rows = neutral.at(take.position_array())
+        diff = np.abs(take.plates.astype(np.float32) - neutral.plates[rows].astype(np.float32)).mean()
         out["pixel_difference_vs_neutral"][take.label] = round(float(diff), 3)
-        if take.intensity == 0:
-            key = 0.0
-        else:
-            key = take.intensity
-        g = groups.setdefault(key, ([], [], [], [], []))
+        key = 0.0 if take.intensity == 0 else take.intensity
+        g = groups.setdefault(key, ([], [], [], [], [], []))
         label = EMOTION_INDEX[take.emotion]
         # untracked frames count as wrong (the judge cannot see an emotion on a plate FaceMesh cannot read)
         g[0].append(np.full(len(pred), label))
@@ -415,17 +532,25 @@ def judge_subject(judge: EmotionJudge, plates: SubjectPlates) -> dict:
         g[2].append(np.full(len(pred), len(g[0]) - 1))
         g[3].append(np.full(len(dpred), label))
         g[4].append(dpred)
+        g[5].append(take.bursts)
+        if take.emotion == "neutral" and take.intensity > 0:
+            neutral_hits.append(pred == EMOTION_INDEX["neutral"])
+            neutral_units.append(take.bursts)
     out["by_intensity"] = {}
-    for key, (y, p, idx, dy, dp) in groups.items():
+    for key, (y, p, idx, dy, dp, bursts) in groups.items():
         name = "neutral@0" if key == 0 else f"intensity {key:g}"
-        out["by_intensity"][name] = {
-            "plates": accuracy_summary(np.concatenate(y), np.concatenate(p), np.concatenate(idx)),
-            "driving_landmarks": accuracy_summary(np.concatenate(dy), np.concatenate(dp), np.concatenate(idx))}
-    # keyed neutral at intensity > 0 (the intensity-0 take is the reference itself, so it would flatter the rate)
-    neutral_frames = [out["takes"][t.label] for t in plates.takes if t.emotion == "neutral" and t.intensity > 0]
-    said_neutral = sum(t["predicted_counts"]["neutral"] for t in neutral_frames)
-    total = sum(sum(t["predicted_counts"].values()) + t["untracked_frames"] for t in neutral_frames)
-    out["neutral_stays_neutral"] = float(said_neutral / max(total, 1))
+        y, p, idx, dy, dp, bursts = (np.concatenate(v) for v in (y, p, idx, dy, dp, bursts))
+        plates_summary = accuracy_summary(y, p, idx)
+        driving_summary = accuracy_summary(dy, dp, idx)
+        plates_summary["ci95"] = bootstrap_interval(y, p, bursts)
+        driving_summary["ci95"] = bootstrap_interval(dy, dp, bursts)
+        plates_summary["bursts"] = int(len(np.unique(bursts)))
+        out["by_intensity"][name] = {"plates": plates_summary, "driving_landmarks": driving_summary}
+    # keyed neutral at intensity > 0: the plates the user gets for "neutral", judged against the intensity-0 take
+    hits = np.concatenate(neutral_hits) if neutral_hits else np.zeros(0, bool)
+    out["neutral_stays_neutral"] = float(hits.mean()) if len(hits) else float("nan")
+    out["neutral_stays_neutral_ci95"] = _share_interval(hits, np.concatenate(neutral_units)) if len(hits) \
+        else (float("nan"), float("nan"))
     out["transfer"] = transfer_ratio(plates)
-    out["transfer"]["tracker_ceiling"] = tracker_ceiling(plates)["ratio"]
+    out["transfer"]["tracker_ceiling"] = tracker_ceiling(plates, bursts=ceiling_bursts)["ratio"]
     return out

@@ -36,7 +36,7 @@ class ReportConfig:
     skip_motion: bool = False
     skip_render: bool = False
     skip_emotion: bool = False
-    emotion_frames: int = 18            # plates per take of the plate-level emotion evaluation
+    emotion_frames: int = 54            # plates per take (intensity 1) of the plate-level emotion evaluation
     device: str = "cpu"
     work: Path = Path("cache/subjects")
 
