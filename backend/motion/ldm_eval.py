@@ -303,17 +303,29 @@ def _f(x, nd: int = 4) -> str:
 def markdown(metrics: dict) -> str:
     """The LDM generalisation section of the motion report."""
     loso = metrics["leave_one_speaker_out"]
+    header = ["| held-out | reference | clips | clip-mean LDM | no deformation | ratio | direction cosine | paired frames LDM "
+              "| no deformation | 2-emotion differences LDM | none |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def row(s: str, r: dict) -> str:
+        p, d, cm = r.get("paired_frames", {}), r.get("emotion_differences", {}), r["clip_mean"]
+        return (f"| {s} | {r['reference']} | {r['clips']} | {_f(cm['ldm'])} | {_f(cm['no_deformation'])} | "
+                f"{_f(cm['ldm'] / max(cm['no_deformation'], 1e-12), 3)} | {_f(r['cosine'], 2)} | {_f(p.get('ldm'))} | "
+                f"{_f(p.get('no_deformation'))} | {_f(d.get('ldm'))} | {_f(d.get('no_deformation'))} |")
+
+    own = {s: r for s, r in loso.items() if r["reference"] == OWN_NEUTRAL}
+    other = {s: r for s, r in loso.items() if r["reference"] != OWN_NEUTRAL}
     lines = ["## LDM across people (leave one MEAD speaker out, recipe refitted per fold)", "",
-             "Gate: clip-mean shape error below \"no deformation\" (= the held-out speaker's neutral reference). "
-             "*own_neutral*: the speaker was filmed neutral; *identity_projection*: reference estimated from the "
-             "same emotional clips (optimistic baseline).", "",
-             "| held-out | reference | clips | clip-mean LDM | no deformation | direction cosine | paired frames LDM "
-             "| no deformation | 2-emotion differences LDM | none |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for s, r in loso.items():
-        p, d = r.get("paired_frames", {}), r.get("emotion_differences", {})
-        lines.append(f"| {s} | {r['reference']} | {r['clips']} | {_f(r['clip_mean']['ldm'])} | "
-                     f"{_f(r['clip_mean']['no_deformation'])} | {_f(r['cosine'], 2)} | {_f(p.get('ldm'))} | {_f(p.get('no_deformation'))} | "
-                     f"{_f(d.get('ldm'))} | {_f(d.get('no_deformation'))} |")
+             "Gate: clip-mean shape error below \"no deformation\" (= the held-out speaker's own neutral clip), "
+             "the LDM at the shipped amplitude. Speakers filmed neutral:", "", *header,
+             *(row(s, r) for s, r in own.items())]
+    if other:
+        lines += ["", "Speakers never filmed neutral, not gated: their reference (*identity_projection*, "
+                  "backend/data/neutral_reference.py) is estimated from the same emotional frames it is scored "
+                  "on, so \"no deformation\" absorbs part of their expression (a one-clip speaker is in that "
+                  "emotion in every frame; no reference made from those frames alone can be free of it). "
+                  "Direction cosine and, with >= 2 emotions, the reference-free 2-emotion differences are the "
+                  "measures here (decided before the numbers were looked at).", "", *header,
+                  *(row(s, r) for s, r in other.items())]
     prev = metrics.get("previous_ldm_leave_one_out_paired", {})
     if prev:
         lines += ["", "LDM shipped before (version 1), same folds, paired frames: " + "; ".join(
@@ -393,19 +405,24 @@ def plot_leave_one_out(metrics: dict, path: str | Path) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
     path = Path(path)
     loso = metrics["leave_one_speaker_out"]
     names = list(loso)
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(8, 3.6))
+    gated = [loso[s]["reference"] == OWN_NEUTRAL for s in names]
+    hatch = [None if g else "//" for g in gated]
     ax.bar(x - 0.2, [loso[s]["clip_mean"]["no_deformation"] for s in names], 0.4, label="no deformation",
-           color="#777777")
+           color="#777777", hatch=hatch)
     ax.bar(x + 0.2, [loso[s]["clip_mean"]["ldm"] for s in names], 0.4, label="LDM (speaker held out)",
-           color="#1b9e77")
-    ax.set_xticks(x, [f"{s}\n{'own' if loso[s]['reference'] == OWN_NEUTRAL else 'proj.'}" for s in names])
+           color="#1b9e77", hatch=hatch)
+    ax.legend(handles=[Patch(color="#777777", label="no deformation"),
+                       Patch(color="#1b9e77", label="LDM (speaker held out)")], fontsize=8)
+    ax.set_xticks(x, [f"{s}\n{'own (gate)' if g else 'proj.'}" for s, g in zip(names, gated)])
     ax.set_ylabel("clip-mean shape error")
-    ax.set_title("Leave one MEAD speaker out")
-    ax.legend(fontsize=8)
+    ax.set_title("Leave one MEAD speaker out (hatched: no neutral clip, reference from the same frames, not gated)",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -430,30 +447,36 @@ def model_card_lines(ldm_meta: dict) -> tuple[list[str], list[str]]:
         "terms, the shipped LDM is for research / non-commercial use.",
     ]
     limits = [
-        "- LDM: one displacement field per emotion, the same for every face, at real amplitude (1.0 x the "
-        "training speakers' level-3 displacement; ratios 0.88-1.11 against the mean of M030 and W009). Recipe: "
-        "clip means minus the speaker's own neutral, not similarity-aligned, half of each speaker's common "
-        "'emotional take' part kept (session 2 aligned, removed all of it and used 0.8 x: cosine with M030's real "
-        "displacement 0.73, now 0.88). Fields conditioned on the input face learnt the training faces rather than "
-        "emotions (version 1, leave-one-speaker-out: 0.072 vs 0.050 no deformation).",
+        "- LDM: one displacement field per emotion, the same for every face, at 0.85 x the training speakers' "
+        "real level-3 displacement (ratios 0.75-0.95 against the mean of M030 and W009; gate ±30 %). Recipe: "
+        "clip means minus the speaker's own neutral, not similarity-aligned; each speaker's part common to all "
+        "their emotional takes removed (it is the person and the session: M030's and W009's agree at cosine "
+        "0.46); fields averaged with their left-right mirror image, contempt exempt. Session 3 kept half of "
+        "the common part, no mirror, 1.0 x (cosine with M030's own takes 0.88, now 0.78: fidelity to the one "
+        "training speaker traded for transfer). Tried, no gain leave one speaker out: rigid part of each clip "
+        "target removed, blink-free clip means. Fields conditioned on the input face learnt the training faces "
+        "rather than emotions (version 1, leave-one-speaker-out: 0.072 vs 0.050 no deformation).",
         "- LDM across people: people express emotions differently (cosine of the field with W009's real "
-        "displacement: angry 0.77, happy 0.89, surprised 0.73, but sad -0.33: M030's sad lowers the brows). A "
-        "direction that is half right (held-out cosine 0.40 M030, 0.54 W009) ties \"no deformation\" at full "
-        "size: clip-mean leave-one-speaker-out W009 0.0420 vs 0.0419, M030 0.0454 vs 0.0427 (mostly sad: 3 of "
-        "its 10 clips), so neither passes at real amplitude; shrunk to 0.8 x it beats it on both (tests). On "
-        "every held-out speaker filmed neutral the right emotion's field beats every other emotion's field "
-        "(tests). Speakers without a neutral clip: the baseline absorbs their expression (their estimated "
-        "neutral is made from the same clips); direction cosines 0.01-0.63 are reported instead.",
+        "displacement: angry 0.71, happy 0.88, surprised 0.70, but sad -0.29: M030's sad lowers the brows). "
+        "Leave one speaker out at the shipped amplitude the LDM beats \"no deformation\" on both speakers "
+        "filmed neutral (clip mean: M030 0.0411 vs 0.0427, 0.963 x; W009 0.0400 vs 0.0419, 0.955 x; held-out "
+        "direction cosine 0.46 / 0.51); at full real size a half-right direction does not (1.02 / 1.03 x), "
+        "which is why 0.85 x is shipped. Paired frames (dominated by the different sentences of MEAD takes): "
+        "M030 0.0482 vs 0.0478, W009 0.0458 vs 0.0416. On every held-out speaker filmed neutral the right "
+        "emotion's field beats every other emotion's field (tests). Speakers never filmed neutral are not "
+        "gated: their reference is made from the same emotional frames (direction cosines -0.12-0.55 "
+        "reported).",
         "- The plate-level emotion judge (`emogene eval emotion`'s, trained on the judge pool only) reads the "
-        "driving landmarks of held-out speech at intensity 1 at 41.0 % (8 emotions, the 18 burst frames eval "
-        "emotion renders; 37.8 % over all 150 frames; session 2: 31.2 %), above its 35.4 % on real video of "
-        "the unseen speaker M030, with the same pattern: neutral, happy and surprised read, sad partly (28 %), "
-        "the others not (disgusted reads angry, fear happy, contempt surprised). Two recipes tied on the "
-        "generator-pool criteria (common part half kept vs all kept, 37.5 %); the judge chose between these two "
-        "(a mild selection on the test metric). The fields are M030's expressions (the one generator speaker "
-        "with all 8 emotions; disgusted also from M003, M026, M901, happy from M003), so they read about as "
-        "well as M030 himself; more generator speakers filmed in every emotion are what would lift this. "
-        "Measure: `ldm_eval.driving_judge_reading`.",
+        "driving landmarks of held-out speech at intensity 1 at 40.8 % over all 150 frames (43.3 % on the 18 "
+        "burst frames eval emotion renders; the LDM before: 37.6 / 37.7 % in the same run), above its 35.4 % "
+        "on real video of the unseen speaker M030: neutral 0.83 (speech motion itself is read as emotion on "
+        "some frames, with any LDM), happy 0.63, sad 0.81 (was 0.18), surprised 1.00; angry, contempt, "
+        "disgusted and fear 0. The recipe was chosen on leave-one-speaker-out error before the judge was read; "
+        "the judge was read for three candidates (common part removed / a quarter / half kept, all mirrored, "
+        "0.85 x: 40.8 / 39.7 / 38.7 %) and agreed with that choice. The fields are M030's expressions (the one "
+        "generator speaker with all 8 emotions; disgusted also from M003, M026, M901, happy from M003); more "
+        "generator speakers filmed in every emotion are what would lift the four unread emotions. Measure: "
+        "`ldm_eval.driving_judge_reading`.",
     ]
     return data, limits
 
