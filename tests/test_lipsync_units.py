@@ -92,11 +92,25 @@ def test_lip_sync_split_holds_out_whole_people_and_drops_unusable_audio():
     assert "video_only" in lip_sync_reason(clips[4])
     # a clip the data module's loudness check flagged, but the speech-motion model found in sync, teaches
     assert lip_sync_reason(_clip("grid_swwp2s", "grid_swwp2s", "train", usable=False)) is None
-    assert "lip_sync_usable" in lip_sync_reason(_clip("grid_lrwp9a", "grid_lrwp9a", "train", usable=False))
+    assert "lip_sync_usable" in lip_sync_reason(_clip("sun", "sun", "train", usable=False))
     # the emotion judge's MEAD speakers never teach a generator model
     judge = _clip("W023_x", "W023", "train")
     judge.meta["corpus"] = "mead"
     assert "generator pool" in lip_sync_reason(judge)
+
+
+def test_clips_with_a_known_audio_offset_are_realigned_not_dropped(monkeypatch):
+    from backend.motion import lipsync_data
+    monkeypatch.setitem(lipsync_data.AUDIO_OFFSET, "late", 2)
+    late = _clip("late", "late", "train", usable=False)
+    late.landmarks[:, 0, 0] = np.arange(late.frames)          # frame index in the landmarks ...
+    late.mel[:] = np.repeat(np.arange(late.frames), 4)[:, None]  # ... and in the audio rows
+    split = lip_sync_split([late, _clip("dub", "dub", "train", usable=False)])
+    assert [c.name for c in split.train] == ["late"] and "dub" in split.excluded
+    c = split.train[0]
+    assert c.frames == 48 and c.mel.shape == (4 * 48, 80) and c.speech.shape == (48,)
+    # landmarks of frame t now sit beside the audio of frame t + 2
+    assert np.array_equal(c.mel[::4, 0] - c.landmarks[:, 0, 0], np.full(48, 2.0))
 
 
 def test_pause_gate_closes_pauses_and_edges_but_not_brief_gaps():

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from backend.motion.audio_features import AugmentConfig, MelAugment, normalise_mel
+from backend.motion.audio_features import AugmentConfig, MelAugment
 from backend.motion.landmarks import MOUTH, inner_lip_gaps, mouth_opening
 from backend.motion.lipsync_data import person
 from backend.motion.speech_motion import SpeechMotionConfig, SpeechMotionModel, animated_points
@@ -56,6 +56,7 @@ class SpeechMotionTrainConfig:
     liveliness_weight: float = 1.0
     sync_weight: float = 0.0           # 0 disables the SyncNet term
     sync_stride: int = 4
+    ema_decay: float = 0.0             # > 0: the returned weights are a moving average over the steps (this decay per step)
 
 
 def fit_statistics(model: SpeechMotionModel, clips: list[TrackClip]) -> None:
@@ -161,8 +162,18 @@ def train_speech_motion(cfg: SpeechMotionTrainConfig, clips: list[TrackClip], de
     point_w[MOUTH] = cfg.mouth_weight
     point_w /= point_w.mean()
     gen = torch.Generator().manual_seed(cfg.seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    ema = [p.detach().clone() for p in params] if cfg.ema_decay > 0 else None
 
-    def step(_: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def update_ema(i: int) -> None:
+        decay = min(cfg.ema_decay, (1 + i) / (10 + i))
+        with torch.no_grad():
+            for e, p in zip(ema, params):
+                e.lerp_(p, 1 - decay)
+
+    def step(i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if ema is not None and i > 0:      # the weights after the previous step's update
+            update_ema(i)
         mel, disp, who = data.sample(cfg.batch)
         aug = torch.rand(cfg.batch, generator=gen) < cfg.augment_prob
         if aug.any():
@@ -170,7 +181,7 @@ def train_speech_motion(cfg: SpeechMotionTrainConfig, clips: list[TrackClip], de
         unseen = torch.rand(cfg.batch, generator=gen) < cfg.unseen_style_prob
         who = torch.where(unseen, torch.full_like(who, model.unseen_speaker), who)
         mel, disp, who = mel.to(device), disp.to(device), who.to(device)
-        feats = normalise_mel(mel)
+        feats = model.normalise(mel)
         coefs = model(feats, model.style_code(who, len(who), device))
         pred = model.to_displacement(coefs)
         true_c = model.to_coefficients(disp)
@@ -195,6 +206,11 @@ def train_speech_motion(cfg: SpeechMotionTrainConfig, clips: list[TrackClip], de
 
     history = fit(model, step, cfg, "train audio2motion", should_stop, weight_decay=1e-3, clip_grad_norm=5.0,
                   progress=progress)
+    if ema is not None:
+        update_ema(cfg.steps)
+        with torch.no_grad():
+            for e, p in zip(ema, params):
+                p.copy_(e)
     if model.style is not None:
         codes = model.style.weight[: len(data.people)].detach()
         model.style_sigma.copy_(codes.std(0) if len(data.people) > 1 else torch.zeros_like(codes[0]))

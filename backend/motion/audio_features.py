@@ -40,15 +40,24 @@ def recording_mean(mel: torch.Tensor) -> torch.Tensor:
     return (mel * mask).sum(-2) / mask.sum(-2).clamp(min=1.0)
 
 
-def normalise_mel(mel: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
+def recording_scale(mel: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """Per-band spread (std, floored at 1 nat) of the louder half of a recording's rows around ``mean``: ``[..., 80]``."""
+    mask = _loud_rows(mel).to(mel.dtype)[..., None]
+    x = (mel - mean.unsqueeze(-2)).clamp(min=-8.0)
+    var = (x.pow(2) * mask).sum(-2) / mask.sum(-2).clamp(min=1.0)
+    return var.sqrt().clamp(min=1.0)
+
+
+def normalise_mel(mel: torch.Tensor, mean: torch.Tensor | None = None, scale: torch.Tensor | None = None) -> torch.Tensor:
     """Log-mel minus the recording's mean spectrum (see :func:`recording_mean`), scaled to ~unit range.
 
     Rows quieter than the recording mean by more than 8 nats are clamped there, so
-    digital silence and a noise floor look alike.
+    digital silence and a noise floor look alike. ``scale``: per-band spread
+    (:func:`recording_scale`) instead of the global :data:`FEATURE_SCALE`.
     """
     mean = recording_mean(mel) if mean is None else mean
-    x = mel - mean.unsqueeze(-2)
-    return x.clamp(min=-8.0) / FEATURE_SCALE
+    x = (mel - mean.unsqueeze(-2)).clamp(min=-8.0)
+    return x / FEATURE_SCALE if scale is None else x / scale.unsqueeze(-2)
 
 
 def frame_energy(mel: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from backend.motion.audio2motion import LOWER_FACE
-from backend.motion.audio_features import normalise_mel, recording_mean
+from backend.motion.audio_features import normalise_mel, recording_mean, recording_scale
 from backend.motion.tracks_data import MEL_BINS, MEL_PER_FRAME
 from bridge.landmarks import NUM_LANDMARKS
 
@@ -48,6 +48,7 @@ class SpeechMotionConfig:
     speakers: int = 32            # rows of the style table (training speakers; the last row = unseen)
     dropout: float = 0.3
     band_pool: int = 4            # average this many neighbouring mel bands first (smooths out pitch harmonics)
+    feature_norm: str = "mean"    # per recording: "mean" (mean spectrum removed) or "meanvar" (+ per-band spread)
     lower_face_only: bool = True  # kept for ``audio2motion.animated_mask``
 
 
@@ -123,6 +124,16 @@ class SpeechMotionModel(nn.Module):
         return 2 + sum(self.config.dilations)
 
     # --- network -----------------------------------------------------------------------
+    def recording_stats(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(mean, scale) that :meth:`normalise` uses for raw log-mel ``[..., R, 80]`` (scale None: the global one)."""
+        mean = recording_mean(mel)
+        return mean, recording_scale(mel, mean) if self.config.feature_norm == "meanvar" else None
+
+    def normalise(self, mel: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor | None] | None = None) -> torch.Tensor:
+        """Network input from raw log-mel (stats of ``mel`` itself unless given)."""
+        mean, scale = self.recording_stats(mel) if stats is None else stats
+        return normalise_mel(mel, mean, scale)
+
     def style_code(self, speaker: torch.Tensor | None, batch: int, device) -> torch.Tensor | None:
         if self.style is None:
             return None
@@ -163,7 +174,7 @@ class SpeechMotionModel(nn.Module):
         mel = torch.as_tensor(mel, dtype=torch.float32)
         T = mel.shape[0] // MEL_PER_FRAME
         mel = mel[: T * MEL_PER_FRAME]
-        mean = recording_mean(mel)
+        stats = self.recording_stats(mel)
         code = style if style is not None else self.sample_style(temperature, seed)
         code = None if code is None else code.to(device)
         margin = self.receptive_field
@@ -171,7 +182,7 @@ class SpeechMotionModel(nn.Module):
         for start in range(0, T, chunk):
             end = min(T, start + chunk)
             a, b = max(0, start - margin), min(T, end + margin)
-            feats = normalise_mel(mel[a * MEL_PER_FRAME: b * MEL_PER_FRAME], mean).to(device)[None]
+            feats = self.normalise(mel[a * MEL_PER_FRAME: b * MEL_PER_FRAME], stats).to(device)[None]
             coefs = self(feats, code)
             out[start:end] = self.to_displacement(coefs[0, start - a: end - a]) * self.output_gain
             if on_chunk is not None:
