@@ -188,6 +188,9 @@ def test_report_section_and_plots(shipped, clips, tmp_path):
     metrics = evaluate_ldm(shipped, clips)
     text = markdown(metrics)
     assert "| M030 | own_neutral |" in text and "ratio" in text and "| W009 | " in text
+    gated, not_gated = text.split("Speakers never filmed neutral, not gated")[:2]
+    assert "| M030 | own_neutral |" in gated and "identity_projection |" not in gated
+    assert "| M003 | identity_projection |" in not_gated.split("## LDM amplitude")[0]
     paths = plots(json.loads(json.dumps(metrics)), tmp_path)            # as read back from metrics.json
     assert [p.name for p in paths] == ["ldm_amplitude.png", "ldm_leave_one_out.png", "ldm_fields.png"]
     assert all(p.stat().st_size > 10_000 for p in paths)
