@@ -70,6 +70,22 @@ def test_seeds_pick_different_styles_at_temperature_one():
     assert (a - b).abs().mean() > 1e-4
 
 
+def test_merged_members_average_their_outputs_and_refuse_different_statistics():
+    a, b = _model(), _model()
+    torch.manual_seed(1)
+    for p in b.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    mel = _speech_like_mel(4 * 80)
+    merged = SpeechMotionModel.merge([a, b], output_gain=1.5)
+    assert merged.config.members == 2 and len(merged.others) == 1
+    for t, seed in ((0.0, 0), (1.0, 5)):
+        expect = 1.5 * (a.generate(mel, t, seed) + b.generate(mel, t, seed)) / 2
+        assert torch.allclose(merged.generate(mel, t, seed, chunk=33), expect, atol=1e-5)
+    b.mean_face.add_(1.0)
+    with pytest.raises(ValueError, match="mean_face"):
+        SpeechMotionModel.merge([a, b])
+
+
 def _clip(name, speaker, split, source="talking/x.mp4", usable=True, speech=0.9) -> TrackClip:
     T = 50
     return TrackClip(name=name, landmarks=np.zeros((T, 68, 3), np.float32), rotation=np.tile(np.eye(3), (T, 1, 1)),

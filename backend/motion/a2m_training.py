@@ -18,6 +18,7 @@ Losses (all on the lower face, canonical units x 10):
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -56,6 +57,7 @@ class SpeechMotionTrainConfig:
     liveliness_weight: float = 1.0
     sync_weight: float = 0.0           # 0 disables the SyncNet term
     sync_stride: int = 4
+    ensemble: int = 1                  # networks trained with seeds seed, seed+1, ... and averaged (velocity re-matched)
     ema_decay: float = 0.0             # > 0: the returned weights are a moving average over the steps (this decay per step)
 
 
@@ -142,9 +144,43 @@ def _pearson_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (1 - r[keep]).mean()
 
 
+def mouth_speed_gain(members: list[SpeechMotionModel], merged: SpeechMotionModel, clips: list[TrackClip]) -> float:
+    """Gain that gives the averaged model the members' mean mouth speed on ``clips`` (averaging damps motion)."""
+    def speed(model):
+        total = 0.0
+        for c in clips:
+            d = model.generate(torch.as_tensor(c.mel[: MEL_PER_FRAME * c.frames]), temperature=0.0)[:, MOUTH]
+            total += float((d[1:] - d[:-1]).norm(dim=-1).sum())
+        return total
+    return float(np.mean([speed(m) for m in members]) / max(speed(merged), 1e-12))
+
+
 def train_speech_motion(cfg: SpeechMotionTrainConfig, clips: list[TrackClip], device: torch.device,
                         syncnet=None, should_stop: Callable[[], bool] | None = None,
                         progress: bool = True) -> tuple[SpeechMotionModel, History]:
+    """The audio-to-motion model: one network, or ``cfg.ensemble`` networks (seeds ``seed + k``) averaged
+    (:meth:`SpeechMotionModel.merge`), the history then the members' mean."""
+    if cfg.ensemble <= 1:
+        return _train_network(cfg, clips, device, syncnet, should_stop, progress)
+    members, histories = [], []
+    for k in range(cfg.ensemble):
+        member_cfg = dataclasses.replace(cfg, seed=cfg.seed + k, ensemble=1)
+        model, history = _train_network(member_cfg, clips, device, syncnet, should_stop, progress)
+        members.append(model.cpu())
+        histories.append(history)
+        if should_stop and should_stop():
+            break
+    merged = SpeechMotionModel.merge(members)
+    merged.output_gain.fill_(mouth_speed_gain(members, merged, [c for c in clips if c.has_audio]))
+    n = min(len(h["loss"]) for h in histories)
+    history = {k: ([float(np.mean([h[k][i] for h in histories])) for i in range(n)] if k != "step" else histories[0][k][:n])
+               for k in histories[0]}
+    return merged.to(device), history
+
+
+def _train_network(cfg: SpeechMotionTrainConfig, clips: list[TrackClip], device: torch.device,
+                   syncnet=None, should_stop: Callable[[], bool] | None = None,
+                   progress: bool = True) -> tuple[SpeechMotionModel, History]:
     torch.manual_seed(cfg.seed)
     data = WindowSampler(clips, cfg.window, cfg.tempo, cfg.seed)
     if len(data.people) >= cfg.model.speakers:

@@ -49,6 +49,7 @@ class SpeechMotionConfig:
     dropout: float = 0.3
     band_pool: int = 4            # average this many neighbouring mel bands first (smooths out pitch harmonics)
     feature_norm: str = "mean"    # per recording: "mean" (mean spectrum removed) or "meanvar" (+ per-band spread)
+    members: int = 1              # networks trained apart (seeds) whose outputs are averaged (:meth:`SpeechMotionModel.merge`)
     lower_face_only: bool = True  # kept for ``audio2motion.animated_mask``
 
 
@@ -86,16 +87,11 @@ class _Block(nn.Module):
         return x + self.mix(self.dropout(F.gelu(self.conv(F.gelu(h)))))
 
 
-class SpeechMotionModel(nn.Module):
-    def __init__(self, config: SpeechMotionConfig | None = None):
+class _Network(nn.Module):
+    """One member network: front end, style table, residual blocks, output head (see the module docstring)."""
+
+    def __init__(self, c: SpeechMotionConfig):
         super().__init__()
-        self.config = c = config or SpeechMotionConfig()
-        K = c.pca_components
-        self.register_buffer("pca_basis", torch.zeros(K, NUM_LANDMARKS * 3))
-        self.register_buffer("coef_std", torch.ones(K))
-        self.register_buffer("rest_displacement", torch.zeros(NUM_LANDMARKS, 3))
-        self.register_buffer("mean_face", torch.zeros(NUM_LANDMARKS, 3))
-        self.register_buffer("output_gain", torch.tensor(1.0))
         self.register_buffer("style_sigma", torch.zeros(max(1, c.style_dim)))
         self.front = nn.Sequential(
             nn.Conv1d(MEL_BINS // c.band_pool, c.front, 3, padding=1), nn.GELU(),
@@ -105,7 +101,68 @@ class SpeechMotionModel(nn.Module):
         if self.style is not None:
             nn.init.normal_(self.style.weight, std=0.1)
         self.blocks = nn.ModuleList([_Block(c.hidden, d, c.style_dim, c.dropout) for d in c.dilations])
-        self.out = nn.Sequential(ChannelNorm(c.hidden), nn.GELU(), nn.Conv1d(c.hidden, K, 1))
+        self.out = nn.Sequential(ChannelNorm(c.hidden), nn.GELU(), nn.Conv1d(c.hidden, c.pca_components, 1))
+
+
+def _run(net, band_pool: int, features: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
+    if band_pool > 1:
+        features = features.unflatten(-1, (-1, band_pool)).mean(-1)
+    x = net.front(features.transpose(1, 2))
+    for block in net.blocks:
+        x = block(x, style)
+    return net.out(x).transpose(1, 2)
+
+
+def _sample_style(net, unseen: int, style_dim: int, temperature: float, seed: int) -> torch.Tensor | None:
+    if net.style is None:
+        return None
+    base = net.style.weight[unseen].detach().cpu()
+    if temperature <= 0:
+        return base[None]
+    g = torch.Generator().manual_seed(int(seed))
+    eps = torch.randn(style_dim, generator=g)
+    return (base + float(temperature) * net.style_sigma.cpu() * eps)[None]
+
+
+class SpeechMotionModel(nn.Module):
+    """The audio-to-motion model: member 0's network lives on the model itself (checkpoint keys as before
+    ensembles), members 1.. in ``others``; their PCA coefficients are averaged."""
+
+    def __init__(self, config: SpeechMotionConfig | None = None):
+        super().__init__()
+        self.config = c = config or SpeechMotionConfig()
+        K = c.pca_components
+        self.register_buffer("pca_basis", torch.zeros(K, NUM_LANDMARKS * 3))
+        self.register_buffer("coef_std", torch.ones(K))
+        self.register_buffer("rest_displacement", torch.zeros(NUM_LANDMARKS, 3))
+        self.register_buffer("mean_face", torch.zeros(NUM_LANDMARKS, 3))
+        self.register_buffer("output_gain", torch.tensor(1.0))
+        first = _Network(c)
+        self.register_buffer("style_sigma", first.style_sigma)
+        self.front, self.style, self.blocks, self.out = first.front, first.style, first.blocks, first.out
+        self.others = nn.ModuleList([_Network(c) for _ in range(c.members - 1)])
+
+    @classmethod
+    def merge(cls, models: list["SpeechMotionModel"], output_gain: float = 1.0) -> "SpeechMotionModel":
+        """One model averaging single-network ``models`` trained on the same data (same PCA statistics)."""
+        if any(m.config.members != 1 for m in models):
+            raise ValueError("merge takes single-network models")
+        config = SpeechMotionConfig(**{**models[0].config.__dict__, "members": len(models)})
+        merged = cls(config)
+        state = models[0].state_dict()
+        for k, m in enumerate(models[1:]):
+            for name, value in m.state_dict().items():
+                if name in ("pca_basis", "coef_std", "rest_displacement", "mean_face", "output_gain"):
+                    if not torch.equal(value, state[name]):
+                        raise ValueError(f"members differ in {name}: trained on different data")
+                    continue
+                state[f"others.{k}.{name}"] = value
+        merged.load_state_dict(state)
+        merged.output_gain.fill_(float(output_gain))
+        return merged.eval()
+
+    def members(self) -> list:
+        return [self, *self.others]
 
     # --- representation ------------------------------------------------------------------
     def to_coefficients(self, displacement: torch.Tensor) -> torch.Tensor:
@@ -142,24 +199,22 @@ class SpeechMotionModel(nn.Module):
         return self.style(speaker)
 
     def forward(self, features: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
-        """``features [B, 4T, 80]`` (normalised) + style ``[B, S]`` -> coefficients ``[B, T, K]``."""
-        if self.config.band_pool > 1:
-            features = features.unflatten(-1, (-1, self.config.band_pool)).mean(-1)
-        x = self.front(features.transpose(1, 2))
-        for block in self.blocks:
-            x = block(x, style)
-        return self.out(x).transpose(1, 2)
+        """``features [B, 4T, 80]`` (normalised) + style ``[B, S]`` -> coefficients ``[B, T, K]`` (member 0: training)."""
+        return _run(self, self.config.band_pool, features, style)
+
+    def ensemble(self, features: torch.Tensor, styles: list[torch.Tensor | None]) -> torch.Tensor:
+        """Mean coefficients of all members, member ``k`` with style code ``styles[k]``."""
+        outs = [_run(net, self.config.band_pool, features, code) for net, code in zip(self.members(), styles)]
+        return outs[0] if len(outs) == 1 else torch.stack(outs).mean(0)
 
     def sample_style(self, temperature: float, seed: int) -> torch.Tensor | None:
-        """The style code of one generated sequence (drawn on CPU so seeds agree across devices)."""
-        if self.style is None:
-            return None
-        base = self.style.weight[self.unseen_speaker].detach().cpu()
-        if temperature <= 0:
-            return base[None]
-        g = torch.Generator().manual_seed(int(seed))
-        eps = torch.randn(self.config.style_dim, generator=g)
-        return (base + float(temperature) * self.style_sigma.cpu() * eps)[None]
+        """Member 0's style code of one generated sequence (drawn on CPU so seeds agree across devices)."""
+        return _sample_style(self, self.unseen_speaker, self.config.style_dim, temperature, seed)
+
+    def sample_styles(self, temperature: float, seed: int) -> list[torch.Tensor | None]:
+        """Every member's style code (the same random draw, scaled by each member's spread)."""
+        return [_sample_style(net, self.unseen_speaker, self.config.style_dim, temperature, seed)
+                for net in self.members()]
 
     @torch.no_grad()
     def generate(self, mel: torch.Tensor, temperature: float = 1.0, seed: int = 0, chunk: int = 500,
@@ -175,15 +230,15 @@ class SpeechMotionModel(nn.Module):
         T = mel.shape[0] // MEL_PER_FRAME
         mel = mel[: T * MEL_PER_FRAME]
         stats = self.recording_stats(mel)
-        code = style if style is not None else self.sample_style(temperature, seed)
-        code = None if code is None else code.to(device)
+        codes = [style] * len(self.members()) if style is not None else self.sample_styles(temperature, seed)
+        codes = [None if code is None else code.to(device) for code in codes]
         margin = self.receptive_field
         out = torch.empty(T, NUM_LANDMARKS, 3, device=device)
         for start in range(0, T, chunk):
             end = min(T, start + chunk)
             a, b = max(0, start - margin), min(T, end + margin)
             feats = self.normalise(mel[a * MEL_PER_FRAME: b * MEL_PER_FRAME], stats).to(device)[None]
-            coefs = self(feats, code)
+            coefs = self.ensemble(feats, codes)
             out[start:end] = self.to_displacement(coefs[0, start - a: end - a]) * self.output_gain
             if on_chunk is not None:
                 on_chunk(end, T)
