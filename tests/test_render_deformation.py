@@ -207,11 +207,33 @@ def test_warp_mode_renders_the_neutral_code_and_warps_emotion_minus_neutral():
     code = fitted_code()
     neutral = FACE[None].repeat(3, 1, 1)
     emotional = neutral + smooth_displacement(CORNER, (0.1, 0.1, 0.0))
-    split = expression_landmarks(code, emotional, neutral, ExpressionConfig(limit_mouth=False))
+    split = expression_landmarks(code, emotional, neutral, ExpressionConfig(limit_mouth=False, emotion_gain=()))
     assert torch.equal(split.code_landmarks, neutral)
     assert torch.allclose(split.target - split.source, emotional - neutral, atol=1e-6)
     coded = expression_landmarks(code, emotional, neutral, ExpressionConfig(mode="code"))
     assert torch.equal(coded.code_landmarks, emotional) and coded.source is None
+
+
+def test_emotion_gain_scales_the_emotion_of_its_regions_only_and_leaves_neutral_alone():
+    from backend.render.deformation import GAIN_REGIONS
+    code = fitted_code()
+    neutral = FACE[None].repeat(2, 1, 1) + 0.01 * torch.randn(2, 68, 3, generator=torch.Generator().manual_seed(2))
+    emotion = 0.05 * torch.randn(2, 68, 3, generator=torch.Generator().manual_seed(3))
+    config = ExpressionConfig(limit_mouth=False, carry="none", emotion_gain=(("brows", 1.6), ("eyes", 1.5)))
+    split = expression_landmarks(code, neutral + emotion, neutral, config)
+    carried = split.target - split.source
+    brows, eyes = list(GAIN_REGIONS["brows"]), list(GAIN_REGIONS["eyes"])
+    rest = [i for i in range(68) if i not in brows + eyes]
+    assert torch.allclose(carried[:, brows], 1.6 * emotion[:, brows], atol=1e-6)
+    assert torch.allclose(carried[:, eyes], 1.5 * emotion[:, eyes], atol=1e-6)
+    assert torch.allclose(carried[:, rest], emotion[:, rest], atol=1e-6)
+    keyed_neutral = expression_landmarks(code, neutral.clone(), neutral, config)
+    assert torch.equal(keyed_neutral.target, keyed_neutral.source)      # no emotion, nothing to amplify
+    assert dict(ExpressionConfig().emotion_gain) == {"brows": 1.6, "eyes": 1.5}
+    assert expression_config({"expression": {"emotion_gain": {"brows": 1.2}}}).emotion_gain == (("brows", 1.2),)
+    for bad in ({"emotion_gain": {"nose": 1.2}}, {"emotion_gain": {"brows": -1}}):
+        with pytest.raises(ValueError, match="emotion_gain"):
+            ExpressionConfig(**{"emotion_gain": tuple(bad["emotion_gain"].items())})
 
 
 def test_the_part_clamping_removes_is_carried_by_the_warp():

@@ -552,5 +552,6 @@ def judge_subject(judge: EmotionJudge, plates: SubjectPlates, ceiling_bursts: in
     out["neutral_stays_neutral_ci95"] = _share_interval(hits, np.concatenate(neutral_units)) if len(hits) \
         else (float("nan"), float("nan"))
     out["transfer"] = transfer_ratio(plates)
-    out["transfer"]["tracker_ceiling"] = tracker_ceiling(plates, bursts=ceiling_bursts)["ratio"]
+    if ceiling_bursts is None or ceiling_bursts > 0:
+        out["transfer"]["tracker_ceiling"] = tracker_ceiling(plates, bursts=ceiling_bursts)["ratio"]
     return out

@@ -214,6 +214,17 @@ def limit_mouth_opening(source: torch.Tensor, target: torch.Tensor) -> torch.Ten
 
 EXPRESSION_MODES = ("warp", "code")
 CARRY_MODES = ("none", "clamped", "residual")
+#: landmark groups an emotion gain may name
+GAIN_REGIONS: dict[str, tuple[int, ...]] = {
+    "brows": tuple(ibug.REGIONS["brow_r"]) + tuple(ibug.REGIONS["brow_l"]),
+    "eyes": tuple(ibug.REGIONS["eye_r"]) + tuple(ibug.REGIONS["eye_l"]),
+}
+#: FaceMesh reads only part of a brow or eyelid movement: warping a plate in 2-D by a displacement and tracking
+#: it again gives brows 0.62-0.65 and eyes 0.63-0.68 of it on both shipped subjects (the *tracker ceiling* of
+#: `emogene eval emotion`). The emotion model learnt its displacements from video tracked by the same FaceMesh,
+#: so they are ~0.65 of the face's real movement; the picture has to move by displacement / 0.65 to look like
+#: the video they came from. 1 / ceiling, rounded; mouth and jaw are left at 1 (speech shapes them).
+TRACKER_COMPENSATION = (("brows", 1.6), ("eyes", 1.5))
 
 
 @dataclass(frozen=True)
@@ -226,18 +237,33 @@ class ExpressionConfig:
     warp (a subject filmed with emotions renders them from its code). ``carry``: what else the
     warp carries in ``warp`` mode: ``clamped`` = the part of the code landmarks that clamping
     removes, ``residual`` = also what the code's 16 PCA components cannot express, ``none``.
-    ``limit_mouth``: the inner lips open no wider than the code renders them.
+    ``limit_mouth``: the inner lips open no wider than the code renders them. ``emotion_gain``: per landmark
+    group, a multiplier on the emotion (requested minus neutral landmarks) the warp carries
+    (:data:`TRACKER_COMPENSATION`); keyed neutral is untouched.
     """
     mode: str = "warp"
     carry: str = "clamped"
     limit_mouth: bool = True
     warp: WarpConfig = WarpConfig()
+    emotion_gain: tuple[tuple[str, float], ...] = TRACKER_COMPENSATION
 
     def __post_init__(self):
         if self.mode not in EXPRESSION_MODES:
             raise ValueError(f"expression mode {self.mode!r} is not one of {', '.join(EXPRESSION_MODES)}")
         if self.carry not in CARRY_MODES:
             raise ValueError(f"expression carry {self.carry!r} is not one of {', '.join(CARRY_MODES)}")
+        for region, gain in self.emotion_gain:
+            if region not in GAIN_REGIONS:
+                raise ValueError(f"emotion_gain region {region!r} is not one of {', '.join(GAIN_REGIONS)}")
+            if not 0 <= float(gain) <= 4:
+                raise ValueError(f"emotion_gain {region!r} must be in [0, 4], got {gain}")
+
+    def gain_vector(self) -> torch.Tensor:
+        """``[NUM_LANDMARKS, 1]`` multiplier of each landmark's emotion displacement."""
+        gain = torch.ones(NUM_LANDMARKS, 1)
+        for region, value in self.emotion_gain:
+            gain[list(GAIN_REGIONS[region])] = float(value)
+        return gain
 
 
 @dataclass
@@ -272,6 +298,8 @@ def expression_landmarks(landmark_code, landmarks: torch.Tensor, neutral: torch.
         else:
             source = rendered
     target = landmarks
+    if neutral is not None and config.emotion_gain:
+        target = neutral + (landmarks - neutral) * config.gain_vector().to(landmarks)
     if config.limit_mouth:
         target = torch.stack([limit_mouth_opening(s, t) for s, t in zip(source, target)]) if len(target) else target
     return ExpressionLandmarks(base, source, target)
@@ -287,6 +315,8 @@ def expression_config(info: dict) -> ExpressionConfig:
         fields = dict(raw)
         if isinstance(fields.get("warp"), dict):
             fields["warp"] = WarpConfig(**fields["warp"])
+        if isinstance(fields.get("emotion_gain"), dict):
+            fields["emotion_gain"] = tuple(fields["emotion_gain"].items())
         try:
             return ExpressionConfig(**fields)
         except TypeError as exc:
