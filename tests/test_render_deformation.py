@@ -219,12 +219,16 @@ def test_emotion_gain_scales_the_emotion_of_its_regions_only_and_leaves_neutral_
     code = fitted_code()
     neutral = FACE[None].repeat(2, 1, 1) + 0.01 * torch.randn(2, 68, 3, generator=torch.Generator().manual_seed(2))
     emotion = 0.05 * torch.randn(2, 68, 3, generator=torch.Generator().manual_seed(3))
+    brows = list(GAIN_REGIONS["brows"])
+    emotion[0, brows, 1] = emotion[0, brows, 1].abs()                   # raised brows in frame 0 ...
+    emotion[1, brows, 1] = -emotion[1, brows, 1].abs()                  # ... lowered in frame 1
     config = ExpressionConfig(limit_mouth=False, carry="none", emotion_gain=(("brows", 1.6), ("eyes", 1.5)))
     split = expression_landmarks(code, neutral + emotion, neutral, config)
     carried = split.target - split.source
-    brows, eyes = list(GAIN_REGIONS["brows"]), list(GAIN_REGIONS["eyes"])
+    eyes = list(GAIN_REGIONS["eyes"])
     rest = [i for i in range(68) if i not in brows + eyes]
-    assert torch.allclose(carried[:, brows], 1.6 * emotion[:, brows], atol=1e-6)
+    assert torch.allclose(carried[0, brows], 1.6 * emotion[0, brows], atol=1e-6)
+    assert torch.allclose(carried[1, brows], emotion[1, brows], atol=1e-6)   # a lowered brow is not amplified
     assert torch.allclose(carried[:, eyes], 1.5 * emotion[:, eyes], atol=1e-6)
     assert torch.allclose(carried[:, rest], emotion[:, rest], atol=1e-6)
     keyed_neutral = expression_landmarks(code, neutral.clone(), neutral, config)

@@ -299,7 +299,13 @@ def expression_landmarks(landmark_code, landmarks: torch.Tensor, neutral: torch.
             source = rendered
     target = landmarks
     if neutral is not None and config.emotion_gain:
-        target = neutral + (landmarks - neutral) * config.gain_vector().to(landmarks)
+        emotion = landmarks - neutral
+        gain = config.gain_vector().to(landmarks).expand(emotion.shape[1:]).clone()
+        # a lowered brow keeps gain 1: a backward warp cannot tuck the upper lid under it, and amplified it smears
+        # brow and eye into one dark band (angry at 512²)
+        lowered = torch.zeros_like(emotion[..., :1], dtype=torch.bool)
+        lowered[:, list(GAIN_REGIONS["brows"])] = emotion[:, list(GAIN_REGIONS["brows"]), 1:2] < 0
+        target = neutral + emotion * torch.where(lowered, torch.ones_like(gain), gain)
     if config.limit_mouth:
         target = torch.stack([limit_mouth_opening(s, t) for s, t in zip(source, target)]) if len(target) else target
     return ExpressionLandmarks(base, source, target)
