@@ -97,14 +97,15 @@ def test_sr_loss_weights_the_mouth_and_rewards_sharp_edges():
 
 
 def test_sr_selection_frames_are_held_out_and_outside_the_evaluation_set():
-    from backend.render.evaluate_plates import evaluation_frames
+    from backend.render.evaluate_plates import DEFAULT_FRAMES, evaluation_frames
     from backend.render.sr_data import SRDataConfig, chosen_frames
     info = json.loads((DEFAULT / "subject.json").read_text())
     indices, selection = chosen_frames(info, SRDataConfig())
     held = set(range(*info["split"]["heldout"]))
     assert selection.sum() >= 20 and set(indices[selection]) <= held
     assert not set(indices[~selection]) & held
-    assert not set(indices[selection]) & set(evaluation_frames(info, 24))
+    for count in (24, DEFAULT_FRAMES):
+        assert not set(indices[selection]) & set(evaluation_frames(info, count))
 
 
 def test_torso_behind_an_opaque_head_is_skipped_within_one_percent(renderer):

@@ -24,8 +24,8 @@ SR_DATA_VERSION = 2
 @dataclass
 class SRDataConfig:
     train_stride: int = 8          # every 8th training frame (201 of 1601)
-    # selection frames (never trained on): the held-out frames half-way between consecutive frames of the
-    # plate evaluation's default set of this many (23 of 178), so choosing SR settings never sees them
+    # selection frames (never trained on, never evaluated): the held-out frames half-way between consecutive
+    # frames of an even grid of this many (23 of 178); the plate evaluation skips them
     evaluation_frames: int = 24
     mask_threshold: float = 0.5    # as subject preparation
 
@@ -60,14 +60,11 @@ def resolve_source_video(subject_dir: Path, info: dict) -> Path:
 
 
 def chosen_frames(info: dict, config: SRDataConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Training frames, then selection frames: held-out frames outside the plate evaluation's set.
-    Returns the frame numbers and a flag per frame (True: selection)."""
-    from backend.render.evaluate_plates import evaluation_frames
+    """Training frames, then selection frames: held-out frames the plate evaluation never uses
+    (evaluate_plates.selection_frames). Returns the frame numbers and a flag per frame (True: selection)."""
+    from backend.render.evaluate_plates import selection_frames
     train = np.arange(*info["split"]["train"])[::config.train_stride]
-    evaluated = evaluation_frames(info, config.evaluation_frames)
-    offsets = evaluated - info["split"]["heldout"][0]     # half-way points rounded in held-out offsets
-    selection = info["split"]["heldout"][0] + np.unique(np.round((offsets[:-1] + offsets[1:]) / 2).astype(int))
-    selection = selection[~np.isin(selection, evaluated)]
+    selection = selection_frames(info, config.evaluation_frames)
     return (np.concatenate([train, selection]),
             np.concatenate([np.zeros(len(train), bool), np.ones(len(selection), bool)]))
 
