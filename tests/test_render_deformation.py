@@ -210,8 +210,16 @@ def test_warp_mode_renders_the_neutral_code_and_warps_emotion_minus_neutral():
     split = expression_landmarks(code, emotional, neutral, ExpressionConfig(limit_mouth=False, emotion_gain=()))
     assert torch.equal(split.code_landmarks, neutral)
     assert torch.allclose(split.target - split.source, emotional - neutral, atol=1e-6)
-    coded = expression_landmarks(code, emotional, neutral, ExpressionConfig(mode="code"))
+    coded = expression_landmarks(code, emotional, neutral, ExpressionConfig(mode="code", emotion_gain=()))
     assert torch.equal(coded.code_landmarks, emotional) and coded.source is None
+    # with the emotion gain, code mode warps only the gain's extra on brows and eyes
+    gained = expression_landmarks(code, emotional, neutral, ExpressionConfig(mode="code"))
+    assert torch.equal(gained.code_landmarks, emotional) and torch.equal(gained.source, emotional)
+    extra = gained.target - gained.source
+    from backend.render.deformation import GAIN_REGIONS
+    others = [i for i in range(68) if i not in GAIN_REGIONS["brows"] + GAIN_REGIONS["eyes"]]
+    assert float(extra[:, others].abs().max()) == 0.0 and float(extra.abs().max()) > 0
+    assert expression_landmarks(code, neutral, neutral, ExpressionConfig(mode="code")).source is None
 
 
 def test_emotion_gain_scales_the_emotion_of_its_regions_only_and_leaves_neutral_alone():

@@ -233,8 +233,8 @@ class ExpressionConfig:
 
     ``warp`` (default): the NeRF code comes from the neutral track when there is one (speech,
     inside a neutrally filmed subject's range) and the warp carries emotional - neutral.
-    ``code``: the code comes from the requested landmarks, clamped to the training range, no
-    warp (a subject filmed with emotions renders them from its code). ``carry``: what else the
+    ``code``: the code comes from the requested landmarks, clamped to the training range (a subject
+    filmed with emotions renders them from its code); the warp carries only the emotion gain's extra. ``carry``: what else the
     warp carries in ``warp`` mode: ``clamped`` = the part of the code landmarks that clamping
     removes, ``residual`` = also what the code's 16 PCA components cannot express, ``none``.
     ``limit_mouth``: the inner lips open no wider than the code renders them. ``emotion_gain``: per landmark
@@ -279,14 +279,32 @@ def reconstruct(landmark_code, code: torch.Tensor) -> torch.Tensor:
     return flat.reshape(len(code), NUM_LANDMARKS, 3)
 
 
+def _with_emotion_gain(landmarks: torch.Tensor, neutral: torch.Tensor | None,
+                       config: ExpressionConfig) -> torch.Tensor:
+    """``landmarks`` whose emotion (minus ``neutral``) is multiplied by the config's per-region gain."""
+    if neutral is None or not config.emotion_gain:
+        return landmarks
+    emotion = landmarks - neutral
+    gain = config.gain_vector().to(landmarks).expand(emotion.shape[1:]).clone()
+    # a lowered brow keeps gain 1: a backward warp cannot tuck the upper lid under it, and amplified it smears
+    # brow and eye into one dark band (angry at 512²)
+    lowered = torch.zeros_like(emotion[..., :1], dtype=torch.bool)
+    lowered[:, list(GAIN_REGIONS["brows"])] = emotion[:, list(GAIN_REGIONS["brows"]), 1:2] < 0
+    return neutral + emotion * torch.where(lowered, torch.ones_like(gain), gain)
+
+
 def expression_landmarks(landmark_code, landmarks: torch.Tensor, neutral: torch.Tensor | None,
                          config: ExpressionConfig) -> ExpressionLandmarks:
     """Split a requested track ``landmarks [F, NUM_LANDMARKS, 3]`` (and its ``neutral`` track, both already on
     the subject's face) into the code's landmarks and the warp's source -> target."""
-    if config.mode == "code":
-        return ExpressionLandmarks(landmarks, None, None)
     if neutral is not None and neutral.shape != landmarks.shape:
         raise ValueError(f"neutral landmarks {tuple(neutral.shape)} do not match landmarks {tuple(landmarks.shape)}")
+    if config.mode == "code":
+        # the code renders the requested landmarks; the warp adds only the emotion gain's extra on brows and eyes
+        gained = _with_emotion_gain(landmarks, neutral, config)
+        if gained is landmarks or torch.equal(gained, landmarks):
+            return ExpressionLandmarks(landmarks, None, None)
+        return ExpressionLandmarks(landmarks, landmarks, gained)
     base = neutral if neutral is not None else landmarks
     source = base
     if config.carry != "none":
@@ -297,15 +315,7 @@ def expression_landmarks(landmark_code, landmarks: torch.Tensor, neutral: torch.
             source = base - (reconstruct(landmark_code, raw) - rendered)
         else:
             source = rendered
-    target = landmarks
-    if neutral is not None and config.emotion_gain:
-        emotion = landmarks - neutral
-        gain = config.gain_vector().to(landmarks).expand(emotion.shape[1:]).clone()
-        # a lowered brow keeps gain 1: a backward warp cannot tuck the upper lid under it, and amplified it smears
-        # brow and eye into one dark band (angry at 512²)
-        lowered = torch.zeros_like(emotion[..., :1], dtype=torch.bool)
-        lowered[:, list(GAIN_REGIONS["brows"])] = emotion[:, list(GAIN_REGIONS["brows"]), 1:2] < 0
-        target = neutral + emotion * torch.where(lowered, torch.ones_like(gain), gain)
+    target = _with_emotion_gain(landmarks, neutral, config)
     if config.limit_mouth:
         target = torch.stack([limit_mouth_opening(s, t) for s, t in zip(source, target)]) if len(target) else target
     return ExpressionLandmarks(base, source, target)
