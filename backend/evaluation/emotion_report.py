@@ -314,7 +314,8 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
              "first row: unseen speakers whose neutral reference is measured from their own neutral clip, as a "
              "plate person's is (its intensity-0 take).", "",
              "| | mean over emotions | frame accuracy | clip majority vote | frames / clips |", "|---|---|---|---|---|",
-             f"| judge | **{_pct(real['mean_over_emotions'])}**{_ci(real.get('ci95'))} | {_pct(real['frame_accuracy'])} | "
+             f"| judge | **{_pct(real['mean_over_emotions'])}**{_ci(real.get('ci95'))} | "
+             f"{_pct(real['frame_accuracy'])} | "
              f"{_pct(real.get('clip_majority_accuracy'))} | {real['frames']} / {real.get('clips')} |",
              f"| always neutral | {_pct(real['always_neutral']['mean_over_emotions'])} | "
              f"{_pct(real['always_neutral']['frame_accuracy'])} | "

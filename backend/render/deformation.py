@@ -234,9 +234,9 @@ class ExpressionConfig:
     ``warp`` (default): the NeRF code comes from the neutral track when there is one (speech,
     inside a neutrally filmed subject's range) and the warp carries emotional - neutral.
     ``code``: the code comes from the requested landmarks, clamped to the training range (a subject
-    filmed with emotions renders them from its code); the warp carries only the emotion gain's extra. ``carry``: what else the
-    warp carries in ``warp`` mode: ``clamped`` = the part of the code landmarks that clamping
-    removes, ``residual`` = also what the code's 16 PCA components cannot express, ``none``.
+    filmed with emotions renders them from its code); the warp carries only the emotion gain's extra.
+    ``carry``: what else the warp carries in ``warp`` mode: ``clamped`` = the part of the code landmarks
+    that clamping removes, ``residual`` = also what the code's 16 PCA components cannot express, ``none``.
     ``limit_mouth``: the inner lips open no wider than the code renders them. ``emotion_gain``: per landmark
     group, a multiplier on the emotion (requested minus neutral landmarks) the warp carries
     (:data:`TRACKER_COMPENSATION`); keyed neutral is untouched.
