@@ -70,8 +70,10 @@ Re-create: `.venv/bin/python scripts/train_default_subject.py --minutes {cfg['mi
 def sr_card(sr: dict, plates: dict | None) -> str:
     """Model card lines of the super-resolution network (and the full-size plate metrics when measured)."""
     t = sr.get("train_config", {})
+    over = ("each frame's own background (the real frame outside its dilated person mask, the clean plate "
+            "behind it)" if t.get("background", "clean") == "frame" else "the clean background")
     terms = ["squared error" if t.get("loss", "mse") == "mse" else "L1 error",
-             "of the composite over the clean background vs the real 512² frame",
+             f"of the composite over {over} vs the real 512² frame",
              f"+ {t.get('alpha_weight', 0.1):g} x alpha vs the selfie-segmentation person mask"]
     if t.get("gradient_weight"):
         terms.append(f"+ {t['gradient_weight']:g} x L1 of the composite's image gradients vs the frame's")
@@ -90,23 +92,37 @@ def sr_card(sr: dict, plates: dict | None) -> str:
   (every 8th; cached once; a quarter of the crops use the real frame area-downsampled instead); loss =
   {' '.join(terms)}. {sr['steps']} steps in {sr['train_seconds'] / 60:.1f} min on
   {sr['threads']} thread(s) of a shared 2-core machine; the weights shipped are those of step {sr.get('selected_step', sr['steps'])},
-  the best composite PSNR on {sr['heldout_frames']} *selection* frames (held-out frames half-way between the
-  plate evaluation's frames, never trained on and never evaluated on). `background_full.png` is the clean plate at 512².
+  the best composite PSNR on {sr['heldout_frames']} *selection* frames (held-out frames half-way along an even
+  24-frame grid of the held-out span; never trained on, and the plate evaluation skips them). `background_full.png` is the clean plate at 512².
 - Selection-frame composite PSNR at 512²: SR {sr['heldout_psnr']:.2f} dB vs bicubic {sr['heldout_psnr_bicubic']:.2f} dB.
-  **Limit:** on unseen frames the NeRF's own errors (expression, silhouette) and a background that drifts late
-  in the video dominate the error at 512², so upscaling (learnt or not) can only add a little; the network
-  mostly sharpens edges and texture the NeRF got right.
+  **Limit:** on unseen frames the NeRF's own errors (expression, eyes, pressed lips, silhouette) dominate the
+  error at 512², so upscaling (learnt or not) can only add a little; the network mostly sharpens edges and
+  texture the NeRF got right. Rendering the NeRF itself at 256² (or fine-tuning it on 256² rays for 14 CPU
+  minutes) did not help on held-out frames either (session 4: -0.04 / -0.1 dB at 512²; mouth PSNR +0.4 / +0.7 dB).
 """]
     if plates:
-        m = plates["methods"]
+        m, ci = plates["methods"], plates["ci95"]
+        ratio, ratio_ci = plates["mouth_distance_over_noise_floor"], plates["mouth_distance_over_noise_floor_ci95"]
+        d = plates["paired_differences"]["ours-bicubic"]
+
+        def row(name: str, label: str) -> str:
+            return (f"| {label} | {m[name]['psnr']:.2f} [{ci[name]['psnr'][0]:.2f}, {ci[name]['psnr'][1]:.2f}] | "
+                    f"{m[name]['ssim']:.3f} | {m[name]['mouth_px']:.2f} | {ratio[name]:.2f}x "
+                    f"[{ratio_ci[name][0]:.2f}, {ratio_ci[name][1]:.2f}] | {m[name]['clean_psnr']:.2f} |")
         lines.append(f"""
 ## Held-out plates at {plates['size'][0]}x{plates['size'][1]} ({plates['heldout_frames_evaluated']} frames, `emogene eval render`)
-| method | PSNR (dB) | SSIM | mouth landmarks (px) |
-|---|---|---|---|
-| ours (NeRF + SR) | {m['ours']['psnr']:.2f} | {m['ours']['ssim']:.3f} | {m['ours']['mouth_px']:.2f} |
-| NeRF at 128², bicubic | {m['bicubic']['psnr']:.2f} | {m['bicubic']['ssim']:.3f} | {m['bicubic']['mouth_px']:.2f} |
-| nearest training frame | {m['retrieval']['psnr']:.2f} | {m['retrieval']['ssim']:.3f} | {m['retrieval']['mouth_px']:.2f} |
-| real frame (tracker noise floor) | | | {m['real']['mouth_px']:.2f} |
+Each plate over that frame's own background (the studio wall is an animated graphic); 95 % block-bootstrap
+intervals. Last column: the previous protocol, over the clean plate.
+
+| method | PSNR (dB) | SSIM | mouth landmarks (px) | mouth vs tracker floor | PSNR, clean plate |
+|---|---|---|---|---|---|
+{row('ours', 'ours (NeRF + SR)')}
+{row('bicubic', 'NeRF at 128², bicubic')}
+{row('retrieval', 'nearest training frame')}
+| real frame (tracker noise floor) | | | {m['real']['mouth_px']:.2f} | 1.00x | |
+
+Ours - bicubic, paired: {d['psnr'][0]:+.3f} dB [{d['psnr'][1]:+.3f}, {d['psnr'][2]:+.3f}], SSIM {d['ssim'][0]:+.4f}
+[{d['ssim'][1]:+.4f}, {d['ssim'][2]:+.4f}], mouth PSNR {d['mouth_psnr'][0]:+.2f} dB [{d['mouth_psnr'][1]:+.2f}, {d['mouth_psnr'][2]:+.2f}].
 """)
     return "".join(lines)
 
@@ -127,7 +143,7 @@ def main(argv=None) -> int:
                         help="only (re)train the super-resolution network of the subject already in --out")
     args = parser.parse_args(argv)
     if args.sr_only:
-        return train_sr_step(Path(args.out), args.sr_minutes, args.threads, args.eval_frames)
+        return train_sr_step(Path(args.out), args.sr_minutes, args.threads)
 
     from backend.render.evaluate import evaluate_render
     from backend.render.prepare import PrepareConfig, prepare_subject
@@ -150,10 +166,10 @@ def main(argv=None) -> int:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(json.dumps({"heldout": metrics["methods"], "steps": summary["steps"],
                       "train_minutes": summary["train_seconds"] / 60}, indent=2))
-    return train_sr_step(out, args.sr_minutes, args.threads, args.eval_frames)
+    return train_sr_step(out, args.sr_minutes, args.threads)
 
 
-def train_sr_step(out: Path, minutes: float, threads: int, eval_frames: int) -> int:
+def train_sr_step(out: Path, minutes: float, threads: int) -> int:
     """Train the super-resolution network on the shipped NeRF's renders, name it in subject.json,
     evaluate the full-size plates and add both to the model card."""
     from backend.render.evaluate_plates import evaluate_plates
@@ -168,7 +184,7 @@ def train_sr_step(out: Path, minutes: float, threads: int, eval_frames: int) -> 
                                 SRTrainConfig(minutes=minutes, threads=threads))
     info.update(super_resolution=SR_STEM, background_full=BACKGROUND_FULL)
     info_path.write_text(json.dumps(info, indent=2))
-    plates = evaluate_plates(out, REPO / "eval_report" / "render", frames=eval_frames, threads=threads)
+    plates = evaluate_plates(out, REPO / "eval_report" / "render", threads=threads)   # its default 80 frames
     (out / "plates_metrics.json").write_text(json.dumps(plates, indent=2))
     from backend.checkpoints import read_checkpoint_meta
     from backend.render.super_resolution import SR_KIND, SR_VERSION, SuperResolutionConfig

@@ -3,13 +3,15 @@
 Input: the subject NeRF's renders of training frames at the working resolution (the real
 input domain; see sr_data.py), mixed with the real frames area-downsampled to that size.
 Target: the real frames at the source resolution and their person mask. Loss: squared error of
-the composite over the clean background (what evaluation measures) plus a light alpha term
+the composite over each frame's own background (the real frame outside its dilated person mask,
+as the plate evaluation measures; ``background="clean"``: the clean plate) plus a light alpha term
 against the mask (optionally colour vs frame * mask, an image-gradient term, extra weight on
 the mouth box); the x2 head (256² plates) gets the same loss against the targets
 area-downsampled x2. Crops favour the person and the mouth. Selection frames (held-out frames
 that the plate evaluation does not use, see sr_data.py) are never trained on; their PSNR
-(composite over the background) vs plain bicubic upscaling is logged. Writes ``<out>/sr.safetensors`` + ``sr.json``, a curve PNG and
-``background_full.png`` (the clean plate at the source resolution).
+(composite over the same background) vs plain bicubic upscaling is logged. Writes
+``<out>/sr.safetensors`` + ``sr.json``, a curve PNG and ``background_full.png`` (the clean plate
+at the source resolution).
 
     .venv/bin/python -m backend.render.train_sr --subject backend/assets/subjects/default --minutes 20
 """
@@ -62,6 +64,11 @@ class SRTrainConfig:
     gradient_weight: float = 0.5    # L1 of the composite's image gradients vs the real frame's (sharpness)
     mouth_weight: float = 3.0       # extra loss weight on pixels in the mouth box (1.5x the lip landmarks' box)
     x2_weight: float = 0.5          # loss weight of the x2 head (plates at twice the working size)
+    # what the composite is laid over, in the loss and the selection score: "frame" = that frame's own
+    # background (the real frame outside its dilated person mask, the clean plate behind it), as the plate
+    # evaluation does: the studio wall is an animated graphic whose drift no plate can (or should) learn;
+    # "clean" = the subject's clean plate (sessions 2-3)
+    background: str = "frame"
     eval_every: int = 250
     eval_frames: int = 24           # selection frames scored (all 23 of the default pairs)
     keep_best: bool = True          # ship the weights of the best selection-frame PSNR seen (checked every eval_every)
@@ -76,6 +83,25 @@ def composite(premultiplied: torch.Tensor, background: torch.Tensor) -> torch.Te
     return premultiplied[:, :3] + (1 - premultiplied[:, 3:]) * background
 
 
+class FrameBackgrounds:
+    """``[3, H, W]`` float background of pair ``k``: its own (``"frame"``, made once per pair) or the clean plate."""
+
+    def __init__(self, pairs: SRPairs, kind: str):
+        if kind not in ("frame", "clean"):
+            raise ValueError(f"SR background must be 'frame' or 'clean', not {kind!r}")
+        self.pairs, self.kind, self._cache = pairs, kind, {}
+        self.clean = torch.from_numpy(np.ascontiguousarray(pairs.background)).permute(2, 0, 1).float() / 255
+
+    def __call__(self, k: int) -> torch.Tensor:
+        if self.kind == "clean":
+            return self.clean
+        if k not in self._cache:
+            from backend.render.evaluate_plates import frame_background
+            self._cache[k] = torch.from_numpy(np.ascontiguousarray(frame_background(  # uint8: 0.8 MB a pair
+                np.asarray(self.pairs.frames[k]), self.pairs.masks[k] / 255.0, np.asarray(self.pairs.background))))
+        return self._cache[k].permute(2, 0, 1).float() / 255
+
+
 class CropSampler:
     """Random aligned crops: low-resolution input ``[B, 4, c, c]``; target RGBA + real frame, background
     and loss weight (1, plus ``mouth_weight`` in the mouth box) x4."""
@@ -87,7 +113,7 @@ class CropSampler:
         self.mouth_boxes = mouth_boxes                # [N, 4] x0, y0, x1, y1 in source pixels
         self.mouth = 0.5 * (mouth_boxes[:, :2] + mouth_boxes[:, 2:]) / self.scale  # centres, low-resolution px
         self.h, self.w = pairs.renders.shape[1:3]
-        self.background = torch.from_numpy(np.ascontiguousarray(pairs.background)).permute(2, 0, 1).float() / 255
+        self.backgrounds = FrameBackgrounds(pairs, config.background)
 
     def _centre(self, k: int, rng: np.random.Generator) -> tuple[float, float]:
         u = rng.random()
@@ -121,7 +147,7 @@ class CropSampler:
                     low = _shifted(low, rng.uniform(-1, 1, 2) * self.config.input_shift)
             inputs.append(low)
             targets.append(target)
-            backgrounds.append(self.background[:, y0 * s:(y0 + c) * s, x0 * s:(x0 + c) * s])
+            backgrounds.append(self.backgrounds(k)[:, y0 * s:(y0 + c) * s, x0 * s:(x0 + c) * s])
             weight = torch.ones(1, c * s, c * s)
             bx0, by0, bx1, by1 = (int(v) for v in self.mouth_boxes[k] - [x0 * s, y0 * s, x0 * s, y0 * s])
             weight[:, max(0, by0):max(0, by1), max(0, bx0):max(0, bx1)] += self.config.mouth_weight
@@ -177,16 +203,18 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def heldout_psnr(net: SuperResolutionNet | None, pairs: SRPairs, count: int, scale: int = 4) -> float:
-    """Mean PSNR of the composite over the background vs the real selection frames (None: bicubic);
-    ``scale`` 2: the x2 output vs the frames area-downsampled x2."""
+def heldout_psnr(net: SuperResolutionNet | None, pairs: SRPairs, count: int, scale: int = 4,
+                 backgrounds: FrameBackgrounds | None = None) -> float:
+    """Mean PSNR of the composite over the background (default: each frame's own) vs the real selection
+    frames (None: bicubic); ``scale`` 2: the x2 output vs the frames area-downsampled x2."""
     held = np.nonzero(pairs.heldout)[0]
     held = held[np.linspace(0, len(held) - 1, min(count, len(held))).round().astype(int)]
-    background = torch.from_numpy(np.ascontiguousarray(pairs.background)).permute(2, 0, 1).float()[None] / 255
+    backgrounds = backgrounds or FrameBackgrounds(pairs, "frame")
     down = 4 // scale
-    background = F.avg_pool2d(background, down) if down > 1 else background
     scores = []
     for k in held:
+        background = backgrounds(int(k))[None]
+        background = F.avg_pool2d(background, down) if down > 1 else background
         low = torch.from_numpy(pairs.renders[k].astype(np.float32)).permute(2, 0, 1)[None]
         up = net(low, scale=scale) if net is not None else bicubic_plate(low, scale)
         real = torch.from_numpy(np.ascontiguousarray(pairs.frames[k])).permute(2, 0, 1).float()[None] / 255
@@ -224,7 +252,7 @@ def train_super_resolution(subject_dir: str | Path, cache_dir: str | Path, out_d
     sampler = CropSampler(pairs, mouth_boxes(subject_dir, pairs), config)
     net = SuperResolutionNet(config.model)
     optimiser = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
-    bicubic = heldout_psnr(None, pairs, config.eval_frames)
+    bicubic = heldout_psnr(None, pairs, config.eval_frames, backgrounds=sampler.backgrounds)
     history: list[tuple[int, float, float]] = []   # (step, loss, seconds)
     evals: list[tuple[int, float, float]] = []     # (step, held-out PSNR, seconds)
     start = time.time()
@@ -247,14 +275,15 @@ def train_super_resolution(subject_dir: str | Path, cache_dir: str | Path, out_d
         bar.update(1)
         if step % config.eval_every == 0:
             net.eval()
-            evals.append((step, heldout_psnr(net, pairs, config.eval_frames), time.time() - start))
+            evals.append((step, heldout_psnr(net, pairs, config.eval_frames, backgrounds=sampler.backgrounds),
+                          time.time() - start))
             net.train()
             if config.keep_best and evals[-1][1] > best[0]:
                 best = (evals[-1][1], step, {k: v.detach().clone() for k, v in net.state_dict().items()})
             bar.set_postfix(loss=f"{float(loss.detach()):.4f}", heldout=f"{evals[-1][1]:.2f}", bicubic=f"{bicubic:.2f}")
     bar.close()
     net.eval()
-    final = heldout_psnr(net, pairs, config.eval_frames)
+    final = heldout_psnr(net, pairs, config.eval_frames, backgrounds=sampler.backgrounds)
     seconds = time.time() - start
     evals.append((step, final, seconds))
     selected_step = step
@@ -265,8 +294,9 @@ def train_super_resolution(subject_dir: str | Path, cache_dir: str | Path, out_d
                "heldout_psnr": final, "heldout_psnr_bicubic": bicubic,
                "heldout_frames": min(config.eval_frames, int(pairs.heldout.sum())),
                "training_pairs": int((~pairs.heldout).sum()), "threads": config.threads,
-               **({"heldout_psnr_x2": heldout_psnr(net, pairs, config.eval_frames, 2),
-                   "heldout_psnr_x2_bicubic": heldout_psnr(None, pairs, config.eval_frames, 2)} if 2 in net.scales else {}),
+               **({"heldout_psnr_x2": heldout_psnr(net, pairs, config.eval_frames, 2, sampler.backgrounds),
+                   "heldout_psnr_x2_bicubic": heldout_psnr(None, pairs, config.eval_frames, 2, sampler.backgrounds)}
+                  if 2 in net.scales else {}),
                "psnr_history": [[int(a), round(b, 3), round(c, 1)] for a, b, c in evals]}
     import cv2
     # written under temporary names and renamed at the end: an interrupted run leaves the old files whole
