@@ -18,7 +18,7 @@ from bridge.endpoints import check_client_endpoint
 from bridge.errors import BridgeError
 from bridge.messages import Message, error_from_exception
 from bridge.protocol import DEFAULT_LIMITS, TERMINAL_TYPES, ErrorCode, Limits, MessageType
-from bridge.wire import deserialize, serialize
+from bridge.wire import deserialize, receive, serialize
 
 MIN_KEY_BYTES = 16
 #: types a job streams after ``accepted`` (and that ``fetch`` replays)
@@ -194,7 +194,7 @@ class SyncClient(_Closing):
     def _receive(self, timeout_s: float) -> Message | None:
         if not self._socket.poll(max(0, int(timeout_s * 1000))):
             return None
-        frames = self._socket.recv_multipart(copy=False)
+        frames = receive(self._socket)
         self._last_heard = time.monotonic()
         return deserialize(frames, self.key, self.limits)
 
@@ -379,7 +379,7 @@ class PollingClient(_Closing):
             try:
                 if not self._socket.poll(wait_ms):
                     break
-                frames = self._socket.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+                frames = receive(self._socket, zmq.NOBLOCK)
             except zmq.Again:
                 break
             self.last_heard = time.monotonic()

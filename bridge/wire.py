@@ -17,9 +17,10 @@ import math
 import re
 import struct
 from hashlib import sha256
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
+import zmq
 
 from bridge.errors import BridgeError
 from bridge.messages import EncodedBuffer, Message
@@ -58,18 +59,14 @@ def _json_encoder():
 
 
 _encode_json = _json_encoder()
+encode_basestring_ascii = json.encoder.encode_basestring_ascii   # C; what the encoder writes for a str
 _DECODER = json.JSONDecoder()
 _scan_json = _DECODER.scan_once
 
 
 def _view(frame: Any) -> memoryview:
-    """A byte view of a frame given as bytes, memoryview or ``zmq.Frame`` (no copy)."""
-    if type(frame) is bytes:
-        return memoryview(frame)
-    buffer = getattr(frame, "buffer", None)  # zmq.Frame
-    if type(buffer) is memoryview and buffer.ndim == 1 and buffer.itemsize == 1:
-        return buffer   # already a byte view of the frame
-    view = memoryview(buffer if buffer is not None else frame)
+    """A byte view of a frame given as bytes, memoryview, ``zmq.Frame`` or array (no copy)."""
+    view = memoryview(frame)
     if view.ndim != 1 or view.itemsize != 1:
         view = view.cast("B")
     return view
@@ -86,29 +83,30 @@ def _new_keyed(key: bytes):
         return hmac.new(key, digestmod=sha256)
 
 
-def _keyed_mac(key: bytes):
-    """A fresh HMAC-SHA256 for ``key``: a copy of one keyed once (keying costs half a small message)."""
-    base = _KEYED.get(key)
-    if base is None:
-        if len(_KEYED) >= 8:
-            _KEYED.clear()
-        base = _KEYED[key] = _new_keyed(key)
-    return base.copy()
+def _keyed(key: bytes):
+    """The HMAC-SHA256 keyed once for ``key`` (keying costs half a small message); each message uses a copy."""
+    if len(_KEYED) >= 8:
+        _KEYED.clear()
+    base = _KEYED[key] = _new_keyed(key)
+    return base
 
 
-def _digest(key: bytes, parts: Iterable[Any]) -> bytes:
-    """Hex HMAC-SHA256 over ``parts`` (bytes or 1-D byte views), each preceded by its length."""
-    mac = _keyed_mac(key)
-    update = mac.update
-    for part in parts:
-        update(_LENGTH(len(part)))
-        update(part)
+def _digest(key: bytes, header: Any, buffers: Sequence[Any] = ()) -> bytes:
+    """Hex HMAC-SHA256 over the header and each buffer (bytes or 1-D byte views), each preceded by its length."""
+    mac = (_KEYED.get(key) or _keyed(key)).copy()
+    mac.update(_LENGTH(len(header)) + header)   # one copy of a small header beats a second call
+    if buffers:
+        update = mac.update
+        for part in buffers:
+            update(_LENGTH(len(part)))
+            update(part)
     return mac.hexdigest().encode("ascii")
 
 
-def sign(key: bytes, frames: Iterable[Any]) -> bytes:
+def sign(key: bytes, frames: Sequence[Any]) -> bytes:
     """Hex HMAC-SHA256 over ``frames`` (header, buffers), each length-prefixed."""
-    return _digest(key, [_view(frame) for frame in frames])
+    views = [_view(frame) for frame in frames]
+    return _digest(key, views[0], views[1:])
 
 
 def _array_frame(index: int, array: np.ndarray) -> tuple[dict, memoryview]:
@@ -123,11 +121,11 @@ def _array_frame(index: int, array: np.ndarray) -> tuple[dict, memoryview]:
     return {"dtype": dtype_name, "shape": list(array.shape)}, memoryview(raw)
 
 
-def serialize(msg: Message, key: bytes | None = None) -> list[Any]:
-    """The frames of ``msg`` (bytes and memoryviews: pass ``copy=False`` to ``send_multipart``)."""
+def _buffer_frames(buffers: Sequence[Any]) -> tuple[list[dict], list[memoryview]]:
+    """The descriptors and payload views of a message's buffers."""
     descriptors: list[dict] = []
-    payloads: list[Any] = []
-    for index, buf in enumerate(msg.buffers):
+    payloads: list[memoryview] = []
+    for index, buf in enumerate(buffers):
         if isinstance(buf, EncodedBuffer):
             if not isinstance(buf.media_type, str) or not _MEDIA_TYPE.match(buf.media_type):
                 raise BridgeError(ErrorCode.BAD_BUFFER, f"buffer {index}: invalid media type {buf.media_type!r}")
@@ -140,16 +138,52 @@ def serialize(msg: Message, key: bytes | None = None) -> list[Any]:
         else:
             raise BridgeError(ErrorCode.BAD_BUFFER,
                               f"buffer {index}: expected a numpy array or EncodedBuffer, got {type(buf).__name__}")
-    header = {
+    return descriptors, payloads
+
+
+#: the header's JSON for the usual field types; anything else goes through the JSON encoder (same bytes)
+_HEADER = '{"version":%d,"type":%s,"msg_id":%s,"parent_id":%s,"job_id":%s,"time":%r,"content":%s,"buffers":%s}'
+_QUOTED_TYPES = {str(t): _encode_json(str(t)) for t in MESSAGE_TYPES}
+
+
+def _quoted_id(value: Any) -> str | None:
+    return "null" if value is None else encode_basestring_ascii(value) if type(value) is str else None
+
+
+def _header_json(msg: Message, descriptors: list[dict]) -> str:
+    """The header as compact JSON, keys in contract order."""
+    quoted_type, parent, job = _QUOTED_TYPES.get(msg.type), _quoted_id(msg.parent_id), _quoted_id(msg.job_id)
+    stamp, content = msg.time, msg.content
+    if (type(msg.version) is int and quoted_type and type(msg.msg_id) is str and parent and job
+            and type(stamp) is float and -_MAX_TIME <= stamp <= _MAX_TIME):
+        return _HEADER % (msg.version, quoted_type, encode_basestring_ascii(msg.msg_id), parent, job, stamp,
+                          "{}" if type(content) is dict and not content else _encode_json(content),
+                          _encode_json(descriptors) if descriptors else "[]")
+    return _encode_json({
         "version": msg.version, "type": msg.type, "msg_id": msg.msg_id, "parent_id": msg.parent_id,
-        "job_id": msg.job_id, "time": msg.time, "content": msg.content, "buffers": descriptors,
-    }
+        "job_id": msg.job_id, "time": stamp, "content": content, "buffers": descriptors,
+    })
+
+
+def serialize(msg: Message, key: bytes | None = None) -> list[Any]:
+    """The frames of ``msg`` (bytes and memoryviews: pass ``copy=False`` to ``send_multipart``)."""
+    descriptors, payloads = _buffer_frames(msg.buffers) if msg.buffers else ([], [])
     try:
-        header_bytes = _encode_json(header).encode("utf-8")
+        header = _header_json(msg, descriptors).encode("utf-8")
     except (TypeError, ValueError, RecursionError) as exc:
         raise BridgeError(ErrorCode.BAD_REQUEST, f"{msg.type} content is not plain JSON: {exc}") from None
-    signature = _digest(key, [header_bytes, *payloads]) if key else b""
-    return [FRAME_TAG, header_bytes, signature, *payloads]
+    return [FRAME_TAG, header, _digest(key, header, payloads) if key else b"", *payloads]
+
+
+def receive(socket: zmq.Socket, flags: int = 0, routing_frames: int = 0) -> list[Any]:
+    """One message's frames off ``socket``: the routing frames and the tag, header and signature as bytes,
+    the buffers as zero-copy ``zmq.Frame`` (for small frames a Frame costs more than the copy)."""
+    small = routing_frames + _FIXED_FRAMES
+    frames = [socket.recv(flags)]
+    more = socket.getsockopt
+    while more(zmq.RCVMORE):
+        frames.append(socket.recv(flags, copy=len(frames) < small))
+    return frames
 
 
 def deserialize(frames: Sequence[Any], key: bytes | None = None,
@@ -162,14 +196,9 @@ def deserialize(frames: Sequence[Any], key: bytes | None = None,
     if len(frames) < _FIXED_FRAMES:
         raise BridgeError(ErrorCode.MALFORMED,
                           f"truncated message: {len(frames)} frame(s), a bridge message has at least {_FIXED_FRAMES}")
-    views = [_view(f) for f in frames]
+    views = list(map(_view, frames))
     if views[0] != FRAME_TAG:
-        tag = views[0].tobytes() if len(views[0]) <= 32 else b""
-        if tag.startswith(FRAME_TAG_PREFIX) and tag[len(FRAME_TAG_PREFIX):].isdigit():
-            raise BridgeError(ErrorCode.VERSION_MISMATCH,
-                              f"peer speaks bridge protocol v{tag[len(FRAME_TAG_PREFIX):].decode()}, "
-                              f"this side speaks v{PROTOCOL_VERSION}")
-        raise BridgeError(ErrorCode.MALFORMED, "not a bridge message (first frame is not the EMOGENE tag)")
+        raise _bad_tag(views[0])
     buffer_views = views[_FIXED_FRAMES:]
     if len(buffer_views) > limits.max_buffers:
         raise BridgeError(ErrorCode.TOO_LARGE, f"{len(buffer_views)} buffers, at most {limits.max_buffers}")
@@ -177,22 +206,36 @@ def deserialize(frames: Sequence[Any], key: bytes | None = None,
     if total > limits.max_message_bytes:
         raise BridgeError(ErrorCode.TOO_LARGE,
                           f"message of {total} bytes is over the limit of {limits.max_message_bytes} bytes")
-    header_view, signature_view = views[1], views[2]
+    header_view = views[1]
     if len(header_view) > limits.max_header_bytes:
         raise BridgeError(ErrorCode.TOO_LARGE,
                           f"header of {len(header_view)} bytes is over the limit of {limits.max_header_bytes}")
     header = _parse_header(header_view)
-    msg_id = header.get("msg_id") if isinstance(header.get("msg_id"), str) else None
-    if msg_id is not None and not 0 < len(msg_id) <= _MAX_ID_LENGTH:
+    msg_id = header.get("msg_id")
+    if type(msg_id) is not str or not 0 < len(msg_id) <= _MAX_ID_LENGTH:
         msg_id = None
-    version = header.get("version")
-    if version != PROTOCOL_VERSION:
+    if header.get("version") != PROTOCOL_VERSION:
         raise BridgeError(ErrorCode.VERSION_MISMATCH,
-                          f"message has protocol version {version!r}, this side speaks {PROTOCOL_VERSION}",
-                          parent_id=msg_id)
+                          f"message has protocol version {header.get('version')!r}, this side speaks "
+                          f"{PROTOCOL_VERSION}", parent_id=msg_id)
     if key:
-        _check_signature(key, signature_view, [header_view, *buffer_views], msg_id)
+        signature = views[2]
+        if not len(signature):
+            raise BridgeError(ErrorCode.BAD_SIGNATURE, "message is not signed and this side requires a key",
+                              parent_id=msg_id)
+        if not hmac.compare_digest(_digest(key, header_view, buffer_views), signature):
+            raise BridgeError(ErrorCode.BAD_SIGNATURE, "signature does not match (wrong key or altered message)",
+                              parent_id=msg_id)
     return _build_message(header, buffer_views, msg_id)
+
+
+def _bad_tag(tag_view: memoryview) -> BridgeError:
+    tag = tag_view.tobytes() if len(tag_view) <= 32 else b""
+    if tag.startswith(FRAME_TAG_PREFIX) and tag[len(FRAME_TAG_PREFIX):].isdigit():
+        return BridgeError(ErrorCode.VERSION_MISMATCH,
+                           f"peer speaks bridge protocol v{tag[len(FRAME_TAG_PREFIX):].decode()}, "
+                           f"this side speaks v{PROTOCOL_VERSION}")
+    return BridgeError(ErrorCode.MALFORMED, "not a bridge message (first frame is not the EMOGENE tag)")
 
 
 def _parse_header(view: memoryview) -> dict:
@@ -206,57 +249,42 @@ def _parse_header(view: memoryview) -> dict:
             header = _DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise BridgeError(ErrorCode.MALFORMED, "header is not valid UTF-8 JSON") from None
-    if not isinstance(header, dict):
+    if type(header) is not dict:
         raise BridgeError(ErrorCode.MALFORMED, f"header must be a JSON object, got {type(header).__name__}")
     return header
 
 
-def _check_signature(key: bytes, signature: memoryview, signed: list[memoryview], msg_id: str | None) -> None:
-    if len(signature) == 0:
-        raise BridgeError(ErrorCode.BAD_SIGNATURE, "message is not signed and this side requires a key",
-                          parent_id=msg_id)
-    expected = _digest(key, signed)
-    if not hmac.compare_digest(expected, signature.tobytes()):
-        raise BridgeError(ErrorCode.BAD_SIGNATURE, "signature does not match (wrong key or altered message)",
-                          parent_id=msg_id)
-
-
-def _optional_id(header: dict, name: str, msg_id: str | None) -> str | None:
-    value = header.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not 0 < len(value) <= _MAX_ID_LENGTH:
-        raise BridgeError(ErrorCode.MALFORMED, f"header field {name!r} must be a string of 1-{_MAX_ID_LENGTH} "
-                          f"characters or null", parent_id=msg_id)
-    return value
+def _id_error(name: str, msg_id: str | None) -> BridgeError:
+    return BridgeError(ErrorCode.MALFORMED, f"header field {name!r} must be a string of 1-{_MAX_ID_LENGTH} "
+                       f"characters or null", parent_id=msg_id)
 
 
 def _build_message(header: dict, buffer_views: list[memoryview], msg_id: str | None) -> Message:
-    msg_type = header.get("type")
-    if not isinstance(msg_type, str):
-        raise BridgeError(ErrorCode.MALFORMED, "header field 'type' is missing or not a string", parent_id=msg_id)
-    if msg_type not in MESSAGE_TYPES:
+    get = header.get
+    msg_type = get("type")
+    if type(msg_type) is not str or msg_type not in MESSAGE_TYPES:
+        if type(msg_type) is not str:
+            raise BridgeError(ErrorCode.MALFORMED, "header field 'type' is missing or not a string",
+                              parent_id=msg_id)
         raise BridgeError(ErrorCode.UNKNOWN_TYPE,
                           f"unknown message type {msg_type[:64]!r}; known: {', '.join(sorted(MESSAGE_TYPES))}",
                           parent_id=msg_id)
     if msg_id is None:
         raise BridgeError(ErrorCode.MALFORMED, "header field 'msg_id' is missing or not a short string")
-    get = header.get
     parent_id, job_id = get("parent_id"), get("job_id")
-    if parent_id is not None:
-        parent_id = _optional_id(header, "parent_id", msg_id)
-    if job_id is not None:
-        job_id = _optional_id(header, "job_id", msg_id)
+    if parent_id is not None and (type(parent_id) is not str or not 0 < len(parent_id) <= _MAX_ID_LENGTH):
+        raise _id_error("parent_id", msg_id)
+    if job_id is not None and (type(job_id) is not str or not 0 < len(job_id) <= _MAX_ID_LENGTH):
+        raise _id_error("job_id", msg_id)
     timestamp = get("time", 0.0)
-    if (type(timestamp) not in _NUMBER_TYPES   # JSON gives exact types; a bool is not a time
-            or not -_MAX_TIME <= timestamp <= _MAX_TIME or timestamp != timestamp):
+    if type(timestamp) not in _NUMBER_TYPES or not -_MAX_TIME <= timestamp <= _MAX_TIME:   # NaN fails too
         raise BridgeError(ErrorCode.MALFORMED, "header field 'time' must be a number of seconds since 1970",
                           parent_id=msg_id)
     content = get("content", {})
-    if not isinstance(content, dict):
+    if type(content) is not dict:
         raise BridgeError(ErrorCode.MALFORMED, "header field 'content' must be a JSON object", parent_id=msg_id)
     descriptors = get("buffers", [])
-    if not isinstance(descriptors, list):
+    if type(descriptors) is not list:
         raise BridgeError(ErrorCode.BAD_BUFFER, "header field 'buffers' must be a list", parent_id=msg_id)
     if len(descriptors) != len(buffer_views):
         raise BridgeError(ErrorCode.BAD_BUFFER,
@@ -264,8 +292,7 @@ def _build_message(header: dict, buffer_views: list[memoryview], msg_id: str | N
                           parent_id=msg_id)
     buffers = ([_decode_buffer(i, d, v, msg_id) for i, (d, v) in enumerate(zip(descriptors, buffer_views))]
                if descriptors else [])
-    return Message(msg_type, content, buffers, job_id=job_id, parent_id=parent_id, msg_id=msg_id,
-                   version=PROTOCOL_VERSION, time=float(timestamp))
+    return Message(msg_type, content, buffers, job_id, parent_id, msg_id, PROTOCOL_VERSION, float(timestamp))
 
 
 def _decode_buffer(index: int, descriptor: Any, view: memoryview, msg_id: str | None):

@@ -6,8 +6,8 @@ import pytest
 
 from bridge.errors import BridgeError
 from bridge.messages import EncodedBuffer, Message
-from bridge.protocol import FRAME_TAG, PROTOCOL_VERSION, ErrorCode, Limits
-from bridge.wire import deserialize, serialize, sign
+from bridge.protocol import FRAME_TAG, PROTOCOL_VERSION, ErrorCode, Limits, MessageType
+from bridge.wire import deserialize, receive, serialize, sign
 
 KEY = b"0123456789abcdef-test-key"
 
@@ -137,7 +137,8 @@ def test_received_arrays_are_zero_copy_views():
     try:
         big = np.random.default_rng(0).integers(0, 255, (256, 256, 4), dtype=np.uint8)
         a.send_multipart(serialize(Message("plate", {"frame": 0}, [big]), KEY), copy=False)
-        frames = b.recv_multipart(copy=False)
+        frames = receive(b)
+        assert [type(f) for f in frames[:3]] == [bytes] * 3 and isinstance(frames[3], zmq.Frame)
         out = deserialize(frames, KEY)
         np.testing.assert_array_equal(out.array(0), big)
         arr = out.array(0)
@@ -145,3 +146,49 @@ def test_received_arrays_are_zero_copy_views():
     finally:
         a.close(0)
         b.close(0)
+
+
+@pytest.mark.parametrize("msg", [
+    Message("ping"),
+    Message(MessageType.PROGRESS, {"stage": "render", "done": 3, "é": [1.5, None, True]}, job_id="j", parent_id="p"),
+    Message("ping", time=1_800_000_000),                  # an int time
+    Message("ping", time=float("inf")),                   # not JSON: refused as before
+    Message("launch_missiles", msg_id='quote " and \\ and \u00e9'),
+    Message("ping", content=[]), Message("ping", content=None),
+    Message("ping", version=True), Message("ping", job_id=5),
+])
+def test_header_is_the_json_encoders_output(msg):
+    """The header's direct layout writes the same bytes as the JSON encoder (or refuses the same messages)."""
+    try:
+        expected = json.dumps({"version": msg.version, "type": msg.type, "msg_id": msg.msg_id,
+                               "parent_id": msg.parent_id, "job_id": msg.job_id, "time": msg.time,
+                               "content": msg.content, "buffers": []}, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        with pytest.raises(BridgeError) as err:
+            serialize(msg)
+        assert err.value.code == ErrorCode.BAD_REQUEST
+        return
+    assert serialize(msg)[1] == expected.encode()
+
+
+def test_new_ids_are_unique_across_threads_and_forks():
+    import os
+    import threading
+
+    from bridge.messages import new_id
+    seen: list[str] = []
+    threads = [threading.Thread(target=lambda: seen.extend(new_id() for _ in range(2000))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(seen)) == len(seen) == 8000 and all(len(i) == 32 and int(i, 16) >= 0 for i in seen)
+    if not hasattr(os, "fork"):
+        return
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # the child's next id must not be the parent's next one
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 64).decode() != new_id()

@@ -30,10 +30,18 @@ BURST_CLIENT = textwrap.dedent("""
     import sys, time
     from bridge import requests
     from bridge.client import PollingClient, SyncClient
+    from bridge.errors import BridgeError
     address, kind, count, pause = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     client = SyncClient(address, timeout_s=5) if kind == "sync" else PollingClient(address)
     for _ in range(count):
-        client.send(requests.build_ping())
+        while True:
+            try:
+                client.send(requests.build_ping())
+                break
+            except BridgeError as exc:   # the polling client never blocks: 'busy' while its send queue is full
+                if exc.code != "busy":
+                    raise
+                time.sleep(0.01)
     time.sleep(pause)          # stop reading while the answers pile up (> 1,000 queued)
     got, deadline = 0, time.monotonic() + 60
     while got < count and time.monotonic() < deadline:

@@ -9,6 +9,7 @@ are forgotten first).
 from __future__ import annotations
 
 import collections
+import math
 import time
 
 from bridge.errors import BridgeError
@@ -20,7 +21,9 @@ class ReplayGuard:
     def __init__(self, window_s: float = 300.0, history: int = 200_000):
         self.window_s = window_s
         self.history = history
+        #: message id -> when it was received, oldest first
         self._seen: "collections.OrderedDict[str, float]" = collections.OrderedDict()
+        self._next_expiry = math.inf   # when the oldest remembered id may be forgotten
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -34,12 +37,22 @@ class ReplayGuard:
                               f"must be within ±{self.window_s:g} s (a replay, or the clocks are out of sync)",
                               parent_id=msg.msg_id)
         seen = self._seen
-        while seen:
-            received = next(iter(seen.values()))
-            if now - received <= 2 * self.window_s and len(seen) < self.history:
-                break
-            seen.popitem(last=False)
+        if now >= self._next_expiry or len(seen) >= self.history:
+            self._forget(now)
         if msg.msg_id in seen:
             raise BridgeError(ErrorCode.REPLAYED, f"message id {msg.msg_id[:32]} was already received "
                               "(a replayed message)", parent_id=msg.msg_id)
         seen[msg.msg_id] = now
+        if len(seen) == 1:
+            self._next_expiry = now + 2 * self.window_s
+
+    def _forget(self, now: float) -> None:
+        """Drop the ids older than 2 x window (and the oldest beyond ``history``)."""
+        seen, keep_s = self._seen, 2 * self.window_s
+        while seen:
+            received = next(iter(seen.values()))
+            if now - received <= keep_s and len(seen) < self.history:
+                self._next_expiry = received + keep_s
+                return
+            seen.popitem(last=False)
+        self._next_expiry = math.inf

@@ -40,7 +40,7 @@ from bridge.protocol import (
     CLIENT_TYPES, DEFAULT_ADDRESS, DEFAULT_LIMITS, PROTOCOL_VERSION, TERMINAL_TYPES, ErrorCode, Limits,
     MessageType,
 )
-from bridge.wire import deserialize, serialize
+from bridge.wire import deserialize, receive, serialize
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ class BackendServer:
         if router in events:
             for _ in range(100):  # then give the outbox a turn
                 try:
-                    frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
+                    frames = receive(router, zmq.NOBLOCK, routing_frames=1)
                 except zmq.Again:
                     break
                 self._handle_frames(router, frames)
@@ -250,7 +250,7 @@ class BackendServer:
 
     def _handle_frames(self, router: zmq.Socket, frames: list) -> None:
         self.messages_handled += 1
-        route = frames[0].bytes
+        route = frames[0]
         try:
             msg = deserialize(frames[1:], self.config.key, self.config.limits)
         except BridgeError as exc:
