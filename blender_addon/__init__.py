@@ -8,7 +8,7 @@ from __future__ import annotations
 import bpy
 from bpy.app.handlers import persistent
 
-from . import jobs, preferences, properties
+from . import preferences, properties, running_jobs
 from .operators import batch, connect, emotion, export, generate, shape_keys
 from .ui import panels
 
@@ -19,7 +19,7 @@ _MODULES_WITH_CLASSES = (generate, batch, emotion, connect, export, shape_keys, 
 def _drop_jobs_on_load(*_args):
     """Opening another .blend: running jobs belong to the old file's scenes. They keep running on the
     backend: a .blend saved mid-job gets them back with Fetch Results."""
-    jobs.cancel_all(remote=False)
+    running_jobs.cancel_all(remote=False)
 
 
 def register():
@@ -34,7 +34,7 @@ def register():
 def unregister():
     if _drop_jobs_on_load in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_drop_jobs_on_load)
-    jobs.cancel_all()
+    running_jobs.cancel_all()
     for module in reversed(_MODULES_WITH_CLASSES):
         for cls in reversed(module.CLASSES):
             bpy.utils.unregister_class(cls)

@@ -14,7 +14,7 @@ import os
 import bpy
 
 from .. import compat
-from ..job import StagedResults
+from ..job_session import StagedResults
 from . import face_rig, plates
 
 TAKE_PROP = "emogene_take"

@@ -1,7 +1,7 @@
 """Generate All Marked: every scene ticked "In batch" becomes its own job, sent in one click.
 
 Each scene is prepared and sent exactly as its own Generate button would (its audio,
-emotion track, camera and output). The shared timer (``jobs.generate_timer``)
+emotion track, camera and output). The shared timer (``running_jobs.generate_timer``)
 drives all the jobs at once and imports each take into its scene as soon as that
 job is done; a backend with several workers (``emogene serve --runner ray``) runs
 them side by side, a single-worker backend one after another.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bpy
 
-from .. import jobs, submit
+from .. import running_jobs, submit
 
 
 def marked_scenes() -> list:
@@ -21,11 +21,11 @@ def start_batch(context) -> tuple[list[str], dict[str, str]]:
     """Send a job for every marked scene that has none running; (started scene names, {scene: why not})."""
     started, skipped = [], {}
     for scene in marked_scenes():
-        if jobs.job_running(scene):
+        if running_jobs.job_running(scene):
             skipped[scene.name] = "a job is already running for it"
             continue
         try:
-            jobs.start(context, scene)
+            running_jobs.start(context, scene)
         except submit.SubmitError as exc:
             scene.emogene.job_state = "ERROR"
             scene.emogene.status = str(exc)
@@ -63,11 +63,11 @@ class EMOGENE_OT_cancel_batch(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return any(scene.name in jobs.SESSIONS for scene in marked_scenes())
+        return any(scene.name in running_jobs.SESSIONS for scene in marked_scenes())
 
     def execute(self, context):
         for scene in marked_scenes():
-            session = jobs.SESSIONS.get(scene.name)
+            session = running_jobs.SESSIONS.get(scene.name)
             if session is not None and not session.finished:
                 session.cancel()
                 scene.emogene.job_state = "CANCELLING"
@@ -82,7 +82,7 @@ def draw_batch(layout, context) -> None:
         settings = scene.emogene
         row = col.row(align=True)
         row.prop(settings, "batch", text=scene.name)
-        if scene.name in jobs.SESSIONS:   # as the Generate panel decides "running"
+        if scene.name in running_jobs.SESSIONS:   # as the Generate panel decides "running"
             row.progress(factor=settings.progress, type="BAR", text=f"{settings.progress * 100:.0f}%")
         elif settings.job_state != "IDLE":
             row.label(text=settings.job_state.capitalize(), icon="ERROR" if settings.job_state == "ERROR" else "NONE")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import bpy
 
-from .. import bridge_api, job, jobs, preferences
+from .. import bridge_api, job_session, preferences, running_jobs
 
 
 def connect(context) -> dict:
@@ -12,10 +12,10 @@ def connect(context) -> dict:
     info: dict = {"ok": False}
     client = None
     try:
-        _, key = jobs.check_connection(context)
+        _, key = running_jobs.check_connection(context)
         client = bridge_api.client().SyncClient(prefs.backend_address.strip(), key=key,
                                                 timeout_s=min(prefs.connect_timeout, 5.0),
-                                                **jobs.curve_options(prefs))
+                                                **running_jobs.curve_options(prefs))
         welcome = client.hello().content
         info.update(ok=True, version=welcome.get("backend_version", "?"),
                     protocol=welcome.get("protocol", "?"), device=welcome.get("device", "?"),
@@ -24,7 +24,7 @@ def connect(context) -> dict:
         info["text"] = f"Connected: backend {info['version']} on {info['device']}"
     except Exception as exc:  # SubmitError (address, keys), BridgeError, ValueError: all shown as text
         code = getattr(exc, "code", None)
-        info["text"] = job.describe_error(code, exc.message, prefs.backend_address) if code else str(exc)
+        info["text"] = job_session.describe_error(code, exc.message, prefs.backend_address) if code else str(exc)
     finally:
         if client is not None:
             client.close()

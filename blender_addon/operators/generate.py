@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import bpy
 
-from .. import jobs, submit
+from .. import running_jobs, submit
 
 
 def _run_starter(operator, context, starter, started_message):
@@ -27,10 +27,10 @@ class EMOGENE_OT_generate(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return context.scene is not None and not jobs.job_running(context.scene)
+        return context.scene is not None and not running_jobs.job_running(context.scene)
 
     def execute(self, context):
-        return _run_starter(self, context, jobs.start, lambda session: f"EmoGene: job sent to {session.address}")
+        return _run_starter(self, context, running_jobs.start, lambda session: f"EmoGene: job sent to {session.address}")
 
 
 class EMOGENE_OT_cancel(bpy.types.Operator):
@@ -40,10 +40,10 @@ class EMOGENE_OT_cancel(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return context.scene is not None and context.scene.name in jobs.SESSIONS
+        return context.scene is not None and context.scene.name in running_jobs.SESSIONS
 
     def execute(self, context):
-        session = jobs.SESSIONS.get(context.scene.name)
+        session = running_jobs.SESSIONS.get(context.scene.name)
         if session is None:
             return {"CANCELLED"}
         session.cancel()
@@ -62,10 +62,10 @@ class EMOGENE_OT_fetch_results(bpy.types.Operator):
     @classmethod
     def poll(cls, context):
         scene = context.scene
-        return scene is not None and bool(scene.emogene.job_id) and not jobs.job_running(scene)
+        return scene is not None and bool(scene.emogene.job_id) and not running_jobs.job_running(scene)
 
     def execute(self, context):
-        return _run_starter(self, context, jobs.start_fetch,
+        return _run_starter(self, context, running_jobs.start_fetch,
                        lambda session: f"EmoGene: fetching job {session.job_id} from {session.address}")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import bpy
 
 from .. import bridge_api, preferences
-from .. import jobs
+from .. import running_jobs
 from ..operators import batch
 from ..properties import EMOTIONS
 
@@ -96,7 +96,7 @@ def _draw_camera_output(layout, context):
 def _draw_generate(layout, context):
     scene = context.scene
     settings = scene.emogene
-    running = scene.name in jobs.SESSIONS
+    running = scene.name in running_jobs.SESSIONS
     row = layout.row(align=True)
     row.scale_y = 1.4
     if running:

@@ -74,7 +74,7 @@ def speech_scene(audio_path: str, frames: int, strip_start: int = 1, channel: in
 
 def pump(addon, timeout_s: float = 120.0, on_step=None) -> int:
     """Call the add-on's timer function until it reports no work left; returns the number of calls."""
-    timer = submodule(addon, "jobs").generate_timer
+    timer = submodule(addon, "running_jobs").generate_timer
     deadline = time.monotonic() + timeout_s
     calls = 0
     while True:

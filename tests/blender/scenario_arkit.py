@@ -51,7 +51,7 @@ def generate_once() -> None:
         assert scene.emogene.job_state == "DONE", (scene.emogene.job_state, scene.emogene.status)
         return
     # a take imported straight from a real track (the add-on's own importer), a new stretch each time
-    job = harness.submodule(addon, "job")
+    job = harness.submodule(addon, "job_session")
     take_mod = harness.submodule(addon, "importers.take")
     start = len(takes_imported) * frames
     part = slice(start, start + frames)

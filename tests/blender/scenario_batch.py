@@ -16,7 +16,7 @@ import bpy  # noqa: E402
 zip_path, address, audio, out_dir, frames = sys.argv[1:6]
 frames = int(frames)
 addon, prefs = harness.setup(zip_path, out_dir, address)
-take_mod, generate = harness.submodules(addon, "importers.take", "jobs")
+take_mod, generate = harness.submodules(addon, "importers.take", "running_jobs")
 assert bpy.ops.emogene.connect() == {"FINISHED"}
 bpy.ops.wm.save_as_mainfile(filepath=os.path.join(out_dir, "batch.blend"))
 

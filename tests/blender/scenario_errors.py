@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 zip_path, audio, out_dir, case, *args = sys.argv[1:]
 addon, prefs = harness.setup(zip_path, out_dir, connect_timeout=1.5, silence_timeout=2.0)
-generate_mod, take_mod, curves_mod, compat = harness.submodules(addon, "jobs", "importers.take",
+generate_mod, take_mod, curves_mod, compat = harness.submodules(addon, "running_jobs", "importers.take",
                                                                 "exporters.landmark_curves", "compat")
 bpy.ops.wm.save_as_mainfile(filepath=os.path.join(out_dir, "scene.blend"))
 scene, strip = harness.speech_scene(audio, 40)

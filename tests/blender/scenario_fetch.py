@@ -19,7 +19,7 @@ import bpy  # noqa: E402
 zip_path, address, audio, out_dir, frames = sys.argv[1:6]
 frames = int(frames)
 addon, prefs = harness.setup(zip_path, out_dir, address)
-generate_mod, take_mod, compat, bridge_api = harness.submodules(addon, "jobs", "importers.take", "compat",
+generate_mod, take_mod, compat, bridge_api = harness.submodules(addon, "running_jobs", "importers.take", "compat",
                                                                 "bridge_api")
 blend = os.path.join(out_dir, "scene.blend")
 bpy.ops.wm.save_as_mainfile(filepath=blend)

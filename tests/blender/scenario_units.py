@@ -26,7 +26,7 @@ def mod(name):
 
 emotion_track, submit, audio_source, rig_space = (mod("emotion_track"), mod("submit"), mod("audio_source"),
                                                   mod("rig_space"))
-face_rig, job, compat = mod("importers.face_rig"), mod("job"), mod("compat")
+face_rig, job, compat = mod("importers.face_rig"), mod("job_session"), mod("compat")
 bridge_requests = mod("bridge.requests")
 result = {}
 
@@ -338,7 +338,7 @@ class PrefsSelf(PanelSelf):
 
 panel_classes = mod("ui.panels").CLASSES
 assert {c.bl_space_type for c in panel_classes} == {"SEQUENCE_EDITOR", "VIEW_3D"}
-generate_mod, preferences_mod = mod("jobs"), mod("preferences")
+generate_mod, preferences_mod = mod("running_jobs"), mod("preferences")
 prefs = harness.preferences(addon)
 scene.emogene.sound_strip = strip.name
 states = [

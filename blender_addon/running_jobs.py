@@ -2,7 +2,7 @@
 timer that drives them (operators in ``operators/`` stay thin and call in here).
 
 ``generate_timer`` is a plain function registered with ``bpy.app.timers``: each
-call pumps every running :class:`~.job.GenerateSession` (never blocking more
+call pumps every running :class:`~.job_session.GenerateSession` (never blocking more
 than a few ms), mirrors its progress into the scene's panel state and the
 status bar, and imports a finished take. It returns the next interval, or None
 when no job is left. Headless tests call the same function in a loop, since
@@ -15,21 +15,21 @@ import os
 
 import bpy
 
-from . import bridge_api, compat, job, preferences, submit
+from . import bridge_api, compat, job_session, preferences, submit
 from .importers import take as take_importer
 
 TIMER_INTERVAL_S = 0.1
 
 #: running sessions by scene name
-SESSIONS: dict[str, job.GenerateSession] = {}
+SESSIONS: dict[str, job_session.GenerateSession] = {}
 #: what each session needs at import time, by scene name
 _PENDING: dict[str, submit.PreparedRequest] = {}
 #: finished sessions whose last message (an ack) gets a moment to leave before the socket closes
-_CLOSING: list[tuple[float, job.GenerateSession]] = []
+_CLOSING: list[tuple[float, job_session.GenerateSession]] = []
 CLOSE_DELAY_S = 0.5
 #: error codes after which the backend may still hold the job's results (the saved job id is kept)
-KEEP_JOB_ON = frozenset({job.ErrorCode.TIMEOUT, job.ErrorCode.INTERNAL, job.ErrorCode.BACKEND_RESTARTED,
-                        job.ErrorCode.STREAM_MOVED})
+KEEP_JOB_ON = frozenset({job_session.ErrorCode.TIMEOUT, job_session.ErrorCode.INTERNAL, job_session.ErrorCode.BACKEND_RESTARTED,
+                        job_session.ErrorCode.STREAM_MOVED})
 
 
 def report(level: str, message: str) -> None:
@@ -71,7 +71,7 @@ _SAVED_FIELDS = ("frame_start", "frame_end", "fps", "landmarks_only", "anchor", 
                  "clamped")
 
 
-def start(context, scene) -> job.GenerateSession:
+def start(context, scene) -> job_session.GenerateSession:
     """Prepare and send a request for ``scene``; raises :class:`submit.SubmitError` on bad settings."""
     _check_idle(scene)
     prefs, key = check_connection(context)
@@ -85,7 +85,7 @@ def start(context, scene) -> job.GenerateSession:
     return _launch(context, scene, prefs, key, prepared)
 
 
-def start_fetch(context, scene) -> job.GenerateSession:
+def start_fetch(context, scene) -> job_session.GenerateSession:
     """Fetch the results of the job whose id the scene saved (started before a reload or a lost
     connection) and import them as Generate would; raises :class:`submit.SubmitError`."""
     _check_idle(scene)
@@ -118,9 +118,9 @@ def check_connection(context):
 
 
 def _launch(context, scene, prefs, key, prepared: submit.PreparedRequest,
-            fetch_job_id: str | None = None, fetch_token: str | None = None) -> job.GenerateSession:
+            fetch_job_id: str | None = None, fetch_token: str | None = None) -> job_session.GenerateSession:
     try:
-        session = job.GenerateSession(
+        session = job_session.GenerateSession(
             prepared.message, prefs.backend_address.strip(), key, frame_start=prepared.frame_start,
             fps=prepared.fps, landmarks_only=prepared.landmarks_only,
             staging_root=os.path.join(preferences.cache_dir(context), "staging"),
@@ -162,7 +162,7 @@ def generate_timer() -> float | None:
     return None
 
 
-def _step(scene_name: str, session: job.GenerateSession) -> None:
+def _step(scene_name: str, session: job_session.GenerateSession) -> None:
     session.pump()
     scene = bpy.data.scenes.get(scene_name)
     if scene is None:  # scene deleted or renamed meanwhile: drop the job
@@ -181,10 +181,10 @@ def _step(scene_name: str, session: job.GenerateSession) -> None:
         _finish(scene_name, session)
 
 
-def _conclude(scene, session: job.GenerateSession) -> None:
+def _conclude(scene, session: job_session.GenerateSession) -> None:
     settings = scene.emogene
     prepared = _PENDING.get(scene.name)
-    if session.state == job.DONE:
+    if session.state == job_session.DONE:
         take = f"take_{settings.take_counter + 1:03d}"
         camera = bpy.data.objects.get(prepared.camera or "")
         try:
@@ -216,7 +216,7 @@ def _conclude(scene, session: job.GenerateSession) -> None:
             bpy.ops.ed.undo_push(message=f"EmoGene {take}")
         except Exception:
             pass
-    elif session.state == job.CANCELLED:
+    elif session.state == job_session.CANCELLED:
         settings.job_state = "CANCELLED"
         settings.status = session.status
         settings.job_id = ""
@@ -231,10 +231,10 @@ def _conclude(scene, session: job.GenerateSession) -> None:
         report("ERROR", session.error)
 
 
-def _finish(scene_name: str, session: job.GenerateSession) -> None:
+def _finish(scene_name: str, session: job_session.GenerateSession) -> None:
     SESSIONS.pop(scene_name, None)
     _PENDING.pop(scene_name, None)
-    if session.state == job.DONE:
+    if session.state == job_session.DONE:
         session.close(keep_socket=True)  # closed by _close_finished once the ack has had time to leave
         _CLOSING.append((session.clock() + CLOSE_DELAY_S, session))
     else:
