@@ -248,3 +248,20 @@ def test_training_resumes_from_its_checkpoint(trained_subject):
     assert more["steps"] == summary["steps"] + 15
     assert more["heldout_psnr"] > summary["mean_frame_psnr"]
     assert (subject / "training_curves.png").stat().st_size > 0
+
+
+def test_a_subject_rescaled_to_twice_its_size_fine_tunes_from_its_weights(trained_subject, tmp_path):
+    from backend.render.prepare import rescale_prepared
+    from backend.render.subject_dataset import SubjectDataset
+    from backend.render.train import TrainConfig, train_subject
+    subject, _ = trained_subject
+    fine = rescale_prepared(subject, tmp_path / "cnn2_test", 2 * RESOLUTION, progress=False)
+    coarse, data = SubjectDataset(subject), SubjectDataset(fine)
+    assert data.frames.shape[1:3] == (2 * RESOLUTION, 2 * RESOLUTION) and len(data.frames) == len(coarse.frames)
+    assert np.allclose(data.info["intrinsics"], 2 * np.asarray(coarse.info["intrinsics"]))
+    assert (data.track["landmarks"] == coarse.track["landmarks"]).all()     # the same track: the code stays valid
+    out = train_subject(fine, TrainConfig(steps=10, minutes=None, eval_every=10 ** 9, checkpoint_every=10 ** 9,
+                                          eval_frames=2, occupancy_warmup=10 ** 9),
+                        init_from=subject / "nerf", progress=False)
+    # ten steps from scratch are nowhere near the mean frame; from the coarse weights they are far above it
+    assert out["heldout_psnr"] > out["mean_frame_psnr"] + 0.5, out

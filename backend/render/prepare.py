@@ -372,3 +372,64 @@ def prepare_subject(video: str | Path | list[str | Path], out_dir: str | Path, a
     (out_dir / "subject.json").write_text(json.dumps(subject, indent=2))
     meta_path.write_text(json.dumps({"key": key, "frames": count, "size": [w, h], "clips": len(clips)}))
     return out_dir
+
+
+def rescale_prepared(subject_dir: str | Path, out_dir: str | Path, resolution: int, progress: bool = True) -> Path:
+    """A copy of a prepared single-video subject at another working ``resolution`` (e.g. 256 for
+    fine-tuning a 128² NeRF on finer rays): frames and person masks re-extracted from the source
+    video at that size, the *same* track (so the NeRF's landmark code stays valid), head masks and
+    mouth boxes rescaled, camera intrinsics scaled. Reused when already made at that size."""
+    import cv2
+    from mediapipe.python.solutions import selfie_segmentation
+    from tqdm import tqdm
+
+    from backend.render.tracking import iter_video_frames
+
+    subject_dir, out_dir = Path(subject_dir), Path(out_dir)
+    info = json.loads((subject_dir / "subject.json").read_text())
+    if info.get("source_clips"):
+        raise ValueError(f"{subject_dir}: rescaling a multi-clip subject is not supported")
+    video = Path(info["source_video"])
+    if not video.is_absolute():
+        video = (Path(__file__).resolve().parents[2] / video).resolve()
+    src_w, src_h = info["source_size"]
+    w, h = working_size((src_w, src_h), resolution)
+    prepared = out_dir / "prepared"
+    meta = {"from": str(subject_dir.resolve()), "size": [w, h], "version": PREPARE_VERSION}
+    if (prepared / "meta.json").is_file() and json.loads((prepared / "meta.json").read_text()) == meta:
+        return out_dir
+    prepared.mkdir(parents=True, exist_ok=True)
+    track = dict(np.load(subject_dir / "prepared" / "track_native.npz"))
+    count = len(track["landmarks"])
+    frames = np.empty((count, h, w, 3), np.uint8)
+    masks = np.empty((count, h, w), np.float32)
+    segmenter = selfie_segmentation.SelfieSegmentation(model_selection=0)
+    try:
+        for i, rgb in enumerate(tqdm(iter_video_frames(video, count), total=count, desc=f"frames + masks at {w}x{h}",
+                                     unit="frame", disable=not progress)):
+            frames[i] = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+            seg = segmenter.process(rgb).segmentation_mask
+            masks[i] = cv2.resize((seg > 0.5).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    finally:
+        segmenter.close()
+    lm_px = track["landmarks_image"] * np.array([w / src_w, h / src_h], np.float32)
+    track["landmarks_working"] = lm_px
+    head = np.stack([head_mask(masks[i], lm_px[i]) for i in range(count)])
+    np.save(prepared / "frames.npy", frames)
+    np.save(prepared / "masks.npy", (masks * 255).round().astype(np.uint8))
+    np.save(prepared / "head_masks.npy", (head * 255).round().astype(np.uint8))
+    np.save(prepared / "mouth_boxes.npy", np.stack([mouth_box(lm_px[i], (w, h)) for i in range(count)]))
+    np.savez(prepared / "track_native.npz", **track)
+    background = clean_background(frames, masks)
+    cv2.imwrite(str(out_dir / "background.png"), cv2.cvtColor(background, cv2.COLOR_RGB2BGR))
+    zoom = w / info["image_size"][0]
+    fx, fy, cx, cy = info["intrinsics"]
+    camera = PinholeCamera(fx * zoom, fy * zoom, cx * zoom, cy * zoom, w, h, np.eye(4))
+    world_from_anchor = np.asarray(info["world_from_anchor"], np.float64).reshape(4, 4)
+    (out_dir / "track.npz").write_bytes((subject_dir / info["track"]).read_bytes())
+    rescaled = dict(info, image_size=[w, h], intrinsics=[camera.fx, camera.fy, camera.cx, camera.cy],
+                    training_camera=pinhole_to_blender(camera, world_from_anchor).to_content(),
+                    background="background.png", track="track.npz", nerf=None)
+    (out_dir / "subject.json").write_text(json.dumps(rescaled, indent=2))
+    (prepared / "meta.json").write_text(json.dumps(meta))
+    return out_dir

@@ -173,8 +173,10 @@ def _save(model: SubjectNeRF, optimizer, step: int, history: dict, elapsed: floa
 
 def train_subject(subject_dir: str | Path, config: TrainConfig | None = None, device: torch.device | str = "cpu",
                   resume: bool = False, progress: bool = True,
-                  should_stop: Callable[[], bool] | None = None) -> dict:
-    """Train (or resume) the NeRF of a prepared subject; returns a summary with held-out PSNR."""
+                  should_stop: Callable[[], bool] | None = None, init_from: str | Path | None = None) -> dict:
+    """Train (or resume) the NeRF of a prepared subject; returns a summary with held-out PSNR.
+    ``init_from``: a checkpoint stem whose weights (fields, landmark code, occupancy, banks) start
+    the run: fine-tuning, e.g. a 128² NeRF on the same subject's 256² frames."""
     from tqdm import tqdm
 
     from backend.checkpoints import load_checkpoint
@@ -194,6 +196,8 @@ def train_subject(subject_dir: str | Path, config: TrainConfig | None = None, de
     history: dict = {"loss": [], "psnr": [], "occupancy": []}
     state_path = out_dir / "train_state.pt"
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=1e-15, betas=(0.9, 0.99))
+    if init_from is not None and not (resume and state_path.is_file()):
+        load_checkpoint(Path(init_from), model, kind=MODEL_KIND, version=MODEL_VERSION, device=device)
     if resume and state_path.is_file():
         load_checkpoint(out_dir / CHECKPOINT_STEM, model, kind=MODEL_KIND, version=MODEL_VERSION, device=device)
         state = torch.load(state_path, map_location=device, weights_only=False)
