@@ -138,9 +138,12 @@ def test_pause_gate_closes_pauses_and_edges_but_not_brief_gaps():
     speech[58:65] = True         # an 8-frame gap (50-57): shorter than min_pause, speech continues
     gate = pause_gate(speech)    # ... then 5 silent frames at the end
     assert gate.shape == (70,)
-    # pauses closed; the lips part one frame before a speech onset (lead), half-way (ramp 1)
-    assert np.all(gate[:3] == 0) and np.all(gate[30:41] == 0) and np.all(gate[65:] == 0)
-    assert gate[3] == 0.5 and gate[41] == 0.5 and gate[64] == 0.5, gate   # at the end: ramp on the speech side
+    # pauses closed, the motion ramps in and out on the speech side (ramp 1: half-way)
+    assert np.all(gate[:4] == 0) and np.all(gate[30:42] == 0) and np.all(gate[65:] == 0)
+    assert gate[4] == 0.5 and gate[42] == 0.5 and gate[64] == 0.5, gate
+    # lead 1: the lips part one frame before each speech onset (not at the end)
+    lead = pause_gate(speech, lead=1)
+    assert lead[3] == 0.5 and lead[41] == 0.5 and lead[4] == 1.0 and np.all(lead[65:] == 0)
     assert gate[20:23].min() == 1.0 and gate[50:58].min() == 1.0, "a brief VAD gap keeps the speech motion"
     assert gate[10] == 1.0 and gate[46] == 1.0
     assert np.all(np.abs(np.diff(gate)) <= 0.5), "ramps, no jumps"

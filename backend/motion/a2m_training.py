@@ -57,7 +57,8 @@ class SpeechMotionTrainConfig:
     liveliness_weight: float = 1.0
     sync_weight: float = 0.0           # 0 disables the SyncNet term
     sync_stride: int = 4
-    ensemble: int = 1                  # networks trained with seeds seed, seed+1, ... and averaged (velocity re-matched)
+    ensemble: int = 4                  # networks trained with seeds seed, seed+1, ... and averaged (velocity re-matched):
+                                       # 3 averaged: +0.03 gated opening corr. on the training people's validation split
     ema_decay: float = 0.0             # > 0: the returned weights are a moving average over the steps (this decay per step)
 
 

@@ -19,6 +19,11 @@ closed-lips pose the silence gate pulls to; ``mean_face`` the training speakers'
   inference the code is ``unseen + temperature * sigma * eps`` (``eps`` from the seed,
   ``sigma`` the spread of the training speakers' codes): seeds pick a plausible
   speaking style (how wide, how rounded), temperature 0 is the deterministic mean style.
+* Ensemble (``members``): networks trained apart with different seeds, their PCA coefficients
+  averaged (each with its own style table, the same random draw); ``output_gain`` gives the
+  average the members' mouth speed back (averaging damps motion). On a validation split of
+  the training people 3 averaged networks followed unseen mouths better than any one of them
+  (gated opening correlation 0.362 -> 0.392).
 """
 from __future__ import annotations
 
