@@ -59,7 +59,6 @@ class SpeechMotionTrainConfig:
     sync_stride: int = 4
     ensemble: int = 4                  # networks trained with seeds seed, seed+1, ... and averaged (velocity re-matched):
                                        # 3 averaged: +0.03 gated opening corr. on the training people's validation split
-    ema_decay: float = 0.0             # > 0: the returned weights are a moving average over the steps (this decay per step)
 
 
 def fit_statistics(model: SpeechMotionModel, clips: list[TrackClip]) -> None:
@@ -199,18 +198,8 @@ def _train_network(cfg: SpeechMotionTrainConfig, clips: list[TrackClip], device:
     point_w[MOUTH] = cfg.mouth_weight
     point_w /= point_w.mean()
     gen = torch.Generator().manual_seed(cfg.seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    ema = [p.detach().clone() for p in params] if cfg.ema_decay > 0 else None
 
-    def update_ema(i: int) -> None:
-        decay = min(cfg.ema_decay, (1 + i) / (10 + i))
-        with torch.no_grad():
-            for e, p in zip(ema, params):
-                e.lerp_(p, 1 - decay)
-
-    def step(i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        if ema is not None and i > 0:      # the weights after the previous step's update
-            update_ema(i)
+    def step(_: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         mel, disp, who = data.sample(cfg.batch)
         aug = torch.rand(cfg.batch, generator=gen) < cfg.augment_prob
         if aug.any():
@@ -243,11 +232,6 @@ def _train_network(cfg: SpeechMotionTrainConfig, clips: list[TrackClip], device:
 
     history = fit(model, step, cfg, "train audio2motion", should_stop, weight_decay=1e-3, clip_grad_norm=5.0,
                   progress=progress)
-    if ema is not None:
-        update_ema(cfg.steps)
-        with torch.no_grad():
-            for e, p in zip(ema, params):
-                p.copy_(e)
     if model.style is not None:
         codes = model.style.weight[: len(data.people)].detach()
         model.style_sigma.copy_(codes.std(0) if len(data.people) > 1 else torch.zeros_like(codes[0]))
