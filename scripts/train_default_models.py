@@ -126,6 +126,7 @@ def main(argv=None) -> int:
 
 def model_card(s, steps, timings, finals, metrics, pose_clip, commit, out: Path, threads: int) -> str:
     from backend.motion.eval_report import markdown
+    from backend.motion.a2m_training import SpeechMotionTrainConfig
     size = sum(p.stat().st_size for p in Path(out).glob("*.safetensors"))
     talking_seconds = sum(c.frames for c in s.talking_train) / 25
     talking_speakers = len({c.speaker for c in s.talking_train})
@@ -157,7 +158,8 @@ def model_card(s, steps, timings, finals, metrics, pose_clip, commit, out: Path,
                        ("LDM (emotion fields, closed form)", "ldm"), ("emotion classifier", "emotion")):
         key = stem
         fname = "emotion_classifier" if stem == "emotion" else stem
-        lines.append(f"| {name} | `{fname}.safetensors` | {steps.get(key, '?')} | {timings.get(key, 'n/a')} | "
+        shown = f"{SpeechMotionTrainConfig().ensemble} x {steps.get(key, '?')}" if key == "audio2motion" else steps.get(key, "?")
+        lines.append(f"| {name} | `{fname}.safetensors` | {shown} | {timings.get(key, 'n/a')} | "
                      f"{json.dumps(finals.get(key, {}))} |")
     lines += ["", "## Metrics on held-out data (`emogene eval motion`)", "",
               markdown(metrics).split("\n", 2)[2], "",

@@ -377,7 +377,7 @@ def model_card_lines(section: dict, train_clips: list[TrackClip],
             f"{d['train']['speakers']} people, {d['train']['clips']} clips, {d['train']['minutes']} min "
             f"({d['train']['speech_minutes']} min of speech): " + "; ".join(
                 f"{lic}: {', '.join(sorted(names))}" for lic, names in sorted(by_licence.items())) + ".",
-            *([f"- SyncNet: {len(syncnet_clips)} of those clips (trained before `lipsync_data.SYNC_RECHECKED` "
+            *([f"- SyncNet: {len(syncnet_clips)} of those clips (trained before `lipsync_data.SYNC_RECHECKED` / `AUDIO_OFFSET` "
                f"added {', '.join(sorted(set(names) - set(syncnet_clips)))}; `syncnet.json` lists them)."]
               if own_syncnet else []),
             f"- Held out by person (never trained on by any model, SyncNet included): "
