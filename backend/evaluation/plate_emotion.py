@@ -533,7 +533,7 @@ def judge_subject(judge: EmotionJudge, plates: SubjectPlates, ceiling_bursts: in
         g[3].append(np.full(len(dpred), label))
         g[4].append(dpred)
         g[5].append(take.bursts)
-        if take.emotion == "neutral" and take.intensity > 0:
+        if take.emotion == "neutral" and take.intensity == max(t.intensity for t in plates.takes):
             neutral_hits.append(pred == EMOTION_INDEX["neutral"])
             neutral_units.append(take.bursts)
     out["by_intensity"] = {}
@@ -546,7 +546,8 @@ def judge_subject(judge: EmotionJudge, plates: SubjectPlates, ceiling_bursts: in
         driving_summary["ci95"] = bootstrap_interval(dy, dp, bursts)
         plates_summary["bursts"] = int(len(np.unique(bursts)))
         out["by_intensity"][name] = {"plates": plates_summary, "driving_landmarks": driving_summary}
-    # keyed neutral at intensity > 0: the plates the user gets for "neutral", judged against the intensity-0 take
+    # keyed neutral at the top intensity (every burst): the plates the user gets for "neutral", judged against the
+    # intensity-0 take
     hits = np.concatenate(neutral_hits) if neutral_hits else np.zeros(0, bool)
     out["neutral_stays_neutral"] = float(hits.mean()) if len(hits) else float("nan")
     out["neutral_stays_neutral_ci95"] = _share_interval(hits, np.concatenate(neutral_units)) if len(hits) \
