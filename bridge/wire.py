@@ -7,7 +7,8 @@ cannot be shifted between frames without breaking it); it is empty without a key
 Receiving checks, in order: frame count, tag, sizes, JSON, version, signature,
 header fields, buffer descriptors vs. bytes, and raises :class:`BridgeError` with
 a stable code. Arrays travel raw and little-endian with a ``{dtype, shape}``
-descriptor; received arrays are read-only views of the frames (no copy).
+descriptor; received arrays are read-only views of the frames (no copy). :func:`receive`
+takes a message off a socket: the small fixed frames as bytes, the buffers as zero-copy frames.
 """
 from __future__ import annotations
 
