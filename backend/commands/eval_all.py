@@ -13,12 +13,13 @@ def add_arguments(parser) -> None:
                         help="prepared tracks for the motion metrics (default cache/tracks; make them with "
                              "`emogene prepare ../shared/data --out cache/tracks`)")
     parser.add_argument("--subject", default="default", help="subject whose NeRF is evaluated")
-    parser.add_argument("--render-frames", type=int, default=24, help="held-out frames rendered for the render metrics")
+    parser.add_argument("--render-frames", type=int, default=None,
+                        help="held-out frames rendered for the render metrics (default: the evaluation's own)")
     parser.add_argument("--skip-motion", action="store_true")
     parser.add_argument("--skip-render", action="store_true")
     parser.add_argument("--skip-emotion", action="store_true", help="skip the plate-level emotion evaluation")
-    parser.add_argument("--emotion-frames", type=int, default=18,
-                        help="plates rendered per take by the emotion evaluation (default 18)")
+    parser.add_argument("--emotion-frames", type=int, default=None,
+                        help="plates rendered per take at intensity 1 by the emotion evaluation (default: its own)")
     add_device_argument(parser)
 
 
@@ -27,11 +28,12 @@ def run(args) -> int:
     from backend.evaluation.report import ReportConfig, write_report
 
     try:
+        counts = {name: value for name, value in (("render_frames", args.render_frames),
+                                                  ("emotion_frames", args.emotion_frames)) if value is not None}
         summary = write_report(ReportConfig(out=args.out, tracks=args.tracks, subject=args.subject,
-                                            render_frames=args.render_frames, skip_motion=args.skip_motion,
-                                            skip_render=args.skip_render, skip_emotion=args.skip_emotion,
-                                            emotion_frames=args.emotion_frames,
-                                            device=str(resolve_device(args.device))))
+                                            skip_motion=args.skip_motion, skip_render=args.skip_render,
+                                            skip_emotion=args.skip_emotion, device=str(resolve_device(args.device)),
+                                            **counts))
     except (LookupError, RuntimeError, OSError) as exc:
         print(f"emogene eval all: {exc}", file=sys.stderr)
         return 1
