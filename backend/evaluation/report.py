@@ -32,7 +32,8 @@ class ReportConfig:
     out: Path = Path("eval_report")
     tracks: Path = Path("cache/tracks")
     subject: str = "default"
-    render_frames: int = 24
+    render_frames: int = 24             # held-out frames of the working-resolution render metrics
+    plate_frames: int | None = None     # held-out full-size plates (None: evaluate_plates' own default, 80)
     skip_motion: bool = False
     skip_render: bool = False
     skip_emotion: bool = False
@@ -139,8 +140,9 @@ def write_report(config: ReportConfig) -> dict:
         from backend.render.evaluate_plates import evaluate_plates
         from backend.subjects import SubjectStore
         # full-size plates (NeRF + super-resolution) of the shipped subject vs the real source frames
+        plate_counts = {} if config.plate_frames is None else {"frames": config.plate_frames}
         summary["plates"] = evaluate_plates(SubjectStore().path(config.subject), out / "render",
-                                            frames=config.render_frames, device=config.device)
+                                            device=config.device, **plate_counts)
         summary["render_seconds"] = round(time.time() - t, 1)
         commands.append(f"emogene eval render --subject {subject_dir} --frames {config.render_frames} "
                         f"--out {out / 'render'}")
