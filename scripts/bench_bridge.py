@@ -17,6 +17,7 @@ reported, so load from other processes hits every mode alike. The round trip's C
 steadier measure of what the bridge costs.
 
     .venv/bin/python scripts/bench_bridge.py [--transport tcp|ipc] [--messages 3000] [--plates 100] [--curve]
+        [--placement os|same-core|two-cores]
 """
 from __future__ import annotations
 
@@ -39,8 +40,21 @@ KEY = b"benchmark-key-0123456789abcdef01"
 LIMITS = Limits(max_message_bytes=64 * 1024 * 1024)
 
 
-def _backend(address: str, ready, curve_secret: bytes | None = None) -> None:
+#: --placement: the CPUs of (client, backend). On 2 cores the scheduler either keeps the two processes on one
+#: core or spreads them, and the raw round trip differs ~2x between the two; pinning measures each alike.
+PLACEMENTS: dict[str, tuple[set[int] | None, set[int] | None]] = {
+    "os": (None, None), "same-core": ({0}, {0}), "two-cores": ({0}, {1})}
+
+
+def _pin(cpus: set[int] | None) -> None:
+    """Pin this process (and the threads it starts afterwards, e.g. ZeroMQ's I/O thread) to ``cpus``."""
+    if cpus is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cpus)
+
+
+def _backend(address: str, ready, curve_secret: bytes | None = None, cpus: set[int] | None = None) -> None:
     """The backend side: a ROUTER answering commands (echo / pong / plate streams)."""
+    _pin(cpus)
     ctx = zmq.Context()
     router = ctx.socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
@@ -171,7 +185,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15,
                         help="runs per measure, interleaved; the median run is reported")
     parser.add_argument("--curve", action="store_true", help="also measure over a CURVE-encrypted socket")
+    parser.add_argument("--placement", choices=sorted(PLACEMENTS), default="os",
+                        help="where client and backend run: as the OS schedules them (default), pinned to one "
+                             "core, or pinned to two cores")
     args = parser.parse_args()
+    client_cpus, backend_cpus = PLACEMENTS[args.placement]
+    if args.placement != "os" and (not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2):
+        parser.error("--placement needs os.sched_setaffinity and at least 2 CPUs")
 
     def endpoint(port: int, name: str) -> str:
         return (f"tcp://127.0.0.1:{port}" if args.transport == "tcp"
@@ -182,7 +202,7 @@ def main() -> None:
     spawn = mp.get_context("spawn")
     backends = []
     ready = spawn.Event()
-    backends.append(spawn.Process(target=_backend, args=(address, ready), daemon=True))
+    backends.append(spawn.Process(target=_backend, args=(address, ready, None, backend_cpus), daemon=True))
     backends[-1].start()
     ready.wait(30)
     modes: tuple[str, ...] = ("raw", "bridge", "bridge-key")
@@ -190,10 +210,12 @@ def main() -> None:
         public, secret = zmq.curve_keypair()
         addresses.update(curve=endpoint(5798, "curve"), curve_key=public)
         ready = spawn.Event()
-        backends.append(spawn.Process(target=_backend, args=(addresses["curve"], ready, secret), daemon=True))
+        backends.append(spawn.Process(target=_backend, args=(addresses["curve"], ready, secret, backend_cpus),
+                                      daemon=True))
         backends[-1].start()
         ready.wait(30)
         modes += ("raw-curve", "bridge-key-curve")
+    _pin(client_cpus)
     ctx = zmq.Context()
     lat: dict[str, list[list[float]]] = {m: [] for m in modes}
     cpu: dict[str, list[float]] = {m: [] for m in modes}
@@ -229,7 +251,8 @@ def main() -> None:
     fps = {m: args.plates / statistics.median(thr[m]) for m in modes}
 
     print(f"bridge benchmark over {args.transport} ({args.messages} round trips, {args.plates} plates of "
-          f"{args.size}x{args.size} RGBA = {plate_mb:.0f} MB; median of {args.repeats} interleaved runs)")
+          f"{args.size}x{args.size} RGBA = {plate_mb:.0f} MB; median of {args.repeats} interleaved runs; "
+          f"placement {args.placement})")
     header = f"{'measure':<28}{'raw pyzmq':>12}{'bridge':>12}{'ratio':>8}{'bridge+HMAC':>13}{'ratio':>8}"
     print(header)
     print("-" * len(header))
