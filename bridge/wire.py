@@ -213,7 +213,7 @@ def deserialize(frames: Sequence[Any], key: bytes | None = None,
                           f"header of {len(header_view)} bytes is over the limit of {limits.max_header_bytes}")
     header = _parse_header(header_view)
     msg_id = header.get("msg_id")
-    if type(msg_id) is not str or not 0 < len(msg_id) <= _MAX_ID_LENGTH:
+    if not _is_id(msg_id):
         msg_id = None
     if header.get("version") != PROTOCOL_VERSION:
         raise BridgeError(ErrorCode.VERSION_MISMATCH,
@@ -255,6 +255,11 @@ def _parse_header(view: memoryview) -> dict:
     return header
 
 
+def _is_id(value: Any) -> bool:
+    """A message, parent or job id: a string of 1 to ``_MAX_ID_LENGTH`` characters."""
+    return type(value) is str and 0 < len(value) <= _MAX_ID_LENGTH
+
+
 def _id_error(name: str, msg_id: str | None) -> BridgeError:
     return BridgeError(ErrorCode.MALFORMED, f"header field {name!r} must be a string of 1-{_MAX_ID_LENGTH} "
                        f"characters or null", parent_id=msg_id)
@@ -263,19 +268,18 @@ def _id_error(name: str, msg_id: str | None) -> BridgeError:
 def _build_message(header: dict, buffer_views: list[memoryview], msg_id: str | None) -> Message:
     get = header.get
     msg_type = get("type")
-    if type(msg_type) is not str or msg_type not in MESSAGE_TYPES:
-        if type(msg_type) is not str:
-            raise BridgeError(ErrorCode.MALFORMED, "header field 'type' is missing or not a string",
-                              parent_id=msg_id)
+    if type(msg_type) is not str:
+        raise BridgeError(ErrorCode.MALFORMED, "header field 'type' is missing or not a string", parent_id=msg_id)
+    if msg_type not in MESSAGE_TYPES:
         raise BridgeError(ErrorCode.UNKNOWN_TYPE,
                           f"unknown message type {msg_type[:64]!r}; known: {', '.join(sorted(MESSAGE_TYPES))}",
                           parent_id=msg_id)
     if msg_id is None:
         raise BridgeError(ErrorCode.MALFORMED, "header field 'msg_id' is missing or not a short string")
     parent_id, job_id = get("parent_id"), get("job_id")
-    if parent_id is not None and (type(parent_id) is not str or not 0 < len(parent_id) <= _MAX_ID_LENGTH):
+    if parent_id is not None and not _is_id(parent_id):
         raise _id_error("parent_id", msg_id)
-    if job_id is not None and (type(job_id) is not str or not 0 < len(job_id) <= _MAX_ID_LENGTH):
+    if job_id is not None and not _is_id(job_id):
         raise _id_error("job_id", msg_id)
     timestamp = get("time", 0.0)
     if type(timestamp) not in _NUMBER_TYPES or not -_MAX_TIME <= timestamp <= _MAX_TIME:   # NaN fails too
@@ -293,7 +297,8 @@ def _build_message(header: dict, buffer_views: list[memoryview], msg_id: str | N
                           parent_id=msg_id)
     buffers = ([_decode_buffer(i, d, v, msg_id) for i, (d, v) in enumerate(zip(descriptors, buffer_views))]
                if descriptors else [])
-    return Message(msg_type, content, buffers, job_id, parent_id, msg_id, PROTOCOL_VERSION, float(timestamp))
+    return Message(msg_type, content, buffers, job_id=job_id, parent_id=parent_id, msg_id=msg_id,
+                   version=PROTOCOL_VERSION, time=float(timestamp))
 
 
 def _decode_buffer(index: int, descriptor: Any, view: memoryview, msg_id: str | None):
