@@ -482,17 +482,6 @@ def tracker_ceiling(plates: SubjectPlates, intensity: float = 1.0, bursts: int |
     return transfer_ratio(SubjectPlates(plates.subject, plates.frames, [sub_neutral] + takes), intensity)
 
 
-def _share_interval(hits: np.ndarray, units: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95 % percentile interval of a share of frames, resampling whole bursts."""
-    ids, inverse = np.unique(units, return_inverse=True)
-    h = np.bincount(inverse, weights=np.asarray(hits, float), minlength=len(ids))
-    n = np.bincount(inverse, minlength=len(ids)).astype(float)
-    picks = np.random.default_rng(seed).integers(0, len(ids), (reps, len(ids)))
-    shares = h[picks].sum(1) / np.maximum(n[picks].sum(1), 1)
-    lo, hi = np.quantile(shares, [0.025, 0.975])
-    return float(lo), float(hi)
-
-
 def judge_subject(judge: EmotionJudge, plates: SubjectPlates, ceiling_bursts: int | None = 2) -> dict:
     """Per-intensity accuracy summaries on the tracked plates and on the driving landmarks (each with a 95 %
     bootstrap interval over bursts), keyed neutral read as neutral, pixel differences, transfer ratios."""
@@ -550,8 +539,11 @@ def judge_subject(judge: EmotionJudge, plates: SubjectPlates, ceiling_bursts: in
     # intensity-0 take
     hits = np.concatenate(neutral_hits) if neutral_hits else np.zeros(0, bool)
     out["neutral_stays_neutral"] = float(hits.mean()) if len(hits) else float("nan")
-    out["neutral_stays_neutral_ci95"] = _share_interval(hits, np.concatenate(neutral_units)) if len(hits) \
-        else (float("nan"), float("nan"))
+    # the share's interval is the one-label case of the accuracy interval: label neutral, a miss predicts another
+    neutral_label = np.full(len(hits), EMOTION_INDEX["neutral"])
+    out["neutral_stays_neutral_ci95"] = bootstrap_interval(
+        neutral_label, np.where(hits, neutral_label, (neutral_label + 1) % NUM_EMOTIONS),
+        np.concatenate(neutral_units)) if len(hits) else (float("nan"), float("nan"))
     out["transfer"] = transfer_ratio(plates)
     if ceiling_bursts is None or ceiling_bursts > 0:
         out["transfer"]["tracker_ceiling"] = tracker_ceiling(plates, bursts=ceiling_bursts)["ratio"]
