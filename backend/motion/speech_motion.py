@@ -27,7 +27,7 @@ closed-lips pose the silence gate pulls to; ``mean_face`` the training speakers'
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -153,7 +153,7 @@ class SpeechMotionModel(nn.Module):
         """One model averaging single-network ``models`` trained on the same data (same PCA statistics)."""
         if any(m.config.members != 1 for m in models):
             raise ValueError("merge takes single-network models")
-        config = SpeechMotionConfig(**{**models[0].config.__dict__, "members": len(models)})
+        config = replace(models[0].config, members=len(models))
         merged = cls(config)
         state = models[0].state_dict()
         for k, m in enumerate(models[1:]):
