@@ -216,7 +216,7 @@ EXPRESSION_MODES = ("warp", "code")
 CARRY_MODES = ("none", "clamped", "residual")
 #: landmark groups an emotion gain may name
 GAIN_REGIONS: dict[str, tuple[int, ...]] = {
-    "brows": tuple(ibug.REGIONS["brow_r"]) + tuple(ibug.REGIONS["brow_l"]),
+    "brows": BROWS,
     "eyes": tuple(ibug.REGIONS["eye_r"]) + tuple(ibug.REGIONS["eye_l"]),
 }
 #: FaceMesh reads only part of a brow or eyelid movement: warping a plate in 2-D by a displacement and tracking
@@ -285,11 +285,11 @@ def _with_emotion_gain(landmarks: torch.Tensor, neutral: torch.Tensor | None,
     if neutral is None or not config.emotion_gain:
         return landmarks
     emotion = landmarks - neutral
-    gain = config.gain_vector().to(landmarks).expand(emotion.shape[1:]).clone()
+    gain = config.gain_vector().to(landmarks).expand(emotion.shape[1:])
     # a lowered brow keeps gain 1: a backward warp cannot tuck the upper lid under it, and amplified it smears
     # brow and eye into one dark band (angry at 512²)
     lowered = torch.zeros_like(emotion[..., :1], dtype=torch.bool)
-    lowered[:, list(GAIN_REGIONS["brows"])] = emotion[:, list(GAIN_REGIONS["brows"]), 1:2] < 0
+    lowered[:, list(BROWS)] = emotion[:, list(BROWS), 1:2] < 0
     return neutral + emotion * torch.where(lowered, torch.ones_like(gain), gain)
 
 
