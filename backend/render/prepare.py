@@ -183,13 +183,37 @@ class _PreparedClip:
 MIN_FACE_FOUND = 0.5
 
 
-def _prepare_clip(clip: SessionClip, config: PrepareConfig, label: str, progress: bool) -> _PreparedClip:
-    """Track one clip and extract its frames and person masks at the working resolution."""
+def _working_frames_and_masks(video: Path, count: int, size: tuple[int, int], threshold: float, desc: str,
+                              progress: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """The first ``count`` frames of ``video`` resized to ``size`` and their person masks (selfie segmentation at
+    the source size, thresholded, resized), plus how many frames were decoded."""
     import cv2
     from mediapipe.python.solutions import selfie_segmentation
     from tqdm import tqdm
 
-    from backend.render.tracking import iter_video_frames, track_subject_video
+    from backend.render.tracking import iter_video_frames
+
+    w, h = size
+    frames = np.empty((count, h, w, 3), np.uint8)
+    masks = np.empty((count, h, w), np.float32)
+    segmenter = selfie_segmentation.SelfieSegmentation(model_selection=0)
+    i = -1
+    try:
+        for i, rgb in enumerate(tqdm(iter_video_frames(video, count), total=count, desc=desc, unit="frame",
+                                     disable=not progress)):
+            frames[i] = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+            seg = segmenter.process(rgb).segmentation_mask
+            masks[i] = cv2.resize((seg > threshold).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    finally:
+        segmenter.close()
+    return frames, masks, i + 1
+
+
+def _prepare_clip(clip: SessionClip, config: PrepareConfig, label: str, progress: bool) -> _PreparedClip:
+    """Track one clip and extract its frames and person masks at the working resolution."""
+    from tqdm import tqdm
+
+    from backend.render.tracking import track_subject_video
 
     bar = tqdm(desc=f"tracking face{label}", unit="frame", disable=not progress)
 
@@ -206,21 +230,10 @@ def _prepare_clip(clip: SessionClip, config: PrepareConfig, label: str, progress
     count = track.frame_count
     src_w, src_h = track.image_size
     w, h = working_size(track.image_size, config.resolution)
-    frames = np.empty((count, h, w, 3), np.uint8)
-    masks = np.empty((count, h, w), np.float32)
-    segmenter = selfie_segmentation.SelfieSegmentation(model_selection=0)
-    i = -1
-    try:
-        for i, rgb in enumerate(tqdm(iter_video_frames(clip.video, count), total=count,
-                                     desc=f"frames + person mask{label}", unit="frame", disable=not progress)):
-            frames[i] = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
-            seg = segmenter.process(rgb).segmentation_mask
-            masks[i] = cv2.resize((seg > config.mask_threshold).astype(np.float32), (w, h),
-                                  interpolation=cv2.INTER_AREA)
-    finally:
-        segmenter.close()
-    if i + 1 < count:
-        raise RuntimeError(f"{clip.video}: decoded {i + 1} frames but tracked {count}")
+    frames, masks, decoded = _working_frames_and_masks(clip.video, count, (w, h), config.mask_threshold,
+                                                       f"frames + person mask{label}", progress)
+    if decoded < count:
+        raise RuntimeError(f"{clip.video}: decoded {decoded} frames but tracked {count}")
     lm_px = track.landmarks_image * np.array([w / src_w, h / src_h], np.float32)
     return _PreparedClip(track, frames, masks, lm_px)
 
@@ -380,10 +393,6 @@ def rescale_prepared(subject_dir: str | Path, out_dir: str | Path, resolution: i
     video at that size, the *same* track (so the NeRF's landmark code stays valid), head masks and
     mouth boxes rescaled, camera intrinsics scaled. Reused when already made at that size."""
     import cv2
-    from mediapipe.python.solutions import selfie_segmentation
-    from tqdm import tqdm
-
-    from backend.render.tracking import iter_video_frames
 
     subject_dir, out_dir = Path(subject_dir), Path(out_dir)
     info = json.loads((subject_dir / "subject.json").read_text())
@@ -401,17 +410,8 @@ def rescale_prepared(subject_dir: str | Path, out_dir: str | Path, resolution: i
     prepared.mkdir(parents=True, exist_ok=True)
     track = dict(np.load(subject_dir / "prepared" / "track_native.npz"))
     count = len(track["landmarks"])
-    frames = np.empty((count, h, w, 3), np.uint8)
-    masks = np.empty((count, h, w), np.float32)
-    segmenter = selfie_segmentation.SelfieSegmentation(model_selection=0)
-    try:
-        for i, rgb in enumerate(tqdm(iter_video_frames(video, count), total=count, desc=f"frames + masks at {w}x{h}",
-                                     unit="frame", disable=not progress)):
-            frames[i] = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
-            seg = segmenter.process(rgb).segmentation_mask
-            masks[i] = cv2.resize((seg > 0.5).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
-    finally:
-        segmenter.close()
+    frames, masks, _ = _working_frames_and_masks(video, count, (w, h), PrepareConfig().mask_threshold,
+                                                 f"frames + masks at {w}x{h}", progress)
     lm_px = track["landmarks_image"] * np.array([w / src_w, h / src_h], np.float32)
     track["landmarks_working"] = lm_px
     head = np.stack([head_mask(masks[i], lm_px[i]) for i in range(count)])
