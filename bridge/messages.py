@@ -94,7 +94,7 @@ class Message:
     def reply(self, type: str, content: dict[str, Any] | None = None,
               buffers: list[Buffer] | None = None, job_id: str | None = None) -> "Message":
         """A message answering this one (``parent_id`` set, ``job_id`` carried over)."""
-        return Message(type, content or {}, buffers or [], job_id or self.job_id, self.msg_id)
+        return Message(type, content or {}, buffers or [], job_id=job_id or self.job_id, parent_id=self.msg_id)
 
     @property
     def is_error(self) -> bool:
