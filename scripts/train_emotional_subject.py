@@ -199,6 +199,17 @@ Re-create: `.venv/bin/python scripts/train_emotional_subject.py --minutes {cfg['
 """
 
 
+def _prior_training(init_from: str | None) -> dict | None:
+    """Steps and seconds of the checkpoint a continued run starts from (None: from scratch)."""
+    if init_from is None:
+        return None
+    from backend.checkpoints import read_checkpoint_meta
+    from backend.render.model import MODEL_KIND, MODEL_VERSION
+    meta = read_checkpoint_meta(Path(init_from), kind=MODEL_KIND, version=MODEL_VERSION)
+    return {"init_from": str(init_from), "steps": int(meta.get("step") or 0),
+            "train_seconds": float(meta.get("train_seconds") or 0.0)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mead", default=str(MEAD), help="folder holding the MEAD M030 clips")
@@ -211,6 +222,13 @@ def main(argv=None) -> int:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--expression", default="code", choices=["code", "warp"],
                         help="how plates show expressions (subject.json 'expression'; default code)")
+    parser.add_argument("--prepare-only", action="store_true", help="prepare the subject folder, train nothing")
+    parser.add_argument("--init-from", default=None,
+                        help="checkpoint stem to continue from (e.g. backend/assets/subjects/mead_m030/nerf)")
+    parser.add_argument("--learning-rate", type=float, default=None, help="start learning rate (default TrainConfig's)")
+    parser.add_argument("--final-lr-ratio", type=float, default=None, help="end / start learning rate")
+    parser.add_argument("--anneal-by-time", action="store_true",
+                        help="decay the learning rate over the wall-clock budget too (ends annealed)")
     args = parser.parse_args(argv)
 
     from backend.data.mead_pools import pool_of
@@ -231,8 +249,15 @@ def main(argv=None) -> int:
     if prepare_seconds > 2 or not timing.is_file():
         timing.write_text(f"{prepare_seconds:.1f}")
     prepare_seconds = float(timing.read_text())
-    summary = train_subject(work, TrainConfig(steps=args.steps, minutes=args.minutes, threads=args.threads),
-                            resume=args.resume)
+    if args.prepare_only:
+        return 0
+    schedule = {k: v for k, v in (("learning_rate", args.learning_rate), ("final_lr_ratio", args.final_lr_ratio))
+                if v is not None}
+    config = TrainConfig(steps=args.steps, minutes=args.minutes, threads=args.threads,
+                         anneal_by_time=args.anneal_by_time, **schedule)
+    prior = _prior_training(args.init_from)
+    summary = train_subject(work, config, resume=args.resume, init_from=args.init_from)
+    summary["prior"] = prior
     metrics, renders = evaluate_heldout(work, threads=args.threads)
     heldout_sheet(work, renders, work / "heldout_sheet.png")               # shipped: small
     heldout_sheet(work, renders, work / "heldout_sheet_x2.png", scale=2)   # for looking at

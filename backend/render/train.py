@@ -31,6 +31,9 @@ class TrainConfig:
     torso_in_head_weight: float = 0.1   # torso must not cover the head region
     learning_rate: float = 1e-2
     final_lr_ratio: float = 0.05
+    #: opt-in: decay the learning rate by the larger of the step share and the wall-clock share of
+    #: ``minutes``, so a run the clock stops still ends annealed (off: decay by steps only)
+    anneal_by_time: bool = False
     code_noise: float = 0.05            # condition noise (smooths the code -> image map)
     occupancy_every: int = 16
     occupancy_warmup: int = 300
@@ -113,6 +116,15 @@ def mean_frame_psnr(data: SubjectDataset, count: int) -> float:
     idx = idx[np.linspace(0, len(idx) - 1, min(count, len(idx))).round().astype(int)]
     mean = data.frames[data.train_indices].astype(np.float64).mean(0) / 255
     return float(np.mean([psnr(mean, data.frames[i] / 255.0) for i in idx]))
+
+
+def schedule_share(config: TrainConfig, step: int, elapsed: float) -> float:
+    """How far along the learning-rate decay is, in [0, 1]: the step share, or with
+    ``anneal_by_time`` the larger of it and the share of the wall-clock budget spent."""
+    share = step / max(config.steps, 1)
+    if config.anneal_by_time and config.minutes:
+        share = max(share, elapsed / (config.minutes * 60))
+    return min(share, 1.0) if config.anneal_by_time else share
 
 
 def compute_losses(model: SubjectNeRF, batch: dict[str, torch.Tensor], cond, config: TrainConfig,
@@ -218,7 +230,7 @@ def train_subject(subject_dir: str | Path, config: TrainConfig | None = None, de
             break
         if should_stop is not None and should_stop():
             break
-        lr = config.learning_rate * config.final_lr_ratio ** (step / max(config.steps, 1))
+        lr = config.learning_rate * config.final_lr_ratio ** schedule_share(config, step, time.time() - start)
         for g in optimizer.param_groups:
             g["lr"] = lr
         if step >= config.occupancy_warmup and step % config.occupancy_every == 0:
