@@ -26,6 +26,9 @@ class TrainConfig:
     rays_per_step: int = 1024
     mouth_ray_share: float = 0.2        # share of rays drawn inside the mouth box
     mouth_weight: float = 4.0           # extra photometric weight on mouth pixels
+    #: opt-in: draw training frames ∝ rarity of their mouth shape (frame_weights.py), capped at
+    #: this many times the median frame (None: every frame equally often)
+    rare_mouth_cap: float | None = None
     alpha_weight: float = 0.5           # accumulated opacity vs person mask
     head_alpha_weight: float = 0.2      # head opacity vs head mask
     torso_in_head_weight: float = 0.1   # torso must not cover the head region
@@ -54,8 +57,10 @@ def psnr(pred: np.ndarray, target: np.ndarray) -> float:
 class RaySampler:
     """Draws training rays: random training frames, random pixels, a share inside the mouth box."""
 
-    def __init__(self, data: SubjectDataset, device: torch.device):
+    def __init__(self, data: SubjectDataset, device: torch.device, frame_weights: np.ndarray | None = None):
         self.device = device
+        #: per training frame (None: uniform); drawn with replacement by torch.multinomial
+        self.frame_weights = None if frame_weights is None else torch.as_tensor(frame_weights, dtype=torch.float64)
         self.frames = torch.from_numpy(data.frames)
         self.masks = torch.from_numpy(data.masks)
         self.head_masks = torch.from_numpy(data.head_masks)
@@ -67,7 +72,11 @@ class RaySampler:
         self.origins, self.dirs = origins, dirs
 
     def sample(self, count: int, mouth_share: float, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        frame = self.train[torch.randint(len(self.train), (count,), generator=generator)]
+        if self.frame_weights is None:
+            pick = torch.randint(len(self.train), (count,), generator=generator)
+        else:
+            pick = torch.multinomial(self.frame_weights, count, replacement=True, generator=generator)
+        frame = self.train[pick]
         n_mouth = int(count * mouth_share)
         x = torch.randint(self.w, (count,), generator=generator)
         y = torch.randint(self.h, (count,), generator=generator)
@@ -217,7 +226,12 @@ def train_subject(subject_dir: str | Path, config: TrainConfig | None = None, de
         step, history, elapsed = state["step"], state["history"], state["elapsed"]
     if config.compile:
         compile_fields(model)
-    sampler = RaySampler(data, device)
+    weights = None
+    if config.rare_mouth_cap is not None:
+        from backend.render.frame_weights import RareMouthWeighting, rare_mouth_weights
+        weights = rare_mouth_weights(data.track["landmarks"][data.train_indices],
+                                     RareMouthWeighting(cap=config.rare_mouth_cap))
+    sampler = RaySampler(data, device, weights)
     cond = data.conditions(model, data.train_indices, device)
     # the sampler indexes by absolute frame; conditions are per training frame starting at 0
     baseline = mean_frame_psnr(data, config.eval_frames)
