@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from backend.motion.audio2motion import LOWER_FACE
 from backend.motion.audio_features import normalise_mel, recording_mean, recording_scale
+from backend.motion.formants import COUNT as FORMANTS, formant_features, recording_formant_mean
 from backend.motion.tracks_data import MEL_BINS, MEL_PER_FRAME
 from bridge.landmarks import NUM_LANDMARKS
 
@@ -55,6 +56,7 @@ class SpeechMotionConfig:
     band_pool: int = 4            # average this many neighbouring mel bands first (smooths out pitch harmonics)
     feature_norm: str = "mean"    # per recording: "mean" (mean spectrum removed) or "meanvar" (+ per-band spread;
                                   # no gain on the training people's validation split: 0.405 vs 0.405, 3 seeds)
+    formants: bool = False        # add mel-LPC F1-F3 (speaker-normalised, :mod:`formants`) to the pooled bands
     members: int = 1              # networks trained apart (seeds) whose outputs are averaged (:meth:`SpeechMotionModel.merge`)
     lower_face_only: bool = True  # kept for ``audio2motion.animated_mask``
 
@@ -100,7 +102,7 @@ class _Network(nn.Module):
         super().__init__()
         self.register_buffer("style_sigma", torch.zeros(max(1, c.style_dim)))
         self.front = nn.Sequential(
-            nn.Conv1d(MEL_BINS // c.band_pool, c.front, 3, padding=1), nn.GELU(),
+            nn.Conv1d(MEL_BINS // c.band_pool + (FORMANTS if c.formants else 0), c.front, 3, padding=1), nn.GELU(),
             nn.Conv1d(c.front, c.front, 3, padding=1), nn.GELU(),
             nn.Conv1d(c.front, c.hidden, MEL_PER_FRAME, stride=MEL_PER_FRAME))
         self.style = nn.Embedding(c.speakers, c.style_dim) if c.style_dim else None
@@ -111,8 +113,12 @@ class _Network(nn.Module):
 
 
 def _run(net, band_pool: int, features: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
+    extra = features[..., MEL_BINS:]          # formant features (when the config has them) are not pooled
+    features = features[..., :MEL_BINS]
     if band_pool > 1:
         features = features.unflatten(-1, (-1, band_pool)).mean(-1)
+    if extra.shape[-1]:
+        features = torch.cat([features, extra], -1)
     x = net.front(features.transpose(1, 2))
     for block in net.blocks:
         x = block(x, style)
@@ -187,15 +193,20 @@ class SpeechMotionModel(nn.Module):
         return 2 + sum(self.config.dilations)
 
     # --- network -----------------------------------------------------------------------
-    def recording_stats(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(mean, scale) that :meth:`normalise` uses for raw log-mel ``[..., R, 80]`` (scale None: the global one)."""
+    def recording_stats(self, mel: torch.Tensor) -> tuple:
+        """(mean, scale, formant mean) that :meth:`normalise` uses for raw log-mel ``[..., R, 80]`` (scale None:
+        the global one; formant mean None: no formant input)."""
         mean = recording_mean(mel)
-        return mean, recording_scale(mel, mean) if self.config.feature_norm == "meanvar" else None
+        scale = recording_scale(mel, mean) if self.config.feature_norm == "meanvar" else None
+        return mean, scale, recording_formant_mean(mel) if self.config.formants else None
 
-    def normalise(self, mel: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor | None] | None = None) -> torch.Tensor:
-        """Network input from raw log-mel (stats of ``mel`` itself unless given)."""
-        mean, scale = self.recording_stats(mel) if stats is None else stats
-        return normalise_mel(mel, mean, scale)
+    def normalise(self, mel: torch.Tensor, stats: tuple | None = None) -> torch.Tensor:
+        """Network input from raw log-mel (stats of ``mel`` itself unless given): ``[..., R, 80 (+ 3 formants)]``."""
+        mean, scale, formant_mean = self.recording_stats(mel) if stats is None else stats
+        features = normalise_mel(mel, mean, scale)
+        if not self.config.formants:
+            return features
+        return torch.cat([features, formant_features(mel, formant_mean).to(features.dtype)], -1)
 
     def style_code(self, speaker: torch.Tensor | None, batch: int, device) -> torch.Tensor | None:
         if self.style is None:
