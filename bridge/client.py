@@ -18,7 +18,7 @@ from bridge.endpoints import check_client_endpoint
 from bridge.errors import BridgeError
 from bridge.messages import Message, error_from_exception
 from bridge.protocol import DEFAULT_LIMITS, TERMINAL_TYPES, ErrorCode, Limits, MessageType
-from bridge.wire import deserialize, receive, serialize
+from bridge.wire import deserialize, receive, send, serialize
 
 MIN_KEY_BYTES = 16
 #: types a job streams after ``accepted`` (and that ``fetch`` replays)
@@ -183,7 +183,7 @@ class SyncClient(_Closing):
         """Send ``msg``; ``timeout`` when it cannot leave within ``timeout_s`` (normally it never waits: libzmq
         queues it, but a peer that refused the CURVE handshake leaves the socket no connection to queue on)."""
         try:
-            self._socket.send_multipart(_frames_within_limits(msg, self.key, self.limits), copy=False)
+            send(self._socket, _frames_within_limits(msg, self.key, self.limits))
         except zmq.Again:
             raise BridgeError(ErrorCode.TIMEOUT,
                               f"{msg.type} could not be sent to {self.address} within {self.timeout_s:g} s: the "
@@ -360,8 +360,7 @@ class PollingClient(_Closing):
     def send(self, msg: Message) -> str:
         """Queue ``msg`` for sending (never blocks); returns its ``msg_id``."""
         try:
-            self._socket.send_multipart(_frames_within_limits(msg, self.key, self.limits), flags=zmq.NOBLOCK,
-                                        copy=False)
+            send(self._socket, _frames_within_limits(msg, self.key, self.limits), zmq.NOBLOCK)
         except zmq.Again:
             raise BridgeError(ErrorCode.BUSY, "send queue to the backend is full (is it running?)") from None
         return msg.msg_id

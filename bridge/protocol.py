@@ -1,4 +1,4 @@
-"""Bridge protocol v2: the version, frame tag, message types, error codes and size limits.
+"""Bridge protocol v3: the version, frame tag, message types, error codes and size limits.
 
 Everything here is plain data shared by the Blender add-on, the CLI and the backend.
 ``wire.py`` is the only module that knows how a message is laid out in frames.
@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 #: v2 (from v1): ``accepted`` carries a per-job secret ``token`` that ``fetch``/``ack``/``cancel`` must
-#: send back; ``welcome``/``pong`` carry the server's ``instance`` id; keyed servers refuse replays
-PROTOCOL_VERSION = 2
+#: send back; ``welcome``/``pong`` carry the server's ``instance`` id; keyed servers refuse replays.
+#: v3 (from v2): the header frame is a fixed binary part (type code, time, id lengths) + the ids + JSON
+#: only for content and buffer descriptors; the signature is a 32-byte keyed BLAKE2b (was hex HMAC-SHA256)
+PROTOCOL_VERSION = 3
 #: first frame of every message; the digit is the protocol's major version
-FRAME_TAG = b"EMOGENE2"
+FRAME_TAG = b"EMOGENE3"
 FRAME_TAG_PREFIX = b"EMOGENE"
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5555"
@@ -53,6 +55,13 @@ SERVER_TYPES = frozenset({
     MessageType.ERROR, MessageType.CANCELLED, MessageType.ACKED, MessageType.SUBJECT_LIST,
 })
 MESSAGE_TYPES = CLIENT_TYPES | SERVER_TYPES
+#: a message type's code on the wire is its index here (append new types; never reorder)
+WIRE_TYPES: tuple[MessageType, ...] = (
+    MessageType.HELLO, MessageType.PING, MessageType.GENERATE, MessageType.CANCEL, MessageType.FETCH,
+    MessageType.ACK, MessageType.SUBJECTS, MessageType.WELCOME, MessageType.PONG, MessageType.ACCEPTED,
+    MessageType.PROGRESS, MessageType.LANDMARKS, MessageType.PLATE, MessageType.WARNING, MessageType.DONE,
+    MessageType.ERROR, MessageType.CANCELLED, MessageType.ACKED, MessageType.SUBJECT_LIST,
+)
 #: the messages that end a job's stream
 TERMINAL_TYPES = frozenset({MessageType.DONE, MessageType.ERROR, MessageType.CANCELLED})
 #: the messages that belong to a job's stored result (replayed by ``fetch``)
@@ -64,7 +73,7 @@ JOB_RESULT_TYPES = frozenset({
 class ErrorCode(StrEnum):
     """Stable error codes of ``error`` replies and :class:`bridge.errors.BridgeError` (str-valued: the wire string)."""
     MALFORMED = "malformed"              # not a bridge message: tag, frame count, JSON, header fields
-    BAD_SIGNATURE = "bad_signature"      # missing or wrong HMAC
+    BAD_SIGNATURE = "bad_signature"      # missing or wrong signature (keyed MAC)
     VERSION_MISMATCH = "version_mismatch"
     UNKNOWN_TYPE = "unknown_type"
     TOO_LARGE = "too_large"              # a frame or the whole message is over the limit

@@ -6,8 +6,10 @@
 
 "raw" sends the very same bytes with plain ``send_multipart``/``recv_multipart``, the way that is fastest in
 pyzmq for each size (copies for the small round trip, zero-copy frames for plates);
-"bridge" does the whole path per message: build Message, serialize (+ HMAC with a
+"bridge" does the whole path per message: build Message, serialize (+ the keyed MAC with a
 key), send, receive, verify, deserialize (and, keyed, the server's replay check).
+"raw-mac" is the floor of a signed round trip: the raw frames plus the keyed MAC signed and checked on both
+sides, no bridge code.
 Both run twice: without a key (the loopback default) and with one (required off
 loopback). With ``--curve``, a second backend with CURVE encryption measures raw
 bytes and signed bridge messages over an encrypted socket. Prints a table of ratios
@@ -22,6 +24,8 @@ steadier measure of what the bridge costs.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import multiprocessing as mp
 import os
 import statistics
@@ -34,9 +38,17 @@ import zmq
 from backend.server.replay import ReplayGuard
 from bridge.messages import Message
 from bridge.protocol import Limits
-from bridge.wire import deserialize, receive, serialize
+from bridge.wire import deserialize, receive, send, serialize
 
 KEY = b"benchmark-key-0123456789abcdef01"
+#: the "raw + MAC" floor: the bridge's keyed MAC (BLAKE2b-256, keyed once, copied per message) and nothing else
+MAC = hashlib.blake2b(key=KEY, digest_size=32)
+
+
+def _mac(head: bytes) -> bytes:
+    mac = MAC.copy()
+    mac.update(head)
+    return mac.digest()
 LIMITS = Limits(max_message_bytes=64 * 1024 * 1024)
 
 
@@ -77,6 +89,15 @@ def _backend(address: str, ready, curve_secret: bytes | None = None, cpus: set[i
             for _ in range(count):
                 router.send_multipart(router.recv_multipart())   # [route, *frames]
             router.send_multipart([route, repr(time.thread_time() - cpu).encode()])   # this side's CPU seconds
+        elif command == b"mac-echo":          # raw + sign/verify the head: the MAC's own cost, no bridge code
+            count = int(frames[1].bytes)
+            router.send_multipart([route, b"ok"])
+            cpu = time.thread_time()
+            for _ in range(count):
+                route_i, tag, head, signature = router.recv_multipart()
+                assert hmac.compare_digest(_mac(head), signature)
+                router.send_multipart([route_i, tag, head, _mac(head)])
+            router.send_multipart([route, repr(time.thread_time() - cpu).encode()])
         elif command in (b"bridge-echo", b"bridge-echo-key"):
             key = KEY if command.endswith(b"key") else None
             count = int(frames[1].bytes)
@@ -87,7 +108,7 @@ def _backend(address: str, ready, curve_secret: bytes | None = None, cpus: set[i
                 msg = deserialize(parts, key, LIMITS)
                 if key:
                     guard.check(msg)
-                router.send_multipart([route_i, *serialize(msg.reply("pong"), key)], copy=False)
+                send(router, serialize(msg.reply("pong"), key), route=route_i)   # as the server does
             router.send_multipart([route, repr(time.thread_time() - cpu).encode()])
         elif command in (b"raw-plates", b"bridge-plates", b"bridge-plates-key"):
             count, size = int(frames[1].bytes), int(frames[2].bytes)
@@ -100,7 +121,7 @@ def _backend(address: str, ready, curve_secret: bytes | None = None, cpus: set[i
             else:
                 for i in range(count):
                     msg = Message("plate", {"frame": i}, [plate])
-                    router.send_multipart([route.bytes, *serialize(msg, key)], copy=False)
+                    send(router, serialize(msg, key), route=route.bytes)
     router.close(0)
     ctx.term()
 
@@ -130,7 +151,8 @@ def latency(ctx, addresses: dict, mode: str, count: int) -> tuple[list[float], f
     sock = _dealer(ctx, address, server_key)
     try:
         key = KEY if mode == "bridge-key" else None
-        command = {"raw": b"raw-echo", "bridge": b"bridge-echo", "bridge-key": b"bridge-echo-key"}[mode]
+        command = {"raw": b"raw-echo", "raw-mac": b"mac-echo", "bridge": b"bridge-echo",
+                   "bridge-key": b"bridge-echo-key"}[mode]
         sock.send_multipart([command, str(count).encode()])
         sock.recv_multipart()
         prepared = [bytes(f) for f in serialize(Message("ping"), KEY)]
@@ -141,9 +163,13 @@ def latency(ctx, addresses: dict, mode: str, count: int) -> tuple[list[float], f
             if mode == "raw":
                 sock.send_multipart(prepared)
                 sock.recv_multipart()
+            elif mode == "raw-mac":
+                sock.send_multipart([prepared[0], prepared[1], _mac(prepared[1])])
+                tag, head, signature = sock.recv_multipart()
+                assert hmac.compare_digest(_mac(head), signature)
             else:
                 sent = Message("ping")
-                sock.send_multipart(serialize(sent, key), copy=False)
+                send(sock, serialize(sent, key))   # as the clients do
                 reply = deserialize(receive(sock), key, LIMITS)
                 assert reply.parent_id == sent.msg_id
             times.append(time.perf_counter() - start)
@@ -205,7 +231,7 @@ def main() -> None:
     backends.append(spawn.Process(target=_backend, args=(address, ready, None, backend_cpus), daemon=True))
     backends[-1].start()
     ready.wait(30)
-    modes: tuple[str, ...] = ("raw", "bridge", "bridge-key")
+    modes: tuple[str, ...] = ("raw", "raw-mac", "bridge", "bridge-key")
     if args.curve:
         public, secret = zmq.curve_keypair()
         addresses.update(curve=endpoint(5798, "curve"), curve_key=public)
@@ -227,7 +253,8 @@ def main() -> None:
                 times, cpu_per_trip = latency(ctx, addresses, mode, args.messages)
                 lat[mode].append(times)
                 cpu[mode].append(cpu_per_trip)
-                thr[mode].append(throughput(ctx, addresses, mode, args.plates, args.size))
+                if mode != "raw-mac":   # latency only: the floor of a signed round trip
+                    thr[mode].append(throughput(ctx, addresses, mode, args.plates, args.size))
     finally:
         stoppers = [_dealer(ctx, address)]
         if args.curve:
@@ -247,13 +274,13 @@ def main() -> None:
     p99_ms = {m: median_run(lat[m], lambda t: float(np.percentile(t, 99)) * 1e3) for m in modes}
     cpu_us = {m: statistics.median(cpu[m]) * 1e6 for m in modes}
     plate_mb = args.plates * args.size * args.size * 4 / 1e6
-    mb_per_s = {m: plate_mb / statistics.median(thr[m]) for m in modes}
-    fps = {m: args.plates / statistics.median(thr[m]) for m in modes}
+    mb_per_s = {m: plate_mb / statistics.median(thr[m]) for m in modes if thr[m]}
+    fps = {m: args.plates / statistics.median(thr[m]) for m in modes if thr[m]}
 
     print(f"bridge benchmark over {args.transport} ({args.messages} round trips, {args.plates} plates of "
           f"{args.size}x{args.size} RGBA = {plate_mb:.0f} MB; median of {args.repeats} interleaved runs; "
           f"placement {args.placement})")
-    header = f"{'measure':<28}{'raw pyzmq':>12}{'bridge':>12}{'ratio':>8}{'bridge+HMAC':>13}{'ratio':>8}"
+    header = f"{'measure':<28}{'raw pyzmq':>12}{'bridge':>12}{'ratio':>8}{'bridge+MAC':>13}{'ratio':>8}"
     print(header)
     print("-" * len(header))
 
@@ -271,11 +298,14 @@ def main() -> None:
     print("ratio = bridge cost / raw cost (time ratio; for throughput raw/bridge). "
           "Issue 13: signed round trip <= 1.5x.")
     print("CPU per round trip: client + backend thread CPU time, waiting not counted (robust to other load).")
+    print(f"raw + MAC only (raw frames, the keyed MAC signed and checked on both sides, no bridge code): round trip "
+          f"{median_ms['raw-mac']:.3f} ms = {median_ms['raw-mac'] / median_ms['raw']:.2f}x raw, CPU "
+          f"{cpu_us['raw-mac']:.1f} us = {cpu_us['raw-mac'] / cpu_us['raw']:.2f}x")
     print("load average at the end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     print("per interleaved run (each bridge run / the raw run just before it): median [quartiles] (range)")
     for name, pick, values in (("round trip median", lambda t: statistics.median(t), lat),
                                ("CPU per round trip", lambda c: c, cpu)):
-        for mode in ("bridge", "bridge-key"):
+        for mode in ("raw-mac", "bridge", "bridge-key"):
             ratios = [pick(b) / pick(r) for b, r in zip(values[mode], values["raw"])]
             print(f"  {name:<20} {mode:<11}" + _spread(ratios))
     if args.curve:

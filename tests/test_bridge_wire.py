@@ -1,12 +1,14 @@
 """Framing, signing and validation of bridge messages (bridge/wire.py, messages.py)."""
+import dataclasses
 import json
 
+import bridge_frames
 import numpy as np
 import pytest
 
 from bridge.errors import BridgeError
 from bridge.messages import EncodedBuffer, Message
-from bridge.protocol import FRAME_TAG, PROTOCOL_VERSION, ErrorCode, Limits, MessageType
+from bridge.protocol import FRAME_TAG, PROTOCOL_VERSION, WIRE_TYPES, ErrorCode, Limits, MessageType
 from bridge.wire import deserialize, receive, serialize, sign
 
 KEY = b"0123456789abcdef-test-key"
@@ -41,12 +43,28 @@ def test_round_trip_keeps_everything():
 
 
 def test_frame_layout_matches_contract():
-    frames = _frames(Message("ping"))
-    assert frames[0] == FRAME_TAG and len(frames) == 3
-    header = json.loads(frames[1])
-    assert header["version"] == PROTOCOL_VERSION and header["type"] == "ping" and header["buffers"] == []
-    assert frames[2] == sign(KEY, [frames[1]])
+    msg = Message("ping")
+    frames = _frames(msg)
+    assert frames[0] == FRAME_TAG == b"EMOGENE%d" % PROTOCOL_VERSION and len(frames) == 3
+    assert bridge_frames.fields(frames[1]) == {"type": "ping", "time": msg.time, "msg_id": msg.msg_id,
+                                               "parent_id": None, "job_id": None, "content": {}, "buffers": []}
+    assert len(frames[1]) == bridge_frames.PREFIX.size + 32   # a ping: the fixed part and its id, no JSON
+    assert frames[2] == sign(KEY, [frames[1]]) and len(frames[2]) == 32
     assert _frames(Message("ping"), key=None)[2] == b""
+    sample = _sample()
+    frames = _frames(sample)
+    assert bridge_frames.fields(frames[1])["buffers"] == [
+        {"dtype": "float32", "shape": [2, 68, 3]}, {"media_type": "image/png"}, {"dtype": "bool", "shape": [2]},
+        {"dtype": "int32", "shape": [4]}]
+    assert frames[2] == sign(KEY, frames[1:2] + frames[3:])
+    assert bridge_frames.frames(bridge_frames.fields(frames[1]), frames[3:], KEY) == frames   # hand-made = encoder
+
+
+def test_every_message_type_has_a_code():
+    assert sorted(WIRE_TYPES) == sorted(MessageType) and len(set(WIRE_TYPES)) == len(WIRE_TYPES)
+    for code, name in enumerate(WIRE_TYPES):
+        frames = _frames(Message(name))
+        assert frames[1][0] == code and deserialize(frames, KEY).type == name
 
 
 def _code(frames, key=KEY, limits=Limits()):
@@ -59,8 +77,9 @@ def _code(frames, key=KEY, limits=Limits()):
     (lambda f: f[:2], ErrorCode.MALFORMED),
     (lambda f: [b"HELLO"] + f[1:], ErrorCode.MALFORMED),
     (lambda f: [b"EMOGENE1"] + f[1:], ErrorCode.VERSION_MISMATCH),
-    (lambda f: [f[0], b"{not json", f[2]], ErrorCode.MALFORMED),
-    (lambda f: [f[0], b"[1,2]", f[2]], ErrorCode.MALFORMED),
+    (lambda f: [b"EMOGENE2"] + f[1:], ErrorCode.VERSION_MISMATCH),                # a v2 peer
+    (lambda f: [f[0], b"{not json", f[2]], ErrorCode.MALFORMED),                  # shorter than the fixed part
+    (lambda f: [f[0], f[1][:30], f[2]], ErrorCode.MALFORMED),                     # lengths beyond the head
     (lambda f: [f[0], f[1], b""] + f[3:], ErrorCode.BAD_SIGNATURE),
     (lambda f: [f[0], f[1], b"0" * 64] + f[3:], ErrorCode.BAD_SIGNATURE),
     (lambda f: f[:3] + [f[3][:-4]] + f[4:], ErrorCode.BAD_SIGNATURE),   # tampered buffer
@@ -71,31 +90,36 @@ def test_bad_frames_get_their_code(mutate, code):
 
 
 def _resigned(header: dict, buffers=(), key=KEY):
-    raw = json.dumps(header).encode()
-    return [FRAME_TAG, raw, sign(key, [raw, *buffers]), *buffers]
+    return bridge_frames.frames(header, buffers, key)
 
 
 def _header(**over):
-    header = {"version": PROTOCOL_VERSION, "type": "ping", "msg_id": "abc", "parent_id": None, "job_id": None,
+    header = {"type": "ping", "msg_id": "abc", "parent_id": None, "job_id": None,
               "time": 0.0, "content": {}, "buffers": []}
     header.update(over)
     return header
 
 
 @pytest.mark.parametrize("header, buffers, code", [
-    (_header(version=1), [], ErrorCode.VERSION_MISMATCH),
     (_header(type="launch_missiles"), [], ErrorCode.UNKNOWN_TYPE),
-    (_header(type=None), [], ErrorCode.MALFORMED),
+    (_header(type=len(WIRE_TYPES)), [], ErrorCode.UNKNOWN_TYPE),
     (_header(msg_id=None), [], ErrorCode.MALFORMED),
+    (_header(msg_id="m" * 129), [], ErrorCode.MALFORMED),
     (_header(content=[1]), [], ErrorCode.MALFORMED),
-    (_header(job_id=5), [], ErrorCode.MALFORMED),
+    (_header(content=b"{not json"), [], ErrorCode.MALFORMED),
+    (_header(job_id="j" * 129), [], ErrorCode.MALFORMED),
+    (_header(parent_id=b"\xff\xfe"), [], ErrorCode.MALFORMED),                  # not utf-8
     (_header(time="now"), [], ErrorCode.MALFORMED),
+    (_header(time=float("inf")), [], ErrorCode.MALFORMED),
+    (_header(time=2e11), [], ErrorCode.MALFORMED),
     (_header(buffers=[{"dtype": "float32", "shape": [3]}]), [b"\0" * 8], ErrorCode.BAD_BUFFER),
     (_header(buffers=[{"dtype": "object", "shape": [1]}]), [b"\0" * 8], ErrorCode.BAD_BUFFER),
     (_header(buffers=[{"dtype": "float32", "shape": [-1]}]), [b""], ErrorCode.BAD_BUFFER),
     (_header(buffers=[{"media_type": "not a type"}]), [b"x"], ErrorCode.BAD_BUFFER),
     (_header(buffers=[]), [b"x"], ErrorCode.BAD_BUFFER),
     (_header(buffers=[5]), [b"x"], ErrorCode.BAD_BUFFER),
+    (_header(buffers={"dtype": "uint8"}), [b"x"], ErrorCode.BAD_BUFFER),
+    (_header(buffers=b"[{"), [b"x"], ErrorCode.MALFORMED),
 ])
 def test_bad_headers_get_their_code(header, buffers, code):
     err = _code(_resigned(header, buffers))
@@ -105,8 +129,24 @@ def test_bad_headers_get_their_code(header, buffers, code):
 
 
 def test_version_mismatch_names_both_versions():
-    err = _code(_resigned(_header(version=7)))
-    assert "7" in err.message and str(PROTOCOL_VERSION) in err.message
+    frames = _frames(Message("ping", version=7))   # the version travels in the tag
+    assert frames[0] == b"EMOGENE7"
+    err = _code(frames)
+    assert err.code == ErrorCode.VERSION_MISMATCH and "v7" in err.message and f"v{PROTOCOL_VERSION}" in err.message
+
+
+def test_signature_is_checked_before_any_json_is_parsed():
+    frames = _resigned(_header(content=b"{not json"), key=b"another-key-0123456789")
+    assert _code(frames).code == ErrorCode.BAD_SIGNATURE
+    assert _code(frames).parent_id == "abc"   # the error reply can still name the request
+    assert _code(frames, key=None).code == ErrorCode.MALFORMED
+
+
+def test_long_keys_are_hashed_not_cut():
+    long_key, other = b"k" * 64 + b"tail-1", b"k" * 64 + b"tail-2"
+    frames = _frames(Message("ping"), key=long_key)
+    assert deserialize(frames, long_key).type == "ping"
+    assert _code(frames, key=other).code == ErrorCode.BAD_SIGNATURE
 
 
 def test_size_limits():
@@ -152,23 +192,48 @@ def test_received_arrays_are_zero_copy_views():
     Message("ping"),
     Message(MessageType.PROGRESS, {"stage": "render", "done": 3, "é": [1.5, None, True]}, job_id="j", parent_id="p"),
     Message("ping", time=1_800_000_000),                  # an int time
-    Message("ping", time=float("inf")),                   # not JSON: refused as before
-    Message("launch_missiles", msg_id='quote " and \\ and \u00e9'),
-    Message("ping", content=[]), Message("ping", content=None),
-    Message("ping", version=True), Message("ping", job_id=5),
+    Message("ping", msg_id='quote " and \\ and \u00e9 and \U0001f600', parent_id="\udc80"),
 ])
-def test_header_is_the_json_encoders_output(msg):
-    """The header's direct layout writes the same bytes as the JSON encoder (or refuses the same messages)."""
-    try:
-        expected = json.dumps({"version": msg.version, "type": msg.type, "msg_id": msg.msg_id,
-                               "parent_id": msg.parent_id, "job_id": msg.job_id, "time": msg.time,
-                               "content": msg.content, "buffers": []}, separators=(",", ":"), allow_nan=False)
-    except ValueError:
-        with pytest.raises(BridgeError) as err:
-            serialize(msg)
-        assert err.value.code == ErrorCode.BAD_REQUEST
-        return
-    assert serialize(msg)[1] == expected.encode()
+def test_head_round_trips_the_fixed_fields(msg):
+    frames = serialize(msg)
+    assert bridge_frames.fields(frames[1]) == {"type": msg.type, "time": msg.time, "msg_id": msg.msg_id,
+                                               "parent_id": msg.parent_id, "job_id": msg.job_id,
+                                               "content": msg.content, "buffers": []}
+    if msg.content:   # the content part is the compact JSON encoder's output
+        assert json.dumps(msg.content, separators=(",", ":")).encode() in frames[1]
+    out = deserialize(frames)
+    assert (out.type, out.time, out.msg_id, out.parent_id, out.job_id, out.content) == (
+        msg.type, msg.time, msg.msg_id, msg.parent_id, msg.job_id, msg.content)
+
+
+@pytest.mark.parametrize("msg, code", [
+    (Message("launch_missiles"), ErrorCode.UNKNOWN_TYPE),
+    (Message("ping", time=float("inf")), ErrorCode.BAD_REQUEST),
+    (Message("ping", time=float("nan")), ErrorCode.BAD_REQUEST),
+    (Message("ping", time=True), ErrorCode.BAD_REQUEST),
+    (Message("ping", content=[]), ErrorCode.BAD_REQUEST), (Message("ping", content=None), ErrorCode.BAD_REQUEST),
+    (Message("ping", version=True), ErrorCode.BAD_REQUEST), (Message("ping", version=-1), ErrorCode.BAD_REQUEST),
+    (Message("ping", job_id=5), ErrorCode.BAD_REQUEST), (Message("ping", msg_id=""), ErrorCode.BAD_REQUEST),
+    (Message("ping", parent_id="p" * 129), ErrorCode.BAD_REQUEST),
+])
+def test_serialize_refuses_what_the_head_cannot_carry(msg, code):
+    with pytest.raises(BridgeError) as err:
+        serialize(msg)
+    assert err.value.code == code
+
+
+def test_received_and_reply_messages_equal_constructed_ones():
+    """deserialize() and reply() build Message field by field (fast path): every dataclass field must be set."""
+    msg = Message(MessageType.PROGRESS, {"done": 1}, job_id="job", parent_id="parent")
+    out = deserialize(_frames(msg), KEY)
+    assert out == msg and type(out.type) is str
+    reply = msg.reply("pong", {"x": 1})
+    expected = Message("pong", {"x": 1}, [], job_id="job", parent_id=msg.msg_id, msg_id=reply.msg_id,
+                       time=reply.time)
+    assert reply == expected
+    for made in (out, reply):
+        assert all(hasattr(made, f.name) for f in dataclasses.fields(Message))
+    assert msg.reply("pong").content is not msg.reply("pong").content   # fresh containers per reply
 
 
 def test_new_ids_are_unique_across_threads_and_forks():

@@ -5,6 +5,7 @@ import io
 import json
 import time
 
+import bridge_frames
 import numpy as np
 import pytest
 import soundfile
@@ -12,9 +13,9 @@ import soundfile
 from bridge.client import SyncClient
 from bridge.errors import BridgeError
 from bridge.messages import Message, new_id
-from bridge.protocol import FRAME_TAG, PROTOCOL_VERSION, ErrorCode, Limits, MessageType, MiB
+from bridge.protocol import FRAME_TAG, ErrorCode, Limits, MessageType, MiB
 from bridge.requests import build_cancel, build_generate
-from bridge.wire import deserialize, serialize, sign
+from bridge.wire import deserialize, serialize
 from test_server_support import KEY, generate_request, raw_dealer, recv_frames, speech, start_server
 
 pytestmark = pytest.mark.timeout(60)
@@ -49,12 +50,11 @@ def _still_serving(server) -> None:
 
 
 def _signed(header: dict, buffers=()) -> list[bytes]:
-    raw = json.dumps(header).encode()
-    return [FRAME_TAG, raw, sign(KEY, [raw, *buffers]), *buffers]
+    return bridge_frames.frames(header, buffers, KEY)
 
 
 def _header(**over) -> dict:
-    header = {"version": PROTOCOL_VERSION, "type": "ping", "msg_id": new_id(), "parent_id": None, "job_id": None, "time": time.time(),
+    header = {"type": "ping", "msg_id": new_id(), "parent_id": None, "job_id": None, "time": time.time(),
               "content": {}, "buffers": []}
     header.update(over)
     return header
@@ -67,12 +67,13 @@ def frame_cases() -> dict:
     "garbage frames": ([b"\x00\xffgarbage", b"more"], ErrorCode.MALFORMED),
     "single empty frame": ([b""], ErrorCode.MALFORMED),
     "truncated multipart": ([FRAME_TAG, b"{}"], ErrorCode.MALFORMED),
-    "bad json": ([FRAME_TAG, b"{\"version\": 2,", b""], ErrorCode.MALFORMED),
+    "head shorter than its fixed part": ([FRAME_TAG, b"{\"version\": 2,", b""], ErrorCode.MALFORMED),
+    "bad content json": (_signed(_header(content=b"{\"fps\": 2,")), ErrorCode.MALFORMED),
     "unknown type": (_signed(_header(type="format_disk")), ErrorCode.UNKNOWN_TYPE),
-    "wrong protocol version": (_signed(_header(version=1)), ErrorCode.VERSION_MISMATCH),
+    "v2 peer": ([b"EMOGENE2", json.dumps(_header()).encode(), b"ab" * 32], ErrorCode.VERSION_MISMATCH),
     "wrong protocol tag": ([b"EMOGENE9", b"{}", b""], ErrorCode.VERSION_MISMATCH),
-    "missing signature": ([FRAME_TAG, json.dumps(_header()).encode(), b""], ErrorCode.BAD_SIGNATURE),
-    "wrong signature": ([FRAME_TAG, json.dumps(_header()).encode(), b"ab" * 32], ErrorCode.BAD_SIGNATURE),
+    "missing signature": ([FRAME_TAG, bridge_frames.head(_header()), b""], ErrorCode.BAD_SIGNATURE),
+    "wrong signature": ([FRAME_TAG, bridge_frames.head(_header()), b"ab" * 16], ErrorCode.BAD_SIGNATURE),
     "signed with another key": (serialize(Message("ping"), b"another-key-0123456789"), ErrorCode.BAD_SIGNATURE),
     "buffer size does not match shape": (
         _signed(_header(buffers=[{"dtype": "float32", "shape": [10]}]), [b"\0" * 12]), ErrorCode.BAD_BUFFER),

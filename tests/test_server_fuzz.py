@@ -1,15 +1,14 @@
 """Fuzz: thousands of random and mutated multipart messages at a live server; it must answer each and stay healthy."""
 from __future__ import annotations
 
-import json
-
+import bridge_frames
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from bridge.client import SyncClient
 from bridge.messages import EncodedBuffer, Message
-from bridge.protocol import FRAME_TAG, MESSAGE_TYPES, ErrorCode, Limits, MiB
+from bridge.protocol import FRAME_TAG, MESSAGE_TYPES, PROTOCOL_VERSION, ErrorCode, Limits, MiB
 from bridge.wire import deserialize, serialize, sign
 from test_server_support import KEY, generate_request, raw_dealer, recv_frames, start_server
 
@@ -44,7 +43,7 @@ def mutated_messages(draw):
     """A valid, signed message with one thing changed (so it gets past the outer checks)."""
     msg = draw(st.sampled_from(_valid_messages()))
     frames = [bytes(f) for f in serialize(msg, KEY)]
-    header = json.loads(frames[1])
+    header = bridge_frames.fields(frames[1])
     how = draw(st.sampled_from(["field", "drop_field", "content", "buffer_desc", "bytes", "frames", "resign_raw"]))
     if how == "field":
         header[draw(st.sampled_from(sorted(header)))] = draw(json_values)
@@ -59,7 +58,7 @@ def mutated_messages(draw):
         header["buffers"] = draw(st.lists(st.fixed_dictionaries({
             "dtype": st.sampled_from(["float32", "uint8", "int64", "bool", "complex64", "U4", ""]),
             "shape": st.lists(st.integers(-2, 40), max_size=3)}), max_size=4))
-    raw_header = json.dumps(header).encode()
+    raw_header = bridge_frames.head(header)
     buffers = frames[3:]
     if how == "bytes" and buffers:
         i = draw(st.integers(0, len(buffers) - 1))
@@ -127,7 +126,7 @@ def _fuzz(tmp_path, random_count: int, mutated_count: int, seed_value: int | Non
         assert counts["sent"] >= 0.95 * (random_count + mutated_count)
         assert counts["errors"] >= 0.7 * counts["sent"]   # most of it is rejected, each with a reply
         with SyncClient(server.address, key=KEY, timeout_s=10) as client:
-            assert client.hello().content["protocol"] == 2
+            assert client.hello().content["protocol"] == PROTOCOL_VERSION
             job_id = client.submit(generate_request(seconds=1.0))
             assert list(client.iter_job(job_id))[-1].type == "done"
         assert server._thread.is_alive() and server.worker.is_alive()

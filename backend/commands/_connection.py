@@ -1,4 +1,4 @@
-"""How every client command reaches a backend: the options (endpoint, HMAC key, CURVE keys) and the client.
+"""How every client command reaches a backend: the options (endpoint, signing key, CURVE keys) and the client.
 
 ``add_connection_arguments`` declares ``--connect``, ``--key-file``,
 ``--server-key``, ``--client-key``; :class:`Connection` holds them (from
@@ -38,7 +38,7 @@ class Connection:
                    getattr(args, "client_key", None))
 
     def key(self) -> bytes | None:
-        """The HMAC key from ``key_file`` (``KeyFileError``, a ValueError, when it is unusable)."""
+        """The signing key from ``key_file`` (``KeyFileError``, a ValueError, when it is unusable)."""
         from bridge.client import load_key
 
         return load_key(self.key_file) if self.key_file else None

@@ -1,7 +1,7 @@
 """Make the CURVE key pair that encrypts the bridge: DIR/server.key (public: give it to clients,
 `--server-key`, the add-on's preferences) and DIR/server.key_secret (secret: only for
 `emogene serve --curve-secret`). CURVE encrypts and authenticates the server; keep using
---key-file (HMAC) as well to authenticate clients."""
+--key-file (message signatures) as well to authenticate clients."""
 from __future__ import annotations
 
 import sys

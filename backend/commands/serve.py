@@ -1,7 +1,7 @@
 """Run the backend: a ZeroMQ ROUTER that takes generate jobs from Blender or the CLI.
 
 Binds to loopback by default. Binding anywhere else (e.g. tcp://0.0.0.0:5555 on a
-GPU box) needs --key-file: every message is then signed with HMAC-SHA256 and
+GPU box) needs --key-file: every message is then signed (keyed BLAKE2b, see bridge/wire.py) and
 unsigned or wrongly signed messages are refused. Job results are kept in
 --jobs-dir until the client acknowledges them, so a client that loses its
 connection can fetch them later. Stop with Ctrl-C (SIGINT) or SIGTERM.

@@ -40,7 +40,7 @@ from bridge.protocol import (
     CLIENT_TYPES, DEFAULT_ADDRESS, DEFAULT_LIMITS, PROTOCOL_VERSION, TERMINAL_TYPES, ErrorCode, Limits,
     MessageType,
 )
-from bridge.wire import deserialize, receive, serialize
+from bridge.wire import deserialize, receive, send, serialize
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ class BackendServer:
         try:
             if frames is None:
                 frames = serialize(msg, self.config.key)
-            router.send_multipart([route, *frames], copy=False)
+            send(router, frames, route=route)
         except BridgeError as exc:
             log.error("could not serialize %s: %s", msg.type, exc)
         except zmq.ZMQError as exc:  # the client is gone: its job's results stay on disk

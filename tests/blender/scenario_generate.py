@@ -24,7 +24,7 @@ result = {}
 # Connect: the backend's version, device and subjects (picks the first subject when 'default' is not there)
 assert bpy.ops.emogene.connect() == {"FINISHED"}
 info = harness.submodule(addon, "preferences").CONNECTION_INFO
-assert info["ok"] and info["device"] and info["protocol"] == 2, info
+assert info["ok"] and info["device"] and info["protocol"] == 3, info
 result["connect"] = {k: info[k] for k in ("version", "device", "subjects")}
 
 # a saved .blend, so plates land under its folder with relative paths
