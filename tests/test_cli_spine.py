@@ -13,6 +13,7 @@ import soundfile
 
 from backend.cli import main
 from bridge.landmarks import LANDMARK_NAMES
+from bridge.protocol import PROTOCOL_VERSION
 from test_server_support import (KEY, REPO, SPEECH_WAV, free_tcp_port, make_subject, speech, start_plate_server,
                                  start_server)
 
@@ -57,7 +58,7 @@ def test_serve_and_ping_over_tcp_and_ipc_with_a_key(tmp_path):
         assert address == f"tcp://127.0.0.1:{port}"
         result = _ping(address, "--key-file", str(key_file))
         assert result.returncode == 0, result.stderr
-        assert "protocol 2" in result.stdout and "device    cpu" in result.stdout and "round trip" in result.stdout
+        assert f"protocol {PROTOCOL_VERSION}" in result.stdout and "device    cpu" in result.stdout and "round trip" in result.stdout
         unsigned = _ping(address, "--timeout", "3")
         assert unsigned.returncode == 1 and "bad_signature" in unsigned.stderr
     finally:
@@ -69,7 +70,7 @@ def test_serve_and_ping_over_tcp_and_ipc_with_a_key(tmp_path):
     try:
         assert address == ipc
         result = _ping(address)
-        assert result.returncode == 0 and "protocol 2" in result.stdout
+        assert result.returncode == 0 and f"protocol {PROTOCOL_VERSION}" in result.stdout
     finally:
         _stop(proc)
     assert proc.returncode == 0
