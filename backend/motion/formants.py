@@ -20,6 +20,11 @@ normalisation does), scaled to ~unit range, and 0 on rows far below the recordin
 speech level (formants of silence or noise mean nothing). The features are computed once per
 video frame (25 fps, the rate lips move at) and repeated on its four rows. Everything is
 torch, batched, on the device of the input.
+
+Measured as an extra input of the speech-motion model (``SpeechMotionConfig.formants``) on
+a validation split of the training people, 3 seeds: no gain (averages of 3 networks follow
+unseen mouths at 0.433 / 0.361 ungated / gated, against 0.430 / 0.363 without them); the
+network reads the same information from the log-mel bands. Kept as a tested option.
 """
 from __future__ import annotations
 
