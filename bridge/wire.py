@@ -62,7 +62,7 @@ _MAX_MAC_KEY = hashlib.blake2b.MAX_KEY_SIZE   # 64
 _TYPE_COUNT = len(WIRE_TYPES)
 _TYPE_NAMES = tuple(str(t) for t in WIRE_TYPES)   # received types are plain str, as before v3
 _new_message = object.__new__
-compare_digest = hmac.compare_digest
+_compare_digest = hmac.compare_digest
 
 
 def _not_json(value: Any) -> Any:
@@ -263,8 +263,10 @@ def deserialize(frames: Sequence[Any], key: bytes | None = None,
         tag = _view(tag)
     if tag != FRAME_TAG:
         raise _bad_tag(tag)
-    if type(head) is not bytes:   # a zmq.Frame or view: bytes (bounded by max_header_bytes below)
-        head = bytes(_view(head))
+    if type(head) is not bytes:   # a zmq.Frame or view: bytes, unless it is too large (refused below)
+        head = _view(head)
+        if len(head) <= limits.max_header_bytes:
+            head = bytes(head)
     if type(signature) is not bytes:
         signature = _view(signature)
     head_size = len(head)
@@ -301,7 +303,7 @@ def deserialize(frames: Sequence[Any], key: bytes | None = None,
         mac.update(_LENGTH(head_size) + head)
         for part in buffer_views:
             mac.update(_LENGTH(len(part)) + sha256(part).digest())
-        if not compare_digest(mac.digest(), signature):
+        if not _compare_digest(mac.digest(), signature):
             raise BridgeError(ErrorCode.BAD_SIGNATURE, "signature does not match (wrong key or altered message)",
                               parent_id=msg_id)
     if code >= _TYPE_COUNT:
