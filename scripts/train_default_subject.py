@@ -1,8 +1,12 @@
 """Prepare + train the shipped default subject from ../shared/data/talking/cnn2_25fps.mp4 and
 write backend/assets/subjects/default/ (subject.json, track.npz, background.png, NeRF weights,
 training curves, MODEL_CARD.md), then train the x4 super-resolution network on the NeRF's own
-renders (sr.*, background_full.png; ~20 min on 1 thread) and evaluate the 512² plates. Large
+renders (sr.*, background_full.png; ~4 min on 1 thread) and evaluate the 512² plates. Large
 intermediates stay in cache/subjects/default and cache/sr_pairs/default.
+
+Opt-in, not part of the shipped subject: --rare-mouth-minutes N fine-tunes the NeRF between the two
+for N minutes with training frames drawn more often where the mouth takes a rare shape (pressed lips;
+backend/render/frame_weights.py). Session 5: 18 min cost 0.2 dB on held-out frames (see MODEL_CARD.md).
 
     .venv/bin/python scripts/train_default_subject.py [--minutes 28] [--resolution 128] [--sr-minutes 20]
     .venv/bin/python scripts/train_default_subject.py --sr-only     # only the super-resolution step
@@ -24,7 +28,18 @@ ASSET_FILES = ["subject.json", "track.npz", "background.png", "nerf.safetensors"
                "training_curves.png"]
 
 
-def model_card(info: dict, summary: dict, metrics: dict, prepare_seconds: float) -> str:
+def rare_mouth_finetune_config(minutes: float, threads: int) -> TrainConfig:
+    """Stage 2 of the default subject: from the stage-1 weights, a lower learning rate annealed over the
+    wall-clock budget, training frames drawn ∝ 1 / density of their mouth shape (capped at 8x the median
+    frame: the wide pressed lips of 22 training frames are drawn 3.9x as often) and 30 % of the rays in the
+    mouth box (20 % in stage 1)."""
+    from backend.render.train import TrainConfig
+    return TrainConfig(steps=5000, minutes=minutes, learning_rate=2.5e-3, final_lr_ratio=0.2, anneal_by_time=True,
+                       rare_mouth_cap=8.0, mouth_ray_share=0.3, eval_every=1000, threads=threads)
+
+
+def model_card(info: dict, summary: dict, metrics: dict, prepare_seconds: float,
+               finetune: dict | None = None) -> str:
     m = metrics["methods"]
     w, h = info["image_size"]
     cfg = summary["config"]
@@ -50,7 +65,7 @@ consent: obtaining it is the user's duty. Do not use this subject to deceive.
   seeded by the person masks' visual hull) skip empty space. Pure PyTorch.
 - Working resolution {w}x{h} (plates up to {info['max_resolution'][0]}x{info['max_resolution'][1]} by upscaled rendering).
 - Training: {summary['steps']} steps of {cfg['rays_per_step']} rays in {summary['train_seconds'] / 60:.1f} min on
-  {summary['device']} ({cfg['threads']} thread(s) of a shared 2-core machine); preparation took {prepare_seconds:.0f} s.
+  {summary['device']} ({cfg['threads']} thread(s) of a shared 2-core machine); preparation took {prepare_seconds:.0f} s.{finetune_line(finetune)}
 
 ## Held-out metrics ({metrics['heldout_frames_evaluated']} frames, ground-truth tracks, {w}x{h})
 | method | PSNR (dB) | SSIM | mouth PSNR (dB) |
@@ -65,6 +80,17 @@ Rendering: {metrics['render_seconds_per_frame']:.2f} s per {w}x{h} frame on {met
 
 Re-create: `.venv/bin/python scripts/train_default_subject.py --minutes {cfg['minutes']:g} --resolution {w}`.
 """
+
+
+def finetune_line(finetune: dict | None) -> str:
+    if not finetune:
+        return ""
+    cfg = finetune["config"]
+    return (f"\n- Then fine-tuned {finetune['steps']} steps in {finetune['train_seconds'] / 60:.1f} min from those weights with "
+            f"training frames drawn ∝ 1 / density of their mouth shape (inner-lip opening, width, outer-lip height; "
+            f"capped at {cfg['rare_mouth_cap']:g}x the median frame), {cfg['mouth_ray_share']:.0%} of the rays in "
+            f"the mouth box, learning rate {cfg['learning_rate']:g} annealed to x{cfg['final_lr_ratio']:g} over the "
+            f"budget: rare mouth shapes (pressed lips) are seen often enough to be rendered.")
 
 
 def sr_card(sr: dict, plates: dict | None) -> str:
@@ -133,6 +159,9 @@ def main(argv=None) -> int:
     parser.add_argument("--work", default=str(REPO / "cache" / "subjects" / "default"))
     parser.add_argument("--out", default=str(REPO / "backend" / "assets" / "subjects" / "default"))
     parser.add_argument("--minutes", type=float, default=28.0)
+    parser.add_argument("--rare-mouth-minutes", type=float, default=0.0,
+                        help="opt-in stage-2 fine-tune with rare mouth shapes drawn more often (0: skip; "
+                             "not part of the shipped subject)")
     parser.add_argument("--steps", type=int, default=20000)
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
@@ -147,7 +176,7 @@ def main(argv=None) -> int:
 
     from backend.render.evaluate import evaluate_render
     from backend.render.prepare import PrepareConfig, prepare_subject
-    from backend.render.train import TrainConfig, train_subject
+    from backend.render.train import train_subject
 
     work, out = Path(args.work), Path(args.out)
     t0 = time.time()
@@ -155,6 +184,10 @@ def main(argv=None) -> int:
     prepare_seconds = time.time() - t0
     summary = train_subject(work, TrainConfig(steps=args.steps, minutes=args.minutes, threads=args.threads),
                             resume=args.resume)
+    finetune = None
+    if args.rare_mouth_minutes > 0:
+        finetune = train_subject(work, rare_mouth_finetune_config(args.rare_mouth_minutes, args.threads),
+                                 init_from=work / "nerf")
     metrics = evaluate_render(work, work / "eval", frames=args.eval_frames, threads=args.threads)
     out.mkdir(parents=True, exist_ok=True)
     info = json.loads((work / "subject.json").read_text())
@@ -162,7 +195,7 @@ def main(argv=None) -> int:
         shutil.copy2(work / name, out / name)
     shipped = dict(info, source_video="../shared/data/talking/cnn2_25fps.mp4")
     (out / "subject.json").write_text(json.dumps(shipped, indent=2))
-    (out / "MODEL_CARD.md").write_text(model_card(info, summary, metrics, prepare_seconds))
+    (out / "MODEL_CARD.md").write_text(model_card(info, summary, metrics, prepare_seconds, finetune))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(json.dumps({"heldout": metrics["methods"], "steps": summary["steps"],
                       "train_minutes": summary["train_seconds"] / 60}, indent=2))
