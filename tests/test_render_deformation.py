@@ -197,7 +197,8 @@ def test_a_mirrored_displacement_gives_the_mirrored_warp():
     raise_[[37, 38]] = torch.tensor([0.0, 0.05, 0.0])
     warp = LandmarkWarp.fit(FACE, FACE + raise_)
     mirrored = LandmarkWarp.fit(FACE, FACE + _mirror(raise_))
-    points = FACE.mean(0) + torch.randn(4000, 3, generator=torch.Generator().manual_seed(2)) * torch.tensor([0.8, 0.8, 1.0])
+    spread = torch.tensor([0.8, 0.8, 1.0])
+    points = FACE.mean(0) + torch.randn(4000, 3, generator=torch.Generator().manual_seed(2)) * spread
     flip = torch.tensor([-1.0, 1.0, 1.0])
     assert torch.allclose(mirrored(points * flip), warp(points) * flip, atol=1e-5)
     assert torch.allclose(mirrored.interpolate(points * flip), warp.interpolate(points) * flip, atol=1e-4)
@@ -283,6 +284,33 @@ def test_warp_mode_renders_the_neutral_code_and_warps_emotion_minus_neutral():
     assert expression_landmarks(code, neutral, neutral, ExpressionConfig(mode="code")).source is None
 
 
+
+def test_code_regions_put_their_emotion_in_the_code_and_leave_keyed_neutral_alone():
+    """``code_regions=("brows",)``: the code renders the brows' emotion (the rest stays neutral), the warp carries
+    what the code does not render (here the brows' gain extra and the mouth's emotion); keyed neutral is the
+    default's."""
+    from backend.render.deformation import GAIN_REGIONS
+    code = fitted_code()
+    neutral = FACE[None].repeat(3, 1, 1)
+    emotional = neutral + smooth_displacement(CORNER, (0.1, 0.1, 0.0))
+    brows = list(GAIN_REGIONS["brows"])
+    emotional[:, brows, 1] += 0.1
+    config = ExpressionConfig(limit_mouth=False, carry="none", code_regions=("brows",), emotion_gain=(("brows", 1.6),))
+    split = expression_landmarks(code, emotional, neutral, config)
+    others = [i for i in range(68) if i not in brows]
+    assert torch.equal(split.code_landmarks[:, brows], emotional[:, brows])
+    assert torch.equal(split.code_landmarks[:, others], neutral[:, others])
+    carried = split.target - split.source
+    assert torch.allclose(carried[:, brows, 1], torch.full((3, len(brows)), 0.06), atol=1e-5)   # gain 1.6: 0.16 - 0.1
+    assert torch.allclose(carried[:, others], (emotional - neutral)[:, others], atol=1e-6)
+    for carry in ("none", "clamped"):
+        plain = expression_landmarks(code, neutral, neutral, ExpressionConfig(carry=carry))
+        keyed = expression_landmarks(code, neutral, neutral, ExpressionConfig(carry=carry, code_regions=("brows",)))
+        assert all(torch.equal(a, b) for a, b in zip((plain.code_landmarks, plain.source, plain.target),
+                                                     (keyed.code_landmarks, keyed.source, keyed.target)))
+    with pytest.raises(ValueError, match="code_regions"):
+        ExpressionConfig(code_regions=("ears",))
+
 def test_emotion_gain_scales_the_emotion_of_its_regions_only_and_leaves_neutral_alone():
     from backend.render.deformation import GAIN_REGIONS
     code = fitted_code()
@@ -359,6 +387,7 @@ def test_expression_config_from_subject_json():
     assert expression_config({"expression": "code"}).mode == "code"
     cfg = expression_config({"expression": {"mode": "warp", "carry": "none", "warp": {"width": 0.4}}})
     assert cfg.carry == "none" and cfg.warp == WarpConfig(width=0.4)
+    assert expression_config({"expression": {"code_regions": ["brows"]}}).code_regions == ("brows",)
     for bad in ("smile", {"mode": "warp", "carry": "all"}, {"wobble": 1}, 3):
         with pytest.raises(ValueError, match="expression"):
             expression_config({"expression": bad})

@@ -248,13 +248,20 @@ class ExpressionConfig:
     that clamping removes, ``residual`` = also what the code's 16 PCA components cannot express, ``none``.
     ``limit_mouth``: the inner lips open no wider than the code renders them. ``emotion_gain``: per landmark
     group, a multiplier on the emotion (requested minus neutral landmarks) the warp carries
-    (:data:`TRACKER_COMPENSATION`); keyed neutral is untouched.
+    (:data:`TRACKER_COMPENSATION`); keyed neutral is untouched. ``code_regions``: groups whose emotion
+    the ``warp`` mode's code renders too (keyed neutral is untouched).
     """
     mode: str = "warp"
     carry: str = "clamped"
     limit_mouth: bool = True
     warp: WarpConfig = WarpConfig()
     emotion_gain: tuple[tuple[str, float], ...] = TRACKER_COMPENSATION
+    # opt-in, ``warp`` mode: landmark groups (GAIN_REGIONS) whose emotion also goes into the NeRF code, clamped to the
+    # training range: the subject renders its own filmed movement of them and the warp carries only the rest (the
+    # gain's extra, what clamping removes). "brows" on the default subject: a raised brow is its own filmed raise (lid
+    # skin shown) instead of a warp stretching the hooded lid below the hair into a tall dark band (the image-right
+    # brow, 128² and 512²; notes/s5/brow_report.md)
+    code_regions: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.mode not in EXPRESSION_MODES:
@@ -266,6 +273,9 @@ class ExpressionConfig:
                 raise ValueError(f"emotion_gain region {region!r} is not one of {', '.join(GAIN_REGIONS)}")
             if not 0 <= float(gain) <= 4:
                 raise ValueError(f"emotion_gain {region!r} must be in [0, 4], got {gain}")
+        for region in self.code_regions:
+            if region not in GAIN_REGIONS:
+                raise ValueError(f"code_regions entry {region!r} is not one of {', '.join(GAIN_REGIONS)}")
 
     def gain_vector(self) -> torch.Tensor:
         """``[NUM_LANDMARKS, 1]`` multiplier of each landmark's emotion displacement."""
@@ -329,6 +339,10 @@ def expression_landmarks(landmark_code, landmarks: torch.Tensor, neutral: torch.
             return ExpressionLandmarks(landmarks, None, None)
         return ExpressionLandmarks(landmarks, landmarks, gained)
     base = neutral if neutral is not None else landmarks
+    if neutral is not None and config.code_regions:
+        rows = [i for region in config.code_regions for i in GAIN_REGIONS[region]]
+        base = neutral.clone()
+        base[:, rows] = landmarks[:, rows]
     source = base
     if config.carry != "none":
         clamped, _ = landmark_code(base)
@@ -356,6 +370,9 @@ def expression_config(info: dict) -> ExpressionConfig:
             fields["warp"] = WarpConfig(**fields["warp"])
         if isinstance(fields.get("emotion_gain"), dict):
             fields["emotion_gain"] = tuple(fields["emotion_gain"].items())
+        if isinstance(fields.get("code_regions"), (list, str)):
+            regions = fields["code_regions"]
+            fields["code_regions"] = (regions,) if isinstance(regions, str) else tuple(regions)
         try:
             return ExpressionConfig(**fields)
         except TypeError as exc:
