@@ -101,8 +101,10 @@ def heldout_sheet(subject_dir: Path, renders: dict, path: Path, scale: int = 1) 
     cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
 
 
-def model_card(info: dict, summary: dict, metrics: dict, prepare_seconds: float) -> str:
+def model_card(info: dict, summary: dict, metrics: dict, prepare_seconds: float, emotion_note: str = "") -> str:
+    """The subject's MODEL_CARD.md; ``emotion_note``: measured plate-emotion results to state under the mode."""
     m = metrics["methods"]
+    total_steps = summary["steps"] + (summary.get("prior") or {}).get("steps", 0)
     w, h = info["image_size"]
     cfg = summary["config"]
     clips = info["clips"]
@@ -126,9 +128,9 @@ def model_card(info: dict, summary: dict, metrics: dict, prepare_seconds: float)
                    f"{metrics['retrieval_same_clip']:.0%} of the held-out frames, a median "
                    f"{metrics['retrieval_median_gap_frames']:.1f} frames earlier (same pose, light and hair): "
                    f"an easy test for retrieval, which "
-                   f"still cannot render a new pose, camera or expression. The NeRF saw only "
-                   f"{summary['steps']} steps (the default subject had 9345 in the same 28 minutes on a quieter "
-                   f"machine): its skin and hair are noisy, fine wrinkles are lost (see the sheet).")
+                   f"still cannot render a new pose, camera or expression. The NeRF saw "
+                   f"{total_steps} steps (the default subject had 9345): its skin and hair are still noisier "
+                   f"than the real frames and fine wrinkles are softened (see the sheet).")
     return f"""# Emotional subject `mead_m030` (head + torso NeRF, 8 emotions)
 
 **Consent.** These plates show a real person (MEAD speaker M030, an actor recorded for the
@@ -145,7 +147,7 @@ non-commercial research use. For anything else, film your own actor (docs/captur
 The default subject was filmed talking neutrally, so its NeRF has never seen a smile or a frown.
 This one was trained on footage that holds all 8 emotions at full intensity (MEAD level 3;
 neutral is level 1), so its landmark-conditioned NeRF can render those expressions from its
-code. `subject.json` says `"expression": "code"`.
+code. `subject.json` says `"expression": "code"`.{(chr(10) + chr(10) + emotion_note) if emotion_note else ""}
 
 ## Data
 - One capture session: the 8 clips `../shared/data/mead/{PATTERN}` (MEAD speaker M030,
@@ -166,9 +168,7 @@ code. `subject.json` says `"expression": "code"`.
   landmarks, fitted on this subject's emotional training frames).
 - Working resolution {w}x{h} (plates up to {info['max_resolution'][0]}x{info['max_resolution'][1]} by upscaled
   rendering); the face spans ~34 px between the eye centres at {w}x{h}.
-- Training: {summary['steps']} steps of {cfg['rays_per_step']} rays in {summary['train_seconds'] / 60:.1f} min on
-  {summary['device']} ({cfg['threads']} thread of a 2-core machine shared with 7 other jobs); preparation took
-  {prepare_seconds:.0f} s.
+{_training_lines(summary, prepare_seconds)}
 
 ## Held-out metrics (all {metrics['heldout_frames_evaluated']} held-out frames, ground-truth tracks, {w}x{h})
 | method | PSNR (dB) | SSIM | mouth PSNR (dB) |
@@ -195,8 +195,36 @@ Rendering: {metrics['render_seconds_per_frame']:.2f} s per {w}x{h} frame on one 
   sampling may cut between them.
 - 256x256 source crops: plates are sharp only up to about 2x the working resolution.
 
-Re-create: `.venv/bin/python scripts/train_emotional_subject.py --minutes {cfg['minutes']:g} --resolution {w}`.
+{_recreate(summary, w)}
 """
+
+
+def _training_lines(summary: dict, prepare_seconds: float) -> str:
+    """The card's training bullet: one run, or a first run and its continuation (``summary['prior']``)."""
+    cfg, prior = summary["config"], summary.get("prior")
+    run = (f"{summary['steps']} steps of {cfg['rays_per_step']} rays in {summary['train_seconds'] / 60:.1f} min on "
+           f"{summary['device']} ({cfg['threads']} thread of a 2-core machine shared with other jobs), "
+           f"lr {cfg['learning_rate']:g} -> {cfg['learning_rate'] * cfg['final_lr_ratio']:.3g}"
+           + (" decayed over the wall-clock budget" if cfg.get("anneal_by_time") else ""))
+    if prior is None:
+        return f"- Training: {run}; preparation took {prepare_seconds:.0f} s."
+    total = prior["steps"] + summary["steps"]
+    minutes = (prior["train_seconds"] + summary["train_seconds"]) / 60
+    return (f"- Training: {total} steps in {minutes:.1f} min in all: a first run of {prior['steps']} steps in "
+            f"{prior['train_seconds'] / 60:.1f} min (lr 0.01, cut by its clock at lr ~3.5e-3, never annealed), "
+            f"then continued from its weights for {run}; preparation took {prepare_seconds:.0f} s.")
+
+
+def _recreate(summary: dict, width: int) -> str:
+    cfg, prior = summary["config"], summary.get("prior")
+    first = f"`.venv/bin/python scripts/train_emotional_subject.py --minutes 28 --resolution {width}`"
+    if prior is None:
+        return f"Re-create: `.venv/bin/python scripts/train_emotional_subject.py --minutes {cfg['minutes']:g} --resolution {width}`."
+    return (f"Re-create (two runs of one script; the second continues from the first's shipped weights):\n"
+            f"{first}, then\n`.venv/bin/python scripts/train_emotional_subject.py --resolution {width} "
+            f"--init-from backend/assets/subjects/mead_m030/nerf --learning-rate {cfg['learning_rate']:g} "
+            f"--final-lr-ratio {cfg['final_lr_ratio']:g} --anneal-by-time --minutes {cfg['minutes']:g} "
+            f"--steps {cfg['steps']}`.")
 
 
 def _prior_training(init_from: str | None) -> dict | None:
