@@ -258,9 +258,10 @@ class ExpressionConfig:
     emotion_gain: tuple[tuple[str, float], ...] = TRACKER_COMPENSATION
     # opt-in, ``warp`` mode: landmark groups (GAIN_REGIONS) whose emotion also goes into the NeRF code, clamped to the
     # training range: the subject renders its own filmed movement of them and the warp carries only the rest (the
-    # gain's extra, what clamping removes). "brows" on the default subject: a raised brow is its own filmed raise (lid
-    # skin shown) instead of a warp stretching the hooded lid below the hair into a tall dark band (the image-right
-    # brow, 128² and 512²; notes/s5/brow_report.md)
+    # gain's extra, what clamping removes). "brows" on the default subject: no tall dark band below the raised
+    # image-right brow (the warp stretching its hooded lid), but the code renders only part of the raise: KristiNoem,
+    # 6 bursts, tracked brow transfer 0.97 -> 0.46, judge 34.0 -> 35.2 % (CIs overlap), lip-opening corr -0.01..-0.03
+    # (notes/s5/brow_report.md). So not a default
     code_regions: tuple[str, ...] = ()
 
     def __post_init__(self):
