@@ -218,21 +218,17 @@ CARRY_MODES = ("none", "clamped", "residual")
 GAIN_REGIONS: dict[str, tuple[int, ...]] = {
     "brows": BROWS,
     "eyes": tuple(ibug.REGIONS["eye_r"]) + tuple(ibug.REGIONS["eye_l"]),
-    "mouth": MOUTH,
 }
-#: the lips each side of the mouth opening (outer and inner contour, corners excluded): a mouth gain moves each lip as
-#: a whole so that the emotion's change of the opening stays as asked (speech owns the opening)
-UPPER_LIP = (49, 50, 51, 52, 53) + UPPER_INNER_LIP
-LOWER_LIP = (55, 56, 57, 58, 59) + LOWER_INNER_LIP
 #: FaceMesh reads only part of a brow or eyelid movement: warping a plate in 2-D by a displacement and tracking
 #: it again gives brows 0.62-0.65 and eyes 0.63-0.68 of it on both shipped subjects (the *tracker ceiling* of
 #: `emogene eval emotion`). The emotion model learnt its displacements from video tracked by the same FaceMesh,
 #: so they are ~0.65 of the face's real movement; the picture has to move by displacement / 0.65 to look like
 #: the video they came from. 1 / ceiling, rounded; mouth and jaw are left at 1 (speech shapes them). The mouth's
 #: ceiling, measured the same way on the default subject's 512² plates, is 0.82 for corners and lips (KristiNoem,
-#: 6 bursts; andrew_clip_1 0.83 / 0.82; mead_m030 at 128² 0.99 / 0.77), but a "mouth" gain of 1.2 read worse there
+#: 6 bursts; andrew_clip_1 0.83 / 0.82; mead_m030 at 128² 0.99 / 0.77), but a mouth gain of 1.2 (corners and lip
+#: shape, each lip shifted back so the opening stayed speech's; session 5, commit 3216a36) read worse there
 #: (KristiNoem, 6 bursts: happy 67 -> 67 %, sad 24 -> 11 %, the tracked opening of sad follows neutral's less,
-#: corr 0.69 -> 0.58), so it is an opt-in region (subject.json ``expression.emotion_gain``), not a default.
+#: corr 0.69 -> 0.58), so the mouth has no gain region (removed again to keep the warp's hot path simple).
 TRACKER_COMPENSATION = (("brows", 1.6), ("eyes", 1.5))
 
 
@@ -310,21 +306,7 @@ def _with_emotion_gain(landmarks: torch.Tensor, neutral: torch.Tensor | None,
     # brow and eye into one dark band (angry at 512²)
     lowered = torch.zeros_like(emotion[..., :1], dtype=torch.bool)
     lowered[:, list(BROWS)] = emotion[:, list(BROWS), 1:2] < 0
-    gained = emotion * torch.where(lowered, torch.ones_like(gain), gain)
-    # the mouth gain leaves the vertical opening to speech: each lip (outer + inner contour) is shifted back as a whole
-    # so that the inner-lip gap changes by the emotion's own amount, not gain x it (lip shape and corners keep the gain)
-    upper, lower = list(UPPER_LIP), list(LOWER_LIP)
-    inner_up, inner_low = list(UPPER_INNER_LIP), list(LOWER_INNER_LIP)
-
-    def opening(d: torch.Tensor) -> torch.Tensor:
-        return d[:, inner_up, 1].mean(-1) - d[:, inner_low, 1].mean(-1)
-
-    extra = (opening(gained) - opening(emotion))[:, None]
-    if bool((extra != 0).any()):
-        gained = gained.clone()
-        gained[:, upper, 1] -= extra / 2
-        gained[:, lower, 1] += extra / 2
-    return neutral + gained
+    return neutral + emotion * torch.where(lowered, torch.ones_like(gain), gain)
 
 
 def expression_landmarks(landmark_code, landmarks: torch.Tensor, neutral: torch.Tensor | None,
