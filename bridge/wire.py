@@ -299,11 +299,7 @@ def deserialize(frames: Sequence[Any], key: bytes | None = None,
         if not len(signature):
             raise BridgeError(ErrorCode.BAD_SIGNATURE, "message is not signed and this side requires a key",
                               parent_id=msg_id)
-        mac = (_KEYED.get(key) or _keyed(key)).copy()   # _digest, written out: this is the hot path
-        mac.update(_LENGTH(head_size) + head)
-        for part in buffer_views:
-            mac.update(_LENGTH(len(part)) + sha256(part).digest())
-        if not _compare_digest(mac.digest(), signature):
+        if not _compare_digest(_digest(key, head, buffer_views), signature):
             raise BridgeError(ErrorCode.BAD_SIGNATURE, "signature does not match (wrong key or altered message)",
                               parent_id=msg_id)
     if code >= _TYPE_COUNT:
