@@ -109,7 +109,7 @@ def _check_idle(scene) -> None:
 
 
 def check_connection(context):
-    """(preferences, HMAC key) for reaching the backend; SubmitError when the address is not allowed."""
+    """(preferences, signing key) for reaching the backend; SubmitError when the address is not allowed."""
     prefs = preferences.get(context)
     check = bridge_api.endpoints().check_address(prefs.backend_address, bpy.app.online_access)
     if not check.allowed:
