@@ -176,7 +176,7 @@ def main(argv=None) -> int:
 
     from backend.render.evaluate import evaluate_render
     from backend.render.prepare import PrepareConfig, prepare_subject
-    from backend.render.train import train_subject
+    from backend.render.train import TrainConfig, train_subject
 
     work, out = Path(args.work), Path(args.out)
     t0 = time.time()
