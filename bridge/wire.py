@@ -41,7 +41,7 @@ import numpy as np
 import zmq
 
 from bridge.errors import BridgeError
-from bridge.messages import EncodedBuffer, Message
+from bridge.messages import EncodedBuffer, Message, assemble
 from bridge.protocol import (
     ARRAY_DTYPES, DEFAULT_LIMITS, FRAME_TAG, FRAME_TAG_PREFIX, MAX_ARRAY_DIMS, PROTOCOL_VERSION, WIRE_TYPES,
     ErrorCode, Limits,
@@ -61,7 +61,6 @@ _MAC_PERSON = b"emogene-bridge3"
 _MAX_MAC_KEY = hashlib.blake2b.MAX_KEY_SIZE   # 64
 _TYPE_COUNT = len(WIRE_TYPES)
 _TYPE_NAMES = tuple(str(t) for t in WIRE_TYPES)   # received types are plain str, as before v3
-_new_message = object.__new__
 _compare_digest = hmac.compare_digest
 
 
@@ -332,17 +331,9 @@ def deserialize(frames: Sequence[Any], key: bytes | None = None,
         raise BridgeError(ErrorCode.BAD_BUFFER,
                           f"header describes {len(descriptors)} buffer(s) but {len(buffer_views)} were sent",
                           parent_id=msg_id)
-    msg = _new_message(Message)   # every field set by name below (Message.__init__ with keywords costs 2x)
-    msg.type = _TYPE_NAMES[code]
-    msg.content = content
-    msg.buffers = ([_decode_buffer(i, d, v, msg_id) for i, (d, v) in enumerate(zip(descriptors, buffer_views))]
-                   if descriptors else [])
-    msg.job_id = job_id
-    msg.parent_id = parent_id
-    msg.msg_id = msg_id
-    msg.version = PROTOCOL_VERSION
-    msg.time = stamp
-    return msg
+    buffers = ([_decode_buffer(i, d, v, msg_id) for i, (d, v) in enumerate(zip(descriptors, buffer_views))]
+               if descriptors else [])
+    return assemble(_TYPE_NAMES[code], content, buffers, job_id, parent_id, msg_id, PROTOCOL_VERSION, stamp)
 
 
 def _bad_tag(tag_view: Any) -> BridgeError:
