@@ -27,7 +27,7 @@ SILENCE = float(np.log(1e-6))
 FEATURE_SCALE = 2.5
 
 
-def _loud_rows(mel: torch.Tensor, quantile: float = 0.5) -> torch.Tensor:
+def loud_rows(mel: torch.Tensor, quantile: float = 0.5) -> torch.Tensor:
     """Mask ``[..., R]`` of rows at or above the recording's ``quantile`` of frame energy."""
     energy = torch.logsumexp(mel, dim=-1)
     thr = torch.quantile(energy.float(), quantile, dim=-1, keepdim=True)
@@ -36,13 +36,13 @@ def _loud_rows(mel: torch.Tensor, quantile: float = 0.5) -> torch.Tensor:
 
 def recording_mean(mel: torch.Tensor) -> torch.Tensor:
     """Per-band mean of the louder half of a recording's rows: ``[R, 80] -> [80]`` or ``[B, R, 80] -> [B, 80]``."""
-    mask = _loud_rows(mel).to(mel.dtype)[..., None]
+    mask = loud_rows(mel).to(mel.dtype)[..., None]
     return (mel * mask).sum(-2) / mask.sum(-2).clamp(min=1.0)
 
 
 def recording_scale(mel: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
     """Per-band spread (std, floored at 1 nat) of the louder half of a recording's rows around ``mean``: ``[..., 80]``."""
-    mask = _loud_rows(mel).to(mel.dtype)[..., None]
+    mask = loud_rows(mel).to(mel.dtype)[..., None]
     x = (mel - mean.unsqueeze(-2)).clamp(min=-8.0)
     var = (x.pow(2) * mask).sum(-2) / mask.sum(-2).clamp(min=1.0)
     return var.sqrt().clamp(min=1.0)

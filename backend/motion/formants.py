@@ -34,6 +34,7 @@ import librosa
 import numpy as np
 import torch
 
+from backend.motion.audio_features import loud_rows
 from backend.motion.tracks_data import MEL_BINS, MEL_PER_FRAME
 
 #: band edges of the log-mel the tracks hold (``backend.data.audio``)
@@ -143,7 +144,7 @@ def formant_features(mel: torch.Tensor, loud_mean: torch.Tensor | None = None) -
     """
     logf = torch.log(frame_formants_hz(mel))
     energy = torch.logsumexp(mel, dim=-1)
-    loud = energy >= torch.quantile(energy.float(), 0.5, dim=-1, keepdim=True).to(energy.dtype)
+    loud = loud_rows(mel)
     if loud_mean is None:
         loud_mean = recording_formant_mean(mel, logf)
     level = (energy * loud).sum(-1, keepdim=True) / loud.sum(-1, keepdim=True).clamp(min=1)
@@ -154,6 +155,5 @@ def formant_features(mel: torch.Tensor, loud_mean: torch.Tensor | None = None) -
 def recording_formant_mean(mel: torch.Tensor, logf: torch.Tensor | None = None) -> torch.Tensor:
     """Mean log F1-F3 over the louder half of a recording's rows: ``[R, 80] -> [3]`` (batched: ``[B, 3]``)."""
     logf = torch.log(frame_formants_hz(mel)) if logf is None else logf
-    energy = torch.logsumexp(mel, dim=-1)
-    loud = (energy >= torch.quantile(energy.float(), 0.5, dim=-1, keepdim=True).to(energy.dtype)).to(mel.dtype)
+    loud = loud_rows(mel).to(mel.dtype)
     return (logf * loud[..., None]).sum(-2) / loud.sum(-1, keepdim=True).clamp(min=1)
