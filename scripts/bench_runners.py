@@ -27,6 +27,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
 import statistics  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -126,6 +127,7 @@ def main() -> int:
     finally:
         ray.shutdown()
         pool.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
     local, ray1, ray2 = rows
     ratios = {
         "ray_2_vs_1_workers_jobs_per_s": round(ray2["jobs_per_s"] / ray1["jobs_per_s"], 3),

@@ -5,6 +5,7 @@ stages). Skips (saying why) when the optional `ray` extra is absent."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -66,6 +67,7 @@ def ray_cluster():
     leaked = _processes_mentioning(temp_dir)
     for pid in leaked:   # do not leave them to the next test run, but fail
         os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(temp_dir, ignore_errors=True)   # Ray's logs and session files: every run left one behind
     assert not leaked, f"Ray processes left running after shutdown: {leaked}"
 
 
