@@ -205,7 +205,9 @@ def _training_lines(summary: dict, prepare_seconds: float) -> str:
     run = (f"{summary['steps']} steps of {cfg['rays_per_step']} rays in {summary['train_seconds'] / 60:.1f} min on "
            f"{summary['device']} ({cfg['threads']} thread of a 2-core machine shared with other jobs), "
            f"lr {cfg['learning_rate']:g} -> {cfg['learning_rate'] * cfg['final_lr_ratio']:.3g}"
-           + (" decayed over the wall-clock budget" if cfg.get("anneal_by_time") else ""))
+           + (" decayed over the wall-clock budget" if cfg.get("anneal_by_time") else "")
+           + (f", condition noise {cfg['landmark_noise']:g} per canonical landmark coordinate "
+              f"(`TrainConfig.landmark_noise`)" if cfg.get("landmark_noise") else ""))
     if prior is None:
         return f"- Training: {run}; preparation took {prepare_seconds:.0f} s."
     total = prior["steps"] + summary["steps"]
@@ -224,7 +226,8 @@ def _recreate(summary: dict, width: int) -> str:
             f"{first}, then\n`.venv/bin/python scripts/train_emotional_subject.py --resolution {width} "
             f"--init-from backend/assets/subjects/mead_m030/nerf --learning-rate {cfg['learning_rate']:g} "
             f"--final-lr-ratio {cfg['final_lr_ratio']:g} --anneal-by-time --minutes {cfg['minutes']:g} "
-            f"--steps {cfg['steps']}`.")
+            f"--steps {cfg['steps']}"
+            + (f" --landmark-noise {cfg['landmark_noise']:g}" if cfg.get("landmark_noise") else "") + "`.")
 
 
 def _prior_training(init_from: str | None) -> dict | None:
@@ -257,6 +260,10 @@ def main(argv=None) -> int:
     parser.add_argument("--final-lr-ratio", type=float, default=None, help="end / start learning rate")
     parser.add_argument("--anneal-by-time", action="store_true",
                         help="decay the learning rate over the wall-clock budget too (ends annealed)")
+    parser.add_argument("--landmark-noise", type=float, default=None,
+                        help="TrainConfig.landmark_noise: condition noise per canonical landmark coordinate")
+    parser.add_argument("--keep-checkpoints", action="store_true",
+                        help="keep every checkpoint's weights as nerf_step<N> in the work folder")
     args = parser.parse_args(argv)
 
     from backend.data.mead_pools import pool_of
@@ -279,10 +286,10 @@ def main(argv=None) -> int:
     prepare_seconds = float(timing.read_text())
     if args.prepare_only:
         return 0
-    schedule = {k: v for k, v in (("learning_rate", args.learning_rate), ("final_lr_ratio", args.final_lr_ratio))
-                if v is not None}
+    schedule = {k: v for k, v in (("learning_rate", args.learning_rate), ("final_lr_ratio", args.final_lr_ratio),
+                                  ("landmark_noise", args.landmark_noise)) if v is not None}
     config = TrainConfig(steps=args.steps, minutes=args.minutes, threads=args.threads,
-                         anneal_by_time=args.anneal_by_time, **schedule)
+                         anneal_by_time=args.anneal_by_time, keep_checkpoints=args.keep_checkpoints, **schedule)
     prior = _prior_training(args.init_from)
     summary = train_subject(work, config, resume=args.resume, init_from=args.init_from)
     summary["prior"] = prior

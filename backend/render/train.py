@@ -38,11 +38,17 @@ class TrainConfig:
     #: ``minutes``, so a run the clock stops still ends annealed (off: decay by steps only)
     anneal_by_time: bool = False
     code_noise: float = 0.05            # condition noise (smooths the code -> image map)
+    #: opt-in: std of isotropic noise per canonical landmark coordinate, added to the code through
+    #: its whitening (so ~1/std_k on PCA component k: large on the minor components a whitened code
+    #: otherwise lets the net use to tell training frames apart; 0: off)
+    landmark_noise: float = 0.0
     occupancy_every: int = 16
     occupancy_warmup: int = 300
     eval_every: int = 2000
     eval_frames: int = 4
     checkpoint_every: int = 1000
+    #: opt-in: also keep each checkpoint's weights as ``nerf_step<N>`` (for picking a step count later)
+    keep_checkpoints: bool = False
     seed: int = 0
     compile: bool = False               # torch.compile the fields' forward (worth it on a GPU)
     threads: int = 1                    # 1 beats 2 on a shared 2-core machine (measured 5x)
@@ -142,6 +148,9 @@ def compute_losses(model: SubjectNeRF, batch: dict[str, torch.Tensor], cond, con
     code = cond.code[frame]
     if config.code_noise > 0:
         code = code + config.code_noise * torch.randn(code.shape, generator=generator).to(code)
+    if config.landmark_noise > 0:
+        scale = config.landmark_noise / model.landmark_code.std
+        code = code + scale * torch.randn(code.shape, generator=generator).to(code)
     out = model(batch["origins"], batch["dirs"], cond.head_from_world[frame], code, cond.pose[frame], jitter=True)
     composite = out["rgb"] + (1 - out["alpha"][:, None]) * batch["background"]
     weight = 1 + config.mouth_weight * batch["mouth"]
@@ -190,6 +199,9 @@ def _save(model: SubjectNeRF, optimizer, step: int, history: dict, elapsed: floa
                     extra={"subject": subject_name, "step": step, "train_seconds": elapsed})
     torch.save({"step": step, "optimizer": optimizer.state_dict(), "history": history, "elapsed": elapsed},
                out_dir / "train_state.pt")
+    if config.keep_checkpoints:
+        save_checkpoint(out_dir / f"{CHECKPOINT_STEM}_step{step}", model, kind=MODEL_KIND, version=MODEL_VERSION,
+                        config=config.model, extra={"subject": subject_name, "step": step, "train_seconds": elapsed})
 
 
 def train_subject(subject_dir: str | Path, config: TrainConfig | None = None, device: torch.device | str = "cpu",
