@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from backend.evaluation.pose_leak import INNER_LOWER, INNER_UPPER, PoseLeak, fit_pose_leak, head_angles
+from backend.evaluation.pose_leak import INNER_LOWER, PoseLeak, fit_pose_leak, head_angles
 from bridge.landmarks import NUM_LANDMARKS, REGIONS
 
 REPO = Path(__file__).resolve().parents[1]
