@@ -4,9 +4,12 @@ training curves, MODEL_CARD.md), then train the x4 super-resolution network on t
 renders (sr.*, background_full.png; ~4 min on 1 thread) and evaluate the 512² plates. Large
 intermediates stay in cache/subjects/default and cache/sr_pairs/default.
 
-Opt-in, not part of the shipped subject: --rare-mouth-minutes N fine-tunes the NeRF between the two
-for N minutes with training frames drawn more often where the mouth takes a rare shape (pressed lips;
-backend/render/frame_weights.py). Session 5: 18 min cost 0.2 dB on held-out frames (see MODEL_CARD.md).
+Stage 2 (what ships since session 6): after the SR is trained on stage 1's renders, the NeRF is fine-tuned
+for --rare-mouth-minutes (18) with training frames drawn more often where the mouth takes a rare shape
+(pressed lips; backend/render/frame_weights.py), and the shipped NeRF is stage 1 with the head field of that
+fine-tune (--mix-parts head, --mix-alpha 1; backend/render/weight_mix.py): the torso field, whose drift cost
+the whole-fine-tune 0.2 dB on held-out frames, stays stage 1's. --rare-mouth-minutes 0: stage 1 alone
+(the session-5 subject). About 28 + 4 (SR) + 18 CPU minutes of training, plus the evaluations.
 
     .venv/bin/python scripts/train_default_subject.py [--minutes 28] [--resolution 128] [--sr-minutes 20]
     .venv/bin/python scripts/train_default_subject.py --sr-only     # only the super-resolution step
@@ -86,11 +89,20 @@ def finetune_line(finetune: dict | None) -> str:
     if not finetune:
         return ""
     cfg = finetune["config"]
+    mix = finetune.get("mix")
+    shipped = ""
+    if mix:
+        part = "the head field" if mix["parts"] == "head" else "every field"
+        torso = "; the torso field is stage 1's" if mix["parts"] == "head" else ""
+        shipped = (f" **Shipped:** stage 1's weights with {part} mixed {mix['alpha']:g} x fine-tune + "
+                   f"{1 - mix['alpha']:g} x stage 1 (backend/render/weight_mix.py; occupancy: union of both)"
+                   f"{torso}. The "
+                   f"super-resolution network was trained on stage 1's renders, before the fine-tune.")
     return (f"\n- Then fine-tuned {finetune['steps']} steps in {finetune['train_seconds'] / 60:.1f} min from those weights with "
             f"training frames drawn ∝ 1 / density of their mouth shape (inner-lip opening, width, outer-lip height; "
             f"capped at {cfg['rare_mouth_cap']:g}x the median frame), {cfg['mouth_ray_share']:.0%} of the rays in "
             f"the mouth box, learning rate {cfg['learning_rate']:g} annealed to x{cfg['final_lr_ratio']:g} over the "
-            f"budget: rare mouth shapes (pressed lips) are seen often enough to be rendered.")
+            f"budget: rare mouth shapes (pressed lips) are seen often enough to be rendered." + shipped)
 
 
 def sr_card(sr: dict, plates: dict | None) -> str:
@@ -159,9 +171,12 @@ def main(argv=None) -> int:
     parser.add_argument("--work", default=str(REPO / "cache" / "subjects" / "default"))
     parser.add_argument("--out", default=str(REPO / "backend" / "assets" / "subjects" / "default"))
     parser.add_argument("--minutes", type=float, default=28.0)
-    parser.add_argument("--rare-mouth-minutes", type=float, default=0.0,
-                        help="opt-in stage-2 fine-tune with rare mouth shapes drawn more often (0: skip; "
-                             "not part of the shipped subject)")
+    parser.add_argument("--rare-mouth-minutes", type=float, default=18.0,
+                        help="stage-2 fine-tune with rare mouth shapes drawn more often (0: stage 1 alone)")
+    parser.add_argument("--mix-alpha", type=float, default=1.0,
+                        help="share of the stage-2 weights in the shipped NeRF (weight_mix.py)")
+    parser.add_argument("--mix-parts", choices=("head", "all"), default="head",
+                        help="which fields take stage 2's weights (head: the torso stays stage 1's)")
     parser.add_argument("--steps", type=int, default=20000)
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
@@ -172,7 +187,7 @@ def main(argv=None) -> int:
                         help="only (re)train the super-resolution network of the subject already in --out")
     args = parser.parse_args(argv)
     if args.sr_only:
-        return train_sr_step(Path(args.out), args.sr_minutes, args.threads)
+        return plates_step(Path(args.out), train_sr(Path(args.out), args.sr_minutes, args.threads), args.threads)
 
     from backend.render.evaluate import evaluate_render
     from backend.render.prepare import PrepareConfig, prepare_subject
@@ -184,29 +199,56 @@ def main(argv=None) -> int:
     prepare_seconds = time.time() - t0
     summary = train_subject(work, TrainConfig(steps=args.steps, minutes=args.minutes, threads=args.threads),
                             resume=args.resume)
-    finetune = None
+    finetune, sr = None, None
     if args.rare_mouth_minutes > 0:
+        for suffix in (".safetensors", ".json"):
+            shutil.copy2(work / f"nerf{suffix}", work / f"nerf_stage1{suffix}")
+        publish(work, out)
+        sr = train_sr(out, args.sr_minutes, args.threads)      # on stage 1's renders
         finetune = train_subject(work, rare_mouth_finetune_config(args.rare_mouth_minutes, args.threads),
-                                 init_from=work / "nerf")
+                                 init_from=work / "nerf_stage1")
+        finetune["mix"] = mix_stage2(work, args.mix_alpha, args.mix_parts)
     metrics = evaluate_render(work, work / "eval", frames=args.eval_frames, threads=args.threads)
+    info = publish(work, out)
+    (out / "MODEL_CARD.md").write_text(model_card(info, summary, metrics, prepare_seconds, finetune))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print(json.dumps({"heldout": metrics["methods"], "steps": summary["steps"],
+                      "train_minutes": summary["train_seconds"] / 60}, indent=2))
+    if sr is None:
+        sr = train_sr(out, args.sr_minutes, args.threads)
+    return plates_step(out, sr, args.threads)
+
+
+def publish(work: Path, out: Path) -> dict:
+    """Copy the subject's files (NeRF included) from ``work`` to ``out``; returns subject.json's content."""
     out.mkdir(parents=True, exist_ok=True)
     info = json.loads((work / "subject.json").read_text())
     for name in ASSET_FILES:
         shutil.copy2(work / name, out / name)
     shipped = dict(info, source_video="../shared/data/talking/cnn2_25fps.mp4")
     (out / "subject.json").write_text(json.dumps(shipped, indent=2))
-    (out / "MODEL_CARD.md").write_text(model_card(info, summary, metrics, prepare_seconds, finetune))
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    print(json.dumps({"heldout": metrics["methods"], "steps": summary["steps"],
-                      "train_minutes": summary["train_seconds"] / 60}, indent=2))
-    return train_sr_step(out, args.sr_minutes, args.threads)
+    return info
 
 
-def train_sr_step(out: Path, minutes: float, threads: int) -> int:
-    """Train the super-resolution network on the shipped NeRF's renders, name it in subject.json,
-    evaluate the full-size plates and add both to the model card."""
-    from backend.render.evaluate_plates import evaluate_plates
-    from backend.render.super_resolution import SuperResolutionNet
+def mix_stage2(work: Path, alpha: float, parts: str) -> dict:
+    """Replace ``work``'s NeRF (stage 2) by its mix with stage 1 (weight_mix.py); returns the mix's record."""
+    from safetensors.torch import load_file, save_file
+
+    from backend.render.weight_mix import mix_state_dicts
+    stage1, stage2 = load_file(str(work / "nerf_stage1.safetensors")), load_file(str(work / "nerf.safetensors"))
+    save_file(mix_state_dicts(stage1, stage2, alpha, parts), str(work / "nerf.safetensors"))
+    tuned = json.loads((work / "nerf.json").read_text())
+    record = {"alpha": alpha, "parts": parts, "base": "stage 1",
+              "tuned": {"steps": tuned.get("step"), "train_seconds": tuned.get("train_seconds")}}
+    meta = json.loads((work / "nerf_stage1.json").read_text())     # config, stage 1's steps and seconds
+    meta["mix"] = record
+    (work / "nerf.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    return record
+
+
+def train_sr(out: Path, minutes: float, threads: int) -> dict:
+    """Train the super-resolution network on the renders of the NeRF now in ``out`` and name it in
+    subject.json; returns its training summary."""
     from backend.render.train_sr import BACKGROUND_FULL, SR_STEM, SRTrainConfig, train_super_resolution
 
     info_path = out / "subject.json"
@@ -217,10 +259,22 @@ def train_sr_step(out: Path, minutes: float, threads: int) -> int:
                                 SRTrainConfig(minutes=minutes, threads=threads))
     info.update(super_resolution=SR_STEM, background_full=BACKGROUND_FULL)
     info_path.write_text(json.dumps(info, indent=2))
+    return sr
+
+
+def plates_step(out: Path, sr: dict, threads: int) -> int:
+    """Evaluate the full-size plates of the subject in ``out`` and add them and the SR to the model card."""
+    from backend.checkpoints import read_checkpoint_meta
+    from backend.render.evaluate_plates import evaluate_plates
+    from backend.render.super_resolution import SR_KIND, SR_VERSION, SuperResolutionConfig, SuperResolutionNet
+    from backend.render.train_sr import BACKGROUND_FULL, SR_STEM
+
+    info_path = out / "subject.json"
+    info = json.loads(info_path.read_text())
+    info.update(super_resolution=SR_STEM, background_full=BACKGROUND_FULL)
+    info_path.write_text(json.dumps(info, indent=2))
     plates = evaluate_plates(out, REPO / "eval_report" / "render", threads=threads)   # its default 80 frames
     (out / "plates_metrics.json").write_text(json.dumps(plates, indent=2))
-    from backend.checkpoints import read_checkpoint_meta
-    from backend.render.super_resolution import SR_KIND, SR_VERSION, SuperResolutionConfig
     meta = read_checkpoint_meta(out / SR_STEM, kind=SR_KIND, version=SR_VERSION)
     sr.update(working=max(info["image_size"]), train_config=meta.get("train_config", {}),
               parameters=sum(p.numel() for p in SuperResolutionNet(SuperResolutionConfig(**meta["config"])).parameters()))

@@ -1,0 +1,48 @@
+"""Weight-space mix of a subject NeRF and its fine-tune (backend/render/weight_mix.py)."""
+import pytest
+import torch
+
+from backend.render.weight_mix import mix_state_dicts
+
+
+def _state(seed: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    occupied = torch.rand(4, 4, 4, generator=g) > 0.5
+    return {"head_field.mlp.0.weight": torch.randn(3, 2, generator=g),
+            "torso_field.mlp.0.weight": torch.randn(3, 2, generator=g),
+            "head_grid.density": torch.rand(4, 4, 4, generator=g),
+            "head_grid.occupied": occupied, "torso_grid.occupied": ~occupied,
+            "head_grid.updates": torch.tensor(seed + 1),
+            "code_bank": torch.randn(5, 2, generator=g)}
+
+
+def test_mix_interpolates_fields_and_unites_occupancy():
+    base, tuned = _state(0), _state(1)
+    mixed = mix_state_dicts(base, tuned, 0.25)
+    expected = 0.75 * base["head_field.mlp.0.weight"] + 0.25 * tuned["head_field.mlp.0.weight"]
+    assert torch.allclose(mixed["head_field.mlp.0.weight"], expected)
+    assert torch.equal(mixed["head_grid.occupied"], base["head_grid.occupied"] | tuned["head_grid.occupied"])
+    assert torch.equal(mixed["head_grid.density"], torch.maximum(base["head_grid.density"], tuned["head_grid.density"]))
+    assert torch.equal(mixed["code_bank"], base["code_bank"])          # not a field weight: the base's
+    assert int(mixed["head_grid.updates"]) == 1
+
+
+def test_alpha_zero_is_the_base_and_head_parts_keep_the_base_torso():
+    base, tuned = _state(0), _state(1)
+    same = mix_state_dicts(base, tuned, 0.0, parts="head")
+    assert torch.equal(same["head_field.mlp.0.weight"], base["head_field.mlp.0.weight"])
+    head = mix_state_dicts(base, tuned, 1.0, parts="head")
+    assert torch.equal(head["head_field.mlp.0.weight"], tuned["head_field.mlp.0.weight"])
+    assert torch.equal(head["torso_field.mlp.0.weight"], base["torso_field.mlp.0.weight"])
+    assert torch.equal(head["torso_grid.occupied"], base["torso_grid.occupied"])
+
+
+def test_bad_mix_requests_are_refused():
+    base, tuned = _state(0), _state(1)
+    with pytest.raises(ValueError, match="alpha"):
+        mix_state_dicts(base, tuned, 1.5)
+    with pytest.raises(ValueError, match="parts"):
+        mix_state_dicts(base, tuned, 0.5, parts="mouth")
+    tuned.pop("code_bank")
+    with pytest.raises(ValueError, match="code_bank"):
+        mix_state_dicts(base, tuned, 0.5)
