@@ -208,6 +208,9 @@ def _training_lines(summary: dict, prepare_seconds: float) -> str:
            + (" decayed over the wall-clock budget" if cfg.get("anneal_by_time") else "")
            + (f", condition noise {cfg['landmark_noise']:g} per canonical landmark coordinate "
               f"(`TrainConfig.landmark_noise`)" if cfg.get("landmark_noise") else ""))
+    if summary.get("shipped_step"):
+        run += (f" (the run's kept checkpoint at its step {summary['shipped_step']} of {summary['run_steps']}, "
+                f"chosen by the plate-emotion judge on the tuning clip; the lr had not reached its end value there)")
     if prior is None:
         return f"- Training: {run}; preparation took {prepare_seconds:.0f} s."
     total = prior["steps"] + summary["steps"]
@@ -227,7 +230,9 @@ def _recreate(summary: dict, width: int) -> str:
             f"--init-from backend/assets/subjects/mead_m030/nerf --learning-rate {cfg['learning_rate']:g} "
             f"--final-lr-ratio {cfg['final_lr_ratio']:g} --anneal-by-time --minutes {cfg['minutes']:g} "
             f"--steps {cfg['steps']}"
-            + (f" --landmark-noise {cfg['landmark_noise']:g}" if cfg.get("landmark_noise") else "") + "`.")
+            + (f" --landmark-noise {cfg['landmark_noise']:g}" if cfg.get("landmark_noise") else "")
+            + (f" --keep-checkpoints --ship-step {summary['shipped_step']}" if summary.get("shipped_step") else "")
+            + "`.")
 
 
 def _prior_training(init_from: str | None) -> dict | None:
@@ -239,6 +244,21 @@ def _prior_training(init_from: str | None) -> dict | None:
     meta = read_checkpoint_meta(Path(init_from), kind=MODEL_KIND, version=MODEL_VERSION)
     return {"init_from": str(init_from), "steps": int(meta.get("step") or 0),
             "train_seconds": float(meta.get("train_seconds") or 0.0)}
+
+
+def _kept_checkpoint(work: Path, step: int) -> dict:
+    """Make the kept ``nerf_step<step>`` the folder's checkpoint; its steps and seconds for the card."""
+    from backend.checkpoints import read_checkpoint_meta
+    from backend.render.model import MODEL_KIND, MODEL_VERSION
+    from backend.render.train import CHECKPOINT_STEM
+    kept = work / f"{CHECKPOINT_STEM}_step{step}"
+    if not Path(str(kept) + ".safetensors").is_file():
+        raise FileNotFoundError(f"{kept}.safetensors not found: --ship-step needs a run made with --keep-checkpoints "
+                                f"that reached step {step}")
+    for ext in (".safetensors", ".json"):
+        shutil.copy2(str(kept) + ext, str(work / CHECKPOINT_STEM) + ext)
+    meta = read_checkpoint_meta(kept, kind=MODEL_KIND, version=MODEL_VERSION)
+    return {"steps": int(meta["step"]), "train_seconds": float(meta["train_seconds"]), "shipped_step": int(meta["step"])}
 
 
 def main(argv=None) -> int:
@@ -264,6 +284,9 @@ def main(argv=None) -> int:
                         help="TrainConfig.landmark_noise: condition noise per canonical landmark coordinate")
     parser.add_argument("--keep-checkpoints", action="store_true",
                         help="keep every checkpoint's weights as nerf_step<N> in the work folder")
+    parser.add_argument("--ship-step", type=int, default=None,
+                        help="evaluate and ship the kept checkpoint nerf_step<N> instead of the last one "
+                             "(with --keep-checkpoints; the step chosen by the judge on the tuning clip)")
     args = parser.parse_args(argv)
 
     from backend.data.mead_pools import pool_of
@@ -293,6 +316,8 @@ def main(argv=None) -> int:
     prior = _prior_training(args.init_from)
     summary = train_subject(work, config, resume=args.resume, init_from=args.init_from)
     summary["prior"] = prior
+    if args.ship_step is not None:
+        summary.update(_kept_checkpoint(work, args.ship_step), run_steps=summary["steps"])
     metrics, renders = evaluate_heldout(work, threads=args.threads)
     heldout_sheet(work, renders, work / "heldout_sheet.png")               # shipped: small
     heldout_sheet(work, renders, work / "heldout_sheet_x2.png", scale=2)   # for looking at
