@@ -46,3 +46,28 @@ def test_bad_mix_requests_are_refused():
     tuned.pop("code_bank")
     with pytest.raises(ValueError, match="code_bank"):
         mix_state_dicts(base, tuned, 0.5)
+
+
+def test_the_default_subject_script_ships_stage_1_with_the_tuned_head(tmp_path):
+    """scripts/train_default_subject.py's last NeRF step: work/nerf (stage 2) becomes the head mix with stage 1,
+    and its metadata stays stage 1's (config, steps) with a record of the mix."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import load_file, save_file
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_default_subject.py"
+    spec = importlib.util.spec_from_file_location("train_default_subject", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stage1, stage2 = _state(0), _state(1)
+    save_file(stage1, str(tmp_path / "nerf_stage1.safetensors"))
+    save_file(stage2, str(tmp_path / "nerf.safetensors"))
+    (tmp_path / "nerf_stage1.json").write_text(json.dumps({"step": 9345, "config": {"hidden": 64}}))
+    (tmp_path / "nerf.json").write_text(json.dumps({"step": 3194, "train_seconds": 1080.0, "config": {"hidden": 64}}))
+    record = module.mix_stage2(tmp_path, 1.0, "head")
+    shipped = load_file(str(tmp_path / "nerf.safetensors"))
+    assert torch.equal(shipped["head_field.mlp.0.weight"], stage2["head_field.mlp.0.weight"])
+    assert torch.equal(shipped["torso_field.mlp.0.weight"], stage1["torso_field.mlp.0.weight"])
+    meta = json.loads((tmp_path / "nerf.json").read_text())
+    assert meta["step"] == 9345 and meta["mix"] == record and record["tuned"]["steps"] == 3194
