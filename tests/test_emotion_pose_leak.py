@@ -96,3 +96,23 @@ def test_the_sampled_pose_stays_inside_the_subjects_real_pose_range(subject):
         for k in (0, 2):                     # pitch, roll
             assert sampled[:, k].min() >= real[:, k].min() - 0.5
             assert sampled[:, k].max() <= real[:, k].max() + 0.5
+
+
+@pytest.mark.usefixtures("prepared_tracks")
+def test_plate_tracking_gives_the_head_pose_that_prepare_measured_on_real_frames():
+    """``track_burst(with_rotation=True)``: the same landmarks, plus the fitted head pose, which agrees with the
+    pose ``emogene prepare`` stored for the same real frames (so plates and real video are read alike)."""
+    from backend.data.face_tracking import iter_frames_rgb
+    from backend.evaluation.plate_emotion import track_burst
+
+    clip = REPO.parent / "shared" / "data" / "mead" / "W009_front_happy_level3_001.mp4"
+    frames = [f for _, f in zip(range(40), iter_frames_rgb(clip))][30:39]
+    landmarks, found = track_burst(frames)
+    again, found_again, rotation = track_burst(frames, with_rotation=True)
+    np.testing.assert_array_equal(again, landmarks)
+    assert found.all() and found_again.all()
+    with np.load(REPO / "cache" / "tracks" / "W009_front_happy_level3_001.npz") as z:
+        prepared = head_angles(z["rotation"][30:39])
+    assert np.abs(head_angles(rotation) - prepared).max() < 1.5
+    blank, none, no_rotation = track_burst([np.zeros((64, 64, 3), np.uint8)] * 3, with_rotation=True)
+    assert not none.any() and np.isnan(no_rotation).all()

@@ -224,9 +224,10 @@ def render_take(stage_set: Any, job, frames: np.ndarray, cancel: threading.Event
     return plates, driving, motion_warnings + render_warnings
 
 
-def track_burst(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def track_burst(images: list[np.ndarray], with_rotation: bool = False) -> tuple[np.ndarray, ...]:
     """Track consecutive RGB frames as ``emogene prepare`` tracks video: canonical
-    ``[n, NUM_LANDMARKS, 3]`` and found."""
+    ``[n, NUM_LANDMARKS, 3]`` and found (and, ``with_rotation``, the fitted head rotation ``[n, 3, 3]``, NaN
+    where no face)."""
     from mediapipe.python.solutions import face_mesh
 
     from backend.data.canonical import fit_canonical
@@ -253,14 +254,16 @@ def track_burst(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     points = np.stack(rows)
     detected = np.isfinite(points).all(axis=(1, 2))
     out = np.full((len(images), NUM_LANDMARKS, 3), np.nan, np.float32)
+    rotation = np.full((len(images), 3, 3), np.nan, np.float32)
     if not detected.any():
-        return out, detected
+        return (out, detected, rotation) if with_rotation else (out, detected)
     filled, found, _ = fill_gaps(points, detected, max_gap=2)
     smoothed = smooth_points(filled, FPS) if len(filled) > 2 else filled
     h, w = images[0].shape[:2]
     fit = fit_canonical(smoothed, (w, h))
     out[found] = fit.landmarks[found]
-    return out, found
+    rotation[found] = fit.rotation[found]
+    return (out, found, rotation) if with_rotation else (out, found)
 
 
 #: the motion-stage tracks the render stage reads (backend/render/stage.py)
