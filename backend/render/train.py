@@ -42,6 +42,11 @@ class TrainConfig:
     #: its whitening (so ~1/std_k on PCA component k: large on the minor components a whitened code
     #: otherwise lets the net use to tell training frames apart; 0: off)
     landmark_noise: float = 0.0
+    #: opt-in: weight of a sparse depth loss at the tracked inner-face landmarks' pixels (head field's
+    #: expected depth vs FaceMesh's, relative to the nose tip; depth_probe.py), on
+    #: ``landmark_depth_frames`` random training frames per step (0: off, nothing drawn)
+    landmark_depth_weight: float = 0.0
+    landmark_depth_frames: int = 2
     occupancy_every: int = 16
     occupancy_warmup: int = 300
     eval_every: int = 2000
@@ -245,6 +250,12 @@ def train_subject(subject_dir: str | Path, config: TrainConfig | None = None, de
                                      RareMouthWeighting(cap=config.rare_mouth_cap))
     sampler = RaySampler(data, device, weights)
     cond = data.conditions(model, data.train_indices, device)
+    depth_targets = None
+    if config.landmark_depth_weight > 0:
+        from backend.render.depth_probe import LandmarkDepthTargets, inner_face_landmarks
+        t, train = data.track, data.train_indices
+        depth_targets = LandmarkDepthTargets(t["landmarks"][train], t["rotation"][train], t["translation"][train],
+                                             t["scale"][train], data.camera, inner_face_landmarks())
     # the sampler indexes by absolute frame; conditions are per training frame starting at 0
     baseline = mean_frame_psnr(data, config.eval_frames)
     start = time.time() - elapsed
@@ -265,6 +276,10 @@ def train_subject(subject_dir: str | Path, config: TrainConfig | None = None, de
         batch = sampler.sample(config.rays_per_step, config.mouth_ray_share, generator)
         batch["frame"] = batch["frame"] - data.train_range[0]
         losses = compute_losses(model, batch, cond, config, generator)
+        if depth_targets is not None:
+            losses["landmark_depth"] = depth_targets.loss(model, cond.head_from_world, cond.code,
+                                                          config.landmark_depth_frames, generator)
+            losses["total"] = losses["total"] + config.landmark_depth_weight * losses["landmark_depth"]
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         optimizer.step()
