@@ -43,6 +43,11 @@ def main() -> int:
     parser.add_argument("--subjects-root", type=Path, default=None, help="extra subject folder root, searched first")
     parser.add_argument("--frames", type=int, default=12, help="training frames per subject, evenly spaced")
     parser.add_argument("--samples", type=int, default=192, help="samples per ray for the depth")
+    parser.add_argument("--prepared", action="append", default=[], metavar="NAME=DIR",
+                        help="the prepared subject folder whose prepared/track_native.npz (the rows training used) "
+                             "replaces the subject's 25 fps track.npz; a subject folder's own prepared/ is used "
+                             "when it has one")
+    parser.add_argument("--split", choices=("train", "heldout"), default="train")
     parser.add_argument("--out", type=Path, default=REPO / "cache" / "s6_geom" / "probe")
     args = parser.parse_args()
     import matplotlib
@@ -71,8 +76,14 @@ def main() -> int:
         name = name if "/" not in name else name.strip("/").replace("/", "_")
         renderer = SubjectRenderer(folder)
         model, camera = renderer.model, renderer.training_camera
-        track = dict(np.load(folder / renderer.info.get("track", "track.npz")))
-        train = np.arange(*renderer.info["split"]["train"])
+        prepared = dict(p.split("=", 1) for p in args.prepared)
+        native = Path(prepared[name]) if name in prepared else folder
+        native = native / "prepared" / "track_native.npz"
+        if not native.is_file() and len(renderer.info.get("clips", [])) > 1:
+            raise FileNotFoundError(f"{native} not found: a multi-clip subject's track.npz is not in training "
+                                    f"row order; pass --prepared {name}=DIR")
+        track = dict(np.load(native if native.is_file() else folder / renderer.info.get("track", "track.npz")))
+        train = np.arange(*renderer.info["split"][args.split])
         frames = train[np.linspace(0, len(train) - 1, args.frames).round().astype(int)]
         frames = frames[track["face_found"][frames].astype(bool)] if "face_found" in track else frames
         cond = frame_conditions(model, track["landmarks"][frames], track["rotation"][frames],
@@ -92,7 +103,8 @@ def main() -> int:
         rr, fr, al, sp = np.array(rendered_rel), np.array(facemesh_rel), np.array(alphas), np.array(spreads)
         err = rr - fr
         gain_per_frame = [float((rr[f, inner] @ fr[f, inner]) / (fr[f, inner] @ fr[f, inner])) for f in range(len(rr))]
-        row = {"frames": frames.tolist(),
+        row = {"track": str(native if native.is_file() else "track.npz"), "split": args.split,
+               "frames": frames.tolist(),
                "pose_xyz_deg_mean": np.round(np.mean(poses, 0), 1).tolist(),
                "pose_xyz_deg_std": np.round(np.std(poses, 0), 1).tolist(),
                "depth_gain_inner_face": round(float(np.median(gain_per_frame)), 3),
