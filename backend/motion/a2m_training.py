@@ -20,7 +20,8 @@ Measured and not adopted (session 6; 7 validation people among the training peop
 3 seeds averaged, pause-gated opening correlation; the shipped recipe 0.425): a speaker adversary (gradient reversal
 on the front end's output) 0.416 at weight 0.3, 0.413 at 1.0; 400 steps 0.415; hidden 40 / front 24 0.414; windows
 of 128 frames 0.377; band_pool 8 0.425; every person's motion scaled to the median mouth-opening spread 0.433
-(singles +0.011, below the +0.015 asked). Six networks instead of three: 0.436.
+(singles +0.011, below the +0.015 asked; on 7 other training people 0.456 -> 0.474, every seed up: the lead to
+try next). Six networks instead of three: 0.436.
 """
 from __future__ import annotations
 
