@@ -146,7 +146,6 @@ def _figure(plt, name, renderer, track, i, samples, out, head_depth, landmarks_i
             render_frame, pinhole_rays, straight_alpha, Rotation) -> None:
     """Frame i: the rendered plate, the head depth map behind the nose tip, and side views (yaw 40/80 deg)
     with FaceMesh's landmarks projected where the same turn puts them."""
-    import torch
     model, camera = renderer.model, renderer.training_camera
     origins, dirs = pinhole_rays(camera)
     panels = []

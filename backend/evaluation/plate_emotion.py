@@ -303,6 +303,7 @@ def render_subject_takes(subject: str, stage_set: Any, subject_dir: Path, config
         config = dataclasses.replace(config, resolution=native_plate_size(subject_dir))
     plan = [("neutral", 0.0)] + [(e, i) for i in config.intensities for e in EMOTIONS]
     background = None
+    reference_inputs = None   # the first take's render inputs: a later take with the same ones reuses its plates
     for emotion, intensity in plan:
         if cancel is not None and cancel.is_set():
             raise RuntimeError("eval emotion cancelled")

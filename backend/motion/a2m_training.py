@@ -31,7 +31,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from backend.motion.audio_features import AugmentConfig, MelAugment
 from backend.motion.landmarks import MOUTH, inner_lip_gaps, mouth_opening
