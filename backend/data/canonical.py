@@ -131,11 +131,17 @@ def fit_canonical(points: np.ndarray, image_size: tuple[int, int], template: np.
                         intrinsics=intrinsics)
 
 
+def camera_points(canonical: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
+                  scale: np.ndarray | float = 1.0) -> np.ndarray:
+    """Canonical points ``[T, N, 3]`` with a pose track -> camera-frame points ``scale * R @ FLIP @ c + t``."""
+    scale = np.broadcast_to(np.asarray(scale, np.float64), (canonical.shape[0],))
+    return scale[:, None, None] * np.einsum("tij,tnj->tni", rotation, canonical @ FLIP.T) + translation[:, None, :]
+
+
 def project(canonical: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
             intrinsics: np.ndarray, scale: np.ndarray | float = 1.0) -> np.ndarray:
     """Pinhole projection of canonical points ``[T, N, 3]`` with a pose track -> pixels ``[T, N, 2]``."""
-    scale = np.broadcast_to(np.asarray(scale, np.float64), (canonical.shape[0],))
-    cam = scale[:, None, None] * np.einsum("tij,tnj->tni", rotation, canonical @ FLIP.T) + translation[:, None, :]
+    cam = camera_points(canonical, rotation, translation, scale)
     fx, fy, cx, cy = intrinsics
     return np.stack([fx * cam[..., 0] / cam[..., 2] + cx, fy * cam[..., 1] / cam[..., 2] + cy], axis=-1)
 

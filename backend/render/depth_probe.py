@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from backend.data.canonical import camera_points
 from backend.render.camera import PinholeCamera, pinhole_rays
-from backend.render.conditions import FLIP
 from backend.render.model import SubjectNeRF
 from backend.render.sampling import stratified_samples
 from backend.render.volume_rendering import render_weights
@@ -42,11 +42,7 @@ def head_depth(model: SubjectNeRF, origins: torch.Tensor, dirs: torch.Tensor, he
         d = dirs[i:i + chunk] @ rot.T
         s = stratified_samples(o, d, model.head_box, samples, jitter=False)
         keep = s.keep & model.head_grid.lookup(s.positions01)
-        sigma = torch.zeros(keep.shape, device=keep.device)
-        ray_idx, sample_idx = keep.nonzero(as_tuple=True)
-        if len(ray_idx):
-            value, _ = model.head_field(s.positions01[ray_idx, sample_idx], embedding.expand(len(ray_idx), -1))
-            sigma = sigma.index_put((ray_idx, sample_idx), value)
+        sigma, _ = model._evaluate(model.head_field, s.positions01, keep, embedding.expand(len(o), -1))
         # the same t parameterisation and weights as the model's own render (model.py)
         weights = render_weights(sigma, s.delta)
         alpha = weights.sum(-1)
@@ -61,8 +57,8 @@ def head_depth(model: SubjectNeRF, origins: torch.Tensor, dirs: torch.Tensor, he
 def landmarks_in_camera(landmarks: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
                         scale: float) -> np.ndarray:
     """Canonical landmarks ``[L, 3]`` of one frame -> world (camera) points ``scale * R @ FLIP @ c + t``."""
-    flip = FLIP.numpy().astype(np.float64)
-    return scale * np.asarray(landmarks, np.float64) @ (np.asarray(rotation, np.float64) @ flip).T + translation
+    return camera_points(np.asarray(landmarks, np.float64)[None], np.asarray(rotation, np.float64)[None],
+                         np.asarray(translation, np.float64)[None], scale)[0]
 
 
 def landmark_rays(camera: PinholeCamera, points: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
