@@ -247,23 +247,21 @@ def mix_stage2(work: Path, alpha: float, parts: str) -> dict:
 
 
 def train_sr(out: Path, minutes: float, threads: int) -> dict:
-    """Train the super-resolution network on the renders of the NeRF now in ``out`` and name it in
-    subject.json; returns its training summary."""
-    from backend.render.train_sr import BACKGROUND_FULL, SR_STEM, SRTrainConfig, train_super_resolution
+    """Train the super-resolution network on the renders of the NeRF now in ``out``; returns its training
+    summary. :func:`plates_step` names it in subject.json (a later :func:`publish` rewrites that file)."""
+    from backend.render.train_sr import SRTrainConfig, train_super_resolution
 
     info_path = out / "subject.json"
     info = json.loads(info_path.read_text())
     info.pop("super_resolution", None)   # train from the NeRF alone; renders come from the shipped weights
     info_path.write_text(json.dumps(info, indent=2))
-    sr = train_super_resolution(out, REPO / "cache" / "sr_pairs" / "default", out,
-                                SRTrainConfig(minutes=minutes, threads=threads))
-    info.update(super_resolution=SR_STEM, background_full=BACKGROUND_FULL)
-    info_path.write_text(json.dumps(info, indent=2))
-    return sr
+    return train_super_resolution(out, REPO / "cache" / "sr_pairs" / "default", out,
+                                  SRTrainConfig(minutes=minutes, threads=threads))
 
 
 def plates_step(out: Path, sr: dict, threads: int) -> int:
-    """Evaluate the full-size plates of the subject in ``out`` and add them and the SR to the model card."""
+    """Name the trained SR in ``out``'s subject.json, evaluate the full-size plates and add them and the SR to
+    the model card."""
     from backend.checkpoints import read_checkpoint_meta
     from backend.render.evaluate_plates import evaluate_plates
     from backend.render.super_resolution import SR_KIND, SR_VERSION, SuperResolutionConfig, SuperResolutionNet
