@@ -207,7 +207,9 @@ def _training_lines(summary: dict, prepare_seconds: float) -> str:
            f"lr {cfg['learning_rate']:g} -> {cfg['learning_rate'] * cfg['final_lr_ratio']:.3g}"
            + (" decayed over the wall-clock budget" if cfg.get("anneal_by_time") else "")
            + (f", condition noise {cfg['landmark_noise']:g} per canonical landmark coordinate "
-              f"(`TrainConfig.landmark_noise`)" if cfg.get("landmark_noise") else ""))
+              f"(`TrainConfig.landmark_noise`)" if cfg.get("landmark_noise") else "")
+           + (f", landmark depth loss weight {cfg['landmark_depth_weight']:g} "
+              f"(`TrainConfig.landmark_depth_weight`)" if cfg.get("landmark_depth_weight") else ""))
     if summary.get("shipped_step"):
         run += (f" (the run's kept checkpoint at its step {summary['shipped_step']} of {summary['run_steps']}, "
                 f"chosen by the plate-emotion judge on the tuning clip; the lr had not reached its end value there)")
@@ -231,6 +233,7 @@ def _recreate(summary: dict, width: int) -> str:
             f"--final-lr-ratio {cfg['final_lr_ratio']:g} --anneal-by-time --minutes {cfg['minutes']:g} "
             f"--steps {cfg['steps']}"
             + (f" --landmark-noise {cfg['landmark_noise']:g}" if cfg.get("landmark_noise") else "")
+            + (f" --landmark-depth-weight {cfg['landmark_depth_weight']:g}" if cfg.get("landmark_depth_weight") else "")
             + (f" --keep-checkpoints --ship-step {summary['shipped_step']}" if summary.get("shipped_step") else "")
             + "`.")
 
@@ -282,6 +285,8 @@ def main(argv=None) -> int:
                         help="decay the learning rate over the wall-clock budget too (ends annealed)")
     parser.add_argument("--landmark-noise", type=float, default=None,
                         help="TrainConfig.landmark_noise: condition noise per canonical landmark coordinate")
+    parser.add_argument("--landmark-depth-weight", type=float, default=None,
+                        help="TrainConfig.landmark_depth_weight: sparse FaceMesh depth loss at landmark pixels")
     parser.add_argument("--keep-checkpoints", action="store_true",
                         help="keep every checkpoint's weights as nerf_step<N> in the work folder")
     parser.add_argument("--ship-step", type=int, default=None,
@@ -310,7 +315,8 @@ def main(argv=None) -> int:
     if args.prepare_only:
         return 0
     schedule = {k: v for k, v in (("learning_rate", args.learning_rate), ("final_lr_ratio", args.final_lr_ratio),
-                                  ("landmark_noise", args.landmark_noise)) if v is not None}
+                                  ("landmark_noise", args.landmark_noise),
+                                  ("landmark_depth_weight", args.landmark_depth_weight)) if v is not None}
     config = TrainConfig(steps=args.steps, minutes=args.minutes, threads=args.threads,
                          anneal_by_time=args.anneal_by_time, keep_checkpoints=args.keep_checkpoints, **schedule)
     prior = _prior_training(args.init_from)
