@@ -41,6 +41,17 @@ def rare_mouth_finetune_config(minutes: float, threads: int) -> TrainConfig:
                        rare_mouth_cap=8.0, mouth_ray_share=0.3, eval_every=1000, threads=threads)
 
 
+def depth_finetune_config(steps: int, weight: float, threads: int) -> TrainConfig:
+    """Stage 3 of the default subject: from the stage-2 mix, ``steps`` steps of stage 2's recipe (rare mouths drawn
+    more often, 30 % of the rays in the mouth box, learning rate 2.5e-3 annealed to x0.2 over the steps) plus the
+    sparse FaceMesh landmark-depth loss (``TrainConfig.landmark_depth_weight``; backend/render/depth_probe.py), which
+    puts the brows, mouth and chin at the depth FaceMesh gives them so a turned head renders rigidly."""
+    from backend.render.train import TrainConfig
+    return TrainConfig(steps=steps, minutes=None, learning_rate=2.5e-3, final_lr_ratio=0.2, rare_mouth_cap=8.0,
+                       mouth_ray_share=0.3, eval_every=1000, checkpoint_every=1000, landmark_depth_weight=weight,
+                       threads=threads)
+
+
 def model_card(info: dict, summary: dict, metrics: dict, prepare_seconds: float,
                finetune: dict | None = None) -> str:
     m = metrics["methods"]
@@ -102,7 +113,22 @@ def finetune_line(finetune: dict | None) -> str:
             f"training frames drawn ∝ 1 / density of their mouth shape (inner-lip opening, width, outer-lip height; "
             f"capped at {cfg['rare_mouth_cap']:g}x the median frame), {cfg['mouth_ray_share']:.0%} of the rays in "
             f"the mouth box, learning rate {cfg['learning_rate']:g} annealed to x{cfg['final_lr_ratio']:g} over the "
-            f"budget: rare mouth shapes (pressed lips) are seen often enough to be rendered." + shipped)
+            f"budget: rare mouth shapes (pressed lips) are seen often enough to be rendered." + shipped
+            + depth_line(finetune.get("depth")))
+
+
+def depth_line(depth: dict | None) -> str:
+    """Model card line of stage 3 (the landmark-depth fine-tune), empty without it."""
+    if not depth:
+        return ""
+    cfg = depth["config"]
+    return (f"\n- Stage 3: from that mix, {depth['steps']} more steps ({depth['train_seconds'] / 60:.1f} min) of the same "
+            f"recipe (learning rate {cfg['learning_rate']:g} annealed to x{cfg['final_lr_ratio']:g} over the steps) plus "
+            f"the sparse FaceMesh landmark-depth loss at weight {cfg['landmark_depth_weight']:g} "
+            f"(`TrainConfig.landmark_depth_weight`, backend/render/depth_probe.py: rendered depth at 53 inner-face "
+            f"landmarks vs FaceMesh's, relative to the nose tip). **Shipped:** the stage-2 mix with the head field of "
+            f"stage 3 (the torso stays stage 1's; the super-resolution network is still the one trained on stage 1's "
+            f"renders).")
 
 
 def sr_card(sr: dict, plates: dict | None) -> str:
@@ -177,6 +203,9 @@ def main(argv=None) -> int:
                         help="share of the stage-2 weights in the shipped NeRF (weight_mix.py)")
     parser.add_argument("--mix-parts", choices=("head", "all"), default="head",
                         help="which fields take stage 2's weights (head: the torso stays stage 1's)")
+    parser.add_argument("--depth-steps", type=int, default=0,
+                        help="stage-3 steps with the landmark-depth loss after the head mix (0: none)")
+    parser.add_argument("--depth-weight", type=float, default=0.05, help="stage 3's landmark_depth_weight")
     parser.add_argument("--steps", type=int, default=20000)
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
@@ -208,6 +237,8 @@ def main(argv=None) -> int:
         finetune = train_subject(work, rare_mouth_finetune_config(args.rare_mouth_minutes, args.threads),
                                  init_from=work / "nerf_stage1")
         finetune["mix"] = mix_stage2(work, args.mix_alpha, args.mix_parts)
+        if args.depth_steps > 0:
+            finetune["depth"] = depth_stage(work, args.depth_steps, args.depth_weight, args.threads)
     metrics = evaluate_render(work, work / "eval", frames=args.eval_frames, threads=args.threads)
     info = publish(work, out)
     (out / "MODEL_CARD.md").write_text(model_card(info, summary, metrics, prepare_seconds, finetune))
@@ -230,20 +261,33 @@ def publish(work: Path, out: Path) -> dict:
     return info
 
 
-def mix_stage2(work: Path, alpha: float, parts: str) -> dict:
-    """Replace ``work``'s NeRF (stage 2) by its mix with stage 1 (weight_mix.py); returns the mix's record."""
+def mix_stage2(work: Path, alpha: float, parts: str, base: str = "stage1", key: str = "mix") -> dict:
+    """Replace ``work``'s NeRF (the fine-tune) by its mix with ``work/nerf_<base>`` (weight_mix.py); the metadata
+    stays the base's with the mix's record under ``key``; returns the record."""
     from safetensors.torch import load_file, save_file
 
     from backend.render.weight_mix import mix_state_dicts
-    stage1, stage2 = load_file(str(work / "nerf_stage1.safetensors")), load_file(str(work / "nerf.safetensors"))
-    save_file(mix_state_dicts(stage1, stage2, alpha, parts), str(work / "nerf.safetensors"))
+    stem = work / f"nerf_{base}"
+    start, tuned_weights = load_file(str(stem) + ".safetensors"), load_file(str(work / "nerf.safetensors"))
+    save_file(mix_state_dicts(start, tuned_weights, alpha, parts), str(work / "nerf.safetensors"))
     tuned = json.loads((work / "nerf.json").read_text())
-    record = {"alpha": alpha, "parts": parts, "base": "stage 1",
+    record = {"alpha": alpha, "parts": parts, "base": base.replace("stage", "stage "),
               "tuned": {"steps": tuned.get("step"), "train_seconds": tuned.get("train_seconds")}}
-    meta = json.loads((work / "nerf_stage1.json").read_text())     # config, stage 1's steps and seconds
-    meta["mix"] = record
+    meta = json.loads(Path(str(stem) + ".json").read_text())     # config, the base's steps, seconds and mixes
+    meta[key] = record
     (work / "nerf.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     return record
+
+
+def depth_stage(work: Path, steps: int, weight: float, threads: int) -> dict:
+    """Stage 3: fine-tune ``work``'s NeRF (the stage-2 mix) with the landmark-depth loss, then ship the stage-2 mix
+    with the head field of that fine-tune (its torso stays stage 1's); returns the fine-tune's summary with the mix."""
+    from backend.render.train import train_subject
+    for suffix in (".safetensors", ".json"):
+        shutil.copy2(work / f"nerf{suffix}", work / f"nerf_stage2{suffix}")
+    summary = train_subject(work, depth_finetune_config(steps, weight, threads), init_from=work / "nerf_stage2")
+    summary["mix"] = mix_stage2(work, 1.0, "head", base="stage2", key="depth_mix")
+    return summary
 
 
 def train_sr(out: Path, minutes: float, threads: int) -> dict:

@@ -71,3 +71,33 @@ def test_the_default_subject_script_ships_stage_1_with_the_tuned_head(tmp_path):
     assert torch.equal(shipped["torso_field.mlp.0.weight"], stage1["torso_field.mlp.0.weight"])
     meta = json.loads((tmp_path / "nerf.json").read_text())
     assert meta["step"] == 9345 and meta["mix"] == record and record["tuned"]["steps"] == 3194
+
+
+def test_the_depth_stage_mixes_onto_stage_2_and_keeps_its_records(tmp_path):
+    """Stage 3 (landmark-depth fine-tune): the shipped NeRF is the stage-2 mix with stage 3's head field, the
+    metadata stays stage 2's (its own mix record included) with the depth mix recorded beside it; the stage's
+    config is the depth loss on top of stage 2's recipe, annealed by steps (so a slow machine trains the same)."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import load_file, save_file
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_default_subject.py"
+    spec = importlib.util.spec_from_file_location("train_default_subject", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stage2, stage3 = _state(2), _state(3)
+    save_file(stage2, str(tmp_path / "nerf_stage2.safetensors"))
+    save_file(stage3, str(tmp_path / "nerf.safetensors"))
+    stage1_mix = {"alpha": 1.0, "parts": "head", "base": "stage 1", "tuned": {"steps": 3194}}
+    (tmp_path / "nerf_stage2.json").write_text(json.dumps({"step": 9345, "mix": stage1_mix}))
+    (tmp_path / "nerf.json").write_text(json.dumps({"step": 3000, "train_seconds": 700.0}))
+    record = module.mix_stage2(tmp_path, 1.0, "head", base="stage2", key="depth_mix")
+    shipped = load_file(str(tmp_path / "nerf.safetensors"))
+    assert torch.equal(shipped["head_field.mlp.0.weight"], stage3["head_field.mlp.0.weight"])
+    assert torch.equal(shipped["torso_field.mlp.0.weight"], stage2["torso_field.mlp.0.weight"])
+    meta = json.loads((tmp_path / "nerf.json").read_text())
+    assert meta["mix"] == stage1_mix and meta["depth_mix"] == record and record["base"] == "stage 2"
+    cfg = module.depth_finetune_config(3000, 0.05, 1)
+    assert cfg.landmark_depth_weight == 0.05 and cfg.steps == 3000 and cfg.minutes is None
+    assert not cfg.anneal_by_time and cfg.rare_mouth_cap == 8.0
