@@ -199,9 +199,12 @@ Rendering: {metrics['render_seconds_per_frame']:.2f} s per {w}x{h} frame on one 
 """
 
 
-def _training_lines(summary: dict, prepare_seconds: float) -> str:
-    """The card's training bullet: one run, or a first run and its continuation (``summary['prior']``)."""
-    cfg, prior = summary["config"], summary.get("prior")
+RUNS_FILE = "training_runs.json"   # beside the shipped weights: every run that made them, oldest first
+
+
+def _this_run(summary: dict) -> str:
+    """One run's schedule, in words (steps, rays, minutes, lr, the opt-in losses, the kept checkpoint)."""
+    cfg = summary["config"]
     run = (f"{summary['steps']} steps of {cfg['rays_per_step']} rays in {summary['train_seconds'] / 60:.1f} min on "
            f"{summary['device']} ({cfg['threads']} thread of a 2-core machine shared with other jobs), "
            f"lr {cfg['learning_rate']:g} -> {cfg['learning_rate'] * cfg['final_lr_ratio']:.3g}"
@@ -213,40 +216,80 @@ def _training_lines(summary: dict, prepare_seconds: float) -> str:
     if summary.get("shipped_step"):
         run += (f" (the run's kept checkpoint at its step {summary['shipped_step']} of {summary['run_steps']}, "
                 f"chosen by the plate-emotion judge on the tuning clip; the lr had not reached its end value there)")
+    return run
+
+
+def _this_command(summary: dict, width: int) -> str:
+    """The command line that re-creates this run (a continued run names the shipped weights it starts from)."""
+    cfg, prior = summary["config"], summary.get("prior")
+    if prior is None:
+        return f".venv/bin/python scripts/train_emotional_subject.py --minutes {cfg['minutes']:g} --resolution {width}"
+    return (f".venv/bin/python scripts/train_emotional_subject.py --resolution {width} "
+            f"--init-from backend/assets/subjects/mead_m030/nerf --learning-rate {cfg['learning_rate']:g} "
+            f"--final-lr-ratio {cfg['final_lr_ratio']:g} --anneal-by-time --minutes {cfg['minutes']:g} "
+            f"--steps {cfg['steps']}"
+            + (f" --landmark-noise {cfg['landmark_noise']:g}" if cfg.get("landmark_noise") else "")
+            + (f" --landmark-depth-weight {cfg['landmark_depth_weight']:g}" if cfg.get("landmark_depth_weight") else "")
+            + (f" --keep-checkpoints --ship-step {summary['shipped_step']}" if summary.get("shipped_step") else ""))
+
+
+def training_runs(summary: dict, width: int) -> list[dict]:
+    """Every run behind the weights ``summary`` describes, oldest first (written to RUNS_FILE when shipped)."""
+    runs = list((summary.get("prior") or {}).get("runs") or [])
+    return runs + [{"steps": int(summary["steps"]), "train_seconds": float(summary["train_seconds"]),
+                    "description": _this_run(summary), "command": _this_command(summary, width)}]
+
+
+def _training_lines(summary: dict, prepare_seconds: float) -> str:
+    """The card's training bullet: one run, or the chain of runs each continuing the previous one's weights."""
+    prior = summary.get("prior")
+    run = _this_run(summary)
     if prior is None:
         return f"- Training: {run}; preparation took {prepare_seconds:.0f} s."
     total = prior["steps"] + summary["steps"]
     minutes = (prior["train_seconds"] + summary["train_seconds"]) / 60
+    if prior.get("runs"):
+        earlier = "; ".join(f"({i}) {r['description']}" for i, r in enumerate(prior["runs"], 1))
+        return (f"- Training: {total} steps in {minutes:.1f} min in all, {len(prior['runs']) + 1} runs, each continuing "
+                f"the previous one's shipped weights: {earlier}; ({len(prior['runs']) + 1}) {run}; preparation took "
+                f"{prepare_seconds:.0f} s.")
     return (f"- Training: {total} steps in {minutes:.1f} min in all: a first run of {prior['steps']} steps in "
             f"{prior['train_seconds'] / 60:.1f} min (lr 0.01, cut by its clock at lr ~3.5e-3, never annealed), "
             f"then continued from its weights for {run}; preparation took {prepare_seconds:.0f} s.")
 
 
 def _recreate(summary: dict, width: int) -> str:
-    cfg, prior = summary["config"], summary.get("prior")
-    first = f"`.venv/bin/python scripts/train_emotional_subject.py --minutes 28 --resolution {width}`"
+    prior = summary.get("prior")
     if prior is None:
-        return f"Re-create: `.venv/bin/python scripts/train_emotional_subject.py --minutes {cfg['minutes']:g} --resolution {width}`."
+        return f"Re-create: `{_this_command(summary, width)}`."
+    if prior.get("runs"):
+        steps = "\n".join(f"{i}. `{r['command']}`" for i, r in enumerate(training_runs(summary, width), 1))
+        return (f"Re-create ({len(prior['runs']) + 1} runs of one script; each continues from the previous one's "
+                f"shipped weights; the lr follows the wall clock, so a re-run matches in recipe, not bit for bit):\n"
+                f"{steps}")
+    first = f"`.venv/bin/python scripts/train_emotional_subject.py --minutes 28 --resolution {width}`"
     return (f"Re-create (two runs of one script; the second continues from the first's shipped weights):\n"
-            f"{first}, then\n`.venv/bin/python scripts/train_emotional_subject.py --resolution {width} "
-            f"--init-from backend/assets/subjects/mead_m030/nerf --learning-rate {cfg['learning_rate']:g} "
-            f"--final-lr-ratio {cfg['final_lr_ratio']:g} --anneal-by-time --minutes {cfg['minutes']:g} "
-            f"--steps {cfg['steps']}"
-            + (f" --landmark-noise {cfg['landmark_noise']:g}" if cfg.get("landmark_noise") else "")
-            + (f" --landmark-depth-weight {cfg['landmark_depth_weight']:g}" if cfg.get("landmark_depth_weight") else "")
-            + (f" --keep-checkpoints --ship-step {summary['shipped_step']}" if summary.get("shipped_step") else "")
-            + "`.")
+            f"{first}, then\n`{_this_command(summary, width)}`.")
 
 
 def _prior_training(init_from: str | None) -> dict | None:
-    """Steps and seconds of the checkpoint a continued run starts from (None: from scratch)."""
+    """Steps and seconds behind the checkpoint a continued run starts from (None: from scratch); with the
+    RUNS_FILE beside it, every earlier run ('runs') and their totals."""
     if init_from is None:
         return None
     from backend.checkpoints import read_checkpoint_meta
     from backend.render.model import MODEL_KIND, MODEL_VERSION
     meta = read_checkpoint_meta(Path(init_from), kind=MODEL_KIND, version=MODEL_VERSION)
-    return {"init_from": str(init_from), "steps": int(meta.get("step") or 0),
-            "train_seconds": float(meta.get("train_seconds") or 0.0)}
+    prior = {"init_from": str(init_from), "steps": int(meta.get("step") or 0),
+             "train_seconds": float(meta.get("train_seconds") or 0.0)}
+    runs_file = Path(init_from).parent / RUNS_FILE
+    if runs_file.is_file():
+        runs = json.loads(runs_file.read_text())
+        if runs[-1]["steps"] != prior["steps"]:
+            raise ValueError(f"{runs_file}: its last run has {runs[-1]['steps']} steps but {init_from} was saved at "
+                             f"step {prior['steps']}: the file does not describe these weights")
+        prior.update(runs=runs, steps=sum(r["steps"] for r in runs), train_seconds=sum(r["train_seconds"] for r in runs))
+    return prior
 
 
 def _kept_checkpoint(work: Path, step: int) -> dict:
@@ -342,6 +385,7 @@ def main(argv=None) -> int:
     (out / "subject.json").write_text(json.dumps(shipped, indent=2))
     (out / "MODEL_CARD.md").write_text(model_card(info, summary, metrics, prepare_seconds))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / RUNS_FILE).write_text(json.dumps(training_runs(summary, info["image_size"][0]), indent=2))
     print(json.dumps({"heldout": metrics["methods"], "steps": summary["steps"],
                       "train_minutes": summary["train_seconds"] / 60}, indent=2))
     return 0

@@ -1,6 +1,9 @@
 """train_emotional_subject's model card states the training options that made the shipped weights."""
+import json
 import sys
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import train_emotional_subject as script  # noqa: E402
@@ -24,3 +27,36 @@ def test_training_line_names_the_depth_loss():
     line = script._training_lines(_summary(landmark_noise=0.015, landmark_depth_weight=0.05), 10.0)
     assert "landmark depth loss weight 0.05" in line
     assert "landmark depth" not in script._training_lines(_summary(landmark_noise=0.015), 10.0)
+
+
+def _checkpoint(folder: Path, step: int, seconds: float) -> Path:
+    from backend.render.model import MODEL_KIND, MODEL_VERSION
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "nerf.safetensors").write_bytes(b"")
+    (folder / "nerf.json").write_text(json.dumps({"kind": MODEL_KIND, "version": MODEL_VERSION, "step": step,
+                                                  "train_seconds": seconds}))
+    return folder / "nerf"
+
+
+def test_a_chain_of_runs_is_counted_and_re_created_run_by_run(tmp_path):
+    stem = _checkpoint(tmp_path / "asset", 5127, 1800.0)
+    earlier = [{"steps": 2477, "train_seconds": 1680.0, "description": "first", "command": "cmd one"},
+               {"steps": 5127, "train_seconds": 1800.0, "description": "second", "command": "cmd two"}]
+    (tmp_path / "asset" / script.RUNS_FILE).write_text(json.dumps(earlier))
+    prior = script._prior_training(str(stem))
+    assert prior["steps"] == 7604 and prior["train_seconds"] == 3480.0
+    summary = dict(_summary(landmark_noise=0.015, landmark_depth_weight=0.05), prior=prior)
+    line = script._training_lines(summary, 10.0)
+    assert "12604 steps" in line and "3 runs" in line and "(1) first" in line and "(2) second" in line
+    recreate = script._recreate(summary, 128)
+    assert "1. `cmd one`" in recreate and "2. `cmd two`" in recreate and "3. `" in recreate
+    runs = script.training_runs(summary, 128)
+    assert [r["steps"] for r in runs] == [2477, 5127, 5000] and "--landmark-depth-weight 0.05" in runs[-1]["command"]
+
+
+def test_a_runs_file_that_does_not_match_the_weights_is_refused(tmp_path):
+    stem = _checkpoint(tmp_path / "asset", 4000, 1800.0)
+    (tmp_path / "asset" / script.RUNS_FILE).write_text(json.dumps([{"steps": 5127, "train_seconds": 1.0,
+                                                                     "description": "", "command": ""}]))
+    with pytest.raises(ValueError, match="does not describe these weights"):
+        script._prior_training(str(stem))
