@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         done("syncnet", "syncnet", model, hist, cfg, lips.train)
     if "audio2motion" in targets:
         t = time.time()
-        cfg = SpeechMotionTrainConfig(steps=steps["audio2motion"])
+        cfg = SpeechMotionTrainConfig(steps=steps["audio2motion"], equalise_people=True)   # every person at the median
         syncnet = load_model(out, "syncnet") if cfg.sync_weight > 0 else None
         model, hist = train_speech_motion(cfg, lips.train, device, syncnet)
         timings["audio2motion"] = round(time.time() - t, 1)
