@@ -3,7 +3,7 @@
 The recogniser is trained on espeak-ng speech with known phone timing
 (:mod:`backend.data.synthetic_speech`, ``scripts/train_phone_recognizer.py``) in many
 voices, pitches, rates and rooms, so what it has learnt is *which sound* is being said,
-not *who* says it. Its weights ship (``backend/assets/models/phones.pt``); nothing here
+not *who* says it. Its weights ship (``backend/assets/models/phones.safetensors`` + ``.json``); nothing here
 needs espeak.
 
 * Input: the project's log-mel, normalised per recording exactly as the audio-to-motion
@@ -14,7 +14,7 @@ needs espeak.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,12 +22,13 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from backend.checkpoints import CheckpointError, load_checkpoint, read_checkpoint_meta, save_checkpoint
 from backend.data.synthetic_speech import VISEMES
 from backend.motion.tracks_data import MEL_BINS, MEL_PER_FRAME
 
 KIND = "emogene.phones"
 VERSION = 1
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "assets" / "models" / "phones.pt"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "assets" / "models" / "phones"   # .safetensors + .json
 
 
 @dataclass
@@ -88,27 +89,24 @@ class PhoneRecognizer(nn.Module):
         return self(features).softmax(-1)
 
 
-def save_recognizer(model: PhoneRecognizer, path: str | Path, metrics: dict | None = None) -> None:
-    c = asdict(model.config)
-    torch.save({"kind": KIND, "version": VERSION, "config": c, "visemes": list(VISEMES),
-                "state": model.state_dict(), "metrics": metrics or {}}, path)
+def save_recognizer(model: PhoneRecognizer, stem: str | Path, metrics: dict | None = None) -> Path:
+    """``<stem>.safetensors`` + ``<stem>.json`` (config, viseme names, training metrics)."""
+    return save_checkpoint(stem, model, kind=KIND, version=VERSION, config=model.config,
+                           extra={"visemes": list(VISEMES), "metrics": metrics or {}})
 
 
-def load_recognizer(path: str | Path = DEFAULT_WEIGHTS) -> PhoneRecognizer:
-    """The recogniser saved by :func:`save_recognizer` (eval mode, CPU)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"phone recogniser weights not found: {path} (train them with "
-                                "scripts/train_phone_recognizer.py)")
-    d = torch.load(path, map_location="cpu", weights_only=False)
-    if d.get("kind") != KIND:
-        raise ValueError(f"{path} is not a phone recogniser checkpoint (kind {d.get('kind')!r})")
-    if list(d["visemes"]) != list(VISEMES):
-        raise ValueError(f"{path} was trained for other viseme classes: {d['visemes']}")
-    cfg = dict(d["config"])
+def load_recognizer(stem: str | Path = DEFAULT_WEIGHTS) -> PhoneRecognizer:
+    """The recogniser saved by :func:`save_recognizer` (eval mode, CPU, frozen)."""
+    try:
+        meta = read_checkpoint_meta(stem, kind=KIND, version=VERSION)
+    except CheckpointError as e:
+        raise CheckpointError(f"{e} (train the phone recogniser with scripts/train_phone_recognizer.py)") from None
+    if list(meta.get("visemes", [])) != list(VISEMES):
+        raise CheckpointError(f"{stem} was trained for other viseme classes: {meta.get('visemes')}")
+    cfg = dict(meta["config"])
     cfg["dilations"] = tuple(cfg["dilations"])
     model = PhoneRecognizer(PhoneticConfig(**cfg))
-    model.load_state_dict(d["state"])
+    load_checkpoint(stem, model, kind=KIND, version=VERSION)
     for p in model.parameters():
         p.requires_grad_(False)
     return model.eval()
