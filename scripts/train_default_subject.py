@@ -11,6 +11,11 @@ fine-tune (--mix-parts head, --mix-alpha 1; backend/render/weight_mix.py): the t
 the whole-fine-tune 0.2 dB on held-out frames, stays stage 1's. --rare-mouth-minutes 0: stage 1 alone
 (the session-5 subject). About 28 + 4 (SR) + 18 CPU minutes of training, plus the evaluations.
 
+Stage 3, opt-in (--depth-steps N, default 0; not shipped): N more steps of stage 2's recipe from the head mix with
+the landmark-depth loss (--depth-weight, 0.05), shipped as the stage-2 mix with stage 3's head field. Session 7's
+candidate (--depth-steps 3000: 16.7 min under load) fixed the rendered depth (held-out brows |err| 0.16 -> 0.01 IOD)
+at no PSNR cost but missed its keyed-neutral gate on one motion seed (notes in cache/s7_default/decision.md).
+
     .venv/bin/python scripts/train_default_subject.py [--minutes 28] [--resolution 128] [--sr-minutes 20]
     .venv/bin/python scripts/train_default_subject.py --sr-only     # only the super-resolution step
 """
