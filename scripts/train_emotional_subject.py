@@ -292,6 +292,17 @@ def _prior_training(init_from: str | None) -> dict | None:
     return prior
 
 
+def _curves_after(work: Path, prior_steps: int, baseline_psnr: float) -> None:
+    """Redraw the work folder's training curves with this run's steps counted after ``prior_steps``."""
+    import torch
+
+    from backend.render.train import save_curves
+    history = torch.load(work / "train_state.pt", weights_only=False)["history"]
+    shifted = {"loss": [(s + prior_steps, v) for s, v in history["loss"]],
+               "psnr": [(s + prior_steps, *rest) for s, *rest in history["psnr"]], "occupancy": history["occupancy"]}
+    save_curves(shifted, work / "training_curves.png", baseline_psnr)
+
+
 def _kept_checkpoint(work: Path, step: int) -> dict:
     """Make the kept ``nerf_step<step>`` the folder's checkpoint; its steps and seconds for the card."""
     from backend.checkpoints import read_checkpoint_meta
@@ -367,6 +378,8 @@ def main(argv=None) -> int:
     summary["prior"] = prior
     if args.ship_step is not None:
         summary.update(_kept_checkpoint(work, args.ship_step), run_steps=summary["steps"])
+    if prior is not None:   # the curves count the steps of every run behind the weights
+        _curves_after(work, prior["steps"], summary["mean_frame_psnr"])
     metrics, renders = evaluate_heldout(work, threads=args.threads)
     heldout_sheet(work, renders, work / "heldout_sheet.png")               # shipped: small
     heldout_sheet(work, renders, work / "heldout_sheet_x2.png", scale=2)   # for looking at
