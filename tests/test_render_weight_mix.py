@@ -16,6 +16,18 @@ def _state(seed: int) -> dict[str, torch.Tensor]:
             "code_bank": torch.randn(5, 2, generator=g)}
 
 
+def _default_subject_script():
+    """scripts/train_default_subject.py as a module (scripts/ is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_default_subject.py"
+    spec = importlib.util.spec_from_file_location("train_default_subject", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_mix_interpolates_fields_and_unites_occupancy():
     base, tuned = _state(0), _state(1)
     mixed = mix_state_dicts(base, tuned, 0.25)
@@ -51,15 +63,10 @@ def test_bad_mix_requests_are_refused():
 def test_the_default_subject_script_ships_stage_1_with_the_tuned_head(tmp_path):
     """scripts/train_default_subject.py's last NeRF step: work/nerf (stage 2) becomes the head mix with stage 1,
     and its metadata stays stage 1's (config, steps) with a record of the mix."""
-    import importlib.util
     import json
-    from pathlib import Path
 
     from safetensors.torch import load_file, save_file
-    script = Path(__file__).resolve().parents[1] / "scripts" / "train_default_subject.py"
-    spec = importlib.util.spec_from_file_location("train_default_subject", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _default_subject_script()
     stage1, stage2 = _state(0), _state(1)
     save_file(stage1, str(tmp_path / "nerf_stage1.safetensors"))
     save_file(stage2, str(tmp_path / "nerf.safetensors"))
@@ -77,15 +84,10 @@ def test_the_depth_stage_mixes_onto_stage_2_and_keeps_its_records(tmp_path):
     """Stage 3 (landmark-depth fine-tune): the shipped NeRF is the stage-2 mix with stage 3's head field, the
     metadata stays stage 2's (its own mix record included) with the depth mix recorded beside it; the stage's
     config is the depth loss on top of stage 2's recipe, annealed by steps (so a slow machine trains the same)."""
-    import importlib.util
     import json
-    from pathlib import Path
 
     from safetensors.torch import load_file, save_file
-    script = Path(__file__).resolve().parents[1] / "scripts" / "train_default_subject.py"
-    spec = importlib.util.spec_from_file_location("train_default_subject", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _default_subject_script()
     stage2, stage3 = _state(2), _state(3)
     save_file(stage2, str(tmp_path / "nerf_stage2.safetensors"))
     save_file(stage3, str(tmp_path / "nerf.safetensors"))
