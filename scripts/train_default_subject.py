@@ -22,6 +22,7 @@ at no PSNR cost but missed its keyed-neutral gate on one motion seed (notes in c
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -51,10 +52,8 @@ def depth_finetune_config(steps: int, weight: float, threads: int) -> TrainConfi
     more often, 30 % of the rays in the mouth box, learning rate 2.5e-3 annealed to x0.2 over the steps) plus the
     sparse FaceMesh landmark-depth loss (``TrainConfig.landmark_depth_weight``; backend/render/depth_probe.py), which
     puts the brows, mouth and chin at the depth FaceMesh gives them so a turned head renders rigidly."""
-    from backend.render.train import TrainConfig
-    return TrainConfig(steps=steps, minutes=None, learning_rate=2.5e-3, final_lr_ratio=0.2, rare_mouth_cap=8.0,
-                       mouth_ray_share=0.3, eval_every=1000, checkpoint_every=1000, landmark_depth_weight=weight,
-                       threads=threads)
+    return dataclasses.replace(rare_mouth_finetune_config(0.0, threads), steps=steps, minutes=None,
+                               anneal_by_time=False, landmark_depth_weight=weight)
 
 
 def model_card(info: dict, summary: dict, metrics: dict, prepare_seconds: float,
