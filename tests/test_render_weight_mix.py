@@ -103,3 +103,16 @@ def test_the_depth_stage_mixes_onto_stage_2_and_keeps_its_records(tmp_path):
     cfg = module.depth_finetune_config(3000, 0.05, 1)
     assert cfg.landmark_depth_weight == 0.05 and cfg.steps == 3000 and cfg.minutes is None
     assert not cfg.anneal_by_time and cfg.rare_mouth_cap == 8.0
+
+
+def test_the_default_script_trains_all_three_stages_within_the_hour():
+    """Issue 12's bar: the script's defaults run stage 1, the SR, stage 2 and the depth stage in <= 60 CPU minutes at
+    the rates measured on the shared 2-core machine; the session-7 chain (stage 2 on an 18-minute clock) would not."""
+    module = _default_subject_script()
+    args = module.build_parser().parse_args([])
+    assert args.depth_steps == 3000 and args.rare_mouth_minutes > 0 and args.mix_parts == "head"
+    assert module.training_minutes_bound(args) <= 60.0
+    longer = module.build_parser().parse_args(["--rare-mouth-minutes", "18"])
+    assert module.training_minutes_bound(longer) > 60.0
+    no_depth = module.build_parser().parse_args(["--depth-steps", "0", "--rare-mouth-minutes", "18"])
+    assert abs(module.training_minutes_bound(no_depth) - 50.1) < 0.05      # the session-6 chain: 28 + 4.1 + 18
