@@ -35,7 +35,7 @@ import torch
 
 from bridge.emotions import EMOTIONS
 from backend.data.neutral_reference import OWN_NEUTRAL
-from backend.motion.ldm_training import (NON_NEUTRAL, LDMFitConfig, fit_ldm, identity_basis_from_clips,
+from backend.motion.ldm_training import (NON_NEUTRAL, REGION_GROUPS, LDMFitConfig, fit_ldm, identity_basis_from_clips,
                                          mead_clips, mean_point_distance, motion_directions, speaker_targets)
 from backend.motion.tracks_data import TrackClip
 
@@ -181,9 +181,6 @@ def lip_sync_under_emotion(models, clip: TrackClip) -> dict:
     return {"clip": clip.name, "per_emotion": rows, "passes": ok}
 
 
-#: region groups of the per-region agreement table (bridge.landmarks.REGIONS merged)
-REGION_GROUPS = {"brows": ("brow_r", "brow_l"), "eyes": ("eye_r", "eye_l"), "nose": ("nose_bridge", "nose_base"),
-                 "mouth": ("lip_outer", "lip_inner"), "jaw": ("jaw",)}
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -55,6 +55,9 @@ from backend.motion.ldm import LandmarkDeformationModel, LDMConfig
 from backend.motion.tracks_data import TrackClip, TrackDataError
 
 NON_NEUTRAL = EMOTIONS[1:]
+#: face-region groups (bridge.landmarks.REGIONS merged); together they cover every landmark once
+REGION_GROUPS = {"brows": ("brow_r", "brow_l"), "eyes": ("eye_r", "eye_l"), "nose": ("nose_bridge", "nose_base"),
+                 "mouth": ("lip_outer", "lip_inner"), "jaw": ("jaw",)}
 #: non-MEAD track corpora whose clips may build the identity model (see backend.data.neutral_reference)
 NON_MEAD_CORPORA = ("talking", "subject")
 
@@ -72,6 +75,9 @@ class LDMFitConfig:
     align: bool = False                 # similarity-align each clip mean onto the reference (step 2)
     symmetry: float = 1.0               # 0: fields as fitted; 1: averaged with their left-right mirror image (step 4)
     symmetry_exempt: tuple[str, ...] = ("contempt",)   # one-sided by nature: never mirrored
+    amplitude_axes: str = "xyz"         # "xy": ``amplitude`` matched on the image-plane (x, y) displacement
+    depth: bool = True                  # False: the fields' depth (z) component set to 0
+    amplitude_per_region: bool = False  # True: each REGION_GROUPS region scaled to its own real level-3 size
 
 
 @dataclass
@@ -81,6 +87,14 @@ class SpeakerTargets:
     reference_kind: str                         # own_neutral | identity_projection
     fields: dict[str, np.ndarray] = field(default_factory=dict)      # emotion -> [NUM_LANDMARKS, 3] at intensity 1
     real_level3: dict[str, float] = field(default_factory=dict)      # emotion -> mean |clip mean - ref|
+    real_level3_xy: dict[str, float] = field(default_factory=dict)   # the same in the image plane (x, y)
+    real_level3_regions: dict[str, dict[str, float]] = field(default_factory=dict)  # emotion -> region -> the same
+
+
+def region_indices() -> dict[str, np.ndarray]:
+    """Landmark indices of each :data:`REGION_GROUPS` region."""
+    from bridge.landmarks import REGIONS
+    return {g: np.concatenate([np.asarray(REGIONS[r]) for r in names]) for g, names in REGION_GROUPS.items()}
 
 
 def mean_point_distance(a: np.ndarray) -> float:
@@ -184,6 +198,11 @@ def speaker_targets(clips: list[TrackClip], basis: IdentityBasis | None,
             if level3:
                 t.real_level3[emotion] = float(np.mean([mean_point_distance(c.landmarks.mean(0) - reference)
                                                         for c in level3]))
+                t.real_level3_xy[emotion] = float(np.mean([mean_point_distance((c.landmarks.mean(0) - reference)[:, :2])
+                                                           for c in level3]))
+                t.real_level3_regions[emotion] = {
+                    g: float(np.mean([mean_point_distance((c.landmarks.mean(0) - reference)[idx]) for c in level3]))
+                    for g, idx in region_indices().items()}
         if kind == OWN_NEUTRAL and len(t.fields) >= cfg.min_emotions_for_common:
             common = np.mean(list(t.fields.values()), axis=0)
             t.fields = {e: f - (1.0 - cfg.common_weight) * common for e, f in t.fields.items()}
@@ -206,13 +225,29 @@ def fit_fields(targets: dict[str, SpeakerTargets], smoothing: np.ndarray | None,
             f = (1.0 - cfg.symmetry) * f + cfg.symmetry * 0.5 * (f + mirror_field(f))
         if smoothing is not None:
             f = (smoothing.T @ (smoothing @ f.reshape(-1))).reshape(NUM_LANDMARKS, 3)
+        if not cfg.depth:
+            f = f * np.array([1.0, 1.0, 0.0])
         if cfg.lip_preserving:
             f = preserve_inner_lips(f)
-        real = [t.real_level3[emotion] for t in targets.values()
-                if emotion in t.real_level3 and t.reference_kind == OWN_NEUTRAL]
-        real = real or [t.real_level3[emotion] for t in targets.values() if emotion in t.real_level3]
-        if cfg.amplitude > 0 and real and mean_point_distance(f) > 0:
-            f = f * (cfg.amplitude * float(np.mean(real)) / mean_point_distance(f))
+        if cfg.amplitude_axes not in ("xyz", "xy"):
+            raise ValueError(f"amplitude_axes must be 'xyz' or 'xy', got {cfg.amplitude_axes!r}")
+        plane = cfg.amplitude_axes == "xy"
+        level3 = {s: t.real_level3_xy if plane else t.real_level3 for s, t in targets.items()}
+        real = [level3[s][emotion] for s, t in targets.items()
+                if emotion in level3[s] and t.reference_kind == OWN_NEUTRAL]
+        real = real or [level3[s][emotion] for s in targets if emotion in level3[s]]
+        size = mean_point_distance(f[:, :2] if plane else f)
+        if cfg.amplitude > 0 and real and size > 0:
+            f = f * (cfg.amplitude * float(np.mean(real)) / size)
+        if cfg.amplitude > 0 and cfg.amplitude_per_region:
+            regional = [t.real_level3_regions[emotion] for t in targets.values()
+                        if emotion in t.real_level3_regions and t.reference_kind == OWN_NEUTRAL]
+            regional = regional or [t.real_level3_regions[emotion] for t in targets.values()
+                                    if emotion in t.real_level3_regions]
+            for g, idx in region_indices().items():
+                part = mean_point_distance(f[idx])
+                if regional and part > 0:
+                    f[idx] = f[idx] * (cfg.amplitude * float(np.mean([r[g] for r in regional])) / part)
         fields[k] = f
         summary[emotion] = {"speakers": sorted(t.speaker for t in targets.values() if emotion in t.fields),
                             "amplitude": mean_point_distance(f),
