@@ -19,7 +19,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--skip-render", action="store_true")
     parser.add_argument("--skip-emotion", action="store_true", help="skip the plate-level emotion evaluation")
     parser.add_argument("--emotion-frames", type=int, default=None,
-                        help="plates rendered per take at intensity 1 by the emotion evaluation (default: its own)")
+                        help="plates rendered per take and motion draw at intensity 1 by the emotion evaluation "
+                             "(default: its own, 27 per draw over 3 draws)")
     add_device_argument(parser)
 
 

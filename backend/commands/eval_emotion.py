@@ -1,9 +1,13 @@
-"""Is the keyed emotion visible on the plates? ``emogene eval emotion [--out DIR] [--subjects a,b] [--frames N] [--size PX]``.
+"""Is the keyed emotion visible on the plates? ``emogene eval emotion [--out DIR] [--subjects a,b] [--seeds 0,1,2]
+[--frames N] [--size PX] [--audio WAV]``.
 
 Trains the plate-level judge on real MEAD video of the judge pool (backend/data/mead_pools.py),
 measures it on real video of the generator's speakers (the bar), then renders the same held-out
 speech under each emotion at intensity 1 and 0.5 (and a neutral take at intensity 0) for every
-subject, tracks the plates with FaceMesh like real video and lets the judge name the emotion.
+subject, once per motion draw (``--seeds``: one draw is noise; the draws' readings are pooled), tracks
+the plates with FaceMesh like real video and lets the judge name the emotion. Tuning a candidate subject:
+``EMOGENE_SUBJECTS_DIR=cand emogene eval emotion --audio KristiNoem.wav --subjects NAME --out DIR`` (the
+render cache keys on the contents of the subject's weights, so a candidate never reuses shipped plates).
 Writes DIR/emotion/: metrics.json, emotion.md, confusion and accuracy plots, contact sheets.
 """
 from __future__ import annotations
@@ -14,15 +18,25 @@ from pathlib import Path
 from backend.device import add_device_argument
 
 
+#: PlateEvalConfig's defaults, restated for --help only (this module stays cheap to import; a test checks they agree)
+HELP_DEFAULTS = {"seeds": "0,1,2", "frames": 27, "frames_other": 9}
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--out", type=Path, default=Path("eval_report"),
                         help="report folder; results go to OUT/emotion (default eval_report)")
     parser.add_argument("--subjects", default=None,
                         help="comma-separated subjects (default: every subject this backend has)")
-    parser.add_argument("--frames", type=int, default=54,
-                        help="plates per take at intensity 1 and for the intensity-0 reference (default 54: 6 bursts)")
-    parser.add_argument("--frames-other", type=int, default=18,
-                        help="plates per take at intensity 0.5 (a subset of the same bursts; default 18)")
+    parser.add_argument("--seeds", default=None,
+                        help="motion draws (job seeds of the motion stage's pose/motion sampling), comma-separated; "
+                             "every take is rendered for every draw and the readings pooled "
+                             f"(default {HELP_DEFAULTS['seeds']})")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="plates per take and draw at intensity 1 and for the intensity-0 reference "
+                             f"(default {HELP_DEFAULTS['frames']}: 3 bursts of 9)")
+    parser.add_argument("--frames-other", type=int, default=None,
+                        help="plates per take and draw at intensity 0.5 (a subset of the same bursts; "
+                             f"default {HELP_DEFAULTS['frames_other']})")
     parser.add_argument("--burst", type=int, default=9, help="consecutive frames per burst (default 9)")
     parser.add_argument("--seconds", type=float, default=12.0,
                         help="seconds of speech the bursts spread over (default 12)")
@@ -39,16 +53,23 @@ def add_arguments(parser) -> None:
 
 def config_from_args(args):
     from backend.evaluation.emotion_report import EmotionEvalConfig
-    from backend.evaluation.plate_emotion import PlateEvalConfig
+    from backend.evaluation.plate_emotion import PlateEvalConfig, parse_seeds
 
-    if args.frames < 1 or args.burst < 1 or args.frames_other < 1:
+    defaults = PlateEvalConfig()
+    try:
+        seeds = defaults.seeds if args.seeds is None else parse_seeds(args.seeds)
+    except ValueError as exc:
+        raise ValueError(f"--seeds {args.seeds!r}: {exc}") from None
+    frames = defaults.frames if args.frames is None else args.frames
+    frames_other = defaults.frames_other if args.frames_other is None else args.frames_other
+    if frames < 1 or args.burst < 1 or frames_other < 1:
         raise ValueError("--frames, --frames-other and --burst must be >= 1")
     if args.seconds <= 1:
         raise ValueError("--seconds must be > 1")
     if args.size is not None and not 32 <= args.size <= 2048:
         raise ValueError(f"--size must be in 32..2048, got {args.size}")
-    plates = PlateEvalConfig(frames=args.frames, frames_other=args.frames_other, burst=args.burst, seconds=args.seconds,
-                             resolution=args.size, device=args.device)
+    plates = PlateEvalConfig(frames=frames, frames_other=frames_other, burst=args.burst, seconds=args.seconds,
+                             resolution=args.size, seeds=seeds, device=args.device)
     if args.audio is not None:
         if not Path(args.audio).is_file():
             raise FileNotFoundError(f"--audio {args.audio}: no such file")

@@ -3,8 +3,10 @@
 Writes ``<out>/metrics.json``, ``<out>/emotion.md``, ``confusion_<subject>.png`` (plates at
 intensity 1 beside the judge on real video of unseen speakers), ``accuracy_per_emotion.png``
 and ``contact_sheet_<subject>.png`` (neutral | each emotion at intensity 1, same frame).
-Rendered and tracked takes are cached under ``cache/eval_emotion/`` keyed by the subject's
-and the motion models' files and the settings, so re-judging does not re-render.
+Rendered and tracked takes are cached under ``cache/eval_emotion/``, one file per subject and motion
+draw, keyed by the *contents* of the subject's and the motion models' files, the renderer's and motion
+code and the draw's settings, so re-judging does not re-render and a candidate subject folder (same
+name, same file sizes) never reuses another's plates.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.evaluation.emotion_judge import JudgeConfig
-from backend.evaluation.plate_emotion import PlateEvalConfig, SubjectPlates, Take, judge_subject
+from backend.evaluation.plate_emotion import DEFAULT_AUDIO, PlateEvalConfig, SubjectPlates, Take, judge_subject
 from bridge.emotions import EMOTIONS
 
 #: chosen by scripts/select_emotion_judge.py: swapped pools (train on the generator pool, test on the judge pool's
@@ -50,16 +52,35 @@ def _git_commit() -> str:
         return "unknown"
 
 
+#: files of a subject or model folder that do not change a rendered plate (reports, plots, run logs)
+_NOT_RENDER_INPUTS = ("*.md", "*metrics*.json", "training_runs.json", "*curves*.png", "*sheet*.png", "*.confusion.png",
+                      "*.words.txt")
+_digests: dict[tuple[str, int, int], bytes] = {}
+
+
+def _file_digest(path: Path) -> bytes:
+    """sha256 of a file's contents (memoised per path, size and mtime within one process)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _digests:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _digests[key] = h.digest()
+    return _digests[key]
+
+
 def _fingerprint(subject_dir: Path, config: PlateEvalConfig) -> str:
-    """Hash of the subject's and the motion models' files (name, size, mtime) and the plate settings."""
+    """Hash of the contents of the subject's and the motion models' files (nerf.safetensors, sr, track,
+    background, configs; not reports), the renderer's and motion code and one draw's plate settings."""
     from backend.motion.model_io import SHIPPED_MODELS
 
     h = hashlib.sha256()
     for folder in (subject_dir, SHIPPED_MODELS):
         for p in sorted(folder.glob("*")):
-            if p.is_file():
-                st = p.stat()
-                h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+            if p.is_file() and not any(p.match(pattern) for pattern in _NOT_RENDER_INPUTS):
+                h.update(f"{p.name}:".encode() + _file_digest(p))
     for src in sorted((REPO / "backend" / "render").glob("*.py")) + sorted((REPO / "backend" / "motion").glob("*.py")):
         h.update(hashlib.sha256(src.read_bytes()).digest())
     h.update(json.dumps({k: str(v) for k, v in config.__dict__.items()}, sort_keys=True).encode())
@@ -73,7 +94,7 @@ def _save_plates(path: Path, plates: SubjectPlates) -> None:
         for k in ("plates", "landmarks", "found", "driving", "bursts"):
             arrays[f"{i}_{k}"] = getattr(t, k)
         arrays[f"{i}_positions"] = t.position_array()
-    meta = {"subject": plates.subject, "warnings": plates.warnings,
+    meta = {"subject": plates.subject, "warnings": plates.warnings, "seed": plates.seed,
             "takes": [[t.emotion, t.intensity, t.reused] for t in plates.takes]}
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
@@ -86,20 +107,28 @@ def _load_plates(path: Path) -> SubjectPlates:
         takes = [Take(e, float(i), *(z[f"{n}_{k}"] for k in ("plates", "landmarks", "found", "driving", "bursts")),
                       positions=z[f"{n}_positions"], reused=bool(reused))
                  for n, (e, i, reused) in enumerate(meta["takes"])]
-        return SubjectPlates(meta["subject"], z["frames"], takes, meta["warnings"])
+        return SubjectPlates(meta["subject"], z["frames"], takes, meta["warnings"], seed=int(meta.get("seed", 0)))
 
 
-def subject_plates(name: str, stage_set, store, config: EmotionEvalConfig, progress) -> tuple[SubjectPlates, bool]:
-    """Rendered + tracked takes of one subject, from the cache when nothing changed. (plates, from_cache)"""
+def cache_path(cache: Path, name: str, subject_dir: Path, config: PlateEvalConfig, seed: int) -> Path:
+    """The cache file of one subject's takes for motion draw ``seed``."""
+    return Path(cache) / f"{name}_s{seed}_{_fingerprint(subject_dir, config.draw(seed))}.npz"
+
+
+def subject_plates(name: str, stage_set, store, config: EmotionEvalConfig, progress,
+                   seed: int | None = None) -> tuple[SubjectPlates, bool]:
+    """Rendered + tracked takes of one subject and motion draw (default: the first of ``config.plates.seeds``),
+    from the cache when nothing changed. (plates, from_cache)"""
     from backend.evaluation.plate_emotion import render_subject_takes
 
     subject_dir = store.path(name)
+    draw = config.plates.draw(config.plates.seed if seed is None else seed)
     cached = None
     if config.cache is not None:
-        cached = Path(config.cache) / f"{name}_{_fingerprint(subject_dir, config.plates)}.npz"
+        cached = cache_path(config.cache, name, subject_dir, config.plates, draw.seed)
         if cached.is_file():
             return _load_plates(cached), True
-    plates = render_subject_takes(name, stage_set, subject_dir, config.plates, progress=progress)
+    plates = render_subject_takes(name, stage_set, subject_dir, draw, progress=progress)
     if cached is not None:
         _save_plates(cached, plates)
     return plates, False
@@ -131,20 +160,26 @@ def evaluate_emotion(config: EmotionEvalConfig) -> dict:
     stage_set = StageSet(device=config.device, subjects=store)
     if not stage_set.can_render:
         raise RuntimeError("this build has no plate renderer: the plate-level emotion evaluation needs one")
-    takes_total = len(names) * (1 + len(EMOTIONS) * len(config.plates.intensities))
+    seeds = config.plates.seeds
+    takes_total = len(names) * len(seeds) * (1 + len(EMOTIONS) * len(config.plates.intensities))
     bar = tqdm(total=takes_total, desc="eval emotion: render + track takes", unit="take")
     all_plates = {}
     try:
         for name in names:
             t = time.time()
-            plates, from_cache = subject_plates(name, stage_set, store, config,
-                                                progress=lambda msg: (bar.set_postfix_str(msg), bar.update(1)))
-            if from_cache:
-                bar.update(len(plates.takes))
-            all_plates[name] = plates
-            m = judge_subject(real.judge, plates, ceiling_bursts=config.plates.ceiling_bursts)
+            draws, cached = [], []
+            for seed in seeds:
+                plates, from_cache = subject_plates(name, stage_set, store, config, seed=seed,
+                                                    progress=lambda msg: (bar.set_postfix_str(msg), bar.update(1)))
+                if from_cache:
+                    bar.update(len(plates.takes))
+                draws.append(plates)
+                cached.append(from_cache)
+            all_plates[name] = draws
+            m = judge_subject(real.judge, draws, ceiling_bursts=config.plates.ceiling_bursts)
             m["seconds"] = round(time.time() - t, 1)
-            m["from_cache"] = from_cache
+            m["from_cache"] = all(cached)
+            m["draws_from_cache"] = [s for s, c in zip(seeds, cached) if c]
             metrics["subjects"][name] = m
     finally:
         bar.close()
@@ -173,7 +208,7 @@ def _confusion_axes(ax, confusion, title: str) -> None:
                         color="white" if share[i, j] > 0.5 else "black")
 
 
-def write_plots(metrics: dict, all_plates: dict[str, SubjectPlates], out: Path) -> None:
+def write_plots(metrics: dict, all_plates: dict[str, list[SubjectPlates]], out: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -253,28 +288,32 @@ def transfer_plot(metrics: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def contact_sheet(plates: SubjectPlates, path: Path) -> None:
-    """One row per intensity: neutral (intensity 0) | each emotion, the same frame (the middle of the middle burst),
-    256 px tiles."""
+def contact_sheet(plates: SubjectPlates | list[SubjectPlates], path: Path) -> None:
+    """Neutral (intensity 0) | each emotion, the same frame (the middle of the middle burst that every take
+    renders), 256 px tiles: one row per motion draw at the top intensity, then the first draw's other intensities."""
     import cv2
 
-    neutral = plates.neutral
+    draws = [plates] if isinstance(plates, SubjectPlates) else list(plates)
+    first = draws[0]
+    neutral = first.neutral
     shared = set(neutral.position_array().tolist())
-    for t in plates.takes:
+    for t in first.takes:
         shared &= set(t.position_array().tolist())
     shared_bursts = np.unique(neutral.bursts[neutral.at(np.array(sorted(shared), np.int64))]) if shared \
         else np.unique(neutral.bursts)
     mid_burst = shared_bursts[len(shared_bursts) // 2]
     sel = np.flatnonzero(neutral.bursts == mid_burst)
     position = int(neutral.position_array()[sel[len(sel) // 2]])
+    intensities = sorted({t.intensity for t in first.takes if t.intensity > 0}, reverse=True)
+    plan = [(d, intensities[0]) for d in draws] + [(first, i) for i in intensities[1:]] if intensities else []
     rows = []
-    intensities = sorted({t.intensity for t in plates.takes if t.intensity > 0}, reverse=True)
-    for intensity in intensities:
-        tiles = [neutral.plates[neutral.at(np.array([position]))[0]]]
+    for draw, intensity in plan:
+        tag = f" s{draw.seed}" if len(draws) > 1 else ""
+        tiles = [draw.neutral.plates[draw.neutral.at(np.array([position]))[0]]]
         for e in EMOTIONS[1:]:
-            take = plates.take(e, intensity)
+            take = draw.take(e, intensity)
             tiles.append(take.plates[take.at(np.array([position]))[0]])
-        labels = ["neutral@0"] + [f"{e}@{intensity:g}" for e in EMOTIONS if e != "neutral"]
+        labels = [f"neutral@0{tag}"] + [f"{e}@{intensity:g}{tag}" for e in EMOTIONS if e != "neutral"]
         scaled = []
         for tile, label in zip(tiles, labels):
             # tiles of 256 px: 128² plates upscaled, 512² plates area-downsampled (keeps the sheet small)
@@ -343,29 +382,51 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
         "train on the generator pool, test on the judge pool's speakers with a measured neutral; each setting by its "
         "marginal mean, then the training augmentation), never on plates nor on the direction reported here.", "",
         "## The plates", "",
-        f"Speech: `{Path(p.audio).name}` (a held-out speaker), first {p.seconds:g} s, 25 fps; bursts of {p.burst} "
-        f"consecutive frames spread over it, the same job frames in every take: {p.frames} frames per take "
-        f"(intensity 0 and {p.intensities[0]:g}), {p.frames_other} at the other intensities (a subset of those "
-        "bursts). A take whose render inputs equal the intensity-0 take's (keyed neutral) reuses its plates. "
-        "Intervals: 95 % bootstrap over bursts (the resampled unit; a burst holds every emotion). Plates at "
+        f"Speech: `{Path(p.audio).name}`, first {p.seconds:g} s, 25 fps. **{len(p.seeds)} motion draws** (job seeds "
+        f"{', '.join(map(str, p.seeds))}: the motion stage's pose and motion sampling; one draw is noise, the keyed "
+        "neutral of one subject read 67 % on one seed and 17 % on the next) render the same job frames: bursts of "
+        f"{p.burst} consecutive frames spread over the speech, {p.frames} frames per take and draw at intensity 0 and "
+        f"{p.intensities[0]:g} ({-(-p.frames // p.burst)} bursts), {p.frames_other} at the other intensities (a subset "
+        f"of those bursts); the tracker ceiling uses {p.ceiling_bursts} bursts of the first draw. A take whose render "
+        "inputs equal its draw's intensity-0 take's (keyed neutral) reuses those plates. Each draw is judged against "
+        "its own intensity-0 take (the neutral reference is its mean tracked shape; the driving landmarks' is their "
+        "mean), then the readings are pooled. Intervals: 95 % bootstrap resampling (draw, burst) units, so the "
+        "draw-to-draw spread is inside them. Plates at "
         + (f"{p.resolution}²" if p.resolution else "each subject's native product size ("
            + ", ".join(f"{n} {m['plate_size'][1]}²" for n, m in metrics["subjects"].items())
            + "; the subject's limit when it has a super-resolution network, else its working size)")
-        + " composited over the subject's background, tracked like real "
-        "video; the neutral reference is the intensity-0 take's mean tracked shape. Frames where FaceMesh finds no "
-        "face count as wrong.", "",
+        + " composited over the subject's background, tracked like real video. Frames where FaceMesh finds no "
+        "face count as wrong. *Plates read as their driving landmarks* (diagnostic, not the acceptance): the share "
+        "of frames where the judge names the same emotion on the tracked plate as on the landmarks the renderer was "
+        "given, so a renderer is neither credited for an emotion the input lacks nor blamed for one it lacks.", "",
         "| subject | takes | mean over 8 emotions (plates) | frame acc. | clip vote | neutral stays neutral | "
-        "driving landmarks (diagnostic) | judge on real video |", "|---|---|---|---|---|---|---|---|"]
+        "driving landmarks (diagnostic) | plates read as their driving landmarks | judge on real video |",
+        "|---|---|---|---|---|---|---|---|---|"]
     for name, m in metrics["subjects"].items():
         for key, s in m["by_intensity"].items():
             if key == "neutral@0":
                 continue
-            lines.append(f"| {name} | {key} ({s['plates'].get('bursts', '?')} bursts) | "
+            agree = s.get("plates_agree_with_driving", {})
+            units = f"{s['plates'].get('draws', 1)} draws, {s['plates'].get('bursts', '?')} draw-bursts"
+            lines.append(f"| {name} | {key} ({units}) | "
                          f"**{_pct(s['plates']['mean_over_emotions'])}**{_ci(s['plates'].get('ci95'))} | "
                          f"{_pct(s['plates']['frame_accuracy'])} | {_pct(s['plates'].get('clip_majority_accuracy'))} | "
                          f"{_pct(m['neutral_stays_neutral'])}{_ci(m.get('neutral_stays_neutral_ci95'))} | "
                          f"{_pct(s['driving_landmarks']['mean_over_emotions'])}{_ci(s['driving_landmarks'].get('ci95'))} | "
+                         f"{_pct(agree.get('share'))}{_ci(agree.get('ci95'))} | "
                          f"{_pct(real['mean_over_emotions'])} |")
+    per_draw = {n: m["draws"] for n, m in metrics["subjects"].items() if m.get("draws")}
+    if per_draw:
+        top = f"intensity {p.intensities[0]:g}" if p.intensities else "neutral@0"
+        lines += ["", f"Per motion draw ({top}; the spread the pooled numbers average over):", "",
+                  "| subject | draw (seed) | mean over 8 (plates) | keyed neutral read neutral | driving landmarks | "
+                  "plates read as driving |", "|---|---|---|---|---|---|"]
+        for name, rows in per_draw.items():
+            for row in rows:
+                r = row.get(top, {})
+                lines.append(f"| {name} | {row['seed']} | {_pct(r.get('plates'))} | "
+                             f"{_pct(row['neutral_stays_neutral'])} | {_pct(r.get('driving_landmarks'))} | "
+                             f"{_pct(r.get('plates_agree_with_driving'))} |")
     bar = real["mean_over_emotions"]
     neutral_bar = real["per_emotion"].get("neutral", float("nan"))
     for name, m in metrics["subjects"].items():
@@ -386,10 +447,25 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
                   f"({m['plate_size'][1]}x{m['plate_size'][0]}); {m['seconds']} s"
                   + (" (takes from cache)" if m.get("from_cache") else "") + "."]
     lines += transfer_markdown(metrics)
-    lines += ["", "Reproduce: `emogene eval emotion --out " + str(config.out.parent if config.out.name == "emotion"
-                                                            else config.out)
-              + f" --frames {p.frames} --frames-other {p.frames_other} --seconds {p.seconds:g}`", ""]
+    lines += ["", "Reproduce: `" + reproduce_command(config) + "`", ""]
     return "\n".join(lines)
+
+
+def reproduce_command(config: EmotionEvalConfig) -> str:
+    """The ``emogene eval emotion`` command line of this configuration."""
+    p = config.plates
+    out = config.out.parent if config.out.name == "emotion" else config.out
+    parts = [f"emogene eval emotion --out {out}", f"--seeds {','.join(map(str, p.seeds))}",
+             f"--frames {p.frames} --frames-other {p.frames_other} --seconds {p.seconds:g}"]
+    if p.burst != PlateEvalConfig.burst:
+        parts.append(f"--burst {p.burst}")
+    if Path(p.audio).resolve() != DEFAULT_AUDIO.resolve():
+        parts.append(f"--audio {p.audio}")
+    if config.subjects:
+        parts.append(f"--subjects {','.join(config.subjects)}")
+    if p.resolution:
+        parts.append(f"--size {p.resolution}")
+    return " ".join(parts)
 
 
 def transfer_markdown(metrics: dict) -> list[str]:

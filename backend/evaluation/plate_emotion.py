@@ -47,18 +47,54 @@ class PlateTrackingError(RuntimeError):
     """FaceMesh found no face on the plates of a take (resolution too small, blank plates ...)."""
 
 
+def parse_seeds(seeds: str | int | tuple | list) -> tuple[int, ...]:
+    """Motion-draw seeds from ``"0,1,2"`` or a sequence: distinct integers >= 0, at least one, order kept."""
+    items = [x.strip() for x in seeds.split(",")] if isinstance(seeds, str) else \
+        [seeds] if isinstance(seeds, (int, np.integer)) else list(seeds)
+    out = []
+    for x in items:
+        try:
+            value = int(x)
+            if isinstance(x, float) and value != x:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ValueError(f"motion seeds must be integers >= 0 (e.g. 0,1,2), got {x!r} in {seeds!r}") from None
+        if value < 0:
+            raise ValueError(f"motion seeds must be integers >= 0, got {value} in {seeds!r}")
+        out.append(value)
+    if not out:
+        raise ValueError("at least one motion seed is needed (e.g. 0,1,2)")
+    if len(set(out)) != len(out):
+        raise ValueError(f"motion seeds repeat in {seeds!r}: a repeated draw would count the same plates twice")
+    return tuple(out)
+
+
 @dataclass
 class PlateEvalConfig:
+    """What is rendered and judged. ``frames`` / ``frames_other`` count plates per take *per motion draw*; every
+    draw (``seeds``: the job seed of the motion stage's pose and motion sampling) renders the same job frames."""
     audio: Path = DEFAULT_AUDIO
     seconds: float = 12.0                    # speech used (from the start of the file); the bursts spread over it
-    frames: int = 54                         # plates per take at the first intensity and for the intensity-0 reference
-    frames_other: int = 18                   # plates per take at the other intensities (a subset of those bursts)
+    frames: int = 27                         # plates per take and draw at the first intensity and for intensity 0
+    frames_other: int = 9                    # plates per take and draw at the other intensities (a subset of bursts)
     burst: int = 9                           # consecutive frames per burst (the judge's window fits in one)
     intensities: tuple[float, ...] = (1.0, 0.5)
     resolution: int | None = None            # square plate size; None = each subject's native product size
-    ceiling_bursts: int = 2                  # bursts of the tracker-ceiling check (a 2-D warp + tracking per frame)
-    seed: int = 0
+    ceiling_bursts: int = 2                  # bursts of the tracker-ceiling check, on the first draw only
+    seeds: tuple[int, ...] = (0, 1, 2)       # motion draws pooled by the judge (one draw is noise)
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        self.seeds = parse_seeds(self.seeds)
+
+    @property
+    def seed(self) -> int:
+        """The first draw's seed (the draw :func:`render_subject_takes` renders)."""
+        return self.seeds[0]
+
+    def draw(self, seed: int) -> "PlateEvalConfig":
+        """This config restricted to one motion draw."""
+        return dataclasses.replace(self, seeds=(int(seed),))
 
     def burst_frames(self, frame_count: int) -> np.ndarray:
         """The job frames rendered for the full takes: ``ceil(frames / burst)`` bursts spread over the clip."""
@@ -114,6 +150,7 @@ class SubjectPlates:
     frames: np.ndarray                            # job frame indices rendered
     takes: list[Take] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    seed: int = 0                                 # the motion draw (job seed) these takes were rendered with
 
     def take(self, emotion: str, intensity: float) -> Take:
         for t in self.takes:
@@ -285,7 +322,8 @@ def _same_render_inputs(inputs: dict, reference: dict, positions: np.ndarray) ->
 def render_subject_takes(subject: str, stage_set: Any, subject_dir: Path, config: PlateEvalConfig,
                          progress: Callable[[str], None] | None = None,
                          cancel: threading.Event | None = None) -> SubjectPlates:
-    """Every take of one subject: plates composited over its background and tracked.
+    """Every take of one subject and one motion draw (``config.seed``; other draws: ``config.draw(seed)``): plates
+    composited over its background and tracked.
 
     The intensity-0 take and the takes at the first intensity cover every burst; the other intensities a
     subset (:meth:`PlateEvalConfig.positions`). A take whose driving landmarks equal the intensity-0 take's
@@ -298,7 +336,7 @@ def render_subject_takes(subject: str, stage_set: Any, subject_dir: Path, config
     frame_count = int(np.ceil(len(audio) / 16000 * FPS))
     frames = config.burst_frames(frame_count)
     burst_id = np.concatenate([[0], np.cumsum(np.diff(frames) != 1)])
-    result = SubjectPlates(subject, frames)
+    result = SubjectPlates(subject, frames, seed=config.seed)
     if config.resolution is None:
         config = dataclasses.replace(config, resolution=native_plate_size(subject_dir))
     plan = [("neutral", 0.0)] + [(e, i) for i in config.intensities for e in EMOTIONS]
@@ -338,7 +376,7 @@ def render_subject_takes(subject: str, stage_set: Any, subject_dir: Path, config
                                  positions=positions, reused=reused))
         result.warnings += [f"{emotion}@{intensity:g}: {w}" for w in dict.fromkeys(warnings)]
         if progress is not None:
-            progress(f"{subject} {emotion}@{intensity:g}: face found on {int(found.sum())}/{len(found)} plates"
+            progress(f"{subject} draw {config.seed} {emotion}@{intensity:g}: face found on {int(found.sum())}/{len(found)} plates"
                      + (" (plates of neutral@0: same driving landmarks)" if reused else ""))
     return result
 
@@ -354,8 +392,9 @@ def _predict_take(judge: EmotionJudge, take: Take, landmarks: np.ndarray, valid:
     return pred
 
 
-def transfer_ratio(plates: SubjectPlates, intensity: float = 1.0) -> dict:
-    """How much of the asked expression the tracked plates show, per region.
+def transfer_ratio(plates: SubjectPlates | list[SubjectPlates], intensity: float = 1.0) -> dict:
+    """How much of the asked expression the tracked plates show, per region (pooled over the draws when
+    ``plates`` is a list of motion draws, each relative to its own intensity-0 take).
 
     Per frame, the *asked* displacement is the driving landmarks minus the neutral take's, the
     *shown* one the tracked plate landmarks minus the neutral take's (both canonical x, y: the
@@ -363,28 +402,32 @@ def transfer_ratio(plates: SubjectPlates, intensity: float = 1.0) -> dict:
     least-squares slope of shown on asked over every tracked frame and landmark of the region
     (1 = faithful; tracker noise on the plates does not bias it). ``per_emotion`` has it per take.
     """
-    neutral = plates.neutral
-    takes = [t for t in plates.takes if t.intensity == intensity and t.emotion != "neutral"]
+    draws = [plates] if isinstance(plates, SubjectPlates) else list(plates)
     asked_all: dict[str, list] = {r: [] for r in TRANSFER_REGIONS}
     shown_all: dict[str, list] = {r: [] for r in TRANSFER_REGIONS}
-    per_emotion: dict[str, dict[str, float]] = {}
+    asked_emotion: dict[str, dict[str, list]] = {}
+    shown_emotion: dict[str, dict[str, list]] = {}
     amplitude: dict[str, float] = {}
 
     def slope(a: np.ndarray, b: np.ndarray) -> float:
         den = float(a @ a)
         return float(a @ b / den) if den > 0 else float("nan")
 
-    for take in takes:
-        rows = neutral.at(take.position_array())
-        ok = take.found & neutral.found[rows]
-        asked = (take.driving - neutral.driving[rows])[ok][..., :2]
-        shown = (take.landmarks - neutral.landmarks[rows])[ok][..., :2]
-        per_emotion[take.emotion] = {}
-        for region, index in TRANSFER_REGIONS.items():
-            a, b = asked[:, list(index)].ravel(), shown[:, list(index)].ravel()
-            asked_all[region].append(a)
-            shown_all[region].append(b)
-            per_emotion[take.emotion][region] = slope(a, b)
+    for draw in draws:
+        neutral = draw.neutral
+        for take in (t for t in draw.takes if t.intensity == intensity and t.emotion != "neutral"):
+            rows = neutral.at(take.position_array())
+            ok = take.found & neutral.found[rows]
+            asked = (take.driving - neutral.driving[rows])[ok][..., :2]
+            shown = (take.landmarks - neutral.landmarks[rows])[ok][..., :2]
+            for region, index in TRANSFER_REGIONS.items():
+                a, b = asked[:, list(index)].ravel(), shown[:, list(index)].ravel()
+                asked_all[region].append(a)
+                shown_all[region].append(b)
+                asked_emotion.setdefault(take.emotion, {}).setdefault(region, []).append(a)
+                shown_emotion.setdefault(take.emotion, {}).setdefault(region, []).append(b)
+    per_emotion = {e: {r: slope(np.concatenate(asked_emotion[e][r]), np.concatenate(shown_emotion[e][r]))
+                       for r in TRANSFER_REGIONS} for e in asked_emotion}
     overall = {}
     for region in TRANSFER_REGIONS:
         a = np.concatenate(asked_all[region]) if asked_all[region] else np.zeros(0)
@@ -486,69 +529,153 @@ def tracker_ceiling(plates: SubjectPlates, intensity: float = 1.0, bursts: int |
     return transfer_ratio(SubjectPlates(plates.subject, plates.frames, [sub_neutral] + takes), intensity)
 
 
-def judge_subject(judge: EmotionJudge, plates: SubjectPlates, ceiling_bursts: int | None = 2) -> dict:
-    """Per-intensity accuracy summaries on the tracked plates and on the driving landmarks (each with a 95 %
-    bootstrap interval over bursts), keyed neutral read as neutral, pixel differences, transfer ratios."""
+@dataclass
+class Reading:
+    """The judge's readings of one take of one motion draw, frame by frame."""
+    seed: int                      # the motion draw
+    emotion: str                   # the keyed emotion
+    intensity: float
+    plates: np.ndarray             # int [n] emotion index read on the tracked plates, -1 where FaceMesh found no face
+    driving: np.ndarray            # int [n] emotion index read on the driving landmarks
+    bursts: np.ndarray             # int [n] burst id (the same job frames in every draw)
+
+    @property
+    def label(self) -> str:
+        return "neutral@0" if self.intensity == 0 else f"{self.emotion}@{self.intensity:g}"
+
+
+#: (draw, burst) resampling units: draw index * UNIT_STRIDE + burst id
+UNIT_STRIDE = 100_000
+
+
+def share_interval(hits: np.ndarray, units: np.ndarray) -> tuple[float, float]:
+    """95 % bootstrap interval of a share of hits, resampling whole ``units`` (the one-label case of the accuracy
+    interval: every frame labelled 0, a miss predicts another label)."""
+    hits = np.asarray(hits, bool)
+    if not len(hits):
+        return float("nan"), float("nan")
+    label = np.zeros(len(hits), np.int64)
+    return bootstrap_interval(label, np.where(hits, 0, 1), units)
+
+
+def pool_readings(readings: list[Reading]) -> dict:
+    """Pool the readings of every take and motion draw into the reported numbers.
+
+    Per intensity: the judge's accuracy on the plates and on the driving landmarks (per emotion, their mean,
+    frame accuracy, a vote per (draw, take)), and how often the plates read as their driving landmarks read
+    (frame by frame; an untracked plate disagrees), each with a 95 % bootstrap interval that resamples
+    (draw, burst) units, so the draw-to-draw spread is inside it. ``neutral_stays_neutral``: keyed neutral
+    at each draw's top intensity read as neutral. ``draws``: the same numbers per draw (the spread).
+    Untracked plates count as wrong.
+    """
+    if not readings:
+        raise ValueError("no readings to pool")
+    seeds = list(dict.fromkeys(r.seed for r in readings))
+    top = {s: max(r.intensity for r in readings if r.seed == s) for s in seeds}
+    neutral = EMOTION_INDEX["neutral"]
+    groups: dict[float, list[tuple[int, Reading]]] = {}
+    for clip, r in enumerate(readings):
+        groups.setdefault(float(r.intensity), []).append((clip, r))
+    units_of = {id(r): seeds.index(r.seed) * UNIT_STRIDE + np.asarray(r.bursts, np.int64) for r in readings}
+    out: dict = {"seeds": seeds, "by_intensity": {}}
+    for key in sorted(groups, key=lambda k: (k == 0, -k)):
+        rs = groups[key]
+        name = "neutral@0" if key == 0 else f"intensity {key:g}"
+        y = np.concatenate([np.full(len(r.plates), EMOTION_INDEX[r.emotion]) for _, r in rs])
+        raw = np.concatenate([np.asarray(r.plates, np.int64) for _, r in rs])
+        p = np.where(raw >= 0, raw, (y + 1) % NUM_EMOTIONS)
+        dp = np.concatenate([np.asarray(r.driving, np.int64) for _, r in rs])
+        clip = np.concatenate([np.full(len(r.plates), c) for c, r in rs])
+        units = np.concatenate([units_of[id(r)] for _, r in rs])
+        plates_summary, driving_summary = accuracy_summary(y, p, clip), accuracy_summary(y, dp, clip)
+        plates_summary["ci95"] = bootstrap_interval(y, p, units)
+        driving_summary["ci95"] = bootstrap_interval(y, dp, units)
+        plates_summary["bursts"] = int(len(np.unique(units)))          # (draw, burst) units
+        plates_summary["draws"] = int(len({r.seed for _, r in rs}))
+        agree = raw == dp
+        per_emotion = {e: float(agree[y == EMOTION_INDEX[e]].mean()) for e in EMOTIONS if (y == EMOTION_INDEX[e]).any()}
+        out["by_intensity"][name] = {
+            "plates": plates_summary, "driving_landmarks": driving_summary,
+            "plates_agree_with_driving": {"share": float(agree.mean()), "ci95": share_interval(agree, units),
+                                          "per_emotion": per_emotion,
+                                          "mean_over_emotions": float(np.mean(list(per_emotion.values())))}}
+    keyed = [r for r in readings if r.emotion == "neutral" and r.intensity == top[r.seed]]
+    hits = np.concatenate([np.asarray(r.plates) == neutral for r in keyed]) if keyed else np.zeros(0, bool)
+    out["neutral_stays_neutral"] = float(hits.mean()) if len(hits) else float("nan")
+    out["neutral_stays_neutral_ci95"] = share_interval(
+        hits, np.concatenate([units_of[id(r)] for r in keyed]) if keyed else np.zeros(0, np.int64))
+    if len(seeds) > 1:
+        out["draws"] = []
+        for s in seeds:
+            one = pool_readings([r for r in readings if r.seed == s])
+            row = {"seed": s, "neutral_stays_neutral": one["neutral_stays_neutral"]}
+            for name, g in one["by_intensity"].items():
+                row[name] = {"plates": g["plates"]["mean_over_emotions"],
+                             "driving_landmarks": g["driving_landmarks"]["mean_over_emotions"],
+                             "plates_agree_with_driving": g["plates_agree_with_driving"]["share"]}
+            out["draws"].append(row)
+    return out
+
+
+def read_draw(judge: EmotionJudge, plates: SubjectPlates) -> list[Reading]:
+    """The judge on every take of one draw: the plates against the intensity-0 take's mean tracked shape (the
+    plate person's neutral, as a real speaker's is their neutral clip), the driving landmarks against theirs."""
     neutral = plates.neutral
     if not neutral.found.any():
         raise PlateTrackingError(f"FaceMesh found no face on subject {plates.subject!r}'s neutral plates "
-                                 f"({neutral.plates.shape[2]}x{neutral.plates.shape[1]}): render larger plates "
-                                 f"(--resolution)")
+                                 f"({neutral.plates.shape[2]}x{neutral.plates.shape[1]}, motion draw {plates.seed}): "
+                                 "render larger plates (--resolution)")
     plate_ref = np.nanmean(neutral.landmarks[neutral.found], axis=0)
     driving_ref = neutral.driving.mean(0)
-    out: dict = {"frames_per_take": {t.label: int(len(t.found)) for t in plates.takes},
-                 "bursts_per_take": {t.label: int(len(np.unique(t.bursts))) for t in plates.takes},
-                 "job_frames": plates.frames.tolist(), "reference_frames": int(len(neutral.found)),
-                 "plate_size": list(neutral.plates.shape[1:3]), "face_found_fraction": {}, "takes": {},
-                 "reused_plates": [t.label for t in plates.takes if t.reused],
-                 "pixel_difference_vs_neutral": {}, "warnings": plates.warnings}
-    groups: dict[float, tuple[list, list, list, list, list, list]] = {}
-    neutral_hits, neutral_units = [], []
-    for take in plates.takes:
-        pred = _predict_take(judge, take, take.landmarks, take.found, plate_ref)
-        dpred = _predict_take(judge, take, take.driving, np.ones(len(take.driving), bool), driving_ref)
-        out["face_found_fraction"][take.label] = float(take.found.mean())
-        counts = np.bincount(pred[pred >= 0], minlength=NUM_EMOTIONS)
-        out["takes"][take.label] = {"predicted_counts": dict(zip(EMOTIONS, counts.tolist())),
-                                    "untracked_frames": int((pred < 0).sum()),
-                                    "driving_predicted_counts": dict(zip(EMOTIONS, np.bincount(
-                                        dpred, minlength=NUM_EMOTIONS).tolist()))}
-        rows = neutral.at(take.position_array())
-        diff = np.abs(take.plates.astype(np.float32) - neutral.plates[rows].astype(np.float32)).mean()
-        out["pixel_difference_vs_neutral"][take.label] = round(float(diff), 3)
-        key = 0.0 if take.intensity == 0 else take.intensity
-        g = groups.setdefault(key, ([], [], [], [], [], []))
-        label = EMOTION_INDEX[take.emotion]
-        # untracked frames count as wrong (the judge cannot see an emotion on a plate FaceMesh cannot read)
-        g[0].append(np.full(len(pred), label))
-        g[1].append(np.where(pred >= 0, pred, (label + 1) % NUM_EMOTIONS))
-        g[2].append(np.full(len(pred), len(g[0]) - 1))
-        g[3].append(np.full(len(dpred), label))
-        g[4].append(dpred)
-        g[5].append(take.bursts)
-        if take.emotion == "neutral" and take.intensity == max(t.intensity for t in plates.takes):
-            neutral_hits.append(pred == EMOTION_INDEX["neutral"])
-            neutral_units.append(take.bursts)
-    out["by_intensity"] = {}
-    for key, (y, p, idx, dy, dp, bursts) in groups.items():
-        name = "neutral@0" if key == 0 else f"intensity {key:g}"
-        y, p, idx, dy, dp, bursts = (np.concatenate(v) for v in (y, p, idx, dy, dp, bursts))
-        plates_summary = accuracy_summary(y, p, idx)
-        driving_summary = accuracy_summary(dy, dp, idx)
-        plates_summary["ci95"] = bootstrap_interval(y, p, bursts)
-        driving_summary["ci95"] = bootstrap_interval(dy, dp, bursts)
-        plates_summary["bursts"] = int(len(np.unique(bursts)))
-        out["by_intensity"][name] = {"plates": plates_summary, "driving_landmarks": driving_summary}
-    # keyed neutral at the top intensity (every burst): the plates the user gets for "neutral", judged against the
-    # intensity-0 take
-    hits = np.concatenate(neutral_hits) if neutral_hits else np.zeros(0, bool)
-    out["neutral_stays_neutral"] = float(hits.mean()) if len(hits) else float("nan")
-    # the share's interval is the one-label case of the accuracy interval: label neutral, a miss predicts another
-    neutral_label = np.full(len(hits), EMOTION_INDEX["neutral"])
-    out["neutral_stays_neutral_ci95"] = bootstrap_interval(
-        neutral_label, np.where(hits, neutral_label, (neutral_label + 1) % NUM_EMOTIONS),
-        np.concatenate(neutral_units)) if len(hits) else (float("nan"), float("nan"))
-    out["transfer"] = transfer_ratio(plates)
+    return [Reading(plates.seed, t.emotion, t.intensity, _predict_take(judge, t, t.landmarks, t.found, plate_ref),
+                    _predict_take(judge, t, t.driving, np.ones(len(t.driving), bool), driving_ref), t.bursts)
+            for t in plates.takes]
+
+
+def judge_subject(judge: EmotionJudge, plates: SubjectPlates | list[SubjectPlates],
+                  ceiling_bursts: int | None = 2) -> dict:
+    """The judge on one subject's plates, pooled over motion draws (a list of :class:`SubjectPlates`, one per
+    draw, the same job frames in each; or one draw): :func:`pool_readings`' numbers, predicted counts per take,
+    pixel differences to the intensity-0 plates (mean over draws), transfer ratios (pooled) and the tracker
+    ceiling (first draw only: a 2-D warp and a tracking pass per frame)."""
+    draws = [plates] if isinstance(plates, SubjectPlates) else list(plates)
+    if not draws:
+        raise ValueError("judge_subject needs the plates of at least one motion draw")
+    if len({d.seed for d in draws}) != len(draws):
+        raise ValueError(f"motion draws repeat a seed: {[d.seed for d in draws]}")
+    if any(not np.array_equal(d.frames, draws[0].frames) for d in draws):
+        raise ValueError("the motion draws must render the same job frames (the draw changes the motion, "
+                         "not which frames are judged)")
+    first = draws[0]
+    readings = [r for d in draws for r in read_draw(judge, d)]
+    out: dict = {"seeds": [d.seed for d in draws],
+                 "frames_per_take": {t.label: int(len(t.found)) for t in first.takes},
+                 "bursts_per_take": {t.label: int(len(np.unique(t.bursts))) for t in first.takes},
+                 "job_frames": first.frames.tolist(), "reference_frames": int(len(first.neutral.found)),
+                 "plate_size": list(first.neutral.plates.shape[1:3]), "face_found_fraction": {}, "takes": {},
+                 "reused_plates": list(dict.fromkeys(t.label for d in draws for t in d.takes if t.reused)),
+                 "pixel_difference_vs_neutral": {},
+                 "warnings": list(dict.fromkeys(w for d in draws for w in d.warnings))}
+    for label in dict.fromkeys(r.label for r in readings):
+        rs = [r for r in readings if r.label == label]
+        pred = np.concatenate([r.plates for r in rs])
+        dpred = np.concatenate([r.driving for r in rs])
+        out["face_found_fraction"][label] = float((pred >= 0).mean())
+        out["takes"][label] = {"predicted_counts": dict(zip(EMOTIONS, np.bincount(
+                                   pred[pred >= 0], minlength=NUM_EMOTIONS).tolist())),
+                               "untracked_frames": int((pred < 0).sum()),
+                               "driving_predicted_counts": dict(zip(EMOTIONS, np.bincount(
+                                   dpred, minlength=NUM_EMOTIONS).tolist()))}
+    for label in out["takes"]:
+        diffs = []
+        for d in draws:
+            take = next(t for t in d.takes if t.label == label)
+            rows = d.neutral.at(take.position_array())
+            diffs.append(np.abs(take.plates.astype(np.float32) - d.neutral.plates[rows].astype(np.float32)).mean())
+        out["pixel_difference_vs_neutral"][label] = round(float(np.mean(diffs)), 3)
+    out.update(pool_readings(readings))
+    out["transfer"] = transfer_ratio(draws)
     if ceiling_bursts is None or ceiling_bursts > 0:
-        out["transfer"]["tracker_ceiling"] = tracker_ceiling(plates, bursts=ceiling_bursts)["ratio"]
+        out["transfer"]["tracker_ceiling"] = tracker_ceiling(first, bursts=ceiling_bursts)["ratio"]
+        out["transfer"]["tracker_ceiling_draw"] = first.seed
     return out

@@ -37,7 +37,7 @@ class ReportConfig:
     skip_motion: bool = False
     skip_render: bool = False
     skip_emotion: bool = False
-    emotion_frames: int = 54            # plates per take (intensity 1) of the plate-level emotion evaluation
+    emotion_frames: int | None = None   # plates per take and motion draw (intensity 1) of eval emotion (None: its own)
     device: str = "cpu"
     work: Path = Path("cache/subjects")
 
@@ -150,12 +150,14 @@ def write_report(config: ReportConfig) -> dict:
     if not config.skip_emotion:
         from backend.evaluation.emotion_report import EmotionEvalConfig, evaluate_emotion
         from backend.evaluation.plate_emotion import PlateEvalConfig
+        from backend.evaluation.emotion_report import reproduce_command
         t = time.time()
-        summary["emotion"] = evaluate_emotion(EmotionEvalConfig(
-            out=out / "emotion", tracks=Path(config.tracks), plates=PlateEvalConfig(frames=config.emotion_frames),
-            device=config.device))
+        plates = PlateEvalConfig() if config.emotion_frames is None else PlateEvalConfig(frames=config.emotion_frames)
+        emotion_config = EmotionEvalConfig(out=out / "emotion", tracks=Path(config.tracks), plates=plates,
+                                           device=config.device)
+        summary["emotion"] = evaluate_emotion(emotion_config)
         summary["emotion_seconds"] = round(time.time() - t, 1)
-        commands.append(f"emogene eval emotion --out {out} --frames {config.emotion_frames}")
+        commands.append(reproduce_command(emotion_config))
         body += _section_from(out / "emotion", "Emotion on the plates: an independent judge trained on real video")
     summary["total_seconds"] = round(time.time() - started, 1)
     (out / "metrics.json").write_text(json.dumps(summary, indent=2, default=str))
