@@ -70,3 +70,24 @@ def test_bad_amplitude_axes_is_named(targets):
     t, smoothing = targets
     with pytest.raises(ValueError, match="amplitude_axes"):
         fit_fields(t, smoothing, LDMFitConfig(amplitude_axes="z"))
+
+
+@pytest.mark.slow
+def test_driving_judge_reading_pools_motion_draws(prepared_tracks):
+    """Two motion draws pooled: twice the frames, and each emotion's accuracy the mean of the two draws' (equal
+    frames per draw), so a candidate LDM is judged over several draws, not one."""
+    from backend.evaluation.emotion_report import DEFAULT_JUDGE
+    from backend.evaluation.judge_real_video import judge_on_real_video
+    from backend.motion.ldm_eval import driving_judge_reading
+    from backend.motion.model_io import SHIPPED_MODELS, load_model, load_motion_models
+    judge = judge_on_real_video(prepared_tracks, DEFAULT_JUDGE).judge
+    models = load_motion_models(None, "cpu")
+    ldm = load_model(SHIPPED_MODELS, "ldm")
+    kw = dict(intensities=(1.0,), judge=judge, motion_models=models)
+    one = [driving_judge_reading(ldm, prepared_tracks, seeds=(s,), **kw)["intensity 1"]["bursts"] for s in (0, 1)]
+    both = driving_judge_reading(ldm, prepared_tracks, seeds=(0, 1), **kw)
+    assert both["seeds"] == [0, 1]
+    pooled = both["intensity 1"]["bursts"]
+    assert pooled["frames"] == one[0]["frames"] + one[1]["frames"]
+    for emotion, acc in pooled["per_emotion"].items():
+        assert acc == pytest.approx(0.5 * (one[0]["per_emotion"][emotion] + one[1]["per_emotion"][emotion]))

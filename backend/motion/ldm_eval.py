@@ -219,19 +219,34 @@ def region_agreement(model, clips: list[TrackClip]) -> dict:
     return out
 
 
+def _plate_config(audio: str | Path | None, frames: int | None, seed: int | None):
+    """``PlateEvalConfig`` with the given speech / plates per take / one motion draw (defaults: eval emotion's)."""
+    from backend.evaluation.plate_emotion import PlateEvalConfig
+    cfg = PlateEvalConfig()
+    changes = {k: v for k, v in (("audio", Path(audio) if audio else None), ("frames", frames)) if v is not None}
+    cfg = dataclasses.replace(cfg, **changes) if changes else cfg
+    if seed is None or seed == cfg.seed:
+        return cfg
+    return cfg.draw(seed) if hasattr(cfg, "draw") else dataclasses.replace(cfg, seed=seed)
+
+
 def driving_judge_reading(fields, tracks_dir: str | Path, subject_track: str | Path | None = None,
-                          intensities: tuple[float, ...] = (1.0, 0.5), judge=None, motion_models=None) -> dict:
+                          intensities: tuple[float, ...] = (1.0, 0.5), judge=None, motion_models=None,
+                          audio: str | Path | None = None, seeds: tuple[int, ...] | None = None,
+                          frames_per_take: int | None = None) -> dict:
     """The plate-level judge (``emogene eval emotion``) on the *driving landmarks* alone, no rendering.
 
-    As :mod:`backend.evaluation.plate_emotion` builds them: its held-out speech through the
-    speech-motion model (seed 0, the subject's face), plus ``fields`` (an LDM or ``[7, NUM_LANDMARKS, 3]``) for each
-    emotion at each intensity, plus blinks; judged relative to the intensity-0 take's mean, the judge's
-    window kept inside each burst. ``bursts``: the frames ``eval emotion`` renders; ``all``: every frame
-    (2-s chunks), steadier. ``judge``: default, trained as ``eval emotion`` does (judge pool only).
+    As :mod:`backend.evaluation.plate_emotion` builds them: held-out speech (``audio``, default eval emotion's)
+    through the speech-motion model (the subject's face, each motion draw of ``seeds``, default eval emotion's
+    first), plus ``fields`` (an LDM or ``[7, NUM_LANDMARKS, 3]``) for each emotion at each intensity, plus
+    blinks; judged relative to the intensity-0 take's mean, the judge's window kept inside each burst.
+    ``bursts``: the frames ``eval emotion`` renders (``frames_per_take`` of them per draw, default eval
+    emotion's); ``all``: every frame (2-s chunks), steadier. Draws are pooled (frames concatenated: one draw
+    is noise). ``judge``: default, trained as ``eval emotion`` does (judge pool only).
     """
     from backend.evaluation.emotion_judge import displacement_features
     from backend.evaluation.judge_real_video import accuracy_summary
-    from backend.evaluation.plate_emotion import FPS, PlateEvalConfig, load_speech
+    from backend.evaluation.plate_emotion import FPS, load_speech
     from backend.motion.blinks import apply_blinks, blink_schedule, frame_closure
     from backend.motion.generator import SubjectMotion, neutral_motion, resample_linear
     from backend.motion.model_io import load_motion_models
@@ -243,37 +258,42 @@ def driving_judge_reading(fields, tracks_dir: str | Path, subject_track: str | P
         from backend.evaluation.judge_real_video import judge_on_real_video
         real = judge_on_real_video(tracks_dir, DEFAULT_JUDGE)
         judge, bar = real.judge, real.metrics["unseen_speakers"].get("mean_over_emotions")
-    cfg = PlateEvalConfig()
-    audio = load_speech(cfg)
-    frames = int(np.ceil(len(audio) / 16000 * FPS))
+    base = _plate_config(audio, frames_per_take, None)
+    seeds = tuple(seeds) if seeds else (base.seed,)
+    speech = load_speech(base)
+    frames = int(np.ceil(len(speech) / 16000 * FPS))
     models = motion_models or load_motion_models(None, "cpu")
     face = SubjectMotion.from_track(subject_track).face if subject_track else None
-    with torch.inference_mode():
-        motion = neutral_motion(models, audio, face, 1.0, cfg.seed, "silero")
-    neutral = resample_linear(motion.neutral, frames, FPS)
-    closure = frame_closure(frames, FPS, blink_schedule(len(audio) / 16000, seed=cfg.seed))
-    burst_frames = cfg.burst_frames(frames)
+    burst_frames = base.burst_frames(frames)
     views = {"bursts": (burst_frames, np.concatenate([[0], np.cumsum(np.diff(burst_frames) != 1)])),
              "all": (np.arange(frames), np.arange(frames) // 50)}
-    reference_take = apply_blinks(neutral, closure)
-    out: dict = {"judge_on_real_unseen_speakers": bar, "audio": str(cfg.audio), "frames": frames}
+    pooled: dict = {}                       # (intensity, view) -> labels, predictions, clip index
+    for d, seed in enumerate(seeds):
+        cfg = _plate_config(audio, frames_per_take, seed)
+        with torch.inference_mode():
+            motion = neutral_motion(models, speech, face, 1.0, cfg.seed, "silero")
+        neutral = resample_linear(motion.neutral, frames, FPS)
+        closure = frame_closure(frames, FPS, blink_schedule(len(speech) / 16000, seed=cfg.seed))
+        reference_take = apply_blinks(neutral, closure)
+        for intensity in intensities:
+            for view, (sel, bursts) in views.items():
+                ref = reference_take[sel].mean(0)
+                acc = pooled.setdefault((intensity, view), ([], [], []))
+                for k in range(len(EMOTIONS)):
+                    moved = neutral + (intensity * fields[k - 1] if k else 0.0)
+                    lms = apply_blinks(moved.astype(np.float32), closure)[sel]
+                    pred = np.empty(len(sel), np.int64)
+                    for b in np.unique(bursts):
+                        part = np.flatnonzero(bursts == b)
+                        pred[part] = judge.predict(displacement_features(lms[part], ref, judge.config))
+                    acc[0].append(np.full(len(sel), k))
+                    acc[1].append(pred)
+                    acc[2].append(np.full(len(sel), k + len(EMOTIONS) * d))
+    out: dict = {"judge_on_real_unseen_speakers": bar, "audio": str(base.audio), "frames": frames,
+                 "seeds": list(seeds)}
     for intensity in intensities:
-        row = {}
-        for view, (sel, bursts) in views.items():
-            ref = reference_take[sel].mean(0)
-            labels, preds, clip_index = [], [], []
-            for k in range(len(EMOTIONS)):
-                moved = neutral + (intensity * fields[k - 1] if k else 0.0)
-                lms = apply_blinks(moved.astype(np.float32), closure)[sel]
-                pred = np.empty(len(sel), np.int64)
-                for b in np.unique(bursts):
-                    part = np.flatnonzero(bursts == b)
-                    pred[part] = judge.predict(displacement_features(lms[part], ref, judge.config))
-                labels.append(np.full(len(sel), k))
-                preds.append(pred)
-                clip_index.append(np.full(len(sel), k))
-            row[view] = accuracy_summary(np.concatenate(labels), np.concatenate(preds), np.concatenate(clip_index))
-        out[f"intensity {intensity:g}"] = row
+        out[f"intensity {intensity:g}"] = {
+            view: accuracy_summary(*(np.concatenate(x) for x in pooled[(intensity, view)])) for view in views}
     return out
 
 
