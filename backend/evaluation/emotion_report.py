@@ -55,13 +55,14 @@ def _git_commit() -> str:
 #: files of a subject or model folder that do not change a rendered plate (reports, plots, run logs)
 _NOT_RENDER_INPUTS = ("*.md", "*metrics*.json", "training_runs.json", "*curves*.png", "*sheet*.png", "*.confusion.png",
                       "*.words.txt")
-_digests: dict[tuple[str, int, int], bytes] = {}
+_digests: dict[tuple, bytes] = {}
 
 
 def _file_digest(path: Path) -> bytes:
-    """sha256 of a file's contents (memoised per path, size and mtime within one process)."""
+    """sha256 of a file's contents (memoised within one process per path, inode, size, mtime and ctime: a rewrite
+    changes ctime even when it keeps the size and restores the mtime)."""
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     if key not in _digests:
         h = hashlib.sha256()
         with open(path, "rb") as f:

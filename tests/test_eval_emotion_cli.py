@@ -1,0 +1,88 @@
+"""``emogene eval emotion``'s command line and render cache (backend/commands/eval_emotion.py,
+backend/evaluation/emotion_report.py): ``--seeds`` is parsed and bad values rejected by name, and the cache of
+rendered takes is keyed on the motion draw and on the *contents* of the subject's weights, so a candidate subject
+folder never reuses a shipped subject's plates."""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backend.commands import eval_emotion
+from backend.evaluation.emotion_report import cache_path
+from backend.evaluation.plate_emotion import PlateEvalConfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    eval_emotion.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_defaults_are_the_plate_configs_and_the_help_states_them():
+    config = eval_emotion.config_from_args(_args())
+    defaults = PlateEvalConfig()
+    assert config.plates.seeds == defaults.seeds and len(defaults.seeds) >= 3
+    assert (config.plates.frames, config.plates.frames_other) == (defaults.frames, defaults.frames_other)
+    assert eval_emotion.HELP_DEFAULTS == {"seeds": ",".join(map(str, defaults.seeds)), "frames": defaults.frames,
+                                          "frames_other": defaults.frames_other}
+    assert config.cache is not None
+
+
+def test_seeds_are_parsed_and_bad_ones_rejected_by_name(capsys):
+    config = eval_emotion.config_from_args(_args("--seeds", "4,1", "--frames", "18", "--no-cache"))
+    assert config.plates.seeds == (4, 1) and config.plates.frames == 18 and config.cache is None
+    for bad in ("a,b", "=-1", "0,0", "=", "1.5"):
+        argv = [f"--seeds{bad}"] if bad.startswith("=") else ["--seeds", bad]
+        with pytest.raises(ValueError, match="--seeds"):
+            eval_emotion.config_from_args(_args(*argv))
+    assert eval_emotion.run(_args("--seeds", "0,x")) == 2
+    assert "--seeds '0,x'" in capsys.readouterr().err
+
+
+def test_the_command_module_stays_cheap_to_import():
+    code = "import sys, backend.commands.eval_emotion; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def _subject(folder: Path, weights: bytes) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "subject.json").write_text("{}")
+    (folder / "nerf.safetensors").write_bytes(weights)
+    (folder / "MODEL_CARD.md").write_text("card")
+    return folder
+
+
+def test_cache_key_changes_with_the_draw_and_with_the_weights_contents(tmp_path):
+    config = PlateEvalConfig()
+    shipped = _subject(tmp_path / "shipped" / "mead_m030", b"\x01" * 4096)
+    key = lambda folder, seed, cfg=config: cache_path(tmp_path / "cache", "mead_m030", folder, cfg, seed)
+    assert key(shipped, 0) == key(shipped, 0)
+    assert key(shipped, 0) != key(shipped, 1)
+    assert key(shipped, 1) == key(shipped, 1, PlateEvalConfig(seeds=(1,)))       # a draw is the same draw in any run
+    assert key(shipped, 0) != key(shipped, 0, PlateEvalConfig(frames=18))
+    # a candidate: same name, same file size, even the same mtime -- different weights
+    candidate = _subject(tmp_path / "candidate" / "mead_m030", b"\x02" * 4096)
+    stat = (shipped / "nerf.safetensors").stat()
+    os.utime(candidate / "nerf.safetensors", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert key(candidate, 0) != key(shipped, 0)
+    # the same weights under another folder: the same plates
+    copy = _subject(tmp_path / "copy" / "mead_m030", b"\x01" * 4096)
+    assert key(copy, 0) == key(shipped, 0)
+    # weights rewritten in place with the mtime restored: a new key in the same process too
+    before = key(shipped, 0)
+    (shipped / "nerf.safetensors").write_bytes(b"\x03" * 4096)
+    os.utime(shipped / "nerf.safetensors", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert key(shipped, 0) != before
+    # a report next to the weights does not change a plate
+    after = key(shipped, 0)
+    (shipped / "MODEL_CARD.md").write_text("a longer card")
+    (shipped / "metrics.json").write_text("{}")
+    assert key(shipped, 0) == after
