@@ -388,7 +388,9 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
         "neutral of one subject read 67 % on one seed and 17 % on the next) render the same job frames: bursts of "
         f"{p.burst} consecutive frames spread over the speech, {p.frames} frames per take and draw at intensity 0 and "
         f"{p.intensities[0]:g} ({-(-p.frames // p.burst)} bursts), {p.frames_other} at the other intensities (a subset "
-        f"of those bursts); the tracker ceiling uses {p.ceiling_bursts} bursts of the first draw. A take whose render "
+        f"of those bursts); the tracker ceiling uses {p.ceiling_bursts} bursts of the first draw. (Cost: the default "
+        "3 draws x 27 plates per take are 1.5x session 7's one draw of 54 plates; fewer bursts per draw so that "
+        "there can be several draws, whose spread one draw cannot show.) A take whose render "
         "inputs equal its draw's intensity-0 take's (keyed neutral) reuses those plates. Each draw is judged against "
         "its own intensity-0 take (the neutral reference is its mean tracked shape; the driving landmarks' is their "
         "mean), then the readings are pooled. Intervals: 95 % bootstrap resampling (draw, burst) units, so the "
@@ -480,11 +482,11 @@ def transfer_markdown(metrics: dict) -> list[str]:
     lines = ["", "## Where the expression goes: transfer ratio (intensity 1)", "",
              "Per region, the least-squares slope of the tracked plate displacement (FaceMesh on the plates, minus "
              "the intensity-0 take's) on the asked displacement (the driving landmarks minus the intensity-0 "
-             "take's), both in the image plane in inter-ocular units; 1 = the plates show what was asked (aim "
-             ">= 0.8). It tests the renderer and the tracker together; the *tracker ceiling* row separates them: "
+             "take's), both in the image plane in inter-ocular units, pooled over the motion draws (each against its "
+             "own intensity-0 take); 1 = the plates show what was asked (aim >= 0.8). It tests the renderer and the tracker together; the *tracker ceiling* row separates them: "
              "the same ratio when the neutral plates are warped in 2-D (an image-plane RBF warp moving their tracked "
              "landmarks by the asked displacement) instead of rendered, i.e. what FaceMesh shows of a perfect "
-             "geometric transfer. `transfer_ratio.png`.", "",
+             "geometric transfer (first draw only). `transfer_ratio.png`.", "",
              "| subject | plate | | " + " | ".join(r.replace("_", " ") for r in regions) + " |",
              "|---|---|---|" + "---|" * len(regions)]
     for name, m in subjects.items():
