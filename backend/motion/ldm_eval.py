@@ -238,7 +238,7 @@ def driving_judge_reading(fields, tracks_dir: str | Path, subject_track: str | P
 
     As :mod:`backend.evaluation.plate_emotion` builds them: held-out speech (``audio``, default eval emotion's)
     through the speech-motion model (the subject's face, each motion draw of ``seeds``, default eval emotion's
-    first), plus ``fields`` (an LDM or ``[7, NUM_LANDMARKS, 3]``) for each emotion at each intensity, plus
+    draws), plus ``fields`` (an LDM or ``[7, NUM_LANDMARKS, 3]``) for each emotion at each intensity, plus
     blinks; judged relative to the intensity-0 take's mean, the judge's window kept inside each burst.
     ``bursts``: the frames ``eval emotion`` renders (``frames_per_take`` of them per draw, default eval
     emotion's); ``all``: every frame (2-s chunks), steadier. Draws are pooled (frames concatenated: one draw
@@ -259,7 +259,7 @@ def driving_judge_reading(fields, tracks_dir: str | Path, subject_track: str | P
         real = judge_on_real_video(tracks_dir, DEFAULT_JUDGE)
         judge, bar = real.judge, real.metrics["unseen_speakers"].get("mean_over_emotions")
     base = _plate_config(audio, frames_per_take, None)
-    seeds = tuple(seeds) if seeds else (base.seed,)
+    seeds = tuple(seeds) if seeds else tuple(getattr(base, "seeds", (base.seed,)))
     speech = load_speech(base)
     frames = int(np.ceil(len(speech) / 16000 * FPS))
     models = motion_models or load_motion_models(None, "cpu")
