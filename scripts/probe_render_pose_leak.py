@@ -65,7 +65,9 @@ def main() -> int:
     judge = train_judge(judge_pools(args.tracks)[0], DEFAULT_JUDGE)
     store = SubjectStore([args.subjects_root] if args.subjects_root else None)
     stages = StageSet(device="cpu", subjects=store)
-    config = pe.PlateEvalConfig(audio=args.audio, resolution=args.size)
+    # eval emotion's layout of sessions 6-7 (54 frames = 6 bursts of 9, motion draw 0), fixed here so that burst
+    # numbers keep meaning the same frames when eval emotion's defaults change (b448ddf: 27 frames per draw)
+    config = pe.PlateEvalConfig(audio=args.audio, resolution=args.size, frames=54, seeds=(0,))
     audio = pe.load_speech(config)
     frames = config.burst_frames(int(np.ceil(len(audio) / 16000 * pe.FPS)))
     background = pe.subject_background(store.path(args.subject), (args.size, args.size))
