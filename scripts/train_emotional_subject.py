@@ -341,6 +341,8 @@ def main(argv=None) -> int:
                         help="TrainConfig.landmark_noise: condition noise per canonical landmark coordinate")
     parser.add_argument("--landmark-depth-weight", type=float, default=None,
                         help="TrainConfig.landmark_depth_weight: sparse FaceMesh depth loss at landmark pixels")
+    parser.add_argument("--code-scale", default=None, choices=["component", "global"],
+                        help="landmark code: whiten each PCA component (default) or one global scale")
     parser.add_argument("--keep-checkpoints", action="store_true",
                         help="keep every checkpoint's weights as nerf_step<N> in the work folder")
     parser.add_argument("--ship-step", type=int, default=None,
@@ -350,6 +352,7 @@ def main(argv=None) -> int:
 
     from backend.data.mead_pools import pool_of
     from backend.render.prepare import PrepareConfig, prepare_subject
+    from backend.render.model import SubjectModelConfig
     from backend.render.train import TrainConfig, train_subject
 
     clips = sorted(Path(args.mead).glob(PATTERN))
@@ -371,8 +374,10 @@ def main(argv=None) -> int:
     schedule = {k: v for k, v in (("learning_rate", args.learning_rate), ("final_lr_ratio", args.final_lr_ratio),
                                   ("landmark_noise", args.landmark_noise),
                                   ("landmark_depth_weight", args.landmark_depth_weight)) if v is not None}
+    model_options = {"code_scale": args.code_scale} if args.code_scale is not None else {}
     config = TrainConfig(steps=args.steps, minutes=args.minutes, threads=args.threads,
-                         anneal_by_time=args.anneal_by_time, keep_checkpoints=args.keep_checkpoints, **schedule)
+                         anneal_by_time=args.anneal_by_time, keep_checkpoints=args.keep_checkpoints,
+                         model=SubjectModelConfig(**model_options), **schedule)
     prior = _prior_training(args.init_from)
     summary = train_subject(work, config, resume=args.resume, init_from=args.init_from)
     summary["prior"] = prior

@@ -259,8 +259,18 @@ class ExpressionConfig:
     # 6 bursts, tracked brow transfer 0.97 -> 0.46, judge 34.0 -> 35.2 % (CIs overlap), lip-opening corr -0.01..-0.03
     # (notes/s5/brow_report.md). So not a default
     code_regions: tuple[str, ...] = ()
+    # opt-in, ``code`` mode: the NeRF's code keeps the requested landmarks' first ``code_components`` PCA
+    # components; the minor ones (their deviation from the subject's rest face) are multiplied by
+    # ``code_minor_scale`` (0: the rest face's). Another speaker's minor components carry identity, not expression
+    # (notes/s6/m030_report.md); the warp is unchanged. None: the code reads every component (default)
+    code_components: int | None = None
+    code_minor_scale: float = 0.0
 
     def __post_init__(self):
+        if self.code_components is not None and int(self.code_components) < 0:
+            raise ValueError(f"code_components must be >= 0, got {self.code_components}")
+        if not 0 <= float(self.code_minor_scale) <= 1:
+            raise ValueError(f"code_minor_scale must be in [0, 1], got {self.code_minor_scale}")
         if self.mode not in EXPRESSION_MODES:
             raise ValueError(f"expression mode {self.mode!r} is not one of {', '.join(EXPRESSION_MODES)}")
         if self.carry not in CARRY_MODES:
@@ -309,18 +319,35 @@ def _with_emotion_gain(landmarks: torch.Tensor, neutral: torch.Tensor | None,
     return neutral + emotion * torch.where(lowered, torch.ones_like(gain), gain)
 
 
+def shrink_minor_components(landmark_code, landmarks: torch.Tensor, rest: torch.Tensor, components: int,
+                            scale: float) -> torch.Tensor:
+    """``landmarks [F, NUM_LANDMARKS, 3]`` whose deviation from ``rest [NUM_LANDMARKS, 3]`` along the code's PCA
+    components from ``components`` on is multiplied by ``scale`` (the rest of the deviation is kept)."""
+    basis = landmark_code.basis[components:].to(landmarks)
+    deviation = (landmarks - rest).reshape(len(landmarks), -1)
+    minor = (deviation @ basis.T) @ basis
+    return landmarks - (1 - scale) * minor.reshape(landmarks.shape)
+
+
 def expression_landmarks(landmark_code, landmarks: torch.Tensor, neutral: torch.Tensor | None,
-                         config: ExpressionConfig) -> ExpressionLandmarks:
+                         config: ExpressionConfig, rest: torch.Tensor | None = None) -> ExpressionLandmarks:
     """Split a requested track ``landmarks [F, NUM_LANDMARKS, 3]`` (and its ``neutral`` track, both already on
-    the subject's face) into the code's landmarks and the warp's source -> target."""
+    the subject's face) into the code's landmarks and the warp's source -> target. ``rest``: the subject's rest
+    face (needed by ``code_components``)."""
     if neutral is not None and neutral.shape != landmarks.shape:
         raise ValueError(f"neutral landmarks {tuple(neutral.shape)} do not match landmarks {tuple(landmarks.shape)}")
     if config.mode == "code":
         # the code renders the requested landmarks; the warp adds only the emotion gain's extra on brows and eyes
+        code_landmarks = landmarks
+        if config.code_components is not None:
+            if rest is None:
+                raise ValueError("expression code_components needs the subject's rest face")
+            code_landmarks = shrink_minor_components(landmark_code, landmarks, rest, int(config.code_components),
+                                                     float(config.code_minor_scale))
         gained = _with_emotion_gain(landmarks, neutral, config)
         if gained is landmarks or torch.equal(gained, landmarks):
-            return ExpressionLandmarks(landmarks, None, None)
-        return ExpressionLandmarks(landmarks, landmarks, gained)
+            return ExpressionLandmarks(code_landmarks, None, None)
+        return ExpressionLandmarks(code_landmarks, landmarks, gained)
     base = neutral if neutral is not None else landmarks
     if neutral is not None and config.code_regions:
         rows = [i for region in config.code_regions for i in GAIN_REGIONS[region]]

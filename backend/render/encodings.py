@@ -168,12 +168,21 @@ class LandmarkCode(nn.Module):
     Fitted on a subject's training frames (``fit``); ``forward`` returns the code and how
     far each frame lay outside the training range (0 inside), after clamping the code to
     that range widened by ``margin`` standard deviations.
+
+    ``scale``: ``"component"`` (default) divides each PCA coefficient by its own std (whitening);
+    ``"global"`` (opt-in) divides every coefficient by the leading component's std, so the code
+    keeps the landmarks' relative distances and the minor components stay as small as they are.
     """
 
-    def __init__(self, components: int = 16, margin: float = 0.5):
+    SCALES = ("component", "global")
+
+    def __init__(self, components: int = 16, margin: float = 0.5, scale: str = "component"):
         super().__init__()
+        if scale not in self.SCALES:
+            raise ValueError(f"LandmarkCode scale {scale!r} is not one of {', '.join(self.SCALES)}")
         self.components = components
         self.margin = margin
+        self.scale = scale
         self.register_buffer("mean", torch.zeros(NUM_LANDMARKS * 3))
         self.register_buffer("basis", torch.zeros(components, NUM_LANDMARKS * 3))
         self.register_buffer("std", torch.ones(components))
@@ -188,6 +197,8 @@ class LandmarkCode(nn.Module):
         basis = vt[: self.components]
         coeff = (flat - mean) @ basis.T
         std = coeff.std(0).clamp(min=1e-6)
+        if self.scale == "global":
+            std = std[:1].expand_as(std).clone()
         code = coeff / std
         self.mean.copy_(mean.float())
         self.basis.copy_(basis.float())

@@ -138,8 +138,13 @@ class SubjectRenderer:
         from backend.render.conditions import as_tensor
         from backend.render.deformation import expression_landmarks
         neutral = as_tensor(neutral_landmarks, self.device) if neutral_landmarks is not None else None
+        rest = None
+        if self.expression.code_components is not None:
+            rest_face = self.info.get("neutral_landmarks")
+            rest = (as_tensor(np.asarray(rest_face, np.float32).reshape(NUM_LANDMARKS, 3), self.device)
+                    if rest_face is not None else self.model.landmark_code.mean.reshape(NUM_LANDMARKS, 3))
         split = expression_landmarks(self.model.landmark_code, as_tensor(landmarks, self.device), neutral,
-                                     self.expression)
+                                     self.expression, rest=rest)
         cond = frame_conditions(self.model, split.code_landmarks.cpu(), rotation, translation, scale, self.device)
         cond.warp_source, cond.warp_target = split.source, split.target
         excess = cond.out_of_range.cpu().numpy()

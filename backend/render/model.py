@@ -48,6 +48,8 @@ class SubjectModelConfig:
     # canonical face units (inter-ocular distance 1): x right, y up, z toward the viewer
     head_box: tuple[tuple[float, float, float], tuple[float, float, float]] = ((-2.6, -3.4, -3.6), (2.6, 3.0, 1.6))
     plain_baseline: bool = False   # benchmark only: PlainNerfField, no occupancy skipping
+    #: opt-in: "global" scales the landmark code by one number instead of whitening it (LandmarkCode)
+    code_scale: str = "component"
 
 
 class SubjectNeRF(nn.Module):
@@ -64,7 +66,7 @@ class SubjectNeRF(nn.Module):
         else:
             self.head_field = HeadField(c.head_grid, c.code_dim, c.condition_embed, c.hidden)
             self.torso_field = TorsoField(c.torso_grid, POSE_DIM + HEAD_COLOUR_DIM, c.condition_embed, c.hidden)
-        self.landmark_code = LandmarkCode(c.code_dim)
+        self.landmark_code = LandmarkCode(c.code_dim, scale=c.code_scale)
         self.head_grid = OccupancyGrid(c.occupancy_resolution, c.occupancy_threshold, decay=0.95)
         self.torso_grid = OccupancyGrid(c.occupancy_resolution, c.occupancy_threshold, decay=0.95)
         self.register_buffer("head_box", torch.tensor(c.head_box, dtype=torch.float32))
