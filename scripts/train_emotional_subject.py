@@ -212,24 +212,34 @@ def _this_run(summary: dict) -> str:
            + (f", condition noise {cfg['landmark_noise']:g} per canonical landmark coordinate "
               f"(`TrainConfig.landmark_noise`)" if cfg.get("landmark_noise") else "")
            + (f", landmark depth loss weight {cfg['landmark_depth_weight']:g} "
-              f"(`TrainConfig.landmark_depth_weight`)" if cfg.get("landmark_depth_weight") else ""))
+              f"(`TrainConfig.landmark_depth_weight`)" if cfg.get("landmark_depth_weight") else "")
+           + (", the landmark code scaled by one global number instead of whitened per PCA component "
+              "(`SubjectModelConfig.code_scale='global'`)" if _code_scale(cfg) == "global" else ""))
     if summary.get("shipped_step"):
         run += (f" (the run's kept checkpoint at its step {summary['shipped_step']} of {summary['run_steps']}, "
                 f"chosen by the plate-emotion judge on the tuning clip; the lr had not reached its end value there)")
     return run
 
 
+def _code_scale(cfg: dict) -> str:
+    return (cfg.get("model") or {}).get("code_scale", "component")
+
+
 def _this_command(summary: dict, width: int) -> str:
     """The command line that re-creates this run (a continued run names the shipped weights it starts from)."""
     cfg, prior = summary["config"], summary.get("prior")
-    if prior is None:
+    options = (cfg.get("anneal_by_time") or cfg.get("landmark_noise") or cfg.get("landmark_depth_weight")
+               or _code_scale(cfg) != "component" or summary.get("shipped_step"))
+    if prior is None and not options:
         return f".venv/bin/python scripts/train_emotional_subject.py --minutes {cfg['minutes']:g} --resolution {width}"
     return (f".venv/bin/python scripts/train_emotional_subject.py --resolution {width} "
-            f"--init-from backend/assets/subjects/mead_m030/nerf --learning-rate {cfg['learning_rate']:g} "
-            f"--final-lr-ratio {cfg['final_lr_ratio']:g} --anneal-by-time --minutes {cfg['minutes']:g} "
-            f"--steps {cfg['steps']}"
+            + ("--init-from backend/assets/subjects/mead_m030/nerf " if prior is not None else "")
+            + f"--learning-rate {cfg['learning_rate']:g} "
+            f"--final-lr-ratio {cfg['final_lr_ratio']:g}" + (" --anneal-by-time" if cfg.get("anneal_by_time") else "")
+            + f" --minutes {cfg['minutes']:g} --steps {cfg['steps']}"
             + (f" --landmark-noise {cfg['landmark_noise']:g}" if cfg.get("landmark_noise") else "")
             + (f" --landmark-depth-weight {cfg['landmark_depth_weight']:g}" if cfg.get("landmark_depth_weight") else "")
+            + (f" --code-scale {_code_scale(cfg)}" if _code_scale(cfg) != "component" else "")
             + (f" --keep-checkpoints --ship-step {summary['shipped_step']}" if summary.get("shipped_step") else ""))
 
 

@@ -96,3 +96,19 @@ def test_code_components_shrink_only_the_minor_components_toward_the_rest_face()
     assert parsed.code_components == 8 and parsed.code_minor_scale == 0.5
     with pytest.raises(ValueError, match="code_minor_scale"):
         expression_config({"expression": {"mode": "code", "code_components": 8, "code_minor_scale": 2}})
+
+
+def test_a_from_scratch_run_with_the_global_code_is_re_created_with_all_its_options():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import train_emotional_subject as script
+    cfg = dict(learning_rate=1e-2, final_lr_ratio=0.05, minutes=55.0, steps=20000, threads=1, rays_per_step=1024,
+               anneal_by_time=True, landmark_noise=0.015, landmark_depth_weight=0.05, model={"code_scale": "global"})
+    summary = {"config": cfg, "steps": 8000, "train_seconds": 3300.0, "device": "cpu", "prior": None}
+    command = script._recreate(summary, 128)
+    assert "--code-scale global" in command and "--landmark-depth-weight 0.05" in command
+    assert "--anneal-by-time" in command and "--init-from" not in command
+    assert "code_scale='global'" in script._training_lines(summary, 10.0)
+    plain = dict(cfg, anneal_by_time=False, landmark_noise=0.0, landmark_depth_weight=0.0, model={})
+    assert script._recreate(dict(summary, config=plain), 128).endswith("--minutes 55 --resolution 128`.")
