@@ -51,13 +51,15 @@ def rare_mouth_finetune_config(minutes: float, threads: int) -> TrainConfig:
                        rare_mouth_cap=8.0, mouth_ray_share=0.3, eval_every=1000, threads=threads)
 
 
-def depth_finetune_config(steps: int, weight: float, threads: int) -> TrainConfig:
+def depth_finetune_config(steps: int, weight: float, threads: int, contour_weight: float = 0.0) -> TrainConfig:
     """Stage 3 of the default subject: from the stage-2 mix, ``steps`` steps of stage 2's recipe (rare mouths drawn
     more often, 30 % of the rays in the mouth box, learning rate 2.5e-3 annealed to x0.2 over the steps) plus the
     sparse FaceMesh landmark-depth loss (``TrainConfig.landmark_depth_weight``; backend/render/depth_probe.py), which
-    puts the brows, mouth and chin at the depth FaceMesh gives them so a turned head renders rigidly."""
+    puts the brows, mouth and chin at the depth FaceMesh gives them so a turned head renders rigidly;
+    ``contour_weight`` (opt-in) adds the lower jaw contour (``TrainConfig.landmark_depth_contour_weight``)."""
     return dataclasses.replace(rare_mouth_finetune_config(0.0, threads), steps=steps, minutes=None,
-                               anneal_by_time=False, landmark_depth_weight=weight)
+                               anneal_by_time=False, landmark_depth_weight=weight,
+                               landmark_depth_contour_weight=contour_weight)
 
 
 def model_card(info: dict, summary: dict, metrics: dict, prepare_seconds: float,
@@ -134,9 +136,12 @@ def depth_line(depth: dict | None) -> str:
             f"recipe (learning rate {cfg['learning_rate']:g} annealed to x{cfg['final_lr_ratio']:g} over the steps) plus "
             f"the sparse FaceMesh landmark-depth loss at weight {cfg['landmark_depth_weight']:g} "
             f"(`TrainConfig.landmark_depth_weight`, backend/render/depth_probe.py: rendered depth at 53 inner-face "
-            f"landmarks vs FaceMesh's, relative to the nose tip). **Shipped:** the stage-2 mix with the head field of "
-            f"stage 3 (the torso stays stage 1's; the super-resolution network is still the one trained on stage 1's "
-            f"renders).")
+            f"landmarks vs FaceMesh's, relative to the nose tip)"
+            + (f", and at the lower jaw contour (iBUG 2-6, 10-14) at weight {cfg['landmark_depth_contour_weight']:g}"
+               if cfg.get("landmark_depth_contour_weight") else "")
+            + ". **Shipped:** the stage-2 mix with the head field of "
+            "stage 3 (the torso stays stage 1's; the super-resolution network is still the one trained on stage 1's "
+            "renders).")
 
 
 def sr_card(sr: dict, plates: dict | None) -> str:
@@ -229,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--depth-steps", type=int, default=3000,
                         help="stage-3 steps with the landmark-depth loss after the head mix (0: none)")
     parser.add_argument("--depth-weight", type=float, default=0.05, help="stage 3's landmark_depth_weight")
+    parser.add_argument("--depth-contour-weight", type=float, default=0.0,
+                        help="stage 3's landmark_depth_contour_weight (lower jaw contour; 0: inner face only)")
     parser.add_argument("--steps", type=int, default=20000)
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
@@ -266,7 +273,8 @@ def main(argv=None) -> int:
                                  init_from=work / "nerf_stage1")
         finetune["mix"] = mix_stage2(work, args.mix_alpha, args.mix_parts)
         if args.depth_steps > 0:
-            finetune["depth"] = depth_stage(work, args.depth_steps, args.depth_weight, args.threads)
+            finetune["depth"] = depth_stage(work, args.depth_steps, args.depth_weight, args.threads,
+                                            args.depth_contour_weight)
     metrics = evaluate_render(work, work / "eval", frames=args.eval_frames, threads=args.threads)
     info = publish(work, out)
     (out / "MODEL_CARD.md").write_text(model_card(info, summary, metrics, prepare_seconds, finetune))
@@ -307,13 +315,14 @@ def mix_stage2(work: Path, alpha: float, parts: str, base: str = "stage1", key: 
     return record
 
 
-def depth_stage(work: Path, steps: int, weight: float, threads: int) -> dict:
+def depth_stage(work: Path, steps: int, weight: float, threads: int, contour_weight: float = 0.0) -> dict:
     """Stage 3: fine-tune ``work``'s NeRF (the stage-2 mix) with the landmark-depth loss, then ship the stage-2 mix
     with the head field of that fine-tune (its torso stays stage 1's); returns the fine-tune's summary with the mix."""
     from backend.render.train import train_subject
     for suffix in (".safetensors", ".json"):
         shutil.copy2(work / f"nerf{suffix}", work / f"nerf_stage2{suffix}")
-    summary = train_subject(work, depth_finetune_config(steps, weight, threads), init_from=work / "nerf_stage2")
+    summary = train_subject(work, depth_finetune_config(steps, weight, threads, contour_weight),
+                            init_from=work / "nerf_stage2")
     summary["mix"] = mix_stage2(work, 1.0, "head", base="stage2", key="depth_mix")
     return summary
 

@@ -79,10 +79,16 @@ class LandmarkDepthTargets:
     face when the head turns). Rays and target depths of every training frame are precomputed."""
 
     def __init__(self, landmarks: np.ndarray, rotation: np.ndarray, translation: np.ndarray, scale: np.ndarray,
-                 camera: PinholeCamera, landmark_indices: list[int], nose_tip: int = 30):
-        if nose_tip in landmark_indices:
+                 camera: PinholeCamera, landmark_indices: list[int], nose_tip: int = 30,
+                 contour_indices: list[int] | tuple = (), contour_ratio: float = 0.0):
+        """``contour_indices`` (opt-in): further landmarks whose mean error is added ``contour_ratio`` times to the
+        mean over ``landmark_indices`` (rays that meet the face obliquely, e.g. the jaw contour, weigh less)."""
+        if nose_tip in landmark_indices or nose_tip in contour_indices:
             raise ValueError("the nose tip is the depth reference: leave it out of landmark_indices")
-        self.indices = [nose_tip] + list(landmark_indices)
+        if contour_indices and not contour_ratio > 0:
+            raise ValueError(f"contour landmarks need a contour_ratio > 0, got {contour_ratio}")
+        self.indices = [nose_tip] + list(landmark_indices) + list(contour_indices)
+        self.inner_count, self.contour_ratio = len(landmark_indices), float(contour_ratio)
         dirs, depth = [], []
         for i in range(len(landmarks)):
             points = landmarks_in_camera(landmarks[i][self.indices], rotation[i], translation[i], float(scale[i]))
@@ -111,7 +117,19 @@ class LandmarkDepthTargets:
         weights = render_weights(sigma, s.delta)
         depth = ((weights * s.t).sum(-1) / weights.sum(-1).clamp(min=1e-3)).reshape(n, rays)
         rendered = depth[:, 1:] - depth[:, :1]
-        return torch.nn.functional.smooth_l1_loss(rendered, self.relative_depth[pick, 1:].to(device), beta=beta)
+        target = self.relative_depth[pick, 1:].to(device)
+        if rendered.shape[1] == self.inner_count:
+            return torch.nn.functional.smooth_l1_loss(rendered, target, beta=beta)
+        error = torch.nn.functional.smooth_l1_loss(rendered, target, beta=beta, reduction="none")
+        k = self.inner_count
+        return error[:, :k].mean() + self.contour_ratio * error[:, k:].mean()
+
+
+def lower_jaw_contour_landmarks() -> list[int]:
+    """The jaw contour below the ears, less the chin (iBUG 2-6, 10-14): with the inner face they fix the face's
+    sides, which a turn (yaw) shows; 0-1 and 15-16 sit at ear level, where rays graze or miss the head."""
+    from bridge.landmarks import JAW
+    return [i for i in JAW if 2 <= i <= 14 and i not in (7, 8, 9)]
 
 
 def inner_face_landmarks() -> list[int]:

@@ -47,6 +47,9 @@ class TrainConfig:
     #: ``landmark_depth_frames`` random training frames per step (0: off, nothing drawn)
     landmark_depth_weight: float = 0.0
     landmark_depth_frames: int = 2
+    #: opt-in, on top of ``landmark_depth_weight``: weight of the same depth error at the lower jaw contour
+    #: (depth_probe.lower_jaw_contour_landmarks), whose rays meet the face obliquely (0: off, inner face only)
+    landmark_depth_contour_weight: float = 0.0
     occupancy_every: int = 16
     occupancy_warmup: int = 300
     eval_every: int = 2000
@@ -251,11 +254,16 @@ def train_subject(subject_dir: str | Path, config: TrainConfig | None = None, de
     sampler = RaySampler(data, device, weights)
     cond = data.conditions(model, data.train_indices, device)
     depth_targets = None
+    if config.landmark_depth_contour_weight > 0 and not config.landmark_depth_weight > 0:
+        raise ValueError("landmark_depth_contour_weight adds to the landmark depth loss: set landmark_depth_weight > 0")
     if config.landmark_depth_weight > 0:
-        from backend.render.depth_probe import LandmarkDepthTargets, inner_face_landmarks
+        from backend.render.depth_probe import LandmarkDepthTargets, inner_face_landmarks, lower_jaw_contour_landmarks
         t, train = data.track, data.train_indices
+        contour = lower_jaw_contour_landmarks() if config.landmark_depth_contour_weight > 0 else []
         depth_targets = LandmarkDepthTargets(t["landmarks"][train], t["rotation"][train], t["translation"][train],
-                                             t["scale"][train], data.camera, inner_face_landmarks())
+                                             t["scale"][train], data.camera, inner_face_landmarks(),
+                                             contour_indices=contour,
+                                             contour_ratio=config.landmark_depth_contour_weight / config.landmark_depth_weight)
     # the sampler indexes by absolute frame; conditions are per training frame starting at 0
     baseline = mean_frame_psnr(data, config.eval_frames)
     start = time.time() - elapsed
