@@ -114,10 +114,10 @@ def test_ldm_fields_are_emotion_specific_on_held_out_speakers_filmed_neutral(hel
 
 
 def test_ldm_beats_no_deformation_at_the_shipped_amplitude(held_out_folds):
-    """Issue 10's gate: the recipe as shipped (0.85 x real level-3 amplitude) beats "no deformation" on every
-    held-out speaker filmed neutral, by at least 2 % (measured: M030 0.963 x, W009 0.955 x)."""
+    """Issue 10's gate: the recipe as shipped (0.9 x real level-3 amplitude, per face region) beats "no
+    deformation" on every held-out speaker filmed neutral, by at least 2 % (measured: M030 0.979 x, W009 0.950 x)."""
     from backend.motion.ldm_eval import held_out_errors
-    assert LDMFitConfig().amplitude == 0.85
+    assert LDMFitConfig().amplitude == 0.9 and LDMFitConfig().amplitude_per_region
     for s, (model, test, target) in held_out_folds.items():
         row = held_out_errors(model, test, target.reference, target.reference_kind)["clip_mean"]
         assert row["ldm"] < 0.98 * row["no_deformation"], (s, row)
@@ -138,7 +138,7 @@ def test_ldm_at_full_real_amplitude_does_not_beat_no_deformation(held_out_folds)
 
 def test_shipped_ldm_keeps_the_generator_speakers_expression(shipped, clips):
     """Fidelity: the shipped field's cosine with M030's real displacement (clip mean minus own neutral,
-    nothing removed) averages >= 0.75 over the emotions (measured 0.78: M030's part common to all his
+    nothing removed) averages >= 0.75 over the emotions (measured 0.777: M030's part common to all his
     emotional takes is left out by design), and >= 0.5 in every face region."""
     from backend.motion.ldm_eval import region_agreement
     agree = region_agreement(shipped, clips)
@@ -200,8 +200,8 @@ def test_report_section_and_plots(shipped, clips, tmp_path):
 def test_judge_reads_the_shipped_driving_landmarks_above_chance(shipped, prepared_tracks, tmp_path):
     """The plate-level judge (trained on the judge pool only) on the driving landmarks of held-out speech at
     intensity 1: mean over the 8 emotions well above chance (12.5 %), the intensity-0-like neutral take read
-    neutral. Measured at commit time: 43.3 % (bursts; all 150 frames 40.8 %; the LDM before: 37.7 / 37.6 %),
-    the judge's bar on real video 35.4 %."""
+    neutral. Pooled over motion draws 0-4 on the tuning clip KristiNoem (54 burst frames per draw): 45.2 %, the
+    LDM before 43.0 % (session 8); the judge's bar on real video 35.4 %."""
     from backend.motion.ldm_eval import driving_judge_reading, markdown, plot_driving_judge
     from backend.subjects import SubjectStore
     track = SubjectStore().path("default") / "track.npz"
@@ -218,8 +218,8 @@ def test_judge_reads_the_shipped_driving_landmarks_above_chance(shipped, prepare
 
 def test_shipped_ldm_fields_are_left_right_symmetric_except_contempt(shipped):
     """A person's asymmetry is not the emotion's: every field but contempt's (one-sided by nature) equals its
-    mirror image up to what the smoothing projection and the lip constraint bring back (measured 5-8 %
-    of the field; the version before the symmetrisation: 27-67 %)."""
+    mirror image up to what the smoothing projection, the lip constraint and the per-region amplitude bring back
+    (measured 6-10 % of the field; the version before the symmetrisation: 27-67 %)."""
     from backend.motion.ldm_training import mirror_field
     from bridge.emotions import EMOTIONS
     fields = shipped.fields.double().numpy()

@@ -58,7 +58,8 @@ def test_per_region_amplitude_matches_each_regions_real_size(targets):
 
 def test_image_plane_amplitude_and_depth_switch(targets):
     t, smoothing = targets
-    flat, _ = fit_fields(t, smoothing, LDMFitConfig(depth=False, amplitude_axes="xy"))
+    flat, _ = fit_fields(t, smoothing, LDMFitConfig(depth=False, amplitude_axes="xy", amplitude=0.85,
+                                                    amplitude_per_region=False))
     assert np.all(flat[..., 2] == 0)
     for k, emotion in enumerate(NON_NEUTRAL):
         real = _real(t, emotion, "real_level3_xy")
