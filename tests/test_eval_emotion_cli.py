@@ -86,3 +86,16 @@ def test_cache_key_changes_with_the_draw_and_with_the_weights_contents(tmp_path)
     (shipped / "MODEL_CARD.md").write_text("a longer card")
     (shipped / "metrics.json").write_text("{}")
     assert key(shipped, 0) == after
+
+
+def test_auto_device_shares_the_render_cache_key_of_the_device_it_picks(tmp_path):
+    """`eval all` passes the resolved device; `eval emotion --device auto` must land on the same cache file."""
+    from backend.device import resolve_device
+
+    auto = eval_emotion.config_from_args(_args("--device", "auto"))
+    picked = eval_emotion.config_from_args(_args("--device", str(resolve_device("auto"))))
+    assert auto.plates.device == picked.plates.device == auto.device
+    subject = tmp_path / "subject"
+    subject.mkdir()
+    (subject / "nerf.safetensors").write_bytes(b"weights")
+    assert cache_path(tmp_path, "s", subject, auto.plates, 0) == cache_path(tmp_path, "s", subject, picked.plates, 0)

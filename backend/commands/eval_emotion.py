@@ -68,8 +68,11 @@ def config_from_args(args):
         raise ValueError("--seconds must be > 1")
     if args.size is not None and not 32 <= args.size <= 2048:
         raise ValueError(f"--size must be in 32..2048, got {args.size}")
+    from backend.device import resolve_device
+    # resolved here, so that `auto` and the device it picks share one render-cache key (eval all passes the latter)
+    device = str(resolve_device(args.device))
     plates = PlateEvalConfig(frames=frames, frames_other=frames_other, burst=args.burst, seconds=args.seconds,
-                             resolution=args.size, seeds=seeds, device=args.device)
+                             resolution=args.size, seeds=seeds, device=device)
     if args.audio is not None:
         if not Path(args.audio).is_file():
             raise FileNotFoundError(f"--audio {args.audio}: no such file")
@@ -77,19 +80,17 @@ def config_from_args(args):
     subjects = tuple(s.strip() for s in args.subjects.split(",") if s.strip()) if args.subjects else None
     return EmotionEvalConfig(out=Path(args.out) / "emotion", tracks=Path(args.tracks), subjects=subjects,
                              plates=plates, cache=None if args.no_cache else Path("cache/eval_emotion"),
-                             device=args.device)
+                             device=device)
 
 
 def run(args) -> int:
     import torch
 
-    from backend.device import resolve_device
     from backend.evaluation.emotion_report import evaluate_emotion
 
     torch.set_num_threads(1)
     try:
         config = config_from_args(args)
-        config.device = str(resolve_device(args.device))
         evaluate_emotion(config)
     except (ValueError, LookupError, FileNotFoundError, RuntimeError) as exc:
         print(f"emogene eval emotion: {exc}", file=sys.stderr)
