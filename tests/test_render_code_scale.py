@@ -112,3 +112,31 @@ def test_a_from_scratch_run_with_the_global_code_is_re_created_with_all_its_opti
     assert "code_scale='global'" in script._training_lines(summary, 10.0)
     plain = dict(cfg, anneal_by_time=False, landmark_noise=0.0, landmark_depth_weight=0.0, model={})
     assert script._recreate(dict(summary, config=plain), 128).endswith("--minutes 55 --resolution 128`.")
+
+
+def test_renderer_shrinks_the_code_toward_its_own_rest_face():
+    """Through SubjectRenderer.conditions on the shipped mead_m030: a track at the subject's rest face gives the same
+    code with and without the option, and a scale of 1 keeps every code (the option only pulls minor components)."""
+    import dataclasses
+
+    from backend.render.inference import SubjectRenderer
+    from backend.subjects import SubjectStore
+
+    renderer = SubjectRenderer(SubjectStore().path("mead_m030"))
+    track = np.load(renderer.dir / "track.npz")
+    lm, rot, trans = track["landmarks"][:4], track["rotation"][:4], track["translation"][:4]
+    rest = np.repeat(renderer.rest_face()[None], 2, axis=0)
+
+    def code(landmarks, rotation, translation, **option):
+        renderer.expression = dataclasses.replace(default, **option)
+        return renderer.conditions(landmarks, rotation, translation).conditions.code
+
+    default = renderer.expression
+    try:
+        plain = code(lm, rot, trans)
+        assert torch.allclose(code(lm, rot, trans, code_components=8, code_minor_scale=1.0), plain, atol=1e-5)
+        assert not torch.allclose(code(lm, rot, trans, code_components=8, code_minor_scale=0.0), plain, atol=1e-3)
+        assert torch.allclose(code(rest, rot[:2], trans[:2], code_components=8, code_minor_scale=0.0),
+                              code(rest, rot[:2], trans[:2]), atol=1e-5)
+    finally:
+        renderer.expression = default

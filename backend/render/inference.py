@@ -125,10 +125,15 @@ class SubjectRenderer:
 
         The subject's rest face is its neutral clip's mean when it was filmed with emotions
         (``subject.json: neutral_landmarks``), else the mean of its training frames."""
+        return (self.rest_face() + landmarks - neutral_landmarks.mean(axis=0)).astype(np.float32)
+
+    def rest_face(self) -> np.ndarray:
+        """``[NUM_LANDMARKS, 3]``: the subject's neutral-clip mean when it was filmed with emotions
+        (``subject.json: neutral_landmarks``), else the mean of its training frames."""
         rest = self.info.get("neutral_landmarks")
-        subject_mean = (np.asarray(rest, np.float32).reshape(NUM_LANDMARKS, 3) if rest is not None
-                        else self.model.landmark_code.mean.reshape(NUM_LANDMARKS, 3).cpu().numpy())
-        return (subject_mean + landmarks - neutral_landmarks.mean(axis=0)).astype(np.float32)
+        if rest is not None:
+            return np.asarray(rest, np.float32).reshape(NUM_LANDMARKS, 3)
+        return self.model.landmark_code.mean.reshape(NUM_LANDMARKS, 3).cpu().numpy()
 
     # -- conditions --------------------------------------------------------------------
     def conditions(self, landmarks: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
@@ -138,11 +143,7 @@ class SubjectRenderer:
         from backend.render.conditions import as_tensor
         from backend.render.deformation import expression_landmarks
         neutral = as_tensor(neutral_landmarks, self.device) if neutral_landmarks is not None else None
-        rest = None
-        if self.expression.code_components is not None:
-            rest_face = self.info.get("neutral_landmarks")
-            rest = (as_tensor(np.asarray(rest_face, np.float32).reshape(NUM_LANDMARKS, 3), self.device)
-                    if rest_face is not None else self.model.landmark_code.mean.reshape(NUM_LANDMARKS, 3))
+        rest = as_tensor(self.rest_face(), self.device) if self.expression.code_components is not None else None
         split = expression_landmarks(self.model.landmark_code, as_tensor(landmarks, self.device), neutral,
                                      self.expression, rest=rest)
         cond = frame_conditions(self.model, split.code_landmarks.cpu(), rotation, translation, scale, self.device)
