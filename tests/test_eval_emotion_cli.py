@@ -63,7 +63,7 @@ def _subject(folder: Path, weights: bytes) -> Path:
 def test_cache_key_changes_with_the_draw_and_with_the_weights_contents(tmp_path):
     config = PlateEvalConfig()
     shipped = _subject(tmp_path / "shipped" / "mead_m030", b"\x01" * 4096)
-    key = lambda folder, seed, cfg=config: cache_path(tmp_path / "cache", "mead_m030", folder, cfg, seed)
+    key = lambda folder, seed, cfg=config: cache_path(tmp_path / "cache", "mead_m030", folder, cfg, seed, "cpu")
     assert key(shipped, 0) == key(shipped, 0)
     assert key(shipped, 0) != key(shipped, 1)
     assert key(shipped, 1) == key(shipped, 1, PlateEvalConfig(seeds=(1,)))       # a draw is the same draw in any run
@@ -94,8 +94,10 @@ def test_auto_device_shares_the_render_cache_key_of_the_device_it_picks(tmp_path
 
     auto = eval_emotion.config_from_args(_args("--device", "auto"))
     picked = eval_emotion.config_from_args(_args("--device", str(resolve_device("auto"))))
-    assert auto.plates.device == picked.plates.device == auto.device
+    assert auto.device == picked.device == str(resolve_device("auto"))
     subject = tmp_path / "subject"
     subject.mkdir()
     (subject / "nerf.safetensors").write_bytes(b"weights")
-    assert cache_path(tmp_path, "s", subject, auto.plates, 0) == cache_path(tmp_path, "s", subject, picked.plates, 0)
+    key = lambda config, device: cache_path(tmp_path, "s", subject, config.plates, 0, device)   # noqa: E731
+    assert key(auto, auto.device) == key(picked, picked.device)
+    assert key(auto, "cpu") != key(auto, "cuda")          # plates rendered elsewhere are another cache file

@@ -69,10 +69,10 @@ def config_from_args(args):
     if args.size is not None and not 32 <= args.size <= 2048:
         raise ValueError(f"--size must be in 32..2048, got {args.size}")
     from backend.device import resolve_device
-    # resolved here, so that `auto` and the device it picks share one render-cache key (eval all passes the latter)
+    # resolved here, so that `auto` and the device it picks render on, and cache as, the same device
     device = str(resolve_device(args.device))
     plates = PlateEvalConfig(frames=frames, frames_other=frames_other, burst=args.burst, seconds=args.seconds,
-                             resolution=args.size, seeds=seeds, device=device)
+                             resolution=args.size, seeds=seeds)
     if args.audio is not None:
         if not Path(args.audio).is_file():
             raise FileNotFoundError(f"--audio {args.audio}: no such file")

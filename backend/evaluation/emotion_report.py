@@ -72,7 +72,7 @@ def _file_digest(path: Path) -> bytes:
     return _digests[key]
 
 
-def _fingerprint(subject_dir: Path, config: PlateEvalConfig) -> str:
+def _fingerprint(subject_dir: Path, config: PlateEvalConfig, device: str) -> str:
     """Hash of the contents of the subject's and the motion models' files (nerf.safetensors, sr, track,
     background, configs; not reports), the renderer's and motion code and one draw's plate settings."""
     from backend.motion.model_io import SHIPPED_MODELS
@@ -85,6 +85,7 @@ def _fingerprint(subject_dir: Path, config: PlateEvalConfig) -> str:
     for src in sorted((REPO / "backend" / "render").glob("*.py")) + sorted((REPO / "backend" / "motion").glob("*.py")):
         h.update(hashlib.sha256(src.read_bytes()).digest())
     h.update(json.dumps({k: str(v) for k, v in config.__dict__.items()}, sort_keys=True).encode())
+    h.update(f"device:{device}".encode())
     return h.hexdigest()[:16]
 
 
@@ -111,9 +112,9 @@ def _load_plates(path: Path) -> SubjectPlates:
         return SubjectPlates(meta["subject"], z["frames"], takes, meta["warnings"], seed=int(meta.get("seed", 0)))
 
 
-def cache_path(cache: Path, name: str, subject_dir: Path, config: PlateEvalConfig, seed: int) -> Path:
-    """The cache file of one subject's takes for motion draw ``seed``."""
-    return Path(cache) / f"{name}_s{seed}_{_fingerprint(subject_dir, config.draw(seed))}.npz"
+def cache_path(cache: Path, name: str, subject_dir: Path, config: PlateEvalConfig, seed: int, device: str) -> Path:
+    """The cache file of one subject's takes for motion draw ``seed`` rendered on ``device`` (a resolved one)."""
+    return Path(cache) / f"{name}_s{seed}_{_fingerprint(subject_dir, config.draw(seed), device)}.npz"
 
 
 def subject_plates(name: str, stage_set, store, config: EmotionEvalConfig, progress,
@@ -126,7 +127,7 @@ def subject_plates(name: str, stage_set, store, config: EmotionEvalConfig, progr
     draw = config.plates.draw(config.plates.seed if seed is None else seed)
     cached = None
     if config.cache is not None:
-        cached = cache_path(config.cache, name, subject_dir, config.plates, draw.seed)
+        cached = cache_path(config.cache, name, subject_dir, config.plates, draw.seed, str(stage_set.device))
         if cached.is_file():
             return _load_plates(cached), True
     plates = render_subject_takes(name, stage_set, subject_dir, draw, progress=progress)

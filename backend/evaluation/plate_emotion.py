@@ -82,7 +82,6 @@ class PlateEvalConfig:
     resolution: int | None = None            # square plate size; None = each subject's native product size
     ceiling_bursts: int = 2                  # bursts of the tracker-ceiling check, on the first draw only
     seeds: tuple[int, ...] = (0, 1, 2)       # motion draws pooled by the judge (one draw is noise)
-    device: str = "cpu"
 
     def __post_init__(self) -> None:
         self.seeds = parse_seeds(self.seeds)
