@@ -225,9 +225,7 @@ def _plate_config(audio: str | Path | None, frames: int | None, seed: int | None
     cfg = PlateEvalConfig()
     changes = {k: v for k, v in (("audio", Path(audio) if audio else None), ("frames", frames)) if v is not None}
     cfg = dataclasses.replace(cfg, **changes) if changes else cfg
-    if seed is None or seed == cfg.seed:
-        return cfg
-    return cfg.draw(seed) if hasattr(cfg, "draw") else dataclasses.replace(cfg, seed=seed)
+    return cfg if seed is None or seed == cfg.seed else cfg.draw(seed)
 
 
 def driving_judge_reading(fields, tracks_dir: str | Path, subject_track: str | Path | None = None,
@@ -259,7 +257,7 @@ def driving_judge_reading(fields, tracks_dir: str | Path, subject_track: str | P
         real = judge_on_real_video(tracks_dir, DEFAULT_JUDGE)
         judge, bar = real.judge, real.metrics["unseen_speakers"].get("mean_over_emotions")
     base = _plate_config(audio, frames_per_take, None)
-    seeds = tuple(seeds) if seeds else tuple(getattr(base, "seeds", (base.seed,)))
+    seeds = tuple(seeds) if seeds else base.seeds
     speech = load_speech(base)
     frames = int(np.ceil(len(speech) / 16000 * FPS))
     models = motion_models or load_motion_models(None, "cpu")
