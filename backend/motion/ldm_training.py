@@ -88,6 +88,10 @@ class LDMFitConfig:
     depth: bool = True                  # False: the fields' depth (z) component set to 0
     amplitude_per_region: bool = True   # each REGION_GROUPS region scaled to its own real level-3 size (step 5)
 
+    def __post_init__(self) -> None:
+        if self.amplitude_axes not in ("xyz", "xy"):
+            raise ValueError(f"amplitude_axes must be 'xyz' or 'xy', got {self.amplitude_axes!r}")
+
 
 @dataclass
 class SpeakerTargets:
@@ -219,6 +223,14 @@ def speaker_targets(clips: list[TrackClip], basis: IdentityBasis | None,
     return out
 
 
+def _real_level3(targets: dict[str, SpeakerTargets], emotion: str, measure) -> list:
+    """``measure(target)[emotion]`` of the speakers filmed neutral (own-neutral reference), else of every speaker
+    that has the emotion: real level-3 sizes the fields are scaled to."""
+    has = [t for t in targets.values() if emotion in measure(t)]
+    filmed_neutral = [t for t in has if t.reference_kind == OWN_NEUTRAL]
+    return [measure(t)[emotion] for t in (filmed_neutral or has)]
+
+
 def fit_fields(targets: dict[str, SpeakerTargets], smoothing: np.ndarray | None,
                cfg: LDMFitConfig) -> tuple[np.ndarray, dict]:
     """Per-emotion fields ``[7, NUM_LANDMARKS, 3]`` from the speakers' targets (steps 4-5) and a summary per emotion."""
@@ -238,21 +250,13 @@ def fit_fields(targets: dict[str, SpeakerTargets], smoothing: np.ndarray | None,
             f = f * np.array([1.0, 1.0, 0.0])
         if cfg.lip_preserving:
             f = preserve_inner_lips(f)
-        if cfg.amplitude_axes not in ("xyz", "xy"):
-            raise ValueError(f"amplitude_axes must be 'xyz' or 'xy', got {cfg.amplitude_axes!r}")
         plane = cfg.amplitude_axes == "xy"
-        level3 = {s: t.real_level3_xy if plane else t.real_level3 for s, t in targets.items()}
-        real = [level3[s][emotion] for s, t in targets.items()
-                if emotion in level3[s] and t.reference_kind == OWN_NEUTRAL]
-        real = real or [level3[s][emotion] for s in targets if emotion in level3[s]]
+        real = _real_level3(targets, emotion, lambda t: t.real_level3_xy if plane else t.real_level3)
         size = mean_point_distance(f[:, :2] if plane else f)
         if cfg.amplitude > 0 and real and size > 0:
             f = f * (cfg.amplitude * float(np.mean(real)) / size)
         if cfg.amplitude > 0 and cfg.amplitude_per_region:
-            regional = [t.real_level3_regions[emotion] for t in targets.values()
-                        if emotion in t.real_level3_regions and t.reference_kind == OWN_NEUTRAL]
-            regional = regional or [t.real_level3_regions[emotion] for t in targets.values()
-                                    if emotion in t.real_level3_regions]
+            regional = _real_level3(targets, emotion, lambda t: t.real_level3_regions)
             for g, idx in region_indices().items():
                 part = mean_point_distance(f[idx])
                 if regional and part > 0:
