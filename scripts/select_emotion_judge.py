@@ -8,7 +8,14 @@ picked by its marginal mean over the grid (less noisy than the single best cell)
 training augmentation (expression amplitude scaled, face mirrored) on top of those settings.
 Prints the grid, the marginals and the chosen configuration.
 
-    .venv/bin/python scripts/select_emotion_judge.py [--tracks cache/tracks]
+``--talking-heads`` chooses the judge's neutral prior instead (the rule of cache/s9_judge/decision.md): the real
+talking heads of ``../shared/data/talking`` (the reported clip excluded) are split by speaker into a selection and a
+confirmation half (:func:`split_speakers`); each prior b is scored on the selection half only (share read neutral
+under the plates' burst protocol), guarded by the real-video bar (>= the lower end of the shipped judge's 95 %
+interval) and the swapped direction (>= shipped - 2 points); a prior is chosen only if it raises the selection
+half by >= 10 points, and kept only if the confirmation half rises by >= 5 points.
+
+    .venv/bin/python scripts/select_emotion_judge.py [--tracks cache/tracks] [--talking-heads]
 """
 from __future__ import annotations
 
@@ -19,19 +26,76 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+import dataclasses
+
 from backend.evaluation.emotion_judge import JudgeConfig
 from backend.evaluation.judge_real_video import evaluate_judge, judge_pools, own_neutral_only, train_judge
+from backend.evaluation.judge_talking_heads import load_talking_clips, read_clip, split_speakers, summarise
 
 GRID = {"window": (1, 9), "use_depth": (False, True), "mouth_weight": (0.25, 0.5, 1.0), "hidden": (0, 32),
         "weight_decay": (1e-3, 1e-1)}
 AUGMENT_SCALES = ((), (0.7, 1.4), (0.5, 0.75, 1.5, 2.0))
+NEUTRAL_BIASES = (0.5, 1.0, 2.0)
+
+
+def with_bias(judge, bias: float):
+    """The same trained judge with another neutral prior (the prior acts at prediction only)."""
+    judge.config = dataclasses.replace(judge.config, neutral_bias=float(bias))
+    return judge
+
+
+def select_neutral_prior(tracks: str) -> None:
+    from backend.evaluation.emotion_report import SESSION8_JUDGE
+
+    judge_pool, generator_pool = judge_pools(tracks)
+    clips = load_talking_clips(tracks)
+    selection, confirmation = split_speakers(clips)
+    print(f"selection half: {selection}\nconfirmation half: {confirmation}")
+    halves = {"selection": [c for c in clips if c.speaker in selection],
+              "confirmation": [c for c in clips if c.speaker in confirmation]}
+    judge = train_judge(judge_pool, SESSION8_JUDGE)
+    swapped_judge = train_judge(generator_pool, SESSION8_JUDGE)
+
+    def score(bias: float, half: str) -> tuple[float, float, float]:
+        cfg = dataclasses.replace(SESSION8_JUDGE, neutral_bias=bias)
+        bar = evaluate_judge(with_bias(judge, bias), own_neutral_only(generator_pool), cfg)
+        swapped = evaluate_judge(with_bias(swapped_judge, bias), own_neutral_only(judge_pool), cfg)
+        neutral = summarise([read_clip(with_bias(judge, bias), c) for c in halves[half]]).neutral_share
+        return bar["mean_over_emotions"], swapped["mean_over_emotions"], neutral
+
+    base_bar, base_swapped, base_sel = score(0.0, "selection")
+    bar_floor = evaluate_judge(with_bias(judge, 0.0), own_neutral_only(generator_pool), SESSION8_JUDGE)["ci95"][0]
+    print(f"b=0 (session 8): bar {base_bar:.3f} (floor {bar_floor:.3f}), swapped {base_swapped:.3f}, "
+          f"selection neutral {base_sel:.3f}")
+    passing = []
+    for bias in NEUTRAL_BIASES:
+        bar, swapped, neutral = score(bias, "selection")
+        ok = bar >= bar_floor and swapped >= base_swapped - 0.02 and neutral >= base_sel + 0.10
+        print(f"b={bias:g}: bar {bar:.3f}, swapped {swapped:.3f}, selection neutral {neutral:.3f}"
+              + ("  passes" if ok else ""), flush=True)
+        if ok:
+            passing.append((neutral, bias))
+    if not passing:
+        print("chosen: none (keep neutral_bias 0)")
+        return
+    bias = max(passing)[1]
+    confirmed = score(bias, "confirmation")[2]
+    base_conf = score(0.0, "confirmation")[2]
+    keep = confirmed >= base_conf + 0.05
+    print(f"confirmation half: b=0 {base_conf:.3f}, b={bias:g} {confirmed:.3f} -> "
+          + (f"chosen: neutral_bias {bias:g}" if keep else "not confirmed: keep neutral_bias 0"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", default="cache/tracks")
+    parser.add_argument("--talking-heads", action="store_true",
+                        help="choose the neutral prior on real talking heads (see the module docstring)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.talking_heads:
+        select_neutral_prior(args.tracks)
+        return
     judge_pool, generator_pool = judge_pools(args.tracks)
     validation = own_neutral_only(judge_pool)
     print(f"train: {generator_pool.speakers}; validate on {validation.speakers}")

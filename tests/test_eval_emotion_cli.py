@@ -30,9 +30,25 @@ def test_defaults_are_the_plate_configs_and_the_help_states_them():
     defaults = PlateEvalConfig()
     assert config.plates.seeds == defaults.seeds and len(defaults.seeds) >= 3
     assert (config.plates.frames, config.plates.frames_other) == (defaults.frames, defaults.frames_other)
+    from backend.evaluation.emotion_report import DEFAULT_JUDGE
     assert eval_emotion.HELP_DEFAULTS == {"seeds": ",".join(map(str, defaults.seeds)), "frames": defaults.frames,
-                                          "frames_other": defaults.frames_other}
+                                          "frames_other": defaults.frames_other,
+                                          "judge_neutral_bias": DEFAULT_JUDGE.neutral_bias}
     assert config.cache is not None
+    assert config.judge == DEFAULT_JUDGE
+
+
+def test_judge_neutral_bias_option_reproduces_session_8s_judge_and_rejects_bad_values(capsys):
+    from backend.evaluation.emotion_report import DEFAULT_JUDGE, SESSION8_JUDGE, reproduce_command
+    old = eval_emotion.config_from_args(_args("--judge-neutral-bias", "0"))
+    assert old.judge == SESSION8_JUDGE and DEFAULT_JUDGE.neutral_bias > 0
+    assert "--judge-neutral-bias 0" in reproduce_command(old)
+    assert "--judge-neutral-bias" not in reproduce_command(eval_emotion.config_from_args(_args()))
+    for bad in ("nan", "inf", "11"):
+        with pytest.raises(ValueError, match="--judge-neutral-bias"):
+            eval_emotion.config_from_args(_args("--judge-neutral-bias", bad))
+    assert eval_emotion.run(_args("--judge-neutral-bias", "nan")) == 2
+    assert "--judge-neutral-bias" in capsys.readouterr().err
 
 
 def test_seeds_are_parsed_and_bad_ones_rejected_by_name(capsys):

@@ -19,7 +19,7 @@ from backend.device import add_device_argument
 
 
 #: PlateEvalConfig's defaults, restated for --help only (this module stays cheap to import; a test checks they agree)
-HELP_DEFAULTS = {"seeds": "0,1,2", "frames": 27, "frames_other": 9}
+HELP_DEFAULTS = {"seeds": "0,1,2", "frames": 27, "frames_other": 9, "judge_neutral_bias": 2.0}
 
 
 def add_arguments(parser) -> None:
@@ -47,12 +47,19 @@ def add_arguments(parser) -> None:
                              "its limit when it has a super-resolution network, else its working size)")
     parser.add_argument("--tracks", type=Path, default=Path("cache/tracks"),
                         help="MEAD track files for the judge (default cache/tracks, from `emogene prepare`)")
+    parser.add_argument("--judge-neutral-bias", type=float, default=None,
+                        help="the judge's neutral prior (added to its neutral logit; default "
+                             f"{HELP_DEFAULTS['judge_neutral_bias']:g}, chosen on real talking heads; "
+                             "0 = session 8's judge)")
     parser.add_argument("--no-cache", action="store_true", help="render every take again (ignore cache/eval_emotion)")
     add_device_argument(parser)
 
 
 def config_from_args(args):
-    from backend.evaluation.emotion_report import EmotionEvalConfig
+    import dataclasses
+    import math
+
+    from backend.evaluation.emotion_report import DEFAULT_JUDGE, EmotionEvalConfig
     from backend.evaluation.plate_emotion import PlateEvalConfig, parse_seeds
 
     defaults = PlateEvalConfig()
@@ -77,9 +84,13 @@ def config_from_args(args):
         if not Path(args.audio).is_file():
             raise FileNotFoundError(f"--audio {args.audio}: no such file")
         plates.audio = Path(args.audio)
+    bias = getattr(args, "judge_neutral_bias", None)
+    if bias is not None and not (math.isfinite(bias) and -10 <= bias <= 10):
+        raise ValueError(f"--judge-neutral-bias must be a number in -10..10, got {bias}")
+    judge = DEFAULT_JUDGE if bias is None else dataclasses.replace(DEFAULT_JUDGE, neutral_bias=float(bias))
     subjects = tuple(s.strip() for s in args.subjects.split(",") if s.strip()) if args.subjects else None
     return EmotionEvalConfig(out=Path(args.out) / "emotion", tracks=Path(args.tracks), subjects=subjects,
-                             plates=plates, cache=None if args.no_cache else Path("cache/eval_emotion"),
+                             plates=plates, judge=judge, cache=None if args.no_cache else Path("cache/eval_emotion"),
                              device=device)
 
 

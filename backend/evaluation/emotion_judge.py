@@ -8,7 +8,10 @@ window of neighbouring frames, and x/y only: FaceMesh's depth is its noisiest ax
 :class:`EmotionJudge` standardises those features (statistics of its training data),
 down-weights the mouth (speech moves it in every emotion) and applies a linear or
 one-hidden-layer classifier over the 8 MEAD emotions in ``bridge.emotions`` order.
-:func:`fit_judge` trains it (class-balanced cross-entropy, full batch). No I/O here.
+:func:`fit_judge` trains it (class-balanced cross-entropy, full batch). ``neutral_bias`` is a neutral prior added to
+the neutral logit when judging (not in training): trained class-balanced (1/8 neutral), the judge otherwise reads
+real people talking neutrally with head motion as emotional on about half their frames
+(:mod:`backend.evaluation.judge_talking_heads`). No I/O here.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import torch
 from torch import nn
 
 from bridge import landmarks as ibug
-from bridge.emotions import NUM_EMOTIONS
+from bridge.emotions import EMOTION_INDEX, NUM_EMOTIONS
 from bridge.landmarks import NUM_LANDMARKS
 
 KIND = "emogene.emotion_judge"
@@ -39,6 +42,9 @@ class JudgeConfig:
     seed: int = 0
     augment_scales: tuple[float, ...] = ()   # training copies with the expression scaled (people differ in amplitude)
     augment_mirror: bool = False             # training copies mirrored left-right
+    drop_regions: tuple[str, ...] = ()       # bridge.landmarks.REGIONS whose features are zeroed (e.g. "jaw")
+    neutral_bias: float = 0.0                # added to the neutral logit when judging (a neutral prior; training
+                                             # is class-balanced and unaffected)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,10 +79,14 @@ def _centred_mean(x: np.ndarray, window: int) -> np.ndarray:
 
 
 def feature_scale(config: JudgeConfig) -> np.ndarray:
-    """Per-feature multiplier applied after standardisation (mouth down-weighted)."""
+    """Per-feature multiplier applied after standardisation (mouth down-weighted, dropped regions 0)."""
     dims = 3 if config.use_depth else 2
     scale = np.ones((NUM_LANDMARKS, dims), np.float32)
     scale[MOUTH] = config.mouth_weight
+    for name in config.drop_regions:
+        if name not in ibug.REGIONS:
+            raise ValueError(f"unknown face region {name!r} in drop_regions; known: {', '.join(ibug.REGIONS)}")
+        scale[list(ibug.REGIONS[name])] = 0.0
     return scale.reshape(-1)
 
 
@@ -110,13 +120,17 @@ class EmotionJudge(nn.Module):
 
     @torch.no_grad()
     def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """Softmax over the 8 emotions, with ``config.neutral_bias`` on the neutral logit."""
         features = np.asarray(features, np.float32)
         if features.ndim != 2 or features.shape[1] != self.input_dims:
             raise ValueError(f"judge features must be [N, {self.input_dims}], got {list(features.shape)}")
         was_training = self.training
         self.eval()
         x = torch.as_tensor(features, device=self.feature_mean.device)
-        out = torch.softmax(self(x), -1).cpu().numpy()
+        logits = self(x)
+        if self.config.neutral_bias:
+            logits[:, EMOTION_INDEX["neutral"]] += float(self.config.neutral_bias)
+        out = torch.softmax(logits, -1).cpu().numpy()
         self.train(was_training)
         return out
 
