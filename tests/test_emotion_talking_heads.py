@@ -129,19 +129,19 @@ def test_talking_heads_load_without_the_reported_clip(prepared_tracks):
 
 
 @needs_tracks
-def test_shipped_judges_neutral_prior_reads_real_talking_heads_more_neutral(prepared_tracks):
-    """Real people talking neutrally with head motion, burst protocol: the shipped judge (neutral prior) reads more
+def test_selected_neutral_prior_reads_real_talking_heads_more_neutral(prepared_tracks):
+    """Real people talking neutrally with head motion, burst protocol: the selected judge (neutral prior) reads more
     of them neutral than session 8's, and the motion-heavy clips read less neutral than the still ones."""
     import torch
     torch.set_num_threads(1)
-    from backend.evaluation.emotion_report import DEFAULT_JUDGE, SESSION8_JUDGE
+    from backend.evaluation.emotion_report import SESSION8_JUDGE, TALKING_HEADS_JUDGE
     from backend.evaluation.judge_real_video import judge_pools, train_judge
 
     train, _ = judge_pools(prepared_tracks)
     judge = train_judge(train, SESSION8_JUDGE)
     clips = load_talking_clips(prepared_tracks)
     old = summarise([read_clip(judge, c) for c in clips])
-    judge.config = dataclasses.replace(judge.config, neutral_bias=DEFAULT_JUDGE.neutral_bias)
+    judge.config = dataclasses.replace(judge.config, neutral_bias=TALKING_HEADS_JUDGE.neutral_bias)
     new = summarise([read_clip(judge, c) for c in clips])
     # measured (cache/s9_judge/measure_new.json): 51.5 % -> 64.6 %; by pose tercile 66 / 56 / 32 % (session 8's)
     assert new.neutral_share > old.neutral_share + 0.05

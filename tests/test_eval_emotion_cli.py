@@ -39,10 +39,12 @@ def test_defaults_are_the_plate_configs_and_the_help_states_them():
 
 
 def test_judge_neutral_bias_option_reproduces_session_8s_judge_and_rejects_bad_values(capsys):
-    from backend.evaluation.emotion_report import DEFAULT_JUDGE, SESSION8_JUDGE, reproduce_command
+    from backend.evaluation.emotion_report import SESSION8_JUDGE, TALKING_HEADS_JUDGE, reproduce_command
     old = eval_emotion.config_from_args(_args("--judge-neutral-bias", "0"))
-    assert old.judge == SESSION8_JUDGE and DEFAULT_JUDGE.neutral_bias > 0
-    assert "--judge-neutral-bias 0" in reproduce_command(old)
+    new = eval_emotion.config_from_args(_args("--judge-neutral-bias", str(TALKING_HEADS_JUDGE.neutral_bias)))
+    assert old.judge == SESSION8_JUDGE and new.judge == TALKING_HEADS_JUDGE and TALKING_HEADS_JUDGE.neutral_bias > 0
+    other = old if old.judge != eval_emotion.config_from_args(_args()).judge else new
+    assert f"--judge-neutral-bias {other.judge.neutral_bias:g}" in reproduce_command(other)
     assert "--judge-neutral-bias" not in reproduce_command(eval_emotion.config_from_args(_args()))
     for bad in ("nan", "inf", "11"):
         with pytest.raises(ValueError, match="--judge-neutral-bias"):

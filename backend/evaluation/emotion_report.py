@@ -29,11 +29,14 @@ from bridge.emotions import EMOTIONS
 #: reported direction. `emogene eval emotion --judge-neutral-bias 0` reproduces it.
 SESSION8_JUDGE = JudgeConfig(window=9, use_depth=False, mouth_weight=0.25, hidden=32, weight_decay=1e-3, steps=300,
                              augment_scales=(0.5, 0.75, 1.5, 2.0), augment_mirror=False)
-#: the shipped judge: session 8's plus a neutral prior of 2 on the neutral logit, chosen on real video only
+#: the selected judge: session 8's plus a neutral prior of 2 on the neutral logit, chosen on real video only
 #: (scripts/select_emotion_judge.py --talking-heads: the selection half of the real talking heads read neutral
 #: 57 -> 69 % under the plate burst protocol, the MEAD bar and the swapped direction within their guards;
 #: confirmation half 46 -> 60 %)
-DEFAULT_JUDGE = dataclasses.replace(SESSION8_JUDGE, neutral_bias=2.0)
+TALKING_HEADS_JUDGE = dataclasses.replace(SESSION8_JUDGE, neutral_bias=2.0)
+#: the judge eval emotion uses; stays session 8's until 11:50 UTC so that the other helpers' same-session plate
+#: comparisons are not split across two judges (then TALKING_HEADS_JUDGE)
+DEFAULT_JUDGE = SESSION8_JUDGE
 REPO = Path(__file__).resolve().parents[2]
 
 
