@@ -163,3 +163,14 @@ def test_report_states_the_talking_head_row_beside_the_mead_bar():
     assert "69.1 %" in text and "**50.0 %**" in text and "fear 50.0 %" in text and "3 bursts of 9" in text
     assert "andrew_clip_1 excluded" in text and "confirmation 0.0 %" in text
     assert talking_heads_markdown({"judge": {}}) == []
+
+
+def test_talking_heads_plot_is_written(tmp_path):
+    from backend.evaluation.emotion_report import talking_heads_plot
+
+    per = {"a": {"neutral": 1.0, "pose_sd_deg": [0.2, 0.1, 0.0]}, "b": {"neutral": 0.3, "pose_sd_deg": [5, 4, 1]}}
+    metrics = {"judge": {"unseen_speakers": {"per_emotion": {"neutral": 0.69}}},
+               "judge_talking_heads": {"bursts": {"per_clip": per}, "clip": {"per_clip": per},
+                                       "mead_neutral_bursts": {"m": {"neutral": 0.67, "pose_sd_deg": [1, 0.3, 0]}}}}
+    talking_heads_plot(metrics, tmp_path / "t.png")
+    assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -267,8 +267,42 @@ def write_plots(metrics: dict, all_plates: dict[str, list[SubjectPlates]], out: 
     fig.savefig(out / "accuracy_per_emotion.png", dpi=130)
     plt.close(fig)
     transfer_plot(metrics, out / "transfer_ratio.png")
+    if metrics.get("judge_talking_heads"):
+        talking_heads_plot(metrics, out / "talking_heads_neutral.png")
     for name, plates in all_plates.items():
         contact_sheet(plates, out / f"contact_sheet_{name}.png")
+
+
+def talking_heads_plot(metrics: dict, path: Path) -> None:
+    """Per real talking clip: head motion (pitch/yaw SD over the judged frames) against the share read neutral
+    (burst protocol), beside the MEAD neutral clips read the same way and the bar's neutral rate."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = metrics["judge_talking_heads"]
+    fig, ax = plt.subplots(figsize=(9.0, 4.0))
+    for key, marker, label in (("bursts", "o", "talking clip, reference =\nthe bursts' mean (a plate take's)"),
+                               ("clip", "x", "talking clip, reference =\nthe whole-clip mean")):
+        per = t.get(key, {}).get("per_clip", {})
+        if per:
+            ax.scatter([float(np.hypot(*v["pose_sd_deg"][:2])) for v in per.values()],
+                       [v["neutral"] for v in per.values()], marker=marker, s=22, alpha=0.75, label=label)
+    mead = t.get("mead_neutral_bursts", {})
+    if mead:
+        ax.scatter([float(np.hypot(*v["pose_sd_deg"][:2])) for v in mead.values()], [v["neutral"] for v in mead.values()],
+                   marker="*", s=120, color="black", label="MEAD neutral clip, burst protocol")
+    bar = metrics["judge"]["unseen_speakers"]["per_emotion"].get("neutral")
+    if bar is not None:
+        ax.axhline(bar, color="grey", ls="--", lw=1, label=f"the bar: unseen MEAD\nneutral clip ({bar:.0%})")
+    ax.set_xlabel("head motion over the judged frames: hypot(pitch SD, yaw SD), degrees")
+    ax.set_ylabel("share of frames read neutral")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_title("the judge on real people talking neutrally (unlabelled speech)", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
 
 
 def transfer_plot(metrics: dict, path: Path) -> None:
