@@ -174,3 +174,38 @@ def test_talking_heads_plot_is_written(tmp_path):
                                        "mead_neutral_bursts": {"m": {"neutral": 0.67, "pose_sd_deg": [1, 0.3, 0]}}}}
     talking_heads_plot(metrics, tmp_path / "t.png")
     assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_real_heads_moving_like_the_plates_are_picked_by_head_motion():
+    from backend.evaluation.emotion_report import motion_alike_markdown
+    from backend.evaluation.judge_talking_heads import neutral_share_in_motion_range
+
+    per = {"a1": {"speaker": "a", "neutral": 1.0, "pose_sd_deg": [0.3, 0.4, 0]},     # 0.5 deg: too still
+           "b1": {"speaker": "b", "neutral": 0.2, "pose_sd_deg": [3.0, 4.0, 9]},     # 5 deg
+           "b2": {"speaker": "b", "neutral": 0.4, "pose_sd_deg": [1.2, 1.6, 0]},     # 2 deg
+           "c1": {"speaker": "c", "neutral": 0.9, "pose_sd_deg": [2.4, 3.2, 0]}}     # 4 deg
+    alike = neutral_share_in_motion_range(per, 1.5, 5.0)
+    assert (alike["clips"], alike["speakers"]) == (3, 2)
+    assert alike["neutral_share"] == pytest.approx((0.3 + 0.9) / 2)                # speakers weigh equally
+    assert neutral_share_in_motion_range(per, 20, 30)["clips"] == 0
+    text = "\n".join(motion_alike_markdown({"subjects": {"default": {"real_heads_moving_alike": alike},
+                                                         "other": {}}}))
+    assert "default: its draws ask for 1.5-5.0°" in text and "60.0 %" in text and "other" not in text
+
+
+def test_asked_head_motion_is_the_motion_stages_pose_per_draw():
+    """The head motion a draw asks the renderer for (no plate rendered): three SDs in degrees, the same for the
+    same draw, another for another draw."""
+    import torch
+    torch.set_num_threads(1)
+    from backend.composition import StageSet
+    from backend.evaluation.emotion_report import asked_head_motion
+    from backend.subjects import SubjectStore
+
+    store = SubjectStore()
+    stage_set = StageSet(device="cpu", subjects=store)
+    config = PlateEvalConfig(seconds=4)
+    first = asked_head_motion(stage_set, "default", config, 0)
+    assert len(first) == 3 and all(np.isfinite(first)) and all(0 <= v < 30 for v in first) and max(first) > 0
+    assert asked_head_motion(stage_set, "default", config, 0) == first
+    assert asked_head_motion(stage_set, "default", config, 1) != first

@@ -146,6 +146,19 @@ def subject_plates(name: str, stage_set, store, config: EmotionEvalConfig, progr
     return plates, False
 
 
+def asked_head_motion(stage_set, name: str, config: PlateEvalConfig, seed: int) -> list[float]:
+    """Pitch, yaw, roll SD (degrees) of the head pose the motion stage asks the renderer for on one draw's judged
+    frames (the intensity-0 take; the pose does not depend on the emotion). Reads no plate."""
+    from backend.evaluation.plate_emotion import _job, load_speech, run_motion
+    from backend.evaluation.pose_leak import head_angles
+
+    draw = config.draw(seed)
+    job = _job(name, load_speech(draw), "neutral", 0.0, draw)
+    state, _ = run_motion(stage_set, job)
+    rotation = np.asarray(state["rotation"])[draw.burst_frames(job.frame_count)]
+    return [round(float(v), 2) for v in head_angles(rotation).std(0)]
+
+
 def evaluate_emotion(config: EmotionEvalConfig) -> dict:
     """Judge on real video, then every subject's plates; writes the report files and returns the metrics."""
     import torch
@@ -153,7 +166,7 @@ def evaluate_emotion(config: EmotionEvalConfig) -> dict:
 
     from backend.data.mead_pools import GENERATOR_SPEAKERS
     from backend.evaluation.judge_real_video import judge_on_real_video, leave_one_speaker_out
-    from backend.evaluation.judge_talking_heads import talking_head_neutral
+    from backend.evaluation.judge_talking_heads import neutral_share_in_motion_range, talking_head_neutral
     from backend.composition import StageSet
     from backend.subjects import SubjectStore
 
@@ -196,6 +209,10 @@ def evaluate_emotion(config: EmotionEvalConfig) -> dict:
             m["seconds"] = round(time.time() - t, 1)
             m["from_cache"] = all(cached)
             m["draws_from_cache"] = [s for s, c in zip(seeds, cached) if c]
+            m["asked_head_motion_deg"] = {str(s): asked_head_motion(stage_set, name, config.plates, s) for s in seeds}
+            spread = [float(np.hypot(*v[:2])) for v in m["asked_head_motion_deg"].values()]
+            m["real_heads_moving_alike"] = neutral_share_in_motion_range(
+                metrics["judge_talking_heads"]["bursts"]["per_clip"], min(spread), max(spread))
             metrics["subjects"][name] = m
     finally:
         bar.close()
@@ -476,13 +493,17 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
         top = f"intensity {p.intensities[0]:g}" if p.intensities else "neutral@0"
         lines += ["", f"Per motion draw ({top}; the spread the pooled numbers average over):", "",
                   "| subject | draw (seed) | mean over 8 (plates) | keyed neutral read neutral | driving landmarks | "
-                  "plates read as driving |", "|---|---|---|---|---|---|"]
+                  "plates read as driving | head motion asked (pitch / yaw SD) |", "|---|---|---|---|---|---|---|"]
         for name, rows in per_draw.items():
+            asked = metrics["subjects"][name].get("asked_head_motion_deg", {})
             for row in rows:
                 r = row.get(top, {})
+                motion = asked.get(str(row["seed"]))
                 lines.append(f"| {name} | {row['seed']} | {_pct(r.get('plates'))} | "
                              f"{_pct(row['neutral_stays_neutral'])} | {_pct(r.get('driving_landmarks'))} | "
-                             f"{_pct(r.get('plates_agree_with_driving'))} |")
+                             f"{_pct(r.get('plates_agree_with_driving'))} | "
+                             + (f"{motion[0]:.1f}° / {motion[1]:.1f}° |" if motion else "– |"))
+        lines += motion_alike_markdown(metrics)
     bar = real["mean_over_emotions"]
     neutral_bar = real["per_emotion"].get("neutral", float("nan"))
     for name, m in metrics["subjects"].items():
@@ -549,6 +570,24 @@ def talking_heads_markdown(metrics: dict) -> list[str]:
                   f"{_pct(halves.get('confirmation'))}. A plate whose head moves like a real talking head cannot be "
                   "expected to read more neutral than these rows.", ""]
     return lines
+
+
+def motion_alike_markdown(metrics: dict) -> list[str]:
+    """Per subject: the real talking heads whose head motion lies in the range the subject's draws ask for, and the
+    share of them the judge reads neutral (what a real head moving like these plates reads)."""
+    lines = []
+    for name, m in metrics["subjects"].items():
+        alike = m.get("real_heads_moving_alike")
+        if alike and alike.get("clips"):
+            low, high = alike["range_deg"]
+            lines.append(f"{name}: its draws ask for {low:.1f}-{high:.1f}° of head motion (hypot of pitch and yaw SD "
+                         f"on the judged frames); real talking heads moving that much read neutral on "
+                         f"{_pct(alike['neutral_share'])} ({alike['clips']} clips / {alike['speakers']} speakers, "
+                         "burst protocol).")
+    out: list[str] = []
+    for line in lines:
+        out += ["", line]
+    return out
 
 
 def reproduce_command(config: EmotionEvalConfig) -> str:

@@ -235,3 +235,15 @@ def talking_head_neutral(judge: EmotionJudge, tracks_dir: str | Path, mead_speak
                            "counts": np.bincount(r.predictions, minlength=NUM_EMOTIONS).tolist()}
     out["mead_neutral_bursts"] = mead
     return out
+
+
+def neutral_share_in_motion_range(per_clip: dict, low: float, high: float) -> dict:
+    """Speaker-weighted share read neutral of the clips (``talking_head_neutral``'s ``per_clip``) whose head motion
+    (hypot of pitch and yaw SD) lies in ``[low, high]`` degrees: real heads that move as much as a plate's."""
+    shares: dict[str, list[float]] = {}
+    for row in per_clip.values():
+        if low <= float(np.hypot(*row["pose_sd_deg"][:2])) <= high:
+            shares.setdefault(row["speaker"], []).append(float(row["neutral"]))
+    return {"range_deg": [round(float(low), 2), round(float(high), 2)],
+            "neutral_share": float(np.mean([np.mean(v) for v in shares.values()])) if shares else float("nan"),
+            "clips": int(sum(len(v) for v in shares.values())), "speakers": len(shares)}
