@@ -268,7 +268,9 @@ class ExpressionConfig:
     # opt-in, both modes: the brows' warp target moves up by ``brow_pose_shift . angles`` (canonical units per degree;
     # angles: the head's rotation vector relative to the subject's mean head rotation, about the camera's x, y, z, in
     # degrees), to cancel a render whose brows slide against the eyes as the head turns (mead_m030: tracked brows
-    # -8 to -10 milli-IOD per degree of pitch on keyed neutral, real M030 -1.3; notes/s9/m030_report.md). None: off
+    # -8 to -10 milli-IOD per degree of pitch on keyed neutral, real M030 -1.3; notes/s9/m030_report.md). None: off.
+    # Not used by a shipped subject: on mead_m030 (T weights, 0.0099 per degree of pitch) it cut the tuning clip's
+    # brow slide (-7.6 -> +2.8 milli-IOD/deg) but cost 0.21 dB on M030's 75 held-out frames (his own poses)
     brow_pose_shift: tuple[float, float, float] | None = None
 
     def __post_init__(self):
