@@ -25,8 +25,6 @@ from bridge.emotions import EMOTIONS, NUM_EMOTIONS
 
 #: the reported clip of `emogene eval emotion` (its speech drives the plates): never read here
 REPORTED_CLIPS = frozenset({"andrew_clip_1"})
-#: track-file speaker names that are the same person (data README: grid_pwij3p / grid_swwp2s are one man)
-SPEAKER_ALIASES = {"obama_weekly": "obama", "grid_swwp2s": "grid_pwij3p"}
 BURST_REFERENCE = "bursts"   # neutral reference = mean tracked shape of the judged bursts (a plate take's)
 CLIP_REFERENCE = "clip"      # neutral reference = the clip's whole-length mean shape
 
@@ -54,8 +52,11 @@ class ClipReading:
 
 
 def speaker_of(meta: dict) -> str:
+    """The person of a track file (speaker ids that are one person merged, as the lip-sync split does)."""
+    from backend.motion.lipsync_data import SAME_PERSON
+
     name = str(meta.get("speaker") or meta.get("clip_id") or "").lower()
-    return SPEAKER_ALIASES.get(name, name)
+    return SAME_PERSON.get(name, name)
 
 
 def _track_clip(json_path: Path, meta: dict, speaker: str) -> TalkingClip:
