@@ -19,7 +19,7 @@ from backend.device import add_device_argument
 
 
 #: PlateEvalConfig's defaults, restated for --help only (this module stays cheap to import; a test checks they agree)
-HELP_DEFAULTS = {"seeds": "0,1,2", "frames": 27, "frames_other": 9, "judge_neutral_bias": 0.0}
+HELP_DEFAULTS = {"seeds": "0,1,2", "frames": 27, "frames_other": 9, "judge_neutral_bias": 2.0}
 
 
 def add_arguments(parser) -> None:

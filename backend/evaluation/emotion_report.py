@@ -34,9 +34,8 @@ SESSION8_JUDGE = JudgeConfig(window=9, use_depth=False, mouth_weight=0.25, hidde
 #: 57 -> 69 % under the plate burst protocol, the MEAD bar and the swapped direction within their guards;
 #: confirmation half 46 -> 60 %)
 TALKING_HEADS_JUDGE = dataclasses.replace(SESSION8_JUDGE, neutral_bias=2.0)
-#: the judge eval emotion uses; stays session 8's until 11:50 UTC so that the other helpers' same-session plate
-#: comparisons are not split across two judges (then TALKING_HEADS_JUDGE)
-DEFAULT_JUDGE = SESSION8_JUDGE
+#: the judge eval emotion uses (session 9; `--judge-neutral-bias 0` = SESSION8_JUDGE)
+DEFAULT_JUDGE = TALKING_HEADS_JUDGE
 REPO = Path(__file__).resolve().parents[2]
 
 
