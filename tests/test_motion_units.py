@@ -10,7 +10,7 @@ from backend.motion import training
 from backend.motion.audio2motion import Audio2MotionVAE, close_lips_in_silence, silence_gate, SILENCE_GATED
 from backend.motion.blinks import apply_blinks, blink_schedule, frame_closure
 from backend.motion.generator import resample_linear, resample_rotation, sanitise_emotion
-from backend.motion.landmarks import eye_opening, mouth_opening
+from backend.motion.landmarks import eye_opening
 from backend.motion.ldm import LandmarkDeformationModel
 from backend.motion.model_io import load_model, save_model
 from backend.motion.pose_sampling import PoseTrack, motion_statistics, sample_pose, silent_spans

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from backend.pipeline.base import CameraSpec, GenerateJob, JobCancelled
+from backend.pipeline.base import GenerateJob, JobCancelled
 from backend.render.camera import PinholeCamera
 from backend.render.super_resolution import SuperResolutionConfig, SuperResolutionNet, bicubic_plate
 

@@ -4,7 +4,6 @@ errors on bad folders; and the shipped emotional subject ``mead_m030`` renders."
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest

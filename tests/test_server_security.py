@@ -3,14 +3,12 @@ clients survive an unread burst, jobs belong to their token, replays are refused
 and lose nothing, a fetch always ends, the job store is private."""
 from __future__ import annotations
 
-import os
 import resource
 import signal
 import stat
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 
 import pytest

@@ -34,7 +34,7 @@ def run(args) -> int:
 
     subject = Path(args.subject or "cache/subjects/default")
     try:
-        metrics = evaluate_render(subject, args.out, frames=args.frames, device=resolve_device(args.device))
+        evaluate_render(subject, args.out, frames=args.frames, device=resolve_device(args.device))
     except FileNotFoundError as exc:
         print(f"eval render: {exc}")
         return 2

@@ -28,11 +28,11 @@ from typing import Any, Callable
 import zmq
 
 from backend.pipeline.base import StageError
-from backend.runners.base import JobRecorder, JobRunner
+from backend.runners.base import STATE_OF_TERMINAL, JobRecorder, JobRunner
 from backend.server.job_store import DEFAULT_JOBS_DIR, TERMINAL_STATES, JobStore, token_digest, token_matches
 from backend.server.replay import ReplayGuard
 from backend.server.validation import job_from_message
-from backend.server.worker import STATE_OF_TERMINAL, Job, Outgoing
+from backend.server.worker import Job, Outgoing
 from bridge.camera import CAPABILITY as CAMERA_FRAMES
 from bridge.errors import BridgeError
 from bridge.messages import Message, error_from_exception, error_message, new_id

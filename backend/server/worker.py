@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from backend.pipeline.base import GenerateJob, StageError
 from backend.pipeline.local import MessageStageContext, run_stages
-from backend.runners.base import STATE_OF_TERMINAL, JobRecorder
+from backend.runners.base import JobRecorder
 from backend.server.job_store import JobStore
 from bridge.messages import Message
 

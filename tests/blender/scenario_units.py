@@ -14,7 +14,7 @@ import harness  # noqa: E402
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
-from mathutils import Euler, Matrix, Vector  # noqa: E402
+from mathutils import Euler, Vector  # noqa: E402
 
 zip_path, audio, out_dir = sys.argv[1:4]
 addon = harness.install_addon(zip_path)
