@@ -265,24 +265,12 @@ class ExpressionConfig:
     # (notes/s6/m030_report.md); the warp is unchanged. None: the code reads every component (default)
     code_components: int | None = None
     code_minor_scale: float = 0.0
-    # opt-in, both modes: the brows' warp target moves up by ``brow_pose_shift . angles`` (canonical units per degree;
-    # angles: the head's rotation vector relative to the subject's mean head rotation, about the camera's x, y, z, in
-    # degrees), to cancel a render whose brows slide against the eyes as the head turns (mead_m030: tracked brows
-    # -8 to -10 milli-IOD per degree of pitch on keyed neutral, real M030 -1.3; notes/s9/m030_report.md). None: off.
-    # Not used by a shipped subject: on mead_m030 (T weights, 0.0099 per degree of pitch) it cut the tuning clip's
-    # brow slide (-7.6 -> +2.8 milli-IOD/deg) but cost 0.21 dB on M030's 75 held-out frames (his own poses)
-    brow_pose_shift: tuple[float, float, float] | None = None
 
     def __post_init__(self):
         if self.code_components is not None and int(self.code_components) < 0:
             raise ValueError(f"code_components must be >= 0, got {self.code_components}")
         if not 0 <= float(self.code_minor_scale) <= 1:
             raise ValueError(f"code_minor_scale must be in [0, 1], got {self.code_minor_scale}")
-        if self.brow_pose_shift is not None:
-            shift = tuple(self.brow_pose_shift)
-            if len(shift) != 3 or not all(abs(float(v)) <= 0.1 for v in shift):
-                raise ValueError(f"brow_pose_shift must be 3 numbers in [-0.1, 0.1] (canonical units per degree about "
-                                 f"x, y, z), got {self.brow_pose_shift!r}")
         if self.mode not in EXPRESSION_MODES:
             raise ValueError(f"expression mode {self.mode!r} is not one of {', '.join(EXPRESSION_MODES)}")
         if self.carry not in CARRY_MODES:
@@ -341,23 +329,11 @@ def shrink_minor_components(landmark_code, landmarks: torch.Tensor, rest: torch.
     return landmarks - (1 - scale) * minor.reshape(landmarks.shape)
 
 
-def _with_brow_shift(target: torch.Tensor, brow_shift: torch.Tensor | None) -> torch.Tensor:
-    """``target`` with its brows moved up by ``brow_shift [F]`` (canonical y; None: unchanged)."""
-    if brow_shift is None:
-        return target
-    if brow_shift.shape != target.shape[:1]:
-        raise ValueError(f"brow shift {tuple(brow_shift.shape)} does not match {len(target)} frames")
-    moved = target.clone()
-    moved[:, list(BROWS), 1] += brow_shift.to(target)[:, None]
-    return moved
-
-
 def expression_landmarks(landmark_code, landmarks: torch.Tensor, neutral: torch.Tensor | None,
-                         config: ExpressionConfig, rest: torch.Tensor | None = None,
-                         brow_shift: torch.Tensor | None = None) -> ExpressionLandmarks:
+                         config: ExpressionConfig, rest: torch.Tensor | None = None) -> ExpressionLandmarks:
     """Split a requested track ``landmarks [F, NUM_LANDMARKS, 3]`` (and its ``neutral`` track, both already on
     the subject's face) into the code's landmarks and the warp's source -> target. ``rest``: the subject's rest
-    face (needed by ``code_components``); ``brow_shift [F]``: the brows' extra warp (``brow_pose_shift``)."""
+    face (needed by ``code_components``)."""
     if neutral is not None and neutral.shape != landmarks.shape:
         raise ValueError(f"neutral landmarks {tuple(neutral.shape)} do not match landmarks {tuple(landmarks.shape)}")
     if config.mode == "code":
@@ -368,7 +344,7 @@ def expression_landmarks(landmark_code, landmarks: torch.Tensor, neutral: torch.
                 raise ValueError("expression code_components needs the subject's rest face")
             code_landmarks = shrink_minor_components(landmark_code, landmarks, rest, int(config.code_components),
                                                      float(config.code_minor_scale))
-        gained = _with_brow_shift(_with_emotion_gain(landmarks, neutral, config), brow_shift)
+        gained = _with_emotion_gain(landmarks, neutral, config)
         if gained is landmarks or torch.equal(gained, landmarks):
             return ExpressionLandmarks(code_landmarks, None, None)
         return ExpressionLandmarks(code_landmarks, landmarks, gained)
@@ -386,7 +362,7 @@ def expression_landmarks(landmark_code, landmarks: torch.Tensor, neutral: torch.
             source = base - (reconstruct(landmark_code, raw) - rendered)
         else:
             source = rendered
-    target = _with_brow_shift(_with_emotion_gain(landmarks, neutral, config), brow_shift)
+    target = _with_emotion_gain(landmarks, neutral, config)
     if config.limit_mouth:
         target = torch.stack([limit_mouth_opening(s, t) for s, t in zip(source, target)]) if len(target) else target
     return ExpressionLandmarks(base, source, target)
@@ -404,8 +380,6 @@ def expression_config(info: dict) -> ExpressionConfig:
             fields["warp"] = WarpConfig(**fields["warp"])
         if isinstance(fields.get("emotion_gain"), dict):
             fields["emotion_gain"] = tuple(fields["emotion_gain"].items())
-        if isinstance(fields.get("brow_pose_shift"), list):
-            fields["brow_pose_shift"] = tuple(fields["brow_pose_shift"])
         if isinstance(fields.get("code_regions"), (list, str)):
             regions = fields["code_regions"]
             fields["code_regions"] = (regions,) if isinstance(regions, str) else tuple(regions)

@@ -135,20 +135,6 @@ class SubjectRenderer:
             return np.asarray(rest, np.float32).reshape(NUM_LANDMARKS, 3)
         return self.model.landmark_code.mean.reshape(NUM_LANDMARKS, 3).cpu().numpy()
 
-    def head_turn(self, rotation: np.ndarray) -> np.ndarray:
-        """``[F, 3]``: each frame's head rotation ``[F, 3, 3]`` (camera frame) relative to the subject's mean head
-        rotation, as a rotation vector about the camera's x, y, z in degrees."""
-        from scipy.spatial.transform import Rotation
-
-        rotation = np.asarray(rotation, np.float64).reshape(-1, 3, 3)
-        mean = self.model.mean_rotation.cpu().numpy().astype(np.float64)
-        return Rotation.from_matrix(rotation @ mean.T).as_rotvec(degrees=True)
-
-    def brow_pose_shift(self, rotation: np.ndarray) -> np.ndarray:
-        """``[F]``: the brows' extra warp (canonical y) of the ``brow_pose_shift`` expression option."""
-        shift = np.asarray(self.expression.brow_pose_shift, np.float64)
-        return (self.head_turn(rotation) @ shift).astype(np.float32)
-
     # -- conditions --------------------------------------------------------------------
     def conditions(self, landmarks: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
                    scale: np.ndarray | None = None, neutral_landmarks: np.ndarray | None = None) -> PreparedConditions:
@@ -158,11 +144,8 @@ class SubjectRenderer:
         from backend.render.deformation import expression_landmarks
         neutral = as_tensor(neutral_landmarks, self.device) if neutral_landmarks is not None else None
         rest = as_tensor(self.rest_face(), self.device) if self.expression.code_components is not None else None
-        brow_shift = None
-        if self.expression.brow_pose_shift is not None:
-            brow_shift = as_tensor(self.brow_pose_shift(rotation), self.device)
         split = expression_landmarks(self.model.landmark_code, as_tensor(landmarks, self.device), neutral,
-                                     self.expression, rest=rest, brow_shift=brow_shift)
+                                     self.expression, rest=rest)
         cond = frame_conditions(self.model, split.code_landmarks.cpu(), rotation, translation, scale, self.device)
         cond.warp_source, cond.warp_target = split.source, split.target
         excess = cond.out_of_range.cpu().numpy()
