@@ -28,10 +28,17 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bridge.landmarks import MOUTH, REGIONS  # noqa: E402
+
+
+def _merged(*names: str) -> list[int]:
+    return [i for name in names for i in REGIONS[name]]
+
+
 #: regions whose displacement is reported (iBUG indices)
-BROWS = list(range(17, 27))
-PROBE_REGIONS = {"brows": BROWS, "eyes": list(range(36, 48)), "nose": list(range(27, 36)),
-                 "mouth": list(range(48, 68)), "jaw": list(range(0, 17))}
+BROWS = _merged("brow_r", "brow_l")
+PROBE_REGIONS = {"brows": BROWS, "eyes": _merged("eye_r", "eye_l"), "nose": _merged("nose_bridge", "nose_base"),
+                 "mouth": list(MOUTH), "jaw": _merged("jaw")}
 ANGLES = ("pitch", "yaw", "roll")
 
 
