@@ -50,12 +50,6 @@ class TrainConfig:
     #: opt-in, on top of ``landmark_depth_weight``: weight of the same depth error at the lower jaw contour
     #: (depth_probe.lower_jaw_contour_landmarks), whose rays meet the face obliquely (0: off, inner face only)
     landmark_depth_contour_weight: float = 0.0
-    #: opt-in: weight of the head weights' depth spread (std of t, brow_spread.py) on rays through the brows and
-    #: upper eyelids of ``brow_spread_frames`` random training frames per step, each pixel moved up to
-    #: ``brow_spread_radius_px`` (0: off, nothing drawn)
-    brow_spread_weight: float = 0.0
-    brow_spread_frames: int = 2
-    brow_spread_radius_px: float = 1.5
     occupancy_every: int = 16
     occupancy_warmup: int = 300
     eval_every: int = 2000
@@ -270,13 +264,6 @@ def train_subject(subject_dir: str | Path, config: TrainConfig | None = None, de
                                              t["scale"][train], data.camera, inner_face_landmarks(),
                                              contour_indices=contour,
                                              contour_ratio=config.landmark_depth_contour_weight / config.landmark_depth_weight)
-    spread_targets = None
-    if config.brow_spread_weight > 0:
-        from backend.render.brow_spread import LandmarkSpreadTargets, brow_landmarks
-        t, train = data.track, data.train_indices
-        spread_targets = LandmarkSpreadTargets(t["landmarks"][train], t["rotation"][train], t["translation"][train],
-                                               t["scale"][train], data.camera, brow_landmarks(),
-                                               config.brow_spread_radius_px)
     # the sampler indexes by absolute frame; conditions are per training frame starting at 0
     baseline = mean_frame_psnr(data, config.eval_frames)
     start = time.time() - elapsed
@@ -301,10 +288,6 @@ def train_subject(subject_dir: str | Path, config: TrainConfig | None = None, de
             losses["landmark_depth"] = depth_targets.loss(model, cond.head_from_world, cond.code,
                                                           config.landmark_depth_frames, generator)
             losses["total"] = losses["total"] + config.landmark_depth_weight * losses["landmark_depth"]
-        if spread_targets is not None:
-            losses["brow_spread"] = spread_targets.loss(model, cond.head_from_world, cond.code,
-                                                        config.brow_spread_frames, generator)
-            losses["total"] = losses["total"] + config.brow_spread_weight * losses["brow_spread"]
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         optimizer.step()
