@@ -53,17 +53,6 @@ def region_shift(displacement: np.ndarray) -> dict[str, float]:
     return {r: round(float(np.linalg.norm(mean[idx], axis=-1).mean() * 1000), 1) for r, idx in PROBE_REGIONS.items()}
 
 
-def read_bursts(judge, landmarks: np.ndarray, reference: np.ndarray, bursts: np.ndarray) -> np.ndarray:
-    """The judge per frame, its window kept inside each burst (as eval emotion reads a take)."""
-    from backend.evaluation.emotion_judge import displacement_features
-
-    out = np.zeros(len(landmarks), np.int64)
-    for b in np.unique(bursts):
-        sel = bursts == b
-        out[sel] = judge.predict(displacement_features(landmarks[sel], reference, judge.config))
-    return out
-
-
 def cached_draw(cache: Path, subject: str, seed: int) -> Path:
     """The cache file of one draw with the most judged frames (a short smoke run may sit beside the real one),
     the newest of those."""
@@ -80,6 +69,8 @@ def cached_draw(cache: Path, subject: str, seed: int) -> Path:
 def real_video_protocol(clips: list[dict], judge, triples: int, seed: int = 0) -> tuple[dict, np.ndarray, np.ndarray]:
     """eval emotion's keyed-neutral protocol on real talking clips: random triples of 9-frame bursts, reference =
     their mean. Returns (neutral share by pose spread, burst pose deviations [N, 3], burst brow heights [N] mIOD)."""
+    from backend.evaluation.emotion_judge import predict_in_bursts
+
     rng = np.random.default_rng(seed)
     shares, spreads, devs, brow = [], [], [], []
     for c in clips:
@@ -93,7 +84,7 @@ def real_video_protocol(clips: list[dict], judge, triples: int, seed: int = 0) -
             idx = np.concatenate([np.arange(s, s + 9) for s in starts])
             ref = lm[idx].mean(0)
             ids = np.repeat(np.arange(3), 9)
-            shares.append(float((read_bursts(judge, lm[idx], ref, ids) == 0).mean()))
+            shares.append(float((predict_in_bursts(judge, lm[idx], ref, ids) == 0).mean()))
             mean_pose = np.stack([ang[s:s + 9].mean(0) for s in starts])
             dev = mean_pose - mean_pose.mean(0)
             spreads.append(np.abs(dev).max(0))
@@ -127,6 +118,7 @@ def main() -> int:
     from collections import Counter
 
     from backend.evaluation import plate_emotion as pe
+    from backend.evaluation.emotion_judge import predict_in_bursts
     from backend.evaluation.emotion_report import DEFAULT_JUDGE, _load_plates
     from backend.evaluation.judge_real_video import judge_pools, train_judge
     from backend.evaluation.pose_leak import fit_pose_leak, head_angles
@@ -155,13 +147,13 @@ def main() -> int:
             angles.append(head_angles(pe.track_burst([neutral.plates[i] for i in sel], with_rotation=True)[2]))
         deviation = np.concatenate(angles) - np.concatenate(angles).mean(0)
         ref, driving_ref = neutral.landmarks.mean(0), neutral.driving.mean(0)
-        reading = read_bursts(judge, neutral.landmarks, ref, neutral.bursts)
+        reading = predict_in_bursts(judge, neutral.landmarks, ref, neutral.bursts)
         with_leak = neutral.driving.copy()
         with_leak[..., :2] += np.einsum("tk,kld->tld", deviation, leak)[..., :2]
-        leak_reading = read_bursts(judge, with_leak, with_leak.mean(0), neutral.bursts)
+        leak_reading = predict_in_bursts(judge, with_leak, with_leak.mean(0), neutral.bursts)
         draw = {"file": path.name, "keyed_neutral": round(float((reading == 0).mean()), 3),
-                "driving_keyed_neutral": round(float((read_bursts(judge, neutral.driving, driving_ref,
-                                                                  neutral.bursts) == 0).mean()), 3),
+                "driving_keyed_neutral": round(float((predict_in_bursts(judge, neutral.driving, driving_ref,
+                                                                         neutral.bursts) == 0).mean()), 3),
                 "driving_plus_real_video_leak_keyed_neutral": round(float((leak_reading == 0).mean()), 3), "bursts": {}}
         for b in np.unique(neutral.bursts):
             s = neutral.bursts == b
@@ -169,7 +161,7 @@ def main() -> int:
             for region, idx in PROBE_REGIONS.items():      # the reading with this region put back on the mean
                 moved = neutral.landmarks[s].copy()
                 moved[:, idx] = ref[idx]
-                carried[region] = round(float((read_bursts(judge, moved, ref, np.zeros(int(s.sum()))) == 0).mean()), 2)
+                carried[region] = round(float((predict_in_bursts(judge, moved, ref, np.zeros(int(s.sum()))) == 0).mean()), 2)
             brow = float((neutral.landmarks[s][:, BROWS, 1] - ref[BROWS, 1]).mean() * 1000)
             draw["bursts"][int(b)] = {
                 "job_frames": [int(plates.frames[neutral.position_array()[s][0]]),

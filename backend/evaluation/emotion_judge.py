@@ -135,6 +135,20 @@ class EmotionJudge(nn.Module):
         return out
 
 
+def predict_in_bursts(judge: "EmotionJudge", landmarks: np.ndarray, reference: np.ndarray, bursts: np.ndarray,
+                      valid: np.ndarray | None = None) -> np.ndarray:
+    """``judge``'s class index per frame of ``landmarks [T, NUM_LANDMARKS, 3]`` against ``reference``, its window
+    kept inside each run of frames sharing a ``bursts [T]`` id (as a plate take is read); -1 where ``valid`` is False."""
+    bursts = np.asarray(bursts)
+    valid = np.ones(len(landmarks), bool) if valid is None else np.asarray(valid, bool)
+    pred = np.full(len(landmarks), -1, np.int64)
+    for b in np.unique(bursts):
+        sel = np.flatnonzero((bursts == b) & valid)
+        if len(sel):
+            pred[sel] = judge.predict(displacement_features(landmarks[sel], reference, judge.config))
+    return pred
+
+
 def fit_judge(features: np.ndarray, labels: np.ndarray, config: JudgeConfig | None = None,
               sample_weight: np.ndarray | None = None) -> EmotionJudge:
     """Train a judge on ``[N, D]`` features and ``[N]`` emotion indices (class-balanced, full batch)."""

@@ -574,19 +574,16 @@ def talking_heads_markdown(metrics: dict) -> list[str]:
 def motion_alike_markdown(metrics: dict) -> list[str]:
     """Per subject: the real talking heads whose head motion lies in the range the subject's draws ask for, and the
     share of them the judge reads neutral (what a real head moving like these plates reads)."""
-    lines = []
+    lines: list[str] = []
     for name, m in metrics["subjects"].items():
         alike = m.get("real_heads_moving_alike")
         if alike and alike.get("clips"):
             low, high = alike["range_deg"]
-            lines.append(f"{name}: its draws ask for {low:.1f}-{high:.1f}° of head motion (hypot of pitch and yaw SD "
+            lines += ["", f"{name}: its draws ask for {low:.1f}-{high:.1f}° of head motion (hypot of pitch and yaw SD "
                          f"on the judged frames); real talking heads moving that much read neutral on "
                          f"{_pct(alike['neutral_share'])} ({alike['clips']} clips / {alike['speakers']} speakers, "
-                         "burst protocol).")
-    out: list[str] = []
-    for line in lines:
-        out += ["", line]
-    return out
+                         "burst protocol)."]
+    return lines
 
 
 def reproduce_command(config: EmotionEvalConfig) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.evaluation.emotion_judge import EmotionJudge, displacement_features
+from backend.evaluation.emotion_judge import EmotionJudge, predict_in_bursts
 from backend.evaluation.pose_leak import head_angles
 from bridge.emotions import EMOTIONS, NUM_EMOTIONS
 
@@ -45,6 +45,11 @@ class ClipReading:
     predictions: np.ndarray  # int [n] judged frames
     bursts: np.ndarray       # int [n] burst id per judged frame
     pose_sd: np.ndarray      # [3] pitch, yaw, roll standard deviation (deg) over the judged frames
+
+    @property
+    def head_motion(self) -> float:
+        """hypot(pitch SD, yaw SD) in degrees over the judged frames."""
+        return float(np.hypot(self.pose_sd[0], self.pose_sd[1]))
 
     @property
     def neutral_share(self) -> float:
@@ -119,8 +124,7 @@ def read_clip(judge: EmotionJudge, clip: TalkingClip, reference: str = BURST_REF
     idx, bursts = burst_frames(len(clip.landmarks), frames, burst)
     lms = clip.landmarks[idx]
     ref = lms.mean(0) if reference == BURST_REFERENCE else clip.landmarks.mean(0)
-    pred = np.concatenate([judge.predict(displacement_features(lms[bursts == b], ref, judge.config))
-                           for b in np.unique(bursts)])
+    pred = predict_in_bursts(judge, lms, ref, bursts)
     return ClipReading(clip.clip_id, clip.speaker, reference, pred, bursts,
                        clip.angles[idx].std(0).astype(np.float32))
 
@@ -153,7 +157,7 @@ def summarise(readings: list[ClipReading], reps: int = 2000, seed: int = 0) -> N
         dist[k] = np.bincount(pred, minlength=NUM_EMOTIONS) / len(pred)
     rng = np.random.default_rng(seed)
     boot = dist[rng.integers(0, len(speakers), (reps, len(speakers))), 0].mean(1)
-    spread = np.array([float(np.hypot(r.pose_sd[0], r.pose_sd[1])) for r in readings])
+    spread = np.array([r.head_motion for r in readings])
     edges = np.quantile(spread, [0, 1 / 3, 2 / 3, 1])
     by_pose = []
     for lo, hi, last in zip(edges[:-1], edges[1:], (False, False, True)):
@@ -173,7 +177,7 @@ def pose_correlation(readings: list[ClipReading]) -> float:
         return float("nan")
     from scipy.stats import spearmanr
 
-    spread = np.array([np.hypot(r.pose_sd[0], r.pose_sd[1]) for r in readings])
+    spread = np.array([r.head_motion for r in readings])
     share = np.array([r.neutral_share for r in readings])
     if spread.std() == 0 or share.std() == 0:
         return float("nan")

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from backend.evaluation.emotion_judge import EmotionJudge, displacement_features
+from backend.evaluation.emotion_judge import EmotionJudge, predict_in_bursts
 from backend.evaluation.judge_real_video import accuracy_summary, bootstrap_interval
 from bridge.emotions import EMOTION_INDEX, EMOTIONS, NUM_EMOTIONS
 from bridge.landmarks import EYE_L, EYE_R, MOUTH, NUM_LANDMARKS, REGIONS, as_slice
@@ -383,12 +383,7 @@ def render_subject_takes(subject: str, stage_set: Any, subject_dir: Path, config
 def _predict_take(judge: EmotionJudge, take: Take, landmarks: np.ndarray, valid: np.ndarray,
                   reference: np.ndarray) -> np.ndarray:
     """Judge prediction per frame (-1 where no face), the judge's window kept inside each burst."""
-    pred = np.full(len(landmarks), -1, np.int64)
-    for b in np.unique(take.bursts):
-        sel = np.flatnonzero((take.bursts == b) & valid)
-        if len(sel):
-            pred[sel] = judge.predict(displacement_features(landmarks[sel], reference, judge.config))
-    return pred
+    return predict_in_bursts(judge, landmarks, reference, take.bursts, valid)
 
 
 def transfer_ratio(plates: SubjectPlates | list[SubjectPlates], intensity: float = 1.0) -> dict:
