@@ -20,13 +20,12 @@ half by >= 10 points, and kept only if the confirmation half rises by >= 5 point
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 from collections import defaultdict
 
 import numpy as np
 import torch
-
-import dataclasses
 
 from backend.evaluation.emotion_judge import JudgeConfig
 from backend.evaluation.judge_real_video import evaluate_judge, judge_pools, own_neutral_only, train_judge
