@@ -24,7 +24,6 @@ MEAD clip for the shipped LDM and classifier. Speaker-held-out LDM numbers are
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,7 +180,6 @@ def evaluate_idle(models: MotionModels, clips: list[TrackClip], seed: int = 0) -
     lm = {"real": [], "generated": []}
     used = []
     for c in clips:
-        silent = ~c.speech
         if not silent_spans(c.speech, 12):
             continue
         mask = np.zeros(c.frames, bool)

@@ -17,9 +17,10 @@ from typing import Any
 import torch
 
 from backend.checkpoints import CheckpointError, load_checkpoint, read_checkpoint_meta, save_checkpoint
-from backend.motion import emotion_classifier, speech_motion, syncnet
+from backend.motion import emotion_classifier, speech_motion
 from backend.motion.emotion_deformer import EmotionDeformer
 from backend.motion.model_specs import BY_STEM, resolve
+from backend.motion.syncnet import LandmarkSyncNet
 
 SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "assets" / "models"
 
@@ -78,7 +79,7 @@ def load_model(folder_or_stem: str | Path, stem: str, device: torch.device | str
 class MotionModels:
     audio2motion: speech_motion.SpeechMotionModel
     ldm: EmotionDeformer                 # the shipped ldm.LandmarkDeformationModel, or any other deformer
-    syncnet: syncnet.LandmarkSyncNet | None = None
+    syncnet: LandmarkSyncNet | None = None
     emotion: emotion_classifier.EmotionClassifier | None = None
     folder: Path | None = None
 
