@@ -15,7 +15,14 @@ under the plates' burst protocol), guarded by the real-video bar (>= the lower e
 interval) and the swapped direction (>= shipped - 2 points); a prior is chosen only if it raises the selection
 half by >= 10 points, and kept only if the confirmation half rises by >= 5 points.
 
-    .venv/bin/python scripts/select_emotion_judge.py [--tracks cache/tracks] [--talking-heads]
+``--seed-spread`` measures the shipped judge's training-seed spread and seed ensembles (the rule of
+cache/s10_judge/decision.md, real video only): single judges with seeds 0..9 (bar, its neutral, swapped direction,
+talking heads' neutral: mean / SD / min / max), then ensembles of k in ``--sizes`` members over 4 disjoint seed sets
+(set j = seeds j*k .. j*k+k-1); k passes iff the bar's range over the sets <= 2 points and the sets' mean bar, swapped
+direction and talking-heads neutral are each >= the single judges' mean - 2 points (and training k members takes
+<= 90 s). The smallest passing k (members 0..k-1) would be adopted; session 10: none passed.
+
+    .venv/bin/python scripts/select_emotion_judge.py [--tracks cache/tracks] [--talking-heads | --seed-spread]
 """
 from __future__ import annotations
 
@@ -27,7 +34,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from backend.evaluation.emotion_judge import JudgeConfig
+from backend.evaluation.emotion_judge import JudgeConfig, JudgeEnsemble
 from backend.evaluation.judge_real_video import evaluate_judge, judge_pools, own_neutral_only, train_judge
 from backend.evaluation.judge_talking_heads import load_talking_clips, read_clip, split_speakers, summarise
 
@@ -85,15 +92,95 @@ def select_neutral_prior(tracks: str) -> None:
           + (f"chosen: neutral_bias {bias:g}" if keep else "not confirmed: keep neutral_bias 0"))
 
 
+def seed_spread(tracks: str, sizes: tuple[int, ...] = (3, 5, 7), sets: int = 4, singles: int = 10) -> dict:
+    """Single-seed spread and seed ensembles of the shipped judge on real video (see the module docstring).
+    Members are trained once per seed through ``train_judge`` and combined with :class:`JudgeEnsemble`, the class
+    ``fit_judge`` returns for ``JudgeConfig.ensemble_seeds``. Returns every number it prints."""
+    import time
+
+    from backend.evaluation.emotion_report import DEFAULT_JUDGE
+
+    base = dataclasses.replace(DEFAULT_JUDGE, ensemble_seeds=())
+    judge_pool, generator_pool = judge_pools(tracks)
+    bar_set, swapped_set = own_neutral_only(generator_pool), own_neutral_only(judge_pool)
+    clips = load_talking_clips(tracks)
+    selection, confirmation = split_speakers(clips)
+    count = max(singles, max(sizes) * sets)
+    members, swapped_members, seconds = {}, {}, []
+    for seed in range(count):
+        started = time.time()
+        members[seed] = train_judge(judge_pool, base.member(seed))
+        seconds.append(time.time() - started)
+        swapped_members[seed] = train_judge(generator_pool, base.member(seed))
+    keys = ("bar", "bar_neutral", "swapped", "talking", "selection", "confirmation")
+
+    def score(seeds: list[int]) -> dict:
+        cfg = dataclasses.replace(base, ensemble_seeds=tuple(seeds))
+        judge = JudgeEnsemble([members[s] for s in seeds], cfg)
+        bar = evaluate_judge(judge, bar_set, cfg)
+        swapped = evaluate_judge(JudgeEnsemble([swapped_members[s] for s in seeds], cfg), swapped_set, cfg)
+        readings = [read_clip(judge, c) for c in clips]
+        return {"bar": bar["mean_over_emotions"], "bar_neutral": bar["per_emotion"]["neutral"],
+                "swapped": swapped["mean_over_emotions"], "talking": summarise(readings).neutral_share,
+                "selection": summarise([r for r in readings if r.speaker in selection]).neutral_share,
+                "confirmation": summarise([r for r in readings if r.speaker in confirmation]).neutral_share}
+
+    def stats(rows: list[dict]) -> dict:
+        out = {}
+        for key in keys:
+            v = 100 * np.array([r[key] for r in rows])
+            out[key] = {"mean": float(v.mean()), "sd": float(v.std(ddof=1)), "min": float(v.min()),
+                        "max": float(v.max()), "range": float(v.max() - v.min())}
+            print(f"  {key}: mean {v.mean():.2f} SD {v.std(ddof=1):.2f} min {v.min():.1f} max {v.max():.1f} "
+                  f"range {v.max() - v.min():.2f}")
+        return out
+
+    print(f"single judges, seeds 0..{singles - 1} (train {np.mean(seconds):.1f} s each on the judge pool):")
+    rows = []
+    for seed in range(singles):
+        rows.append(score([seed]))
+        print(f"  seed {seed}: " + ", ".join(f"{k} {100 * rows[-1][k]:.1f}" for k in keys), flush=True)
+    result = {"single": stats(rows), "member_seconds": float(np.mean(seconds)), "adopted": None}
+    single = result["single"]
+    for k in sizes:
+        print(f"ensembles of {k}:")
+        seed_sets = [list(range(j * k, j * k + k)) for j in range(sets)]
+        rows = []
+        for seeds in seed_sets:
+            rows.append(score(seeds))
+            print(f"  seeds {seeds[0]}-{seeds[-1]}: " + ", ".join(f"{key} {100 * rows[-1][key]:.1f}" for key in keys),
+                  flush=True)
+        st = stats(rows)
+        checks = {"bar range <= 2": st["bar"]["range"] <= 2.0,
+                  "talking >= single - 2": st["talking"]["mean"] >= single["talking"]["mean"] - 2.0,
+                  "swapped >= single - 2": st["swapped"]["mean"] >= single["swapped"]["mean"] - 2.0,
+                  "bar >= single - 2": st["bar"]["mean"] >= single["bar"]["mean"] - 2.0,
+                  "training <= 90 s": k * result["member_seconds"] <= 90.0}
+        print("  " + ", ".join(f"{name}: {'yes' if ok else 'NO'}" for name, ok in checks.items()))
+        result[f"k{k}"] = {"sets": seed_sets, **st, "checks": checks}
+        if result["adopted"] is None and all(checks.values()):
+            result["adopted"] = k
+    print(f"adopted: ensemble of seeds 0..{result['adopted'] - 1}" if result["adopted"] else
+          f"adopted: none (keep the single judge; its bar is {single['bar']['mean']:.1f} ± "
+          f"{single['bar']['sd']:.1f} % over training seeds 0..{singles - 1})")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", default="cache/tracks")
     parser.add_argument("--talking-heads", action="store_true",
                         help="choose the neutral prior on real talking heads (see the module docstring)")
+    parser.add_argument("--seed-spread", action="store_true",
+                        help="the judge's training-seed spread and seed ensembles (see the module docstring)")
+    parser.add_argument("--sizes", default="3,5,7", help="ensemble sizes for --seed-spread (default 3,5,7)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.talking_heads:
         select_neutral_prior(args.tracks)
+        return
+    if args.seed_spread:
+        seed_spread(args.tracks, tuple(int(k) for k in args.sizes.split(",")))
         return
     judge_pool, generator_pool = judge_pools(args.tracks)
     validation = own_neutral_only(judge_pool)

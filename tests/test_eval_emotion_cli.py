@@ -33,7 +33,8 @@ def test_defaults_are_the_plate_configs_and_the_help_states_them():
     from backend.evaluation.emotion_report import DEFAULT_JUDGE
     assert eval_emotion.HELP_DEFAULTS == {"seeds": ",".join(map(str, defaults.seeds)), "frames": defaults.frames,
                                           "frames_other": defaults.frames_other,
-                                          "judge_neutral_bias": DEFAULT_JUDGE.neutral_bias}
+                                          "judge_neutral_bias": DEFAULT_JUDGE.neutral_bias,
+                                          "judge_seeds": ",".join(map(str, DEFAULT_JUDGE.member_seeds))}
     assert config.cache is not None
     assert config.judge == DEFAULT_JUDGE
 

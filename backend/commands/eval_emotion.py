@@ -1,5 +1,5 @@
 """Is the keyed emotion visible on the plates? ``emogene eval emotion [--out DIR] [--subjects a,b] [--seeds 0,1,2]
-[--frames N] [--size PX] [--audio WAV]``.
+[--frames N] [--size PX] [--audio WAV] [--judge-seeds 0]``.
 
 Trains the plate-level judge on real MEAD video of the judge pool (backend/data/mead_pools.py),
 measures it on real video of the generator's speakers (the bar), then renders the same held-out
@@ -19,7 +19,7 @@ from backend.device import add_device_argument
 
 
 #: PlateEvalConfig's defaults, restated for --help only (this module stays cheap to import; a test checks they agree)
-HELP_DEFAULTS = {"seeds": "0,1,2", "frames": 27, "frames_other": 9, "judge_neutral_bias": 2.0}
+HELP_DEFAULTS = {"seeds": "0,1,2", "frames": 27, "frames_other": 9, "judge_neutral_bias": 2.0, "judge_seeds": "0"}
 
 
 def add_arguments(parser) -> None:
@@ -51,6 +51,10 @@ def add_arguments(parser) -> None:
                         help="the judge's neutral prior (added to its neutral logit; default "
                              f"{HELP_DEFAULTS['judge_neutral_bias']:g}, chosen on real talking heads; "
                              "0 = session 8's judge)")
+    parser.add_argument("--judge-seeds", default=None,
+                        help="the judge's training seed(s), comma-separated: one seed = one judge (default "
+                             f"{HELP_DEFAULTS['judge_seeds']}), several = a seed ensemble (their probabilities "
+                             "averaged); cached plates are only re-judged")
     parser.add_argument("--no-cache", action="store_true", help="render every take again (ignore cache/eval_emotion)")
     add_device_argument(parser)
 
@@ -88,10 +92,26 @@ def config_from_args(args):
     if bias is not None and not (math.isfinite(bias) and -10 <= bias <= 10):
         raise ValueError(f"--judge-neutral-bias must be a number in -10..10, got {bias}")
     judge = DEFAULT_JUDGE if bias is None else dataclasses.replace(DEFAULT_JUDGE, neutral_bias=float(bias))
+    judge_seeds = getattr(args, "judge_seeds", None)
+    if judge_seeds is not None:
+        seeds = parse_judge_seeds(judge_seeds)
+        judge = dataclasses.replace(judge, seed=seeds[0], ensemble_seeds=()) if len(seeds) == 1 else \
+            dataclasses.replace(judge, ensemble_seeds=seeds)
     subjects = tuple(s.strip() for s in args.subjects.split(",") if s.strip()) if args.subjects else None
     return EmotionEvalConfig(out=Path(args.out) / "emotion", tracks=Path(args.tracks), subjects=subjects,
                              plates=plates, judge=judge, cache=None if args.no_cache else Path("cache/eval_emotion"),
                              device=device)
+
+
+def parse_judge_seeds(text: str) -> tuple[int, ...]:
+    """``--judge-seeds``: distinct integers >= 0, comma-separated, at least one."""
+    items = [x.strip() for x in str(text).split(",")]
+    if not all(x.isdigit() for x in items):
+        raise ValueError(f"--judge-seeds {text!r}: training seeds must be integers >= 0 (e.g. 0 or 0,1,2,3,4)")
+    seeds = tuple(int(x) for x in items)
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--judge-seeds {text!r}: a seed repeats (each member is trained once)")
+    return seeds
 
 
 def run(args) -> int:

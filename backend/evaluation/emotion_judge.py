@@ -11,11 +11,13 @@ one-hidden-layer classifier over the 8 MEAD emotions in ``bridge.emotions`` orde
 :func:`fit_judge` trains it (class-balanced cross-entropy, full batch). ``neutral_bias`` is a neutral prior added to
 the neutral logit when judging (not in training): trained class-balanced (1/8 neutral), the judge otherwise reads
 real people talking neutrally with head motion as emotional on about half their frames
-(:mod:`backend.evaluation.judge_talking_heads`). No I/O here.
+(:mod:`backend.evaluation.judge_talking_heads`). ``ensemble_seeds`` makes :func:`fit_judge` train one member per
+training seed on the same data and return a :class:`JudgeEnsemble` (members' probabilities averaged, the neutral prior
+on each member's logits): one judge's training seed alone moves its real-video bar by several points. No I/O here.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -45,6 +47,24 @@ class JudgeConfig:
     drop_regions: tuple[str, ...] = ()       # bridge.landmarks.REGIONS whose features are zeroed (e.g. "jaw")
     neutral_bias: float = 0.0                # added to the neutral logit when judging (a neutral prior; training
                                              # is class-balanced and unaffected)
+    ensemble_seeds: tuple[int, ...] = ()     # () = one judge trained with ``seed``; else one member per training
+                                             # seed (``seed`` unused), their probabilities averaged
+
+    def __post_init__(self) -> None:
+        seeds = tuple(self.ensemble_seeds)
+        if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds) \
+                or len(set(seeds)) != len(seeds):
+            raise ValueError(f"ensemble_seeds must be distinct non-negative integers, got {self.ensemble_seeds!r}")
+        self.ensemble_seeds = tuple(int(s) for s in seeds)
+
+    @property
+    def member_seeds(self) -> tuple[int, ...]:
+        """The training seed of each member (one for a single judge)."""
+        return self.ensemble_seeds or (self.seed,)
+
+    def member(self, seed: int) -> "JudgeConfig":
+        """The single-judge config of the member trained with ``seed``."""
+        return replace(self, seed=int(seed), ensemble_seeds=())
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,8 +139,9 @@ class EmotionJudge(nn.Module):
         return self.probabilities(features).argmax(-1)
 
     @torch.no_grad()
-    def probabilities(self, features: np.ndarray) -> np.ndarray:
-        """Softmax over the 8 emotions, with ``config.neutral_bias`` on the neutral logit."""
+    def probabilities(self, features: np.ndarray, neutral_bias: float | None = None) -> np.ndarray:
+        """Softmax over the 8 emotions, with ``neutral_bias`` (default ``config.neutral_bias``) on the neutral logit."""
+        bias = self.config.neutral_bias if neutral_bias is None else neutral_bias
         features = np.asarray(features, np.float32)
         if features.ndim != 2 or features.shape[1] != self.input_dims:
             raise ValueError(f"judge features must be [N, {self.input_dims}], got {list(features.shape)}")
@@ -128,11 +149,41 @@ class EmotionJudge(nn.Module):
         self.eval()
         x = torch.as_tensor(features, device=self.feature_mean.device)
         logits = self(x)
-        if self.config.neutral_bias:
-            logits[:, EMOTION_INDEX["neutral"]] += float(self.config.neutral_bias)
+        if bias:
+            logits[:, EMOTION_INDEX["neutral"]] += float(bias)
         out = torch.softmax(logits, -1).cpu().numpy()
         self.train(was_training)
         return out
+
+
+class JudgeEnsemble(nn.Module):
+    """Judges trained alike but for their training seed: each member's logits get ``config.neutral_bias`` on the
+    neutral logit, their softmax probabilities are averaged. One judge's training seed moves its real-video bar by
+    several points; the average of a few is a steadier instrument. Same interface as :class:`EmotionJudge`."""
+
+    def __init__(self, members: list[EmotionJudge], config: JudgeConfig):
+        super().__init__()
+        if not members:
+            raise ValueError("a judge ensemble needs at least one member")
+        if len({m.input_dims for m in members}) != 1:
+            raise ValueError("ensemble members must read the same features")
+        self.members = nn.ModuleList(members)
+        self.config = config
+
+    @property
+    def input_dims(self) -> int:
+        return self.members[0].input_dims
+
+    @torch.no_grad()
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Class index per feature row."""
+        return self.probabilities(features).argmax(-1)
+
+    @torch.no_grad()
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """Mean over members of their softmax (each with this ensemble's ``neutral_bias``)."""
+        probs = [m.probabilities(features, self.config.neutral_bias) for m in self.members]
+        return probs[0] if len(probs) == 1 else np.mean(probs, axis=0)
 
 
 def predict_in_bursts(judge: "EmotionJudge", landmarks: np.ndarray, reference: np.ndarray, bursts: np.ndarray,
@@ -150,9 +201,13 @@ def predict_in_bursts(judge: "EmotionJudge", landmarks: np.ndarray, reference: n
 
 
 def fit_judge(features: np.ndarray, labels: np.ndarray, config: JudgeConfig | None = None,
-              sample_weight: np.ndarray | None = None) -> EmotionJudge:
-    """Train a judge on ``[N, D]`` features and ``[N]`` emotion indices (class-balanced, full batch)."""
+              sample_weight: np.ndarray | None = None) -> "EmotionJudge | JudgeEnsemble":
+    """Train a judge on ``[N, D]`` features and ``[N]`` emotion indices (class-balanced, full batch); with
+    ``config.ensemble_seeds`` one member per seed on the same data (a :class:`JudgeEnsemble`)."""
     config = config or JudgeConfig()
+    if config.ensemble_seeds:
+        return JudgeEnsemble([fit_judge(features, labels, config.member(s), sample_weight)
+                              for s in config.ensemble_seeds], config)
     features = np.asarray(features, np.float32)
     labels = np.asarray(labels, np.int64)
     if features.ndim != 2 or len(features) != len(labels) or len(labels) == 0:

@@ -5,7 +5,8 @@ its accuracy on the generator pool's speakers (:data:`GENERATOR_SPEAKERS`), whom
 saw: per-emotion frame accuracy, their mean over the emotions present, clip-level
 majority vote, beside the trivial always-neutral baseline. Disjointness of the two
 clip lists is asserted (:func:`backend.data.mead_pools.assert_disjoint`) on the speakers
-of the clips actually used.
+of the clips actually used. :func:`train_judge` is the one place a judge (or a seed ensemble) is trained from a pool;
+:func:`judge_seed_spread` shows how far the bar moves with the judge's training seed alone.
 """
 from __future__ import annotations
 
@@ -168,3 +169,40 @@ def judge_on_real_video(tracks_dir: str | Path, config: JudgeConfig | None = Non
                "skipped_speakers": {**train.skipped, **test.skipped},
                "config": config.to_dict()}
     return RealVideoResult(judge, config, train, test, metrics)
+
+
+#: training seeds of the single judges whose bars show the instrument's spread (session 10: one judge's bar moves
+#: 24-40 % with its training seed alone, mostly because M030's happy clips read 0 % or 100 %)
+SPREAD_SEEDS: tuple[int, ...] = tuple(range(10))
+
+
+def judge_seed_spread(train: SpeakerSet, test: SpeakerSet, config: JudgeConfig,
+                      seeds: tuple[int, ...] = SPREAD_SEEDS, talking_clips: list | None = None, frames: int = 27,
+                      burst: int = 9) -> dict:
+    """The bar (mean over emotions on ``own_neutral_only(test)``) and its neutral of single judges that differ from
+    ``config`` only in their training seed (``config.member(seed)``), and their mean, SD (ddof 1), min and max; with
+    ``talking_clips`` (:class:`~backend.evaluation.judge_talking_heads.TalkingClip`) also each judge's neutral share on
+    them (burst protocol: ``frames`` in bursts of ``burst``; speakers weighted equally)."""
+    from backend.evaluation.judge_talking_heads import read_clip, summarise
+
+    if not seeds:
+        raise ValueError("judge_seed_spread needs at least one training seed")
+    unseen = own_neutral_only(test)
+    rows: dict[str, list[float]] = {"bar": [], "bar_neutral": []}
+    if talking_clips:
+        rows["talking_heads_neutral"] = []
+    for seed in seeds:
+        member = config.member(seed)
+        judge = train_judge(train, member)
+        m = evaluate_judge(judge, unseen, member)
+        rows["bar"].append(m["mean_over_emotions"])
+        rows["bar_neutral"].append(m["per_emotion"].get("neutral", float("nan")))
+        if talking_clips:
+            rows["talking_heads_neutral"].append(summarise([read_clip(judge, c, frames=frames, burst=burst)
+                                                                  for c in talking_clips]).neutral_share)
+    out: dict = {"seeds": list(seeds)}
+    for key, values in rows.items():
+        v = np.asarray(values, np.float64)
+        out[key] = {"per_seed": v.tolist(), "mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+                    "min": float(v.min()), "max": float(v.max())}
+    return out
