@@ -19,6 +19,15 @@ REPO = Path(__file__).resolve().parents[1]
 needs_tracks = pytest.mark.usefixtures("prepared_tracks")
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _toy_data():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, NUM_LANDMARKS * 2)).astype(np.float32)
@@ -81,14 +90,15 @@ def pools(prepared_tracks):
 def test_shipped_judge_as_a_one_seed_ensemble_reads_real_video_identically(pools):
     from backend.evaluation.emotion_judge_data import clip_features, stack
     from backend.evaluation.emotion_report import DEFAULT_JUDGE
-    from backend.evaluation.judge_real_video import judge_seed_spread, own_neutral_only, train_judge
+    from backend.evaluation.judge_real_video import judge_seed_spread, own_neutral_only, seed_judges, train_judge
 
     train, test = pools
     x, _, _ = stack(clip_features(own_neutral_only(test), DEFAULT_JUDGE))
-    single = train_judge(train, DEFAULT_JUDGE)
-    one = train_judge(train, dataclasses.replace(DEFAULT_JUDGE, ensemble_seeds=DEFAULT_JUDGE.member_seeds))
-    assert np.array_equal(one.predict(x), single.predict(x))
-    spread = judge_seed_spread(train, test, DEFAULT_JUDGE, seeds=(0, 2))
+    judges = seed_judges(train, DEFAULT_JUDGE, seeds=(0, 2))
+    assert DEFAULT_JUDGE.member_seeds == (0,) and judges[0].config == DEFAULT_JUDGE
+    one = train_judge(train, dataclasses.replace(DEFAULT_JUDGE, ensemble_seeds=(0,)))
+    assert np.array_equal(one.predict(x), judges[0].predict(x))
+    spread = judge_seed_spread(judges, test)
     assert spread["seeds"] == [0, 2] and len(spread["bar"]["per_seed"]) == 2
     assert spread["bar"]["min"] <= spread["bar"]["mean"] <= spread["bar"]["max"]
     # measured (cache/s10_judge/analyse.log): seed 0 34.9 %, seed 2 27.9 %: one seed is a point estimate
@@ -173,3 +183,31 @@ def test_report_states_the_bar_with_its_seed_spread(tmp_path):
     seed_spread_plot({"judge": judge, "judge_seed_spread": spread,
                       "judge_talking_heads": {"bursts": {"neutral_share": 0.646}}}, tmp_path / "s.png")
     assert (tmp_path / "s.png").stat().st_size > 5000
+
+
+def test_the_acceptance_is_read_per_judge_seed_against_that_judges_own_bar(monkeypatch):
+    """plates_over_judges: each judge reads the same plates; seed_pairs_markdown pairs them with each seed's bar."""
+    import backend.evaluation.plate_emotion as pe
+    from backend.evaluation.emotion_report import seed_pairs_markdown
+    from bridge.emotions import EMOTION_INDEX, EMOTIONS
+
+    def fake_read_draw(judge, draw):          # judge "right" reads every keyed emotion, "wrong" the next one
+        bursts = np.repeat(np.arange(3), 9)
+        out = []
+        for emotion, level in [("neutral", 0.0)] + [(e, 1.0) for e in EMOTIONS]:
+            k = EMOTION_INDEX[emotion] if judge == "right" else (EMOTION_INDEX[emotion] + 1) % NUM_EMOTIONS
+            out.append(pe.Reading(draw, emotion, level, np.full(27, k), np.full(27, k), bursts))
+        return out
+
+    monkeypatch.setattr(pe, "read_draw", fake_read_draw)
+    pairs = pe.plates_over_judges({0: "right", 1: "wrong"}, [0, 1])
+    assert pairs["seeds"] == [0, 1] and pairs["intensity"] == "intensity 1"
+    assert pairs["plates"] == [1.0, 0.0] and pairs["neutral_stays_neutral"] == [1.0, 0.0]
+    row = lambda v: {"per_seed": v}   # noqa: E731
+    spread = {"seeds": [0, 1, 2], "bar": row([0.35, 0.30, 0.25]), "bar_neutral": row([0.73, 0.78, 0.7])}
+    text = " ".join(seed_pairs_markdown("default", pairs, spread))
+    assert "plates >= bar for 1 of 2 seeds" in text and "both (the acceptance) for 1 of 2 seeds" in text
+    assert "+65.0" in text and "-30.0" in text                      # 1.00 - 0.35, 0.00 - 0.30
+    assert seed_pairs_markdown("default", None, spread) == [] and seed_pairs_markdown("default", pairs, None) == []
+    with pytest.raises(ValueError, match="at least one judge"):
+        pe.plates_over_judges({}, [0])

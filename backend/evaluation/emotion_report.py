@@ -167,10 +167,11 @@ def evaluate_emotion(config: EmotionEvalConfig) -> dict:
     from tqdm import tqdm
 
     from backend.data.mead_pools import GENERATOR_SPEAKERS
-    from backend.evaluation.judge_real_video import SPREAD_SEEDS, judge_on_real_video, judge_seed_spread, \
-        leave_one_speaker_out
+    from backend.evaluation.judge_real_video import judge_on_real_video, judge_seed_spread, leave_one_speaker_out, \
+        seed_judges
     from backend.evaluation.judge_talking_heads import load_talking_clips, neutral_share_in_motion_range, \
         talking_head_neutral
+    from backend.evaluation.plate_emotion import plates_over_judges
     from backend.composition import StageSet
     from backend.subjects import SubjectStore
 
@@ -179,12 +180,12 @@ def evaluate_emotion(config: EmotionEvalConfig) -> dict:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     real = judge_on_real_video(config.tracks, config.judge)
+    judges = seed_judges(real.train, config.judge)          # the instrument's spread: one judge per training seed
     metrics: dict = {"commit": _git_commit(), "judge": real.metrics,
                      "judge_talking_heads": talking_head_neutral(real.judge, config.tracks, GENERATOR_SPEAKERS,
                                                                  config.plates.frames, config.plates.burst),
-                     "judge_seed_spread": judge_seed_spread(real.train, real.test, config.judge, SPREAD_SEEDS,
-                                                            load_talking_clips(config.tracks), config.plates.frames,
-                                                            config.plates.burst),
+                     "judge_seed_spread": judge_seed_spread(judges, real.test, load_talking_clips(config.tracks),
+                                                            config.plates.frames, config.plates.burst),
                      "judge_leave_one_speaker_out": {
                          "judge_pool": leave_one_speaker_out(real.train, config.judge)},
                      "plate_settings": {k: str(v) for k, v in config.plates.__dict__.items()}, "subjects": {}}
@@ -213,6 +214,7 @@ def evaluate_emotion(config: EmotionEvalConfig) -> dict:
                 cached.append(from_cache)
             all_plates[name] = draws
             m = judge_subject(real.judge, draws, ceiling_bursts=config.plates.ceiling_bursts)
+            m["judge_seed_pairs"] = plates_over_judges(judges, draws)
             m["seconds"] = round(time.time() - t, 1)
             m["from_cache"] = all(cached)
             m["draws_from_cache"] = [s for s, c in zip(seeds, cached) if c]
@@ -565,6 +567,7 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
                       "keyed neutral "
                       f"read as neutral on {_pct(m['neutral_stays_neutral'])} of plates (real neutral video: "
                       f"{_pct(neutral_bar)})."]
+            lines += seed_pairs_markdown(name, m.get("judge_seed_pairs"), spread)
             lines += ["", f"{name}, intensity 1, per emotion on the plates: "
                       + ", ".join(f"{e} {_pct(v)}" for e, v in s["plates"]["per_emotion"].items())]
         diffs = {k: v for k, v in m["pixel_difference_vs_neutral"].items() if k != "neutral@0"}
@@ -608,10 +611,33 @@ def seed_spread_markdown(metrics: dict) -> list[str]:
             f"`judge_seed_spread.png`): mean over emotions {_spread(spread['bar'])}, its neutral "
             f"{_spread(spread['bar_neutral'])}"
             + (f", real talking heads read neutral {_spread(talking)}" if talking else "")
-            + f"; {which}. Read a plate score against this spread, not against one judge's bar alone "
-            "(`--judge-seeds 3` re-judges with another single seed, `--judge-seeds 0,1,2,3,4` with a seed ensemble; "
+            + f"; {which}. Read a plate score against this spread, not against one judge's bar alone (each subject "
+            "below also gets the acceptance read once per seed, each judge against its own bar; `--judge-seeds 3` re-judges with another single seed, `--judge-seeds 0,1,2,3,4` with a seed ensemble; "
             "session 10: ensembles of 3 / 5 / 7 seeds still moved the bar by 10.9 / 5.7 / 6.4 points over 4 disjoint "
             "seed sets, cache/s10_judge/decision.md).", ""]
+
+
+def seed_pairs_markdown(name: str, pairs: dict | None, spread: dict | None) -> list[str]:
+    """The acceptance read once per judge training seed: each seed's judge on the plates against the same judge's
+    bar (paired), so the judge's own noise largely cancels instead of deciding "met" or "not met"."""
+    if not pairs or not spread:
+        return []
+    bar = dict(zip(spread["seeds"], spread["bar"]["per_seed"]))
+    neutral = dict(zip(spread["seeds"], spread["bar_neutral"]["per_seed"]))
+    seeds = [s for s in pairs["seeds"] if s in bar]
+    if not seeds:
+        return []
+    plates = dict(zip(pairs["seeds"], pairs["plates"]))
+    keyed = dict(zip(pairs["seeds"], pairs["neutral_stays_neutral"]))
+    d = 100 * np.array([plates[s] - bar[s] for s in seeds])
+    dn = 100 * np.array([keyed[s] - neutral[s] for s in seeds])
+    both = sum(plates[s] >= bar[s] and keyed[s] >= neutral[s] for s in seeds)
+    sd = lambda v: f" ± {v.std(ddof=1):.1f}" if len(v) > 1 else ""   # noqa: E731
+    return ["", f"{name}, the same plates read by one judge per training seed ({seeds[0]}-{seeds[-1]}), each against "
+            f"its own bar: plates minus bar {d.mean():+.1f}{sd(d)} points ({d.min():+.1f} to {d.max():+.1f}), "
+            f"plates >= bar for {int((d >= 0).sum())} of {len(seeds)} seeds; keyed neutral minus the bar's neutral "
+            f"{dn.mean():+.1f}{sd(dn)} points, >= for {int((dn >= 0).sum())} of {len(seeds)}; both (the acceptance) "
+            f"for {both} of {len(seeds)} seeds."]
 
 
 def talking_heads_markdown(metrics: dict) -> list[str]:

@@ -176,25 +176,32 @@ def judge_on_real_video(tracks_dir: str | Path, config: JudgeConfig | None = Non
 SPREAD_SEEDS: tuple[int, ...] = tuple(range(10))
 
 
-def judge_seed_spread(train: SpeakerSet, test: SpeakerSet, config: JudgeConfig,
-                      seeds: tuple[int, ...] = SPREAD_SEEDS, talking_clips: list | None = None, frames: int = 27,
-                      burst: int = 9) -> dict:
-    """The bar (mean over emotions on ``own_neutral_only(test)``) and its neutral of single judges that differ from
-    ``config`` only in their training seed (``config.member(seed)``), and their mean, SD (ddof 1), min and max; with
-    ``talking_clips`` (:class:`~backend.evaluation.judge_talking_heads.TalkingClip`) also each judge's neutral share on
-    them (burst protocol: ``frames`` in bursts of ``burst``; speakers weighted equally)."""
+def seed_judges(train: SpeakerSet, config: JudgeConfig,
+                seeds: tuple[int, ...] = SPREAD_SEEDS) -> dict[int, EmotionJudge]:
+    """Single judges that differ from ``config`` only in their training seed (``config.member(seed)``), by seed."""
+    if not seeds:
+        raise ValueError("seed_judges needs at least one training seed")
+    return {int(s): train_judge(train, config.member(s)) for s in seeds}
+
+
+def judge_seed_spread(judges: dict[int, EmotionJudge], test: SpeakerSet, talking_clips: list | None = None,
+                      frames: int = 27, burst: int = 9) -> dict:
+    """The bar (mean over emotions on ``own_neutral_only(test)``) and its neutral of each of :func:`seed_judges`'
+    judges, and their mean, SD (ddof 1), min and max; with ``talking_clips``
+    (:class:`~backend.evaluation.judge_talking_heads.TalkingClip`) also each judge's neutral share on them (burst
+    protocol: ``frames`` in bursts of ``burst``; speakers weighted equally)."""
     from backend.evaluation.judge_talking_heads import read_clip, summarise
 
-    if not seeds:
-        raise ValueError("judge_seed_spread needs at least one training seed")
+    if not judges:
+        raise ValueError("judge_seed_spread needs at least one judge")
+    seeds = list(judges)
     unseen = own_neutral_only(test)
     rows: dict[str, list[float]] = {"bar": [], "bar_neutral": []}
     if talking_clips:
         rows["talking_heads_neutral"] = []
     for seed in seeds:
-        member = config.member(seed)
-        judge = train_judge(train, member)
-        m = evaluate_judge(judge, unseen, member)
+        judge = judges[seed]
+        m = evaluate_judge(judge, unseen, judge.config)
         rows["bar"].append(m["mean_over_emotions"])
         rows["bar_neutral"].append(m["per_emotion"].get("neutral", float("nan")))
         if talking_clips:

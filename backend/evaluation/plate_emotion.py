@@ -673,3 +673,21 @@ def judge_subject(judge: EmotionJudge, plates: SubjectPlates | list[SubjectPlate
         out["transfer"]["tracker_ceiling"] = tracker_ceiling(first, bursts=ceiling_bursts)["ratio"]
         out["transfer"]["tracker_ceiling_draw"] = first.seed
     return out
+
+
+def plates_over_judges(judges: dict, plates: list[SubjectPlates]) -> dict:
+    """The same plates (a subject's motion draws) read by each of several judges (e.g. one per training seed,
+    ``judge_real_video.seed_judges``): per judge, the pooled mean over emotions at the top intensity and the keyed
+    neutral read neutral, so each can be set against that same judge's bar (a paired reading)."""
+    if not judges:
+        raise ValueError("plates_over_judges needs at least one judge")
+    out: dict = {"seeds": [], "plates": [], "neutral_stays_neutral": [], "intensity": None}
+    for seed, judge in judges.items():
+        pooled = pool_readings([r for d in plates for r in read_draw(judge, d)])
+        top = next((k for k in pooled["by_intensity"] if k != "neutral@0"), "neutral@0")
+        out["seeds"].append(int(seed))
+        out["intensity"] = top
+        out["plates"].append(pooled["by_intensity"][top]["plates"]["mean_over_emotions"])
+        out["neutral_stays_neutral"].append(pooled["neutral_stays_neutral"])
+    return out
+
