@@ -132,6 +132,7 @@ def main() -> int:
                         "KristiNoem.wav", help="tuning speech (never the reported andrew_clip_1)")
     parser.add_argument("--tracks", type=Path, default=REPO / "cache" / "tracks")
     parser.add_argument("--out", type=Path, default=REPO / "cache" / "brow_pathway")
+    parser.add_argument("--no-alpha", action="store_true", help="skip the head-alpha measurement")
     args = parser.parse_args()
     if "andrew" in args.audio.name:
         raise ValueError("andrew_clip_1 is the reported clip: probe on a tuning clip")
@@ -149,8 +150,17 @@ def main() -> int:
     from backend.media.compositing import composite_over
     from backend.subjects import SubjectStore
     from bridge.emotions import EMOTIONS
+    from bridge.landmarks import REGIONS
 
     torch.set_num_threads(1)
+    from backend.data import canonical
+    fitted: list = []   # the pixel tracks FaceMesh gave, as fit_canonical received them (refit below)
+    mean_face_fit = canonical.fit_canonical
+
+    def recording_fit(points, image_size, *a, **k):
+        fitted.append((np.array(points, copy=True), tuple(image_size)))
+        return mean_face_fit(points, image_size, *a, **k)
+    canonical.fit_canonical = recording_fit
     judge = train_judge(judge_pools(args.tracks)[0], pinned_judge())
     store = SubjectStore([args.subjects_root] if args.subjects_root else None)
     stages = StageSet(device="cpu", subjects=store)
@@ -165,6 +175,7 @@ def main() -> int:
     job = dataclasses.replace(pe._job(args.subject, audio, "neutral", 0.0, config), seed=args.seed)
     state, _ = pe.run_motion(stages, job)
     bursts = [int(b) for b in args.bursts.split(",")]
+    rest_face = renderer.rest_face().astype(np.float64)
 
     def render(mode: Ablation, sel: np.ndarray, degrees: float, record: bool = False):
         st = dict(state)
@@ -181,7 +192,9 @@ def main() -> int:
         landmarks, found, rotation = pe.track_burst(images, with_rotation=True)
         if not found.all():
             raise RuntimeError(f"{mode.name}: FaceMesh lost the face on {int((~found).sum())} plates")
-        return landmarks, head_angles(rotation), images, patch.records
+        points, image_size = fitted[-1]
+        own = mean_face_fit(points, image_size, template=rest_face).landmarks
+        return landmarks, head_angles(rotation), images, patch.records, own
 
     result: dict = {"subject": args.subject, "subjects_root": str(args.subjects_root), "audio": args.audio.name,
                     "seed": args.seed, "degrees": args.degrees, "bursts": bursts, "judge": pinned_judge().to_dict()}
@@ -193,16 +206,16 @@ def main() -> int:
     # alpha at brows / forehead: one unturned frame per burst at the working size, full renderer
     camera = renderer.training_camera.scaled_to(work, work)
     alpha_rows = []
-    for b in bursts:
+    for b in ([] if args.no_alpha else bursts):
         sel = frames[b * config.burst:b * config.burst + 1]
-        _, _, images, records = render(ablation("nosr"), sel, 0.0, record=True)
+        _, _, images, records, _ = render(ablation("nosr"), sel, 0.0, record=True)
         full_image = renders[(modes[0].name, b, 0.0)][2][0]
         pts = image_landmarks(full_image)
         if pts is None:
             continue
         pts = pts * work / args.size
-        brows = pts[17:27]
-        iod = np.linalg.norm(pts[42:48].mean(0) - pts[36:42].mean(0))
+        brows = pts[list(REGIONS["brow_r"]) + list(REGIONS["brow_l"])]
+        iod = np.linalg.norm(pts[list(REGIONS["eye_l"])].mean(0) - pts[list(REGIONS["eye_r"])].mean(0))
         forehead = np.concatenate([brows - [0, f * iod] for f in (0.25, 0.5)])
         alpha_rows.append([*alpha_at(records, camera, brows), *alpha_at(records, camera, forehead)])
     if alpha_rows:
@@ -210,7 +223,7 @@ def main() -> int:
         result["alpha_128(head@brows, torso_share@brows, head@forehead, torso_share@forehead)"] = np.round(a, 4).tolist()
 
     for m in modes:
-        lo_y, hi_y, lo_e, hi_e, seen, readings = [], [], [], [], [], {}
+        lo_y, hi_y, lo_e, hi_e, seen, readings, own_d = [], [], [], [], [], {}, []
         reference = np.concatenate([renders[(m.name, b, 0.0)][0] for b in bursts]).mean(0)
         for s in (-1.0, 0.0, 1.0):
             labels = []
@@ -225,6 +238,8 @@ def main() -> int:
             by_hi, ey_hi = brow_and_eye_y(hi_lm)
             lo_y.append(by_lo.mean()), hi_y.append(by_hi.mean()), lo_e.append(ey_lo.mean()), hi_e.append(ey_hi.mean())
             seen.append(float((hi_ang - lo_ang).mean(0)[0]))
+            own_d.append((brow_and_eye_y(renders[(m.name, b, 1.0)][4])[0].mean()
+                          - brow_and_eye_y(renders[(m.name, b, -1.0)][4])[0].mean()) * 1000)
         brow = (np.array(hi_y) - np.array(lo_y)) * 1000
         rel = brow - (np.array(hi_e) - np.array(lo_e)) * 1000
         result[m.name] = {
@@ -232,6 +247,7 @@ def main() -> int:
             "brow_slope_per_burst": np.round(brow / (2 * args.degrees), 2).tolist(),
             "brow_slope_mIOD_per_deg_seen": round(float(brow.sum() / np.sum(seen)), 2),
             "brow_minus_eye_slope_mIOD_per_deg_asked": round(float(rel.mean() / (2 * args.degrees)), 2),
+            "brow_slope_subject_template_fit": round(float(np.mean(own_d) / (2 * args.degrees)), 2),
             "facemesh_deg_per_deg": round(float(np.mean(seen) / (2 * args.degrees)), 2),
             "judge(-D, 0, +D) by burst": readings}
     args.out.mkdir(parents=True, exist_ok=True)
