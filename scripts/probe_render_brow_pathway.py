@@ -251,6 +251,10 @@ def main() -> int:
             "facemesh_deg_per_deg": round(float(np.mean(seen) / (2 * args.degrees)), 2),
             "judge(-D, 0, +D) by burst": readings}
     args.out.mkdir(parents=True, exist_ok=True)
+    # tracked landmarks and FaceMesh angles of every render, for per-landmark leak fits
+    np.savez(args.out / f"brow_pathway_{args.subject}_tracks.npz",
+             **{f"{name}_b{b}_{int(s * args.degrees):+d}_{kind}": renders[(name, b, s)][k]
+                for (name, b, s) in renders for kind, k in (("landmarks", 0), ("angles", 1))})
     (args.out / f"brow_pathway_{args.subject}.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
     return 0
