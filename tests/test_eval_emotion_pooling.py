@@ -107,14 +107,14 @@ def test_seeds_are_validated_and_a_draw_is_the_config_with_one_seed():
         PlateEvalConfig(seeds=(1, 1))
 
 
-def test_default_cost_is_three_draws_of_three_bursts_and_one_burst_at_half_intensity():
-    """1.5x session 7's single draw of 54 (intensity 1 and 0) and 18 (intensity 0.5) plates per take."""
+def test_default_cost_is_six_draws_of_three_bursts_and_one_burst_at_half_intensity():
+    """3x session 7's single draw of 54 (intensity 1 and 0) and 18 (intensity 0.5) plates per take."""
     config = PlateEvalConfig()
     frames = config.burst_frames(300)
     bursts = np.concatenate([[0], np.cumsum(np.diff(frames) != 1)])
-    assert len(config.seeds) == 3
-    assert len(config.seeds) * len(config.positions(1.0, bursts)) == 81
-    assert len(config.seeds) * len(config.positions(0.5, bursts)) == 27
+    assert len(config.seeds) == 6
+    assert len(config.seeds) * len(config.positions(1.0, bursts)) == 162
+    assert len(config.seeds) * len(config.positions(0.5, bursts)) == 54
 
 
 def _plates(seed: int, frames: np.ndarray, shift: float = 0.0) -> SubjectPlates:

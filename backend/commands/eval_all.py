@@ -20,7 +20,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--skip-emotion", action="store_true", help="skip the plate-level emotion evaluation")
     parser.add_argument("--emotion-frames", type=int, default=None,
                         help="plates rendered per take and motion draw at intensity 1 by the emotion evaluation "
-                             "(default: its own, 27 per draw over 3 draws)")
+                             "(default: its own, 27 per draw over 6 draws)")
     add_device_argument(parser)
 
 

@@ -1,4 +1,4 @@
-"""Is the keyed emotion visible on the plates? ``emogene eval emotion [--out DIR] [--subjects a,b] [--seeds 0,1,2]
+"""Is the keyed emotion visible on the plates? ``emogene eval emotion [--out DIR] [--subjects a,b] [--seeds 0,1,2,3,4,5]
 [--frames N] [--size PX] [--audio WAV] [--judge-seeds 0]``.
 
 Trains the plate-level judge on real MEAD video of the judge pool (backend/data/mead_pools.py),
@@ -19,7 +19,7 @@ from backend.device import add_device_argument
 
 
 #: PlateEvalConfig's defaults, restated for --help only (this module stays cheap to import; a test checks they agree)
-HELP_DEFAULTS = {"seeds": "0,1,2", "frames": 27, "frames_other": 9, "judge_neutral_bias": 2.0, "judge_seeds": "0"}
+HELP_DEFAULTS = {"seeds": "0,1,2,3,4,5", "frames": 27, "frames_other": 9, "judge_neutral_bias": 2.0, "judge_seeds": "0"}
 
 
 def add_arguments(parser) -> None:

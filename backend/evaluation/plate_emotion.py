@@ -81,7 +81,7 @@ class PlateEvalConfig:
     intensities: tuple[float, ...] = (1.0, 0.5)
     resolution: int | None = None            # square plate size; None = each subject's native product size
     ceiling_bursts: int = 2                  # bursts of the tracker-ceiling check, on the first draw only
-    seeds: tuple[int, ...] = (0, 1, 2)       # motion draws pooled by the judge (one draw is noise)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4, 5)  # motion draws pooled by the judge (one draw is noise; 3 were too few)
 
     def __post_init__(self) -> None:
         self.seeds = parse_seeds(self.seeds)
