@@ -148,17 +148,37 @@ def subject_plates(name: str, stage_set, store, config: EmotionEvalConfig, progr
     return plates, False
 
 
-def asked_head_motion(stage_set, name: str, config: PlateEvalConfig, seed: int) -> list[float]:
-    """Pitch, yaw, roll SD (degrees) of the head pose the motion stage asks the renderer for on one draw's judged
-    frames (the intensity-0 take; the pose does not depend on the emotion). Reads no plate."""
+def draw_head_rotations(stage_set, name: str, config: PlateEvalConfig, seed: int) -> np.ndarray:
+    """The head rotations ``[n, 3, 3]`` the motion stage asks the renderer for on one draw's judged job frames
+    (``config.burst_frames``; the intensity-0 take: the pose does not depend on the emotion). Reads no plate; run it
+    once per draw and derive what needs the pose from it."""
     from backend.evaluation.plate_emotion import _job, load_speech, run_motion
-    from backend.evaluation.pose_leak import head_angles
 
     draw = config.draw(seed)
     job = _job(name, load_speech(draw), "neutral", 0.0, draw)
     state, _ = run_motion(stage_set, job)
-    rotation = np.asarray(state["rotation"])[draw.burst_frames(job.frame_count)]
+    return np.asarray(state["rotation"])[draw.burst_frames(job.frame_count)]
+
+
+def head_motion_sd(rotation: np.ndarray) -> list[float]:
+    """Pitch, yaw, roll SD (degrees, rounded to 0.01) of ``[n, 3, 3]`` head rotations."""
+    from backend.evaluation.pose_leak import head_angles
+
     return [round(float(v), 2) for v in head_angles(rotation).std(0)]
+
+
+def asked_head_motion(stage_set, name: str, config: PlateEvalConfig, seed: int) -> list[float]:
+    """Pitch, yaw, roll SD (degrees) of the head pose the motion stage asks the renderer for on one draw's judged
+    frames (the intensity-0 take; the pose does not depend on the emotion). Reads no plate."""
+    return head_motion_sd(draw_head_rotations(stage_set, name, config, seed))
+
+
+def keyed_per_draw(subject_metrics: dict) -> dict[int, float]:
+    """The plates' keyed neutral read neutral per motion draw, from :func:`judge_subject`'s metrics."""
+    rows = subject_metrics.get("draws")
+    if rows:
+        return {int(r["seed"]): r["neutral_stays_neutral"] for r in rows}
+    return {int(subject_metrics["seeds"][0]): subject_metrics["neutral_stays_neutral"]}
 
 
 def evaluate_emotion(config: EmotionEvalConfig) -> dict:
@@ -171,6 +191,7 @@ def evaluate_emotion(config: EmotionEvalConfig) -> dict:
         seed_judges
     from backend.evaluation.judge_talking_heads import load_talking_clips, neutral_share_in_motion_range, \
         talking_head_neutral
+    from backend.evaluation.own_footage import own_footage_report
     from backend.evaluation.plate_emotion import plates_over_judges
     from backend.composition import StageSet
     from backend.subjects import SubjectStore
@@ -218,7 +239,9 @@ def evaluate_emotion(config: EmotionEvalConfig) -> dict:
             m["seconds"] = round(time.time() - t, 1)
             m["from_cache"] = all(cached)
             m["draws_from_cache"] = [s for s, c in zip(seeds, cached) if c]
-            m["asked_head_motion_deg"] = {str(s): asked_head_motion(stage_set, name, config.plates, s) for s in seeds}
+            rotations = {s: draw_head_rotations(stage_set, name, config.plates, s) for s in seeds}   # once per draw
+            m["asked_head_motion_deg"] = {str(s): head_motion_sd(r) for s, r in rotations.items()}
+            m["own_footage"] = own_footage_report(real.judge, store.path(name), draws, rotations, keyed_per_draw(m))
             spread = [float(np.hypot(*v[:2])) for v in m["asked_head_motion_deg"].values()]
             m["real_heads_moving_alike"] = neutral_share_in_motion_range(
                 metrics["judge_talking_heads"]["bursts"]["per_clip"], min(spread), max(spread))
@@ -553,6 +576,7 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
                              f"{_pct(r.get('plates_agree_with_driving'))} | "
                              + (f"{motion[0]:.1f}° / {motion[1]:.1f}° |" if motion else "– |"))
         lines += motion_alike_markdown(metrics)
+    lines += own_footage_markdown(metrics)
     bar = real["mean_over_emotions"]
     neutral_bar = real["per_emotion"].get("neutral", float("nan"))
     spread = metrics.get("judge_seed_spread")
@@ -698,6 +722,41 @@ def motion_alike_markdown(metrics: dict) -> list[str]:
                          f"{_pct(alike['neutral_share'])} ({alike['clips']} clips / {alike['speakers']} speakers, "
                          "burst protocol)."]
     return lines
+
+
+def own_footage_markdown(metrics: dict) -> list[str]:
+    """The reference for the keyed neutral: per subject and draw, the plates' keyed neutral beside the subject's own
+    neutral real frames at the same head poses (nearest tracked rotation), read with the same judge and protocol."""
+    subjects = {n: m["own_footage"] for n, m in metrics["subjects"].items() if m.get("own_footage")}
+    if not subjects:
+        return []
+    lines = ["", "Keyed neutral against the subject's own real footage at the same head poses (diagnostic, not the "
+             "acceptance): for every judged frame of a draw, the subject's tracked real frame nearest in head rotation "
+             "(from its neutral footage), read by the same judge with the same burst protocol (window inside each "
+             "burst, reference = those real frames' own mean). Plates reading less neutral than the person's own face "
+             "at those poses would mean the renderer adds emotion; reading as much or more means it does not.", "",
+             "| subject | draw (seed) | keyed neutral on the plates | own real footage at the draw's poses | "
+             "pose mismatch (max / mean) |", "|---|---|---|---|---|"]
+    sentences = []
+    for name, o in subjects.items():
+        if "skipped" in o:
+            lines.append(f"| {name} | – | | skipped: {o['skipped']} | |")
+            sentences.append(f"{name}: no own-footage reference ({o['skipped']}).")
+            continue
+        for row in o["draws"]:
+            lines.append(f"| {name} | {row['seed']} | {_pct(row['plates_keyed_neutral'])} | {_pct(row['read_neutral'])}"
+                         f" | {row['pose_mismatch_deg_max']:.1f}° / {row['pose_mismatch_deg_mean']:.1f}° |")
+        lines.append(f"| **{name}** | **pooled, {len(o['draws'])} draws** | **{_pct(o['plates_keyed_neutral'])}** | "
+                     f"**{_pct(o['read_neutral'])}**{_ci(o.get('read_neutral_ci95'))} | "
+                     f"{o['pose_mismatch_deg_max']:.1f}° max |")
+        keyed, own = o["plates_keyed_neutral"], o["read_neutral"]
+        verdict = "" if keyed is None else (" The plates read at least as neutral as the person's own face there." if
+                                            keyed >= own else " The plates read less neutral than the person's own "
+                                            "face there.")
+        sentences.append(f"{name}: keyed neutral on the plates {_pct(keyed)} vs the subject's own real footage at the "
+                         f"same poses {_pct(own)} ({o['frames']} frames, {len(o['draws'])} draws; reference footage: "
+                         f"{o['source']}; pose mismatch at most {o['pose_mismatch_deg_max']:.1f}°).{verdict}")
+    return lines + [""] + [s for sentence in sentences for s in (sentence, "")][:-1]
 
 
 def reproduce_command(config: EmotionEvalConfig) -> str:
