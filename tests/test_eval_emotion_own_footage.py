@@ -30,7 +30,8 @@ class _BrowJudge:
 
 
 def _pitch(degrees) -> np.ndarray:
-    return Rotation.from_euler("x", np.asarray(degrees, np.float64)[:, None], degrees=True).as_matrix().astype(np.float32)
+    angles = np.asarray(degrees, np.float64)[:, None]
+    return Rotation.from_euler("x", angles, degrees=True).as_matrix().astype(np.float32)
 
 
 def _subject(tmp_path, clips, rotation, landmarks):
@@ -88,10 +89,12 @@ def test_a_subject_without_neutral_footage_is_skipped_with_the_reason(tmp_path):
     subject = _subject(tmp_path, [{"emotion": "angry", "train_rows": [0, 4]}], _pitch(np.zeros(4)),
                        np.zeros((4, NUM_LANDMARKS, 3), np.float32))
     bursts = np.zeros(4, np.int64)
-    out = own_footage_report(_BrowJudge(), subject, [_draw(0, np.arange(4), bursts)], {0: _pitch(np.zeros(4))}, {0: 1.0})
+    out = own_footage_report(_BrowJudge(), subject, [_draw(0, np.arange(4), bursts)], {0: _pitch(np.zeros(4))},
+                             {0: 1.0})
     assert out == {"skipped": "no neutral footage: its clips are labelled angry"}
     text = "\n".join(own_footage_markdown({"subjects": {"t": {"own_footage": out}}}))
-    assert "| t | – | | skipped: no neutral footage" in text and "t: no own-footage reference" in text
+    assert "| t | – | | skipped: no neutral footage" in text and text.count("| t |") == 1
+    assert "t: no own-footage reference" in text
 
 
 def test_the_report_reads_the_own_footage_per_draw_beside_the_plates(tmp_path):
@@ -123,9 +126,13 @@ def test_the_report_reads_the_own_footage_per_draw_beside_the_plates(tmp_path):
     assert out["read_neutral"] == pytest.approx(2 / 3) and out["plates_keyed_neutral"] == pytest.approx(0.7)
     assert out["frames"] == 54 and out["read_neutral_ci95"][0] <= 2 / 3 <= out["read_neutral_ci95"][1]
     text = "\n".join(own_footage_markdown({"subjects": {"t": {"own_footage": out}, "u": {}}}))
-    assert "| t | 0 | 90.0 % | 66.7 % | 0.0° / 0.0° |" in text
+    assert "| t | 0 | 90.0 % | 66.7 % | 0.0° / 0.0° | 27 of 27 |" in text
+    assert "approximate reference" not in text                      # every pose within 0.2°
     assert "| **t** | **pooled, 2 draws** | **70.0 %** | **66.7 %**" in text
     assert "t: keyed neutral on the plates 70.0 % vs the subject's own real footage at the same poses 66.7 %" in text
     assert "at least as neutral as the person's own face" in text and "| u |" not in text
+    far = dict(out, pose_mismatch_deg_max=3.0, plates_keyed_neutral=0.5)
+    text = "\n".join(own_footage_markdown({"subjects": {"t": {"own_footage": far}}}))
+    assert "less neutral than the person's own face" in text and "up to 3.0° away" in text
     with pytest.raises(ValueError, match="rotations for 27 judged job frames"):
         own_footage_report(_BrowJudge(), subject, draws[:1], {0: rotations[0][:5]}, keyed)

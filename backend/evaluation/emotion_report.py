@@ -736,23 +736,27 @@ def own_footage_markdown(metrics: dict) -> list[str]:
              "burst, reference = those real frames' own mean). Plates reading less neutral than the person's own face "
              "at those poses would mean the renderer adds emotion; reading as much or more means it does not.", "",
              "| subject | draw (seed) | keyed neutral on the plates | own real footage at the draw's poses | "
-             "pose mismatch (max / mean) |", "|---|---|---|---|---|"]
+             "pose mismatch (max / mean) | distinct real frames |", "|---|---|---|---|---|---|"]
     sentences = []
     for name, o in subjects.items():
         if "skipped" in o:
-            lines.append(f"| {name} | – | | skipped: {o['skipped']} | |")
+            lines.append(f"| {name} | – | | skipped: {o['skipped']} | | |")
             sentences.append(f"{name}: no own-footage reference ({o['skipped']}).")
             continue
         for row in o["draws"]:
             lines.append(f"| {name} | {row['seed']} | {_pct(row['plates_keyed_neutral'])} | {_pct(row['read_neutral'])}"
-                         f" | {row['pose_mismatch_deg_max']:.1f}° / {row['pose_mismatch_deg_mean']:.1f}° |")
+                         f" | {row['pose_mismatch_deg_max']:.1f}° / {row['pose_mismatch_deg_mean']:.1f}° | "
+                         f"{row['distinct_real_frames']} of {row['frames']} |")
         lines.append(f"| **{name}** | **pooled, {len(o['draws'])} draws** | **{_pct(o['plates_keyed_neutral'])}** | "
                      f"**{_pct(o['read_neutral'])}**{_ci(o.get('read_neutral_ci95'))} | "
-                     f"{o['pose_mismatch_deg_max']:.1f}° max |")
+                     f"{o['pose_mismatch_deg_max']:.1f}° max | |")
         keyed, own = o["plates_keyed_neutral"], o["read_neutral"]
         verdict = "" if keyed is None else (" The plates read at least as neutral as the person's own face there." if
                                             keyed >= own else " The plates read less neutral than the person's own "
                                             "face there.")
+        if o["pose_mismatch_deg_max"] > 1.0:
+            verdict += (" Its neutral footage does not hold every asked pose (the nearest real frame lies up to "
+                        f"{o['pose_mismatch_deg_max']:.1f}° away and is reused across frames): an approximate reference.")
         sentences.append(f"{name}: keyed neutral on the plates {_pct(keyed)} vs the subject's own real footage at the "
                          f"same poses {_pct(own)} ({o['frames']} frames, {len(o['draws'])} draws; reference footage: "
                          f"{o['source']}; pose mismatch at most {o['pose_mismatch_deg_max']:.1f}°).{verdict}")
