@@ -1,6 +1,7 @@
 """The default runner: one job at a time on a worker thread of the serving process (today's behaviour)."""
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from backend.runners.base import JobRecorder, RunnerStatus
@@ -44,6 +45,9 @@ class InProcessRunner:
     def is_alive(self) -> bool:
         return self.worker is not None and self.worker.is_alive()
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Cancel the running job, end the worker and wait (up to ``timeout_s``) for its thread to finish."""
         if self.worker is not None:
             self.worker.stop()
+            if self.worker is not threading.current_thread():
+                self.worker.join(timeout_s)
