@@ -10,21 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from probe_render_brow_pathway import PatchedForward, ablation, alpha_at, pinned_judge  # noqa: E402
 
 from backend.render.camera import PinholeCamera, pinhole_rays  # noqa: E402
-from backend.render.conditions import head_from_world  # noqa: E402
-from backend.render.model import SubjectModelConfig, SubjectNeRF  # noqa: E402
-
-
-def _model():
-    torch.manual_seed(0)
-    config = SubjectModelConfig(head_samples=24, torso_samples=16, occupancy_resolution=16)
-    return SubjectNeRF(config, torso_box=torch.tensor([[-3.0, -3, 6], [3.0, 4, 12]])).eval()
-
-
-def _rays(n=64):
-    origins = torch.zeros(n, 3)
-    dirs = torch.nn.functional.normalize(torch.cat([torch.rand(n, 2) * 0.6 - 0.3, torch.ones(n, 1)], -1), dim=-1)
-    hfw = head_from_world(torch.eye(3)[None], torch.tensor([[0.0, 0.0, 9.0]])).expand(n, 3, 4)
-    return origins, dirs, hfw, torch.randn(n, 16), torch.randn(n, 6)
+from render_support import rays_through_head, tiny_subject_model  # noqa: E402
 
 
 def test_unknown_ablation_names_the_choices():
@@ -36,8 +22,8 @@ def test_unknown_ablation_names_the_choices():
 
 @torch.no_grad()
 def test_patched_forward_head_only_and_mean_pose_torso():
-    model = _model()
-    rays = _rays()
+    model = tiny_subject_model()
+    rays = rays_through_head(spread=0.6)
     plain = model(*rays)
     patch = PatchedForward(model)
     model.forward = patch

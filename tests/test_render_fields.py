@@ -8,9 +8,9 @@ import torch
 
 from backend.render.compositing import over, straight_alpha
 from backend.render.conditions import head_from_world, pose_code
-from backend.render.model import SubjectModelConfig, SubjectNeRF
 from backend.render.sampling import OccupancyGrid, ray_box_bounds, stratified_samples
 from backend.render.volume_rendering import volume_render
+from render_support import rays_through_head, tiny_subject_model
 
 
 def test_constant_density_slab_matches_beer_lambert():
@@ -50,23 +50,9 @@ def test_occupancy_grid_marks_empty_cells_and_respects_the_prior():
     assert not grid.lookup(torch.tensor([[0.1, 0.5, 0.5]])).item()
 
 
-def _model():
-    torch.manual_seed(0)
-    config = SubjectModelConfig(head_samples=24, torso_samples=16, occupancy_resolution=16)
-    return SubjectNeRF(config, torso_box=torch.tensor([[-3.0, -3, 6], [3.0, 4, 12]])).eval()
-
-
-def _rays(n=64):
-    origins = torch.zeros(n, 3)
-    dirs = torch.nn.functional.normalize(torch.cat([torch.rand(n, 2) * 0.4 - 0.2, torch.ones(n, 1)], -1), dim=-1)
-    rot = torch.eye(3)[None]
-    trans = torch.tensor([[0.0, 0.0, 9.0]])
-    return origins, dirs, head_from_world(rot, trans).expand(n, 3, 4), torch.randn(n, 16), torch.randn(n, 6)
-
-
 def test_front_to_back_inference_equals_the_dense_training_render():
-    model = _model()
-    rays = _rays()
+    model = tiny_subject_model()
+    rays = rays_through_head()
     with torch.no_grad():
         fast = model(*rays)
     with torch.enable_grad():
@@ -77,8 +63,8 @@ def test_front_to_back_inference_equals_the_dense_training_render():
 
 
 def test_gradients_reach_both_fields_and_the_landmark_embedding():
-    model = _model().train()
-    out = model(*_rays(), jitter=True)
+    model = tiny_subject_model().train()
+    out = model(*rays_through_head(), jitter=True)
     (out["rgb"].sum() + out["alpha"].sum()).backward()
     assert model.head_field.encoding.table.grad.abs().sum() > 0
     assert model.torso_field.encoding.table.grad.abs().sum() > 0
