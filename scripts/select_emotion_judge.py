@@ -22,7 +22,12 @@ talking heads' neutral: mean / SD / min / max), then ensembles of k in ``--sizes
 direction and talking-heads neutral are each >= the single judges' mean - 2 points (and training k members takes
 <= 90 s). The smallest passing k (members 0..k-1) would be adopted; session 10: none passed.
 
-    .venv/bin/python scripts/select_emotion_judge.py [--tracks cache/tracks] [--talking-heads | --seed-spread]
+``--anchored`` compares the shipped judge with region-anchored features (``JudgeConfig.anchored``: brows and eyes from
+both eyes' centre, the nose from its bridge top, mouth and jaw from the nose base) over training seeds 0-9 (the rule of
+cache/s10_anchor/decision.md; numbers written to cache/s10_anchor/anchored.json).
+
+    .venv/bin/python scripts/select_emotion_judge.py [--tracks cache/tracks] [--talking-heads | --seed-spread |
+        --anchored]
 """
 from __future__ import annotations
 
@@ -166,6 +171,50 @@ def seed_spread(tracks: str, sizes: tuple[int, ...] = (3, 5, 7), sets: int = 4, 
     return result
 
 
+def compare_anchored(tracks: str, seeds: int = 10) -> dict:
+    """The shipped judge against the same judge with region-anchored features (``JudgeConfig.anchored``), each trained
+    with seeds 0..``seeds - 1`` (the rule of cache/s10_anchor/decision.md, real video only): per seed and as mean / SD
+    the bar, the swapped direction and the real talking heads' neutral share on the selection and confirmation halves.
+    Anchored ships iff (means, points) bar >= shipped - 1, swapped >= shipped - 2, selection >= shipped + 5 and then
+    confirmation >= shipped + 3. Returns every number it prints."""
+    from backend.evaluation.emotion_report import DEFAULT_JUDGE
+
+    judge_pool, generator_pool = judge_pools(tracks)
+    bar_set, swapped_set = own_neutral_only(generator_pool), own_neutral_only(judge_pool)
+    clips = load_talking_clips(tracks)
+    selection, confirmation = split_speakers(clips)
+    keys = ("bar", "swapped", "selection", "confirmation")
+    result = {}
+    for name, anchored in (("shipped", False), ("anchored", True)):
+        base = dataclasses.replace(DEFAULT_JUDGE, ensemble_seeds=(), anchored=anchored)
+        rows = []
+        for seed in range(seeds):
+            cfg = base.member(seed)
+            judge = train_judge(judge_pool, cfg)
+            readings = [read_clip(judge, c) for c in clips]
+            rows.append({"bar": evaluate_judge(judge, bar_set, cfg)["mean_over_emotions"],
+                         "swapped": evaluate_judge(train_judge(generator_pool, cfg), swapped_set,
+                                                   cfg)["mean_over_emotions"],
+                         "selection": summarise([r for r in readings if r.speaker in selection]).neutral_share,
+                         "confirmation": summarise([r for r in readings if r.speaker in confirmation]).neutral_share})
+            print(f"{name} seed {seed}: " + ", ".join(f"{k} {100 * rows[-1][k]:.1f}" for k in keys), flush=True)
+        stats = {k: {"mean": float(100 * np.mean([r[k] for r in rows])),
+                     "sd": float(100 * np.std([r[k] for r in rows], ddof=1)), "seed0": float(100 * rows[0][k])}
+                 for k in keys}
+        print(f"{name}: " + ", ".join(f"{k} {v['mean']:.2f} ± {v['sd']:.2f} (seed 0 {v['seed0']:.1f})"
+                                      for k, v in stats.items()), flush=True)
+        result[name] = {"seeds": rows, **stats}
+    s, a = result["shipped"], result["anchored"]
+    checks = {"(a) bar >= shipped - 1": a["bar"]["mean"] >= s["bar"]["mean"] - 1.0,
+              "(b) swapped >= shipped - 2": a["swapped"]["mean"] >= s["swapped"]["mean"] - 2.0,
+              "(c) selection >= shipped + 5": a["selection"]["mean"] >= s["selection"]["mean"] + 5.0,
+              "(d) confirmation >= shipped + 3": a["confirmation"]["mean"] >= s["confirmation"]["mean"] + 3.0}
+    result["checks"], result["ships"] = checks, all(checks.values())
+    print(", ".join(f"{k}: {'yes' if ok else 'NO'}" for k, ok in checks.items()))
+    print("decision: " + ("ship anchored=True as DEFAULT_JUDGE" if result["ships"] else "keep the shipped judge"))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", default="cache/tracks")
@@ -173,11 +222,21 @@ def main() -> None:
                         help="choose the neutral prior on real talking heads (see the module docstring)")
     parser.add_argument("--seed-spread", action="store_true",
                         help="the judge's training-seed spread and seed ensembles (see the module docstring)")
+    parser.add_argument("--anchored", action="store_true",
+                        help="shipped judge vs region-anchored features over training seeds 0-9 (module docstring)")
     parser.add_argument("--sizes", default="3,5,7", help="ensemble sizes for --seed-spread (default 3,5,7)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.talking_heads:
         select_neutral_prior(args.tracks)
+        return
+    if args.anchored:
+        import json
+        from pathlib import Path
+        result = compare_anchored(args.tracks)
+        out = Path("cache/s10_anchor/anchored.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1))
         return
     if args.seed_spread:
         seed_spread(args.tracks, tuple(int(k) for k in args.sizes.split(",")))

@@ -32,6 +32,15 @@ VERSION = 1
 MOUTH = ibug.as_slice(ibug.MOUTH)
 
 
+#: ``JudgeConfig.anchored``: (regions, anchor landmarks) - each region's displacement minus the mean displacement of
+#: its anchor: brows and eyes from both eyes' centre, the nose from its bridge top, mouth and jaw from the nose base
+ANCHORS: tuple[tuple[tuple[str, ...], tuple[int, ...]], ...] = (
+    (("brow_r", "brow_l", "eye_r", "eye_l"), (*ibug.EYE_R, *ibug.EYE_L)),
+    (("nose_bridge", "nose_base"), (ibug.REGIONS["nose_bridge"][0],)),
+    (("jaw", "lip_outer", "lip_inner"), tuple(ibug.NOSE_BASE)),
+)
+
+
 @dataclass
 class JudgeConfig:
     window: int = 1              # frames averaged (centred, truncated at the clip's ends); 1 = per frame
@@ -49,6 +58,9 @@ class JudgeConfig:
                                              # is class-balanced and unaffected)
     ensemble_seeds: tuple[int, ...] = ()     # () = one judge trained with ``seed``; else one member per training
                                              # seed (``seed`` unused), their probabilities averaged
+    anchored: bool = False                   # each region's displacement relative to a local anchor (see
+                                             # ANCHORS): a head pose shifts whole regions, an expression deforms
+                                             # them relative to each other
 
     def __post_init__(self) -> None:
         seeds = tuple(self.ensemble_seeds)
@@ -82,6 +94,10 @@ def displacement_features(landmarks: np.ndarray, reference: np.ndarray, config: 
     if not (np.all(np.isfinite(landmarks)) and np.all(np.isfinite(reference))):
         raise ValueError("landmarks or neutral reference contain NaN or infinity")
     disp = landmarks - reference
+    if config.anchored:
+        raw = disp.copy()
+        for regions, anchor in ANCHORS:
+            disp[:, [i for name in regions for i in ibug.REGIONS[name]]] -= raw[:, list(anchor)].mean(1, keepdims=True)
     if config.window > 1 and disp.shape[0] > 1:
         disp = _centred_mean(disp, config.window)
     if not config.use_depth:
