@@ -24,7 +24,9 @@ direction and talking-heads neutral are each >= the single judges' mean - 2 poin
 
 ``--anchored`` compares the shipped judge with region-anchored features (``JudgeConfig.anchored``: brows and eyes from
 both eyes' centre, the nose from its bridge top, mouth and jaw from the nose base) over training seeds 0-9 (the rule of
-cache/s10_anchor/decision.md; numbers written to cache/s10_anchor/anchored.json).
+cache/s10_anchor/decision.md; numbers written to cache/s10_anchor/anchored.json). Session 10 (means over seeds 0-9,
+shipped -> anchored): bar 30.7 -> 52.4 %, swapped 50.6 -> 52.4 %, talking heads' neutral: selection half 66.3 -> 67.7 %
+(needed +5), confirmation 55.6 -> 56.8 %; not shipped (the head-motion dependence stayed: Spearman -0.79 both).
 
     .venv/bin/python scripts/select_emotion_judge.py [--tracks cache/tracks] [--talking-heads | --seed-spread |
         --anchored]

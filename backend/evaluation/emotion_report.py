@@ -38,6 +38,9 @@ TALKING_HEADS_JUDGE = dataclasses.replace(SESSION8_JUDGE, neutral_bias=2.0)
 #: training seeds 0-9 (30.7 +- 5.3 %, 24.4-39.7; seed 0 34.9 %) and seed ensembles of 3 / 5 / 7 members
 #: (`--judge-seeds`); none met the rule of cache/s10_judge/decision.md (bar within 2 points over 4 disjoint seed sets:
 #: ranges 10.9 / 5.7 / 6.4), so the single seed-0 judge stays and the report states the seed spread beside its bar.
+#: Region-anchored features (JudgeConfig.anchored, scripts/select_emotion_judge.py --anchored) raised the bar to
+#: 52.4 +- 4.7 % over seeds 0-9 but not the talking heads' neutral (selection half 66.3 -> 67.7 %, rule: +5), so not
+#: adopted (cache/s10_anchor/decision.md).
 DEFAULT_JUDGE = TALKING_HEADS_JUDGE
 REPO = Path(__file__).resolve().parents[2]
 
