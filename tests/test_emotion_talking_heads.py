@@ -199,13 +199,16 @@ def test_asked_head_motion_is_the_motion_stages_pose_per_draw():
     import torch
     torch.set_num_threads(1)
     from backend.composition import StageSet
-    from backend.evaluation.emotion_report import asked_head_motion
+    from backend.evaluation.emotion_report import draw_head_rotations, head_motion_sd
     from backend.subjects import SubjectStore
 
     store = SubjectStore()
     stage_set = StageSet(device="cpu", subjects=store)
     config = PlateEvalConfig(seconds=4)
-    first = asked_head_motion(stage_set, "default", config, 0)
+    def asked_head_motion(seed):
+        return head_motion_sd(draw_head_rotations(stage_set, "default", config, seed))
+
+    first = asked_head_motion(0)
     assert len(first) == 3 and all(np.isfinite(first)) and all(0 <= v < 30 for v in first) and max(first) > 0
-    assert asked_head_motion(stage_set, "default", config, 0) == first
-    assert asked_head_motion(stage_set, "default", config, 1) != first
+    assert asked_head_motion(0) == first
+    assert asked_head_motion(1) != first

@@ -170,12 +170,6 @@ def head_motion_sd(rotation: np.ndarray) -> list[float]:
     return [round(float(v), 2) for v in head_angles(rotation).std(0)]
 
 
-def asked_head_motion(stage_set, name: str, config: PlateEvalConfig, seed: int) -> list[float]:
-    """Pitch, yaw, roll SD (degrees) of the head pose the motion stage asks the renderer for on one draw's judged
-    frames (the intensity-0 take; the pose does not depend on the emotion). Reads no plate."""
-    return head_motion_sd(draw_head_rotations(stage_set, name, config, seed))
-
-
 def keyed_per_draw(subject_metrics: dict) -> dict[int, float]:
     """The plates' keyed neutral read neutral per motion draw, from :func:`judge_subject`'s metrics."""
     rows = subject_metrics.get("draws")
