@@ -252,3 +252,33 @@ def test_silence_gate_keeps_the_length_of_clips_shorter_than_its_kernel():
         assert gate.shape == (frames,)
         if frames:
             assert gate[-1] == 1.0
+
+
+def test_pose_sampling_never_crosses_from_one_clip_into_the_next():
+    """A capture session's track concatenates clips filmed apart (here: two clips 3 units apart in depth); a sampled
+    stretch must replay one clip (no jump), and a one-run track samples exactly as a track without segments."""
+    from backend.motion.pose_sampling import clip_segments
+
+    n = 120
+    rotation = np.repeat(np.eye(3)[None], n, 0)
+    translation = np.zeros((n, 3))
+    clips = [{"train_rows": [0, 60], "heldout_rows": [100, 110]}, {"train_rows": [60, 100], "heldout_rows": [110, 120]}]
+    second_clip = np.zeros(n, bool)
+    second_clip[60:100] = second_clip[110:120] = True
+    translation[:, 2] = np.where(second_clip, 13.0, 10.0) + 0.001 * np.arange(n)
+    segments = clip_segments(clips, n)
+    assert segments == ((0, 60), (60, 100), (100, 110), (110, 120))
+    joined, split = PoseTrack(rotation, translation), PoseTrack(rotation, translation, segments)
+    crossed = 0
+    for seed in range(40):
+        _, t_split = sample_pose(split, 200, seed=seed, idle=False)
+        _, t_joined = sample_pose(joined, 200, seed=seed, idle=False)
+        assert np.abs(np.diff(t_split[:, 2])).max() < 0.01
+        crossed += np.abs(np.diff(t_joined[:, 2])).max() > 1
+    assert crossed > 0                                  # without segments the same draws do jump
+    whole = PoseTrack(rotation, translation, ((0, n),))
+    for seed in range(5):
+        assert np.array_equal(sample_pose(whole, 200, seed=seed)[1], sample_pose(joined, 200, seed=seed)[1])
+    assert clip_segments([], n) == () and clip_segments([{"train_rows": [0, 50]}], n) == ()   # not covering: one run
+    with pytest.raises(ValueError, match="exactly once"):
+        PoseTrack(rotation, translation, ((0, 60), (50, 120)))

@@ -17,7 +17,7 @@ from backend.motion.audio2motion import gate_pauses
 from backend.motion.emotion_deformer import EmotionDeformer, deform_track
 from backend.motion.features import FPS, frame_log_mel, frames_for_audio, speech_mask
 from backend.motion.model_io import SHIPPED_MODELS, MotionModels
-from backend.motion.pose_sampling import PoseTrack
+from backend.motion.pose_sampling import PoseTrack, clip_segments
 from bridge.emotions import normalise_emotion
 
 DEFAULT_POSE_TRACK = SHIPPED_MODELS / "default_pose.npz"
@@ -31,10 +31,12 @@ class SubjectMotion:
     source: str
 
     @classmethod
-    def from_track(cls, path: str | Path) -> "SubjectMotion":
+    def from_track(cls, path: str | Path, clips: list[dict] | None = None) -> "SubjectMotion":
+        """From a ``track.npz``; ``clips`` (``subject.json``'s) mark where one source clip ends and the next begins."""
         with np.load(path) as z:
             face = np.asarray(z["landmarks"], np.float32).mean(0) if "landmarks" in z else None
-            return cls(face, PoseTrack(z["rotation"], z["translation"]), str(path))
+            segments = clip_segments(clips or [], len(z["rotation"]))
+            return cls(face, PoseTrack(z["rotation"], z["translation"], segments), str(path))
 
     @classmethod
     def shipped(cls, models_folder: str | Path | None = None) -> "SubjectMotion":

@@ -24,6 +24,9 @@ from scipy.spatial.transform import Rotation
 class PoseTrack:
     rotation: np.ndarray        # [N, 3, 3] camera frame, OpenCV axes
     translation: np.ndarray     # [N, 3]
+    #: contiguous runs ``(start, stop)`` of the source footage when the track concatenates several clips (a capture
+    #: session): sampling never crosses from one run into another. () = the whole track is one run.
+    segments: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self):
         self.rotation = np.asarray(self.rotation, np.float64)
@@ -31,6 +34,21 @@ class PoseTrack:
         if len(self.rotation) < 2 or self.rotation.shape[1:] != (3, 3) or self.translation.shape != (len(self.rotation), 3):
             raise ValueError(f"a pose track needs >= 2 frames of rotation [N,3,3] and translation [N,3], got "
                              f"{list(self.rotation.shape)} and {list(self.translation.shape)}")
+        self.segments = tuple(sorted((int(a), int(b)) for a, b in self.segments))
+        covered = np.zeros(len(self.rotation), int)
+        for a, b in self.segments:
+            if not 0 <= a <= b - 2 or b > len(self.rotation):
+                raise ValueError(f"pose track segment ({a}, {b}) must hold >= 2 of its {len(self.rotation)} rows")
+            covered[a:b] += 1
+        if self.segments and not np.all(covered == 1):
+            raise ValueError("pose track segments must cover every row exactly once")
+
+    def segment_of(self, row: int) -> tuple[int, int]:
+        """The contiguous run ``(start, stop)`` holding ``row``."""
+        for a, b in self.segments:
+            if a <= row < b:
+                return a, b
+        return 0, len(self.rotation)
 
     @property
     def rotvec(self) -> np.ndarray:
@@ -59,6 +77,20 @@ class IdleStatistics:
     min_length: int
     max_length: int
     gap: int
+
+
+def clip_segments(clips: list[dict], rows: int) -> tuple[tuple[int, int], ...]:
+    """Contiguous runs of a subject's track from ``subject.json`` ``clips`` (each clip's ``train_rows`` and
+    ``heldout_rows``, stored apart): () when the subject has no clip list or it does not cover the ``rows`` exactly
+    (one video: the track is one run)."""
+    runs = [tuple(int(v) for v in c[key]) for c in clips or [] for key in ("train_rows", "heldout_rows")
+            if c.get(key) and int(c[key][1]) > int(c[key][0])]
+    covered = np.zeros(rows, int)
+    for a, b in runs:
+        if not 0 <= a < b <= rows or b - a < 2:
+            return ()
+        covered[a:b] += 1
+    return tuple(sorted(runs)) if len(runs) > 1 and np.all(covered == 1) else ()
 
 
 def pose_speed(track: PoseTrack) -> np.ndarray:
@@ -117,7 +149,8 @@ def sample_pose(track: PoseTrack, frames: int, speech: np.ndarray | None = None,
     rng = np.random.default_rng(seed)
     n = len(track.rotation)
     start = int(rng.integers(0, n))
-    src = _ping_pong(start + np.arange(frames), n)
+    a, b = track.segment_of(start)             # replay one stretch of real footage, never across a clip boundary
+    src = a + _ping_pong(start - a + np.arange(frames), b - a)
     rv, tr = track.rotvec[src], track.translation[src]
     if idle and speech is not None and frames > 0:
         stats = idle_statistics(track, config)

@@ -24,6 +24,7 @@ Documented behaviour for awkward input:
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,12 @@ class MotionStage:
         reason = None
         if self.subjects is not None:
             try:
-                track = Path(self.subjects.path(name)) / "track.npz"
+                folder = Path(self.subjects.path(name))
+                track = folder / "track.npz"
                 if track.is_file():
-                    return SubjectMotion.from_track(track)
+                    info = folder / "subject.json"
+                    clips = json.loads(info.read_text()).get("clips") if info.is_file() else None
+                    return SubjectMotion.from_track(track, clips)
                 reason = f"subject {name!r} has no track.npz"
             except LookupError as exc:
                 reason = str(exc)
