@@ -35,13 +35,9 @@ class PoseTrack:
             raise ValueError(f"a pose track needs >= 2 frames of rotation [N,3,3] and translation [N,3], got "
                              f"{list(self.rotation.shape)} and {list(self.translation.shape)}")
         self.segments = tuple(sorted((int(a), int(b)) for a, b in self.segments))
-        covered = np.zeros(len(self.rotation), int)
-        for a, b in self.segments:
-            if not 0 <= a <= b - 2 or b > len(self.rotation):
-                raise ValueError(f"pose track segment ({a}, {b}) must hold >= 2 of its {len(self.rotation)} rows")
-            covered[a:b] += 1
-        if self.segments and not np.all(covered == 1):
-            raise ValueError("pose track segments must cover every row exactly once")
+        problem = _partition_problem(self.segments, len(self.rotation)) if self.segments else None
+        if problem:
+            raise ValueError(f"pose track segments: {problem}")
 
     def segment_of(self, row: int) -> tuple[int, int]:
         """The contiguous run ``(start, stop)`` holding ``row``."""
@@ -79,18 +75,23 @@ class IdleStatistics:
     gap: int
 
 
+def _partition_problem(runs, rows: int) -> str | None:
+    """Why ``runs`` ``(start, stop)`` are not a partition of ``rows`` rows into runs of >= 2 rows (None if they are)."""
+    covered = np.zeros(rows, int)
+    for a, b in runs:
+        if not 0 <= a <= b - 2 or b > rows:
+            return f"run ({a}, {b}) must hold >= 2 of the {rows} rows"
+        covered[a:b] += 1
+    return None if np.all(covered == 1) else "the runs must cover every row exactly once"
+
+
 def clip_segments(clips: list[dict], rows: int) -> tuple[tuple[int, int], ...]:
     """Contiguous runs of a subject's track from ``subject.json`` ``clips`` (each clip's ``train_rows`` and
     ``heldout_rows``, stored apart): () when the subject has no clip list or it does not cover the ``rows`` exactly
     (one video: the track is one run)."""
-    runs = [tuple(int(v) for v in c[key]) for c in clips or [] for key in ("train_rows", "heldout_rows")
-            if c.get(key) and int(c[key][1]) > int(c[key][0])]
-    covered = np.zeros(rows, int)
-    for a, b in runs:
-        if not 0 <= a < b <= rows or b - a < 2:
-            return ()
-        covered[a:b] += 1
-    return tuple(sorted(runs)) if len(runs) > 1 and np.all(covered == 1) else ()
+    runs = sorted(tuple(int(v) for v in c[key]) for c in clips or [] for key in ("train_rows", "heldout_rows")
+                  if c.get(key) and int(c[key][1]) > int(c[key][0]))
+    return tuple(runs) if len(runs) > 1 and _partition_problem(runs, rows) is None else ()
 
 
 def pose_speed(track: PoseTrack) -> np.ndarray:

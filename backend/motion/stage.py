@@ -24,7 +24,6 @@ Documented behaviour for awkward input:
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +55,15 @@ class MotionStage:
     def subject_motion(self, name: str, ctx: StageContext | None = None, models_folder=None):
         """The subject's identity face + pose track, else the shipped ones (with a warning)."""
         from backend.motion.generator import SubjectMotion
+        from backend.subjects import load_subject_info
         reason = None
         if self.subjects is not None:
             try:
                 folder = Path(self.subjects.path(name))
                 track = folder / "track.npz"
                 if track.is_file():
-                    info = folder / "subject.json"
-                    clips = json.loads(info.read_text()).get("clips") if info.is_file() else None
-                    return SubjectMotion.from_track(track, clips)
+                    info = load_subject_info(folder) if (folder / "subject.json").is_file() else {}
+                    return SubjectMotion.from_track(track, info.get("clips"))
                 reason = f"subject {name!r} has no track.npz"
             except LookupError as exc:
                 reason = str(exc)
