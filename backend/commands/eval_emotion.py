@@ -94,24 +94,16 @@ def config_from_args(args):
     judge = DEFAULT_JUDGE if bias is None else dataclasses.replace(DEFAULT_JUDGE, neutral_bias=float(bias))
     judge_seeds = getattr(args, "judge_seeds", None)
     if judge_seeds is not None:
-        seeds = parse_judge_seeds(judge_seeds)
+        try:
+            seeds = parse_seeds(str(judge_seeds), what="judge training seeds")
+        except ValueError as exc:
+            raise ValueError(f"--judge-seeds {judge_seeds!r}: {exc}") from None
         judge = dataclasses.replace(judge, seed=seeds[0], ensemble_seeds=()) if len(seeds) == 1 else \
             dataclasses.replace(judge, ensemble_seeds=seeds)
     subjects = tuple(s.strip() for s in args.subjects.split(",") if s.strip()) if args.subjects else None
     return EmotionEvalConfig(out=Path(args.out) / "emotion", tracks=Path(args.tracks), subjects=subjects,
                              plates=plates, judge=judge, cache=None if args.no_cache else Path("cache/eval_emotion"),
                              device=device)
-
-
-def parse_judge_seeds(text: str) -> tuple[int, ...]:
-    """``--judge-seeds``: distinct integers >= 0, comma-separated, at least one."""
-    items = [x.strip() for x in str(text).split(",")]
-    if not all(x.isdigit() for x in items):
-        raise ValueError(f"--judge-seeds {text!r}: training seeds must be integers >= 0 (e.g. 0 or 0,1,2,3,4)")
-    seeds = tuple(int(x) for x in items)
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"--judge-seeds {text!r}: a seed repeats (each member is trained once)")
-    return seeds
 
 
 def run(args) -> int:

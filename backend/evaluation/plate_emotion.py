@@ -47,8 +47,9 @@ class PlateTrackingError(RuntimeError):
     """FaceMesh found no face on the plates of a take (resolution too small, blank plates ...)."""
 
 
-def parse_seeds(seeds: str | int | tuple | list) -> tuple[int, ...]:
-    """Motion-draw seeds from ``"0,1,2"`` or a sequence: distinct integers >= 0, at least one, order kept."""
+def parse_seeds(seeds: str | int | tuple | list, what: str = "motion seeds") -> tuple[int, ...]:
+    """Seeds (``what``: motion draws by default) from ``"0,1,2"`` or a sequence: distinct integers >= 0, at least one,
+    order kept."""
     items = [x.strip() for x in seeds.split(",")] if isinstance(seeds, str) else \
         [seeds] if isinstance(seeds, (int, np.integer)) else list(seeds)
     out = []
@@ -58,14 +59,15 @@ def parse_seeds(seeds: str | int | tuple | list) -> tuple[int, ...]:
             if isinstance(x, float) and value != x:
                 raise ValueError
         except (TypeError, ValueError):
-            raise ValueError(f"motion seeds must be integers >= 0 (e.g. 0,1,2), got {x!r} in {seeds!r}") from None
+            raise ValueError(f"{what} must be integers >= 0 (e.g. 0,1,2), got {x!r} in {seeds!r}") from None
         if value < 0:
-            raise ValueError(f"motion seeds must be integers >= 0, got {value} in {seeds!r}")
+            raise ValueError(f"{what} must be integers >= 0, got {value} in {seeds!r}")
         out.append(value)
     if not out:
-        raise ValueError("at least one motion seed is needed (e.g. 0,1,2)")
+        raise ValueError(f"at least one of the {what} is needed (e.g. 0,1,2)")
     if len(set(out)) != len(out):
-        raise ValueError(f"motion seeds repeat in {seeds!r}: a repeated draw would count the same plates twice")
+        raise ValueError(f"{what} repeat in {seeds!r}: each is used once (a repeated motion draw would count the "
+                         "same plates twice, a repeated judge seed train the same member twice)")
     return tuple(out)
 
 
