@@ -99,6 +99,30 @@ def select_neutral_prior(tracks: str) -> None:
           + (f"chosen: neutral_bias {bias:g}" if keep else "not confirmed: keep neutral_bias 0"))
 
 
+class RealVideo:
+    """The real-video material every judge comparison here reads: the two MEAD pools, the bar's and the swapped
+    direction's own-neutral speakers, the real talking heads and their selection / confirmation halves. (A plain
+    class: the tests load this script by path, where a dataclass cannot find its module.)"""
+
+    def __init__(self, tracks: str):
+        self.judge_pool, self.generator_pool = judge_pools(tracks)
+        self.bar_set, self.swapped_set = own_neutral_only(self.generator_pool), own_neutral_only(self.judge_pool)
+        self.clips = load_talking_clips(tracks)
+        selection, confirmation = split_speakers(self.clips)
+        self.selection, self.confirmation = set(selection), set(confirmation)
+
+    def score(self, judge, swapped_judge, config: JudgeConfig) -> dict:
+        """The bar (and its neutral), the swapped direction, and the talking heads' neutral share (all, and per half)
+        of ``judge`` (trained on the judge pool) and ``swapped_judge`` (trained on the generator pool)."""
+        bar = evaluate_judge(judge, self.bar_set, config)
+        readings = [read_clip(judge, c) for c in self.clips]
+        return {"bar": bar["mean_over_emotions"], "bar_neutral": bar["per_emotion"]["neutral"],
+                "swapped": evaluate_judge(swapped_judge, self.swapped_set, config)["mean_over_emotions"],
+                "talking": summarise(readings).neutral_share,
+                "selection": summarise([r for r in readings if r.speaker in self.selection]).neutral_share,
+                "confirmation": summarise([r for r in readings if r.speaker in self.confirmation]).neutral_share}
+
+
 def seed_spread(tracks: str, sizes: tuple[int, ...] = (3, 5, 7), sets: int = 4, singles: int = 10) -> dict:
     """Single-seed spread and seed ensembles of the shipped judge on real video (see the module docstring).
     Members are trained once per seed through ``train_judge`` and combined with :class:`JudgeEnsemble`, the class
@@ -108,29 +132,20 @@ def seed_spread(tracks: str, sizes: tuple[int, ...] = (3, 5, 7), sets: int = 4, 
     from backend.evaluation.emotion_report import DEFAULT_JUDGE
 
     base = dataclasses.replace(DEFAULT_JUDGE, ensemble_seeds=())
-    judge_pool, generator_pool = judge_pools(tracks)
-    bar_set, swapped_set = own_neutral_only(generator_pool), own_neutral_only(judge_pool)
-    clips = load_talking_clips(tracks)
-    selection, confirmation = split_speakers(clips)
+    real = RealVideo(tracks)
     count = max(singles, max(sizes) * sets)
     members, swapped_members, seconds = {}, {}, []
     for seed in range(count):
         started = time.time()
-        members[seed] = train_judge(judge_pool, base.member(seed))
+        members[seed] = train_judge(real.judge_pool, base.member(seed))
         seconds.append(time.time() - started)
-        swapped_members[seed] = train_judge(generator_pool, base.member(seed))
+        swapped_members[seed] = train_judge(real.generator_pool, base.member(seed))
     keys = ("bar", "bar_neutral", "swapped", "talking", "selection", "confirmation")
 
     def score(seeds: list[int]) -> dict:
         cfg = dataclasses.replace(base, ensemble_seeds=tuple(seeds))
-        judge = JudgeEnsemble([members[s] for s in seeds], cfg)
-        bar = evaluate_judge(judge, bar_set, cfg)
-        swapped = evaluate_judge(JudgeEnsemble([swapped_members[s] for s in seeds], cfg), swapped_set, cfg)
-        readings = [read_clip(judge, c) for c in clips]
-        return {"bar": bar["mean_over_emotions"], "bar_neutral": bar["per_emotion"]["neutral"],
-                "swapped": swapped["mean_over_emotions"], "talking": summarise(readings).neutral_share,
-                "selection": summarise([r for r in readings if r.speaker in selection]).neutral_share,
-                "confirmation": summarise([r for r in readings if r.speaker in confirmation]).neutral_share}
+        return real.score(JudgeEnsemble([members[s] for s in seeds], cfg),
+                          JudgeEnsemble([swapped_members[s] for s in seeds], cfg), cfg)
 
     def stats(rows: list[dict]) -> dict:
         out = {}
@@ -181,10 +196,7 @@ def compare_anchored(tracks: str, seeds: int = 10) -> dict:
     confirmation >= shipped + 3. Returns every number it prints."""
     from backend.evaluation.emotion_report import DEFAULT_JUDGE
 
-    judge_pool, generator_pool = judge_pools(tracks)
-    bar_set, swapped_set = own_neutral_only(generator_pool), own_neutral_only(judge_pool)
-    clips = load_talking_clips(tracks)
-    selection, confirmation = split_speakers(clips)
+    real = RealVideo(tracks)
     keys = ("bar", "swapped", "selection", "confirmation")
     result = {}
     for name, anchored in (("shipped", False), ("anchored", True)):
@@ -192,13 +204,8 @@ def compare_anchored(tracks: str, seeds: int = 10) -> dict:
         rows = []
         for seed in range(seeds):
             cfg = base.member(seed)
-            judge = train_judge(judge_pool, cfg)
-            readings = [read_clip(judge, c) for c in clips]
-            rows.append({"bar": evaluate_judge(judge, bar_set, cfg)["mean_over_emotions"],
-                         "swapped": evaluate_judge(train_judge(generator_pool, cfg), swapped_set,
-                                                   cfg)["mean_over_emotions"],
-                         "selection": summarise([r for r in readings if r.speaker in selection]).neutral_share,
-                         "confirmation": summarise([r for r in readings if r.speaker in confirmation]).neutral_share})
+            score = real.score(train_judge(real.judge_pool, cfg), train_judge(real.generator_pool, cfg), cfg)
+            rows.append({k: score[k] for k in keys})
             print(f"{name} seed {seed}: " + ", ".join(f"{k} {100 * rows[-1][k]:.1f}" for k in keys), flush=True)
         stats = {k: {"mean": float(100 * np.mean([r[k] for r in rows])),
                      "sd": float(100 * np.std([r[k] for r in rows], ddof=1)), "seed0": float(100 * rows[0][k])}
