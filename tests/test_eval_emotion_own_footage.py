@@ -34,10 +34,11 @@ def _pitch(degrees) -> np.ndarray:
     return Rotation.from_euler("x", angles, degrees=True).as_matrix().astype(np.float32)
 
 
-def _subject(tmp_path, clips, rotation, landmarks):
+def _subject(tmp_path, clips, rotation, landmarks, clip_starts=None):
     (tmp_path / "subject.json").write_text(json.dumps({"name": "t", "track": "track.npz", "clips": clips}))
+    starts = {} if clip_starts is None else {"clip_starts": np.asarray(clip_starts)}
     np.savez(tmp_path / "track.npz", landmarks=landmarks, rotation=rotation,
-             face_found=np.ones(len(rotation), bool))
+             face_found=np.ones(len(rotation), bool), **starts)
     return tmp_path
 
 
@@ -65,22 +66,27 @@ def test_nearest_frame_is_the_exact_frame_when_the_draw_replays_the_track():
 
 
 def test_labelled_clips_restrict_the_reference_to_the_neutral_ones():
+    """The neutral clip's rows of track.npz, which holds the clips one after another (clip_starts), not the rows
+    subject.json's train_rows / heldout_rows give (those index prepared/, every clip's training rows first)."""
     info = {"clips": [{"emotion": "angry", "train_rows": [0, 10], "heldout_rows": [30, 32]},
                       {"emotion": "neutral", "train_rows": [10, 20], "heldout_rows": [32, 34]},
                       {"emotion": "sad", "train_rows": [20, 30], "heldout_rows": [34, 36]}]}
-    rows, source = neutral_rows(info, 36)
-    assert rows.tolist() == list(range(10, 20)) + [32, 33]
+    rows, source = neutral_rows(info, 36, np.array([0, 12, 24]))
+    assert rows.tolist() == list(range(12, 24))
     assert "1 clip(s) labelled neutral" in source
     rows, _ = neutral_rows({}, 7)                                   # no labels: every frame
     assert rows.tolist() == list(range(7))
-    with pytest.raises(ValueError, match="outside the track"):
-        neutral_rows({"clips": [{"emotion": "neutral", "train_rows": [0, 50]}]}, 36)
-    # the shipped MEAD subject: its neutral clip's training and held-out rows only
+    with pytest.raises(ValueError, match="marks 2 clip"):
+        neutral_rows(info, 36, np.array([0, 12]))
+    with pytest.raises(ValueError, match="marks 1 clip"):
+        neutral_rows(info, 36)
+    # the shipped MEAD subject: its neutral clip's rows, where its track.npz says that clip lies
     footage = load_neutral_footage(SUBJECTS / "mead_m030")
-    clip = next(c for c in json.loads((SUBJECTS / "mead_m030" / "subject.json").read_text())["clips"]
-                if c["emotion"] == "neutral")
-    expected = list(range(*clip["train_rows"])) + list(range(*clip["heldout_rows"]))
-    assert footage.rows.tolist() == expected
+    info = json.loads((SUBJECTS / "mead_m030" / "subject.json").read_text())
+    starts = np.load(SUBJECTS / "mead_m030" / "track.npz")["clip_starts"].tolist() + [info["frames"]]
+    n = next(i for i, c in enumerate(info["clips"]) if c["emotion"] == "neutral")
+    assert footage.rows.tolist() == list(range(starts[n], starts[n + 1]))
+    assert len(footage.rows) == info["clips"][n]["frames"]
 
 
 def test_a_subject_without_neutral_footage_is_skipped_with_the_reason(tmp_path):
@@ -110,7 +116,7 @@ def test_the_report_reads_the_own_footage_per_draw_beside_the_plates(tmp_path):
     rotation = np.concatenate([_pitch(pitch), _pitch(pitch[replay[:20]] + 0.2)])
     clips = [{"emotion": "neutral", "train_rows": [0, 55], "heldout_rows": [55, 60]},
              {"emotion": "angry", "train_rows": [60, 80]}]
-    subject = _subject(tmp_path, clips, rotation, landmarks)
+    subject = _subject(tmp_path, clips, rotation, landmarks, clip_starts=[0, 60])
     job_frames = np.arange(100, 127)
     draws = [_draw(0, job_frames, bursts), _draw(1, job_frames, bursts)]
     rotations = {0: _pitch(pitch[replay]), 1: _pitch(pitch[replay] + 0.2)}

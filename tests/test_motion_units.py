@@ -255,19 +255,17 @@ def test_silence_gate_keeps_the_length_of_clips_shorter_than_its_kernel():
 
 
 def test_pose_sampling_never_crosses_from_one_clip_into_the_next():
-    """A capture session's track concatenates clips filmed apart (here: two clips 3 units apart in depth); a sampled
-    stretch must replay one clip (no jump), and a one-run track samples exactly as a track without segments."""
+    """A capture session's track holds its clips one after another (``clip_starts``; here: two clips 3 units apart in
+    depth); a sampled stretch must replay one clip (no jump), and a one-run track samples exactly as a track without
+    segments."""
     from backend.motion.pose_sampling import clip_segments
 
     n = 120
     rotation = np.repeat(np.eye(3)[None], n, 0)
     translation = np.zeros((n, 3))
-    clips = [{"train_rows": [0, 60], "heldout_rows": [100, 110]}, {"train_rows": [60, 100], "heldout_rows": [110, 120]}]
-    second_clip = np.zeros(n, bool)
-    second_clip[60:100] = second_clip[110:120] = True
-    translation[:, 2] = np.where(second_clip, 13.0, 10.0) + 0.001 * np.arange(n)
-    segments = clip_segments(clips, n)
-    assert segments == ((0, 60), (60, 100), (100, 110), (110, 120))
+    translation[:, 2] = np.where(np.arange(n) >= 70, 13.0, 10.0) + 0.001 * np.arange(n)
+    segments = clip_segments(np.array([0, 70]), n)
+    assert segments == ((0, 70), (70, 120))
     joined, split = PoseTrack(rotation, translation), PoseTrack(rotation, translation, segments)
     crossed = 0
     for seed in range(40):
@@ -279,6 +277,32 @@ def test_pose_sampling_never_crosses_from_one_clip_into_the_next():
     whole = PoseTrack(rotation, translation, ((0, n),))
     for seed in range(5):
         assert np.array_equal(sample_pose(whole, 200, seed=seed)[1], sample_pose(joined, 200, seed=seed)[1])
-    assert clip_segments([], n) == () and clip_segments([{"train_rows": [0, 50]}], n) == ()   # not covering: one run
+    assert clip_segments(np.array([0]), n) == ()       # one clip: one run
     with pytest.raises(ValueError, match="exactly once"):
         PoseTrack(rotation, translation, ((0, 60), (50, 120)))
+    with pytest.raises(ValueError, match="clip_starts"):
+        clip_segments(np.array([0, 119]), n)            # a one-row clip is no run
+
+
+def test_pose_is_drawn_from_the_neutral_clips_of_a_capture_session(tmp_path):
+    """Head motion for a generated take comes from the subject's neutral clips (an emotional clip's head motion belongs
+    to that emotion), read through track.npz's clip_starts and subject.json's clip labels; a track whose clips carry
+    no neutral label draws from all of them; every draw stays inside one clip."""
+    from backend.motion.generator import SubjectMotion
+
+    starts, n = np.array([0, 50, 90]), 140
+    depth = np.repeat([10.0, 12.0, 14.0], np.diff(np.r_[starts, n])) + 0.001 * np.arange(n)
+    np.savez(tmp_path / "track.npz", rotation=np.repeat(np.eye(3)[None], n, 0),
+             translation=np.c_[np.zeros((n, 2)), depth], clip_starts=starts)
+    labelled = [{"emotion": "happy"}, {"emotion": "neutral"}, {"emotion": "sad"}]
+    motion = SubjectMotion.from_track(tmp_path / "track.npz", labelled)
+    assert motion.pose.segments == ((0, 50), (50, 90), (90, 140)) and motion.pose.drawn_segments == (1,)
+    for seed in range(30):
+        _, t = sample_pose(motion.pose, 300, seed=seed, idle=False)
+        assert np.all(np.round(t[:, 2]) == 12.0)        # the neutral clip's depth, every frame
+    unlabelled = SubjectMotion.from_track(tmp_path / "track.npz", [{"emotion": None}] * 3)
+    assert unlabelled.pose.drawn_segments == ()
+    seen = {float(np.round(sample_pose(unlabelled.pose, 300, seed=s, idle=False)[1][0, 2])) for s in range(30)}
+    assert seen == {10.0, 12.0, 14.0}
+    with pytest.raises(ValueError, match="drawn_segments"):
+        PoseTrack(motion.pose.rotation, motion.pose.translation, motion.pose.segments, (3,))

@@ -33,28 +33,27 @@ class NeutralFootage:
     source: str               # which footage, in words
 
 
-def neutral_rows(info: dict, frames: int) -> tuple[np.ndarray, str]:
-    """Track rows of a subject's neutral footage and a description: the rows (``train_rows`` and ``heldout_rows``) of
-    clips labelled ``neutral`` when any clip carries an emotion label, else all ``frames``. Raises
-    :class:`NoNeutralFootage` when labelled clips include no neutral one."""
+def neutral_rows(info: dict, frames: int, clip_starts: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+    """Track rows of a subject's neutral footage and a description: the rows of ``track.npz`` (clips one after another
+    in filmed order, each starting at its ``clip_starts`` entry) of the clips labelled ``neutral`` when any clip
+    carries an emotion label, else all ``frames``. Raises :class:`NoNeutralFootage` when labelled clips include no
+    neutral one, ValueError when the track does not mark one start per listed clip."""
+    from backend.motion.pose_sampling import clip_segments
+
     clips = info.get("clips") or []
     labelled = [c for c in clips if c.get("emotion")]
     if not labelled:
         return np.arange(frames), f"all {frames} tracked frames (no clip carries an emotion label: the subject's " \
                                   "source video, taken as neutral talking)"
-    neutral = [c for c in labelled if c["emotion"] == "neutral"]
+    neutral = [n for n, c in enumerate(clips) if c.get("emotion") == "neutral"]
     if not neutral:
         raise NoNeutralFootage(f"no neutral footage: its clips are labelled "
                                f"{', '.join(sorted({c['emotion'] for c in labelled}))}")
-    rows = []
-    for c in neutral:
-        for key in ("train_rows", "heldout_rows"):
-            if c.get(key):
-                start, stop = (int(v) for v in c[key])
-                if not 0 <= start <= stop <= frames:
-                    raise ValueError(f"clip {c.get('video')!r}: {key} {c[key]} outside the track's {frames} frames")
-                rows.append(np.arange(start, stop))
-    rows = np.unique(np.concatenate(rows)) if rows else np.zeros(0, np.int64)
+    segments = clip_segments(clip_starts, frames) if clip_starts is not None else ()
+    if len(segments) != len(clips):
+        raise ValueError(f"the track marks {len(segments) or 1} clip(s) (clip_starts) but subject.json lists "
+                         f"{len(clips)}")
+    rows = np.concatenate([np.arange(*segments[n]) for n in neutral])
     return rows, f"{len(rows)} frames of {len(neutral)} clip(s) labelled neutral (of {len(labelled)} labelled clips)"
 
 
@@ -68,7 +67,8 @@ def load_neutral_footage(subject_dir: Path) -> NeutralFootage:
         raise NoNeutralFootage(f"no track file ({path.name}) in {subject_dir}")
     with np.load(path) as z:
         landmarks, rotation, found = z["landmarks"], z["rotation"], z["face_found"].astype(bool)
-    rows, source = neutral_rows(info, len(found))
+        clip_starts = z["clip_starts"] if "clip_starts" in z else None
+    rows, source = neutral_rows(info, len(found), clip_starts)
     rows = rows[found[rows]]
     if not len(rows):
         raise NoNeutralFootage(f"no face was tracked in its neutral footage ({source})")

@@ -32,11 +32,17 @@ class SubjectMotion:
 
     @classmethod
     def from_track(cls, path: str | Path, clips: list[dict] | None = None) -> "SubjectMotion":
-        """From a ``track.npz``; ``clips`` (``subject.json``'s) mark where one source clip ends and the next begins."""
+        """From a ``track.npz``: a capture session's holds its clips one after another (``clip_starts``), never
+        sampled across a cut; ``clips`` (``subject.json``'s, same order) label them, and its neutral clips are
+        where head motion is drawn from."""
         with np.load(path) as z:
             face = np.asarray(z["landmarks"], np.float32).mean(0) if "landmarks" in z else None
-            segments = clip_segments(clips or [], len(z["rotation"]))
-            return cls(face, PoseTrack(z["rotation"], z["translation"], segments), str(path))
+            rows = len(z["rotation"])
+            segments = clip_segments(z["clip_starts"], rows) if "clip_starts" in z else ()
+            neutral = ()
+            if segments and clips and len(clips) == len(segments):
+                neutral = tuple(i for i, c in enumerate(clips) if c.get("emotion") == "neutral")
+            return cls(face, PoseTrack(z["rotation"], z["translation"], segments, neutral), str(path))
 
     @classmethod
     def shipped(cls, models_folder: str | Path | None = None) -> "SubjectMotion":

@@ -27,6 +27,9 @@ class PoseTrack:
     #: contiguous runs ``(start, stop)`` of the source footage when the track concatenates several clips (a capture
     #: session): sampling never crosses from one run into another. () = the whole track is one run.
     segments: tuple[tuple[int, int], ...] = ()
+    #: indices into ``segments`` whose rows sampling starts from (a capture session's neutral clips: how the person
+    #: moves when not emoting); () = every row
+    drawn_segments: tuple[int, ...] = ()
 
     def __post_init__(self):
         self.rotation = np.asarray(self.rotation, np.float64)
@@ -38,6 +41,10 @@ class PoseTrack:
         problem = _partition_problem(self.segments, len(self.rotation)) if self.segments else None
         if problem:
             raise ValueError(f"pose track segments: {problem}")
+        self.drawn_segments = tuple(sorted({int(i) for i in self.drawn_segments}))
+        if any(not 0 <= i < len(self.segments) for i in self.drawn_segments):
+            raise ValueError(f"pose track drawn_segments {self.drawn_segments} must index its {len(self.segments)} "
+                             "segments")
 
     def segment_of(self, row: int) -> tuple[int, int]:
         """The contiguous run ``(start, stop)`` holding ``row``."""
@@ -45,6 +52,12 @@ class PoseTrack:
             if a <= row < b:
                 return a, b
         return 0, len(self.rotation)
+
+    def drawn_rows(self) -> np.ndarray:
+        """The rows sampling starts from, ascending."""
+        if not self.drawn_segments:
+            return np.arange(len(self.rotation))
+        return np.concatenate([np.arange(*self.segments[i]) for i in self.drawn_segments])
 
     @property
     def rotvec(self) -> np.ndarray:
@@ -85,13 +98,17 @@ def _partition_problem(runs, rows: int) -> str | None:
     return None if np.all(covered == 1) else "the runs must cover every row exactly once"
 
 
-def clip_segments(clips: list[dict], rows: int) -> tuple[tuple[int, int], ...]:
-    """Contiguous runs of a subject's track from ``subject.json`` ``clips`` (each clip's ``train_rows`` and
-    ``heldout_rows``, stored apart): () when the subject has no clip list or it does not cover the ``rows`` exactly
-    (one video: the track is one run)."""
-    runs = sorted(tuple(int(v) for v in c[key]) for c in clips or [] for key in ("train_rows", "heldout_rows")
-                  if c.get(key) and int(c[key][1]) > int(c[key][0]))
-    return tuple(runs) if len(runs) > 1 and _partition_problem(runs, rows) is None else ()
+def clip_segments(clip_starts, rows: int) -> tuple[tuple[int, int], ...]:
+    """Contiguous runs of a capture session's ``track.npz`` (its clips in filmed order, one after another) from its
+    ``clip_starts``; () for one clip (the track is one run)."""
+    bounds = [int(v) for v in np.asarray(clip_starts).reshape(-1)] + [int(rows)]
+    runs = tuple(zip(bounds[:-1], bounds[1:]))
+    if len(runs) < 2:
+        return ()
+    problem = _partition_problem(runs, rows)
+    if problem:
+        raise ValueError(f"clip_starts {bounds[:-1]} of a {rows}-row track: {problem}")
+    return runs
 
 
 def pose_speed(track: PoseTrack) -> np.ndarray:
@@ -109,18 +126,22 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def idle_statistics(track: PoseTrack, config: IdleConfig | None = None) -> IdleStatistics:
-    """Idle runs of the real track, the bounds of idle-segment length and the mean gap between runs."""
+    """Idle runs of the real track (each inside one clip: a still moment's residual motion, from any clip, since a
+    short neutral clip may hold none), the bounds of idle-segment length and the mean gap between runs."""
     config = config or IdleConfig()
-    speed = np.convolve(pose_speed(track), np.ones(3) / 3, "same")
-    still = speed <= config.still_fraction * np.median(speed)
-    # close one- or two-frame interruptions (tracking jitter) before measuring runs
-    still = np.convolve(still.astype(float), np.ones(5), "same") >= 3
-    runs = [(int(a), int(b)) for a, b in _runs(still) if b - a >= config.min_run]
+    runs, gaps = [], []
+    for a, b in track.segments or [(0, len(track.rotation))]:
+        speed = np.convolve(pose_speed(PoseTrack(track.rotation[a:b], track.translation[a:b])), np.ones(3) / 3, "same")
+        still = speed <= config.still_fraction * np.median(speed)
+        # close one- or two-frame interruptions (tracking jitter) before measuring runs
+        still = np.convolve(still.astype(float), np.ones(5), "same") >= 3
+        found = [(a + int(r0), a + int(r1)) for r0, r1 in _runs(still) if r1 - r0 >= config.min_run]
+        runs += found
+        gaps += [found[i + 1][0] - found[i][1] for i in range(len(found) - 1)]
     if not runs:
         return IdleStatistics([], config.min_run, 4 * config.min_run,
                               config.gap if config.gap is not None else 2 * config.min_run)
     lengths = [b - a for a, b in runs]
-    gaps = [runs[i + 1][0] - runs[i][1] for i in range(len(runs) - 1)]
     gap = int(round(np.mean(gaps))) if gaps else 2 * config.min_run
     if config.gap is not None:
         gap = config.gap
@@ -148,8 +169,8 @@ def sample_pose(track: PoseTrack, frames: int, speech: np.ndarray | None = None,
     """Rotation ``[frames, 3, 3]`` and translation ``[frames, 3]`` (float32) for a generated span."""
     config = config or IdleConfig()
     rng = np.random.default_rng(seed)
-    n = len(track.rotation)
-    start = int(rng.integers(0, n))
+    drawn = track.drawn_rows()
+    start = int(drawn[rng.integers(0, len(drawn))])
     a, b = track.segment_of(start)             # replay one stretch of real footage, never across a clip boundary
     src = a + _ping_pong(start - a + np.arange(frames), b - a)
     rv, tr = track.rotvec[src], track.translation[src]
