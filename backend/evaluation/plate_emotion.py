@@ -382,12 +382,6 @@ def render_subject_takes(subject: str, stage_set: Any, subject_dir: Path, config
     return result
 
 
-def _predict_take(judge: EmotionJudge, take: Take, landmarks: np.ndarray, valid: np.ndarray,
-                  reference: np.ndarray) -> np.ndarray:
-    """Judge prediction per frame (-1 where no face), the judge's window kept inside each burst."""
-    return predict_in_bursts(judge, landmarks, reference, take.bursts, valid)
-
-
 def transfer_ratio(plates: SubjectPlates | list[SubjectPlates], intensity: float = 1.0) -> dict:
     """How much of the asked expression the tracked plates show, per region (pooled over the draws when
     ``plates`` is a list of motion draws, each relative to its own intensity-0 take).
@@ -623,8 +617,9 @@ def read_draw(judge: EmotionJudge, plates: SubjectPlates) -> list[Reading]:
                                  "render larger plates (--resolution)")
     plate_ref = np.nanmean(neutral.landmarks[neutral.found], axis=0)
     driving_ref = neutral.driving.mean(0)
-    return [Reading(plates.seed, t.emotion, t.intensity, _predict_take(judge, t, t.landmarks, t.found, plate_ref),
-                    _predict_take(judge, t, t.driving, np.ones(len(t.driving), bool), driving_ref), t.bursts)
+    return [Reading(plates.seed, t.emotion, t.intensity,
+                    predict_in_bursts(judge, t.landmarks, plate_ref, t.bursts, t.found),
+                    predict_in_bursts(judge, t.driving, driving_ref, t.bursts, np.ones(len(t.driving), bool)), t.bursts)
             for t in plates.takes]
 
 
