@@ -28,8 +28,13 @@ cache/s10_anchor/decision.md; numbers written to cache/s10_anchor/anchored.json)
 shipped -> anchored): bar 30.7 -> 52.4 %, swapped 50.6 -> 52.4 %, talking heads' neutral: selection half 66.3 -> 67.7 %
 (needed +5), confirmation 55.6 -> 56.8 %; not shipped (the head-motion dependence stayed: Spearman -0.79 both).
 
+``--pose-augment`` compares the shipped judge, the anchored one and the pose-augmented candidates of
+:data:`POSE_CANDIDATES` (``JudgeConfig.augment_pose``: MEAD training clips plus copies shifted by the pose leak fitted
+on the real talking heads' selection half, at that half's real head-angle deviations) over training seeds 0-9 (the
+rule of cache/s11_judge/decision.md; numbers written to cache/s11_judge/pose_augment.json).
+
     .venv/bin/python scripts/select_emotion_judge.py [--tracks cache/tracks] [--talking-heads | --seed-spread |
-        --anchored]
+        --anchored | --pose-augment]
 """
 from __future__ import annotations
 
@@ -43,12 +48,17 @@ import torch
 
 from backend.evaluation.emotion_judge import JudgeConfig, JudgeEnsemble
 from backend.evaluation.judge_real_video import evaluate_judge, judge_pools, own_neutral_only, train_judge
-from backend.evaluation.judge_talking_heads import load_talking_clips, read_clip, split_speakers, summarise
+from backend.evaluation.judge_talking_heads import load_talking_clips, pose_correlation, read_clip, split_speakers, \
+    summarise
 
 GRID = {"window": (1, 9), "use_depth": (False, True), "mouth_weight": (0.25, 0.5, 1.0), "hidden": (0, 32),
         "weight_decay": (1e-3, 1e-1)}
 AUGMENT_SCALES = ((), (0.7, 1.4), (0.5, 0.75, 1.5, 2.0))
 NEUTRAL_BIASES = (0.5, 1.0, 2.0)
+#: --pose-augment: the candidates named in cache/s11_judge/decision.md before measuring (changes to DEFAULT_JUDGE)
+POSE_CANDIDATES = {"P4": {"augment_pose": 4}, "AP4": {"anchored": True, "augment_pose": 4},
+                   "P4x2": {"augment_pose": 4, "augment_pose_scale": 2.0},
+                   "AP4x2": {"anchored": True, "augment_pose": 4, "augment_pose_scale": 2.0}}
 
 
 def with_bias(judge, bias: float):
@@ -120,7 +130,8 @@ class RealVideo:
                 "swapped": evaluate_judge(swapped_judge, self.swapped_set, config)["mean_over_emotions"],
                 "talking": summarise(readings).neutral_share,
                 "selection": summarise([r for r in readings if r.speaker in self.selection]).neutral_share,
-                "confirmation": summarise([r for r in readings if r.speaker in self.confirmation]).neutral_share}
+                "confirmation": summarise([r for r in readings if r.speaker in self.confirmation]).neutral_share,
+                "spearman": pose_correlation(readings)}
 
 
 def seed_spread(tracks: str, sizes: tuple[int, ...] = (3, 5, 7), sets: int = 4, singles: int = 10) -> dict:
@@ -224,6 +235,73 @@ def compare_anchored(tracks: str, seeds: int = 10) -> dict:
     return result
 
 
+def compare_pose_augment(tracks: str, seeds: int = 10,
+                         names: tuple[str, ...] = ("anchored", *POSE_CANDIDATES)) -> dict:
+    """The shipped judge and ``names`` (the anchored one, :data:`POSE_CANDIDATES`), each trained with seeds
+    0..``seeds - 1`` (the rule of cache/s11_judge/decision.md, real video only): per seed and as mean / SD the bar, its
+    neutral, the swapped direction, the talking heads' neutral share (all, selection and confirmation halves) and the
+    head-motion Spearman; per candidate also its per-seed difference to the shipped judge (information). A candidate
+    is adoptable iff (means, points) confirmation >= shipped + 5, bar >= shipped - 2, bar's neutral >= shipped - 2
+    and swapped >= shipped - 2; of those the highest mean bar wins. Returns every number it prints."""
+    from backend.evaluation.emotion_report import DEFAULT_JUDGE
+    from backend.evaluation.judge_pose_augment import selection_pose_augmentation
+
+    real = RealVideo(tracks)
+    pose = selection_pose_augmentation(tracks)
+    pool = [c for c in real.clips if c.speaker in real.selection]
+    assert sum(len(d) for d in pose.deviations) == sum(len(c.angles) for c in pool), "pose pool is not the selection"
+    lm = 1000 * np.linalg.norm(pose.leak.coefficients[..., :2].astype(np.float64), axis=-1).mean(1)
+    result: dict = {"pose_material": {
+        "selection_speakers": sorted(real.selection), "confirmation_speakers": sorted(real.confirmation),
+        "clips": [c.clip_id for c in pool], "frames": int(sum(len(c.angles) for c in pool)),
+        "angle_sd_deg(pitch,yaw,roll)": np.round(np.concatenate(pose.deviations).std(0), 2).tolist(),
+        "leak_mean_milliIOD_per_deg(pitch,yaw,roll)": np.round(lm, 2).tolist()},
+        "always_neutral": {"bar": 100 / 8, "bar_neutral": 100.0, "talking": 100.0, "selection": 100.0,
+                           "confirmation": 100.0}}
+    print(f"pose material: {result['pose_material']}", flush=True)
+    keys = ("bar", "bar_neutral", "swapped", "talking", "selection", "confirmation", "spearman")
+    configs = {"shipped": {}, **{n: c for n, c in {"anchored": {"anchored": True}, **POSE_CANDIDATES}.items()
+                                 if n in names}}
+    for name, change in configs.items():
+        base = dataclasses.replace(DEFAULT_JUDGE, ensemble_seeds=(), **change)
+        rows = []
+        for seed in range(seeds):
+            cfg = base.member(seed)
+            score = real.score(train_judge(real.judge_pool, cfg, pose), train_judge(real.generator_pool, cfg, pose), cfg)
+            rows.append({k: float(score[k]) for k in keys})
+            print(f"{name} seed {seed}: " + ", ".join(f"{k} {(1 if k == 'spearman' else 100) * rows[-1][k]:.1f}"
+                                                     for k in keys), flush=True)
+        stats = {}
+        for k in keys:
+            v = (1 if k == "spearman" else 100) * np.array([r[k] for r in rows])
+            stats[k] = {"mean": float(v.mean()), "sd": float(v.std(ddof=1))}
+        print(f"{name}: " + ", ".join(f"{k} {v['mean']:.2f} ± {v['sd']:.2f}" for k, v in stats.items()), flush=True)
+        result[name] = {"config": base.to_dict(), "seeds": rows, **stats}
+    s = result["shipped"]
+    passing = []
+    for name in [n for n in POSE_CANDIDATES if n in names]:
+        c = result[name]
+        paired = {k: 100 * np.array([a[k] - b[k] for a, b in zip(c["seeds"], s["seeds"])])
+                  for k in ("bar", "bar_neutral", "swapped", "selection", "confirmation")}
+        c["paired_vs_shipped"] = {k: {"mean": float(v.mean()), "sd": float(v.std(ddof=1)), "median": float(np.median(v)),
+                                      "seeds_above_0": int((v > 0).sum())} for k, v in paired.items()}
+        print(f"{name} minus shipped, per seed: " + ", ".join(
+            f"{k} {v['mean']:+.2f} ± {v['sd']:.2f} (median {v['median']:+.1f}, > 0 on {v['seeds_above_0']})"
+            for k, v in c["paired_vs_shipped"].items()))
+        checks = {"(1) confirmation >= shipped + 5": c["confirmation"]["mean"] >= s["confirmation"]["mean"] + 5.0,
+                  "(2) bar >= shipped - 2": c["bar"]["mean"] >= s["bar"]["mean"] - 2.0,
+                  "(3) bar neutral >= shipped - 2": c["bar_neutral"]["mean"] >= s["bar_neutral"]["mean"] - 2.0,
+                  "(4) swapped >= shipped - 2": c["swapped"]["mean"] >= s["swapped"]["mean"] - 2.0}
+        c["checks"], c["adoptable"] = checks, all(checks.values())
+        print(f"{name}: " + ", ".join(f"{k}: {'yes' if ok else 'NO'}" for k, ok in checks.items()))
+        if c["adoptable"]:
+            passing.append((c["bar"]["mean"], name))
+    result["adopted"] = max(passing)[1] if passing else None
+    print("decision: " + (f"adopt {result['adopted']}: {result[result['adopted']]['config']}" if passing
+                          else "none passes: keep the shipped judge"))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", default="cache/tracks")
@@ -233,6 +311,8 @@ def main() -> None:
                         help="the judge's training-seed spread and seed ensembles (see the module docstring)")
     parser.add_argument("--anchored", action="store_true",
                         help="shipped judge vs region-anchored features over training seeds 0-9 (module docstring)")
+    parser.add_argument("--pose-augment", action="store_true",
+                        help="shipped vs anchored vs pose-augmented candidates over training seeds 0-9 (module docstring)")
     parser.add_argument("--sizes", default="3,5,7", help="ensemble sizes for --seed-spread (default 3,5,7)")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -244,6 +324,14 @@ def main() -> None:
         from pathlib import Path
         result = compare_anchored(args.tracks)
         out = Path("cache/s10_anchor/anchored.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1))
+        return
+    if args.pose_augment:
+        import json
+        from pathlib import Path
+        result = compare_pose_augment(args.tracks)
+        out = Path("cache/s11_judge/pose_augment.json")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1))
         return

@@ -13,7 +13,9 @@ the neutral logit when judging (not in training): trained class-balanced (1/8 ne
 real people talking neutrally with head motion as emotional on about half their frames
 (:mod:`backend.evaluation.judge_talking_heads`). ``ensemble_seeds`` makes :func:`fit_judge` train one member per
 training seed on the same data and return a :class:`JudgeEnsemble` (members' probabilities averaged, the neutral prior
-on each member's logits): one judge's training seed alone moves its real-video bar by several points. No I/O here.
+on each member's logits): one judge's training seed alone moves its real-video bar by several points.
+``augment_pose`` adds training copies shifted as a turning head shifts the landmarks
+(:mod:`backend.evaluation.judge_pose_augment`); the judge still reads landmarks alone. No I/O here.
 """
 from __future__ import annotations
 
@@ -61,8 +63,16 @@ class JudgeConfig:
     anchored: bool = False                   # each region's displacement relative to a local anchor (see
                                              # ANCHORS): a head pose shifts whole regions, an expression deforms
                                              # them relative to each other
+    augment_pose: int = 0                    # training copies of each clip shifted by the real pose leak at real
+                                             # head-angle deviations (judge_pose_augment; needs a PoseAugmentation
+                                             # at training time, nothing at prediction)
+    augment_pose_scale: float = 1.0          # multiplier on those angle deviations
 
     def __post_init__(self) -> None:
+        if isinstance(self.augment_pose, bool) or not isinstance(self.augment_pose, (int, np.integer)) \
+                or self.augment_pose < 0:
+            raise ValueError(f"augment_pose must be a non-negative integer, got {self.augment_pose!r}")
+        self.augment_pose = int(self.augment_pose)
         seeds = tuple(self.ensemble_seeds)
         if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds) \
                 or len(set(seeds)) != len(seeds):

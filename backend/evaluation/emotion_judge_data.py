@@ -17,11 +17,15 @@ import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from backend.evaluation.emotion_judge import JudgeConfig, displacement_features
 from bridge.emotions import EMOTION_INDEX
+
+if TYPE_CHECKING:
+    from backend.evaluation.judge_pose_augment import PoseAugmentation
 
 OWN_NEUTRAL = "own_neutral"
 IDENTITY_PROJECTION = "identity_projection"
@@ -161,10 +165,17 @@ def clip_features(speaker_set: SpeakerSet, config: JudgeConfig) -> list[ClipFeat
             for c in speaker_set.clips]
 
 
-def augmented_clip_features(speaker_set: SpeakerSet, config: JudgeConfig) -> list[ClipFeatures]:
+def augmented_clip_features(speaker_set: SpeakerSet, config: JudgeConfig,
+                            pose: "PoseAugmentation | None" = None) -> list[ClipFeatures]:
     """:func:`clip_features` plus the training copies ``config`` asks for: the expression (landmarks minus
-    reference) scaled by each of ``augment_scales``, and the face mirrored left-right."""
+    reference) scaled by each of ``augment_scales``, the face mirrored left-right, and ``augment_pose`` copies of
+    each clip shifted by ``pose``'s leak at angle deviations drawn from its pool (copy ``k`` of clip ``i``: drawn
+    with ``np.random.default_rng([config.seed, i, k])``, scaled by ``augment_pose_scale``)."""
     from backend.data.landmark_map import IBUG68_MIRROR
+
+    if config.augment_pose and pose is None:
+        raise ValueError("JudgeConfig.augment_pose needs a PoseAugmentation (the leak and the angle pool): "
+                         "judge_pose_augment.selection_pose_augmentation(tracks_dir)")
 
     flip = np.array([-1.0, 1.0, 1.0], np.float32)
     out = clip_features(speaker_set, config)
@@ -177,6 +188,12 @@ def augmented_clip_features(speaker_set: SpeakerSet, config: JudgeConfig) -> lis
             scaled = [(r + s * (lms - r), r) for s in config.augment_scales]
             for lm, rr in ([(lms, r)] if k else []) + scaled:
                 out.append(ClipFeatures(c.clip_id, c.speaker, c.emotion, displacement_features(lm, rr, config)))
+    for i, c in enumerate(speaker_set.clips if config.augment_pose else []):
+        ref = speaker_set.references[c.speaker].shape
+        for k in range(config.augment_pose):
+            d = pose.draw(len(c.landmarks), np.random.default_rng([config.seed, i, k]), config.augment_pose_scale)
+            out.append(ClipFeatures(c.clip_id, c.speaker, c.emotion,
+                                    displacement_features(pose.shift(c.landmarks, d), ref, config)))
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from backend.evaluation.emotion_judge_data import (
     OWN_NEUTRAL, SpeakerSet, augmented_clip_features, balanced_frame_weights, clip_features, load_mead_clips, neutral_references, stack,
 )
 from bridge.emotions import EMOTIONS, NUM_EMOTIONS
+
+if TYPE_CHECKING:
+    from backend.evaluation.judge_pose_augment import PoseAugmentation
 
 
 def accuracy_summary(labels: np.ndarray, predictions: np.ndarray, clip_index: np.ndarray | None = None) -> dict:
@@ -86,6 +90,7 @@ class RealVideoResult:
     train: SpeakerSet
     test: SpeakerSet
     metrics: dict = field(default_factory=dict)
+    pose: "PoseAugmentation | None" = None   # the pose augmentation it was trained with (config.augment_pose > 0)
 
 
 def judge_pools(tracks_dir: str | Path, allow_projection: bool = True) -> tuple[SpeakerSet, SpeakerSet]:
@@ -111,8 +116,10 @@ def own_neutral_only(speakers: SpeakerSet) -> SpeakerSet:
                                               set(speakers.references) - keep}})
 
 
-def train_judge(train: SpeakerSet, config: JudgeConfig) -> EmotionJudge:
-    clips = augmented_clip_features(train, config)
+def train_judge(train: SpeakerSet, config: JudgeConfig, pose: "PoseAugmentation | None" = None) -> EmotionJudge:
+    """A judge (or seed ensemble) trained on ``train`` with ``config``'s augmentation (``pose``: the leak and angle
+    pool ``config.augment_pose`` draws from; unused when it is 0)."""
+    clips = augmented_clip_features(train, config, pose)
     x, y, _ = stack(clips)
     return fit_judge(x, y, config, sample_weight=balanced_frame_weights(clips))
 
@@ -136,7 +143,7 @@ def evaluate_judge(judge: EmotionJudge, test: SpeakerSet, config: JudgeConfig) -
     return out
 
 
-def leave_one_speaker_out(speakers: SpeakerSet, config: JudgeConfig) -> dict:
+def leave_one_speaker_out(speakers: SpeakerSet, config: JudgeConfig, pose: "PoseAugmentation | None" = None) -> dict:
     """Inside one pool: train on all speakers but one, test on that one (every speaker in turn)."""
     results = {}
     for held in speakers.speakers:
@@ -146,7 +153,7 @@ def leave_one_speaker_out(speakers: SpeakerSet, config: JudgeConfig) -> dict:
             continue
         held_set = SpeakerSet([c for c in speakers.clips if c.speaker == held],
                               {held: speakers.references[held]})
-        results[held] = evaluate_judge(train_judge(rest, config), held_set, config)
+        results[held] = evaluate_judge(train_judge(rest, config, pose), held_set, config)
     return results
 
 
@@ -156,11 +163,16 @@ def judge_on_real_video(tracks_dir: str | Path, config: JudgeConfig | None = Non
 
     ``unseen_speakers`` (the bar for the plates) keeps the test speakers with a measured neutral clip,
     the same kind of reference a plate person gets (its intensity-0 take); ``unseen_speakers_all`` adds
-    those whose reference had to be reconstructed.
+    those whose reference had to be reconstructed. With ``config.augment_pose`` the pose augmentation is built from
+    the real talking heads' selection half (:func:`~backend.evaluation.judge_pose_augment.selection_pose_augmentation`).
     """
     config = config or JudgeConfig()
     train, test = judge_pools(tracks_dir, allow_projection)
-    judge = train_judge(train, config)
+    pose = None
+    if config.augment_pose:
+        from backend.evaluation.judge_pose_augment import selection_pose_augmentation
+        pose = selection_pose_augmentation(tracks_dir)
+    judge = train_judge(train, config, pose)
     metrics = {"unseen_speakers": evaluate_judge(judge, own_neutral_only(test), config),
                "unseen_speakers_all": evaluate_judge(judge, test, config),
                "train_clips": train.clip_ids, "test_clips": test.clip_ids,
@@ -168,7 +180,7 @@ def judge_on_real_video(tracks_dir: str | Path, config: JudgeConfig | None = Non
                               for s, r in {**train.references, **test.references}.items()},
                "skipped_speakers": {**train.skipped, **test.skipped},
                "config": config.to_dict()}
-    return RealVideoResult(judge, config, train, test, metrics)
+    return RealVideoResult(judge, config, train, test, metrics, pose)
 
 
 #: training seeds of the single judges whose bars show the instrument's spread (session 10: one judge's bar moves
@@ -176,12 +188,12 @@ def judge_on_real_video(tracks_dir: str | Path, config: JudgeConfig | None = Non
 SPREAD_SEEDS: tuple[int, ...] = tuple(range(10))
 
 
-def seed_judges(train: SpeakerSet, config: JudgeConfig,
-                seeds: tuple[int, ...] = SPREAD_SEEDS) -> dict[int, EmotionJudge]:
+def seed_judges(train: SpeakerSet, config: JudgeConfig, seeds: tuple[int, ...] = SPREAD_SEEDS,
+                pose: "PoseAugmentation | None" = None) -> dict[int, EmotionJudge]:
     """Single judges that differ from ``config`` only in their training seed (``config.member(seed)``), by seed."""
     if not seeds:
         raise ValueError("seed_judges needs at least one training seed")
-    return {int(s): train_judge(train, config.member(s)) for s in seeds}
+    return {int(s): train_judge(train, config.member(s), pose) for s in seeds}
 
 
 def judge_seed_spread(judges: dict[int, EmotionJudge], test: SpeakerSet, talking_clips: list | None = None,
