@@ -31,7 +31,10 @@ shipped -> anchored): bar 30.7 -> 52.4 %, swapped 50.6 -> 52.4 %, talking heads'
 ``--pose-augment`` compares the shipped judge, the anchored one and the pose-augmented candidates of
 :data:`POSE_CANDIDATES` (``JudgeConfig.augment_pose``: MEAD training clips plus copies shifted by the pose leak fitted
 on the real talking heads' selection half, at that half's real head-angle deviations) over training seeds 0-9 (the
-rule of cache/s11_judge/decision.md; numbers written to cache/s11_judge/pose_augment.json).
+rule of cache/s11_judge/decision.md; numbers written to cache/s11_judge/pose_augment.json). Session 11 (means over
+seeds 0-9, shipped -> P4x2 = 4 copies at twice the real angle deviations): bar 33.0 -> 39.1 %, its neutral
+76.0 -> 78.9 %, swapped 49.6 -> 48.8 %, talking heads' neutral: confirmation half 56.0 -> 61.3 % (needed +5; per-seed
+median gain +2.6), Spearman -0.77 -> -0.60; the only candidate passing the rule.
 
     .venv/bin/python scripts/select_emotion_judge.py [--tracks cache/tracks] [--talking-heads | --seed-spread |
         --anchored | --pose-augment]
