@@ -120,7 +120,7 @@ def main() -> int:
     from backend.evaluation import plate_emotion as pe
     from backend.evaluation.emotion_judge import predict_in_bursts
     from backend.evaluation.emotion_report import DEFAULT_JUDGE, _load_plates
-    from backend.evaluation.judge_real_video import judge_pools, train_judge
+    from backend.evaluation.judge_real_video import judge_on_real_video
     from backend.evaluation.pose_leak import fit_pose_leak, head_angles
     from bridge.emotions import EMOTIONS
 
@@ -132,7 +132,7 @@ def main() -> int:
     leak = fit_pose_leak([(c["landmarks"], c["angles"]) for c in real]).coefficients
     judge_config = DEFAULT_JUDGE if args.neutral_bias is None else \
         dataclasses.replace(DEFAULT_JUDGE, neutral_bias=args.neutral_bias)
-    judge = train_judge(judge_pools(args.tracks)[0], judge_config)
+    judge = judge_on_real_video(args.tracks, judge_config).judge   # builds its pose augmentation too
     result: dict = {"subject": args.subject, "judge": judge_config.to_dict(), "draws": {}}
     plate_dev, plate_brow, plate_label = [], [], []
     for seed in pe.parse_seeds(args.seeds):

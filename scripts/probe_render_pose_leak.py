@@ -49,7 +49,7 @@ def main() -> int:
     from backend.evaluation import plate_emotion as pe
     from backend.evaluation.emotion_judge import displacement_features
     from backend.evaluation.emotion_report import DEFAULT_JUDGE
-    from backend.evaluation.judge_real_video import judge_pools, train_judge
+    from backend.evaluation.judge_real_video import judge_on_real_video
     from backend.evaluation.pose_leak import fit_pose_leak, head_angles
     from backend.media.compositing import composite_over
     from backend.subjects import SubjectStore
@@ -62,7 +62,7 @@ def main() -> int:
 
     real = [c for c in load_tracks(args.tracks) if not c["mead"]]
     leak = fit_pose_leak([(c["landmarks"], c["angles"]) for c in real]).coefficients[..., :2] * 1000
-    judge = train_judge(judge_pools(args.tracks)[0], DEFAULT_JUDGE)
+    judge = judge_on_real_video(args.tracks, DEFAULT_JUDGE).judge   # builds its pose augmentation too
     store = SubjectStore([args.subjects_root] if args.subjects_root else None)
     stages = StageSet(device="cpu", subjects=store)
     # eval emotion's layout of sessions 6-7 (54 frames = 6 bursts of 9, motion draw 0), fixed here so that burst

@@ -58,7 +58,8 @@ GRID = {"window": (1, 9), "use_depth": (False, True), "mouth_weight": (0.25, 0.5
         "weight_decay": (1e-3, 1e-1)}
 AUGMENT_SCALES = ((), (0.7, 1.4), (0.5, 0.75, 1.5, 2.0))
 NEUTRAL_BIASES = (0.5, 1.0, 2.0)
-#: --pose-augment: the candidates named in cache/s11_judge/decision.md before measuring (changes to DEFAULT_JUDGE)
+#: --pose-augment: the candidates named in cache/s11_judge/decision.md before measuring (changes to the judge shipped
+#: then, TALKING_HEADS_JUDGE; P4x2 passed and is DEFAULT_JUDGE since session 11)
 POSE_CANDIDATES = {"P4": {"augment_pose": 4}, "AP4": {"anchored": True, "augment_pose": 4},
                    "P4x2": {"augment_pose": 4, "augment_pose_scale": 2.0},
                    "AP4x2": {"anchored": True, "augment_pose": 4, "augment_pose_scale": 2.0}}
@@ -143,9 +144,9 @@ def seed_spread(tracks: str, sizes: tuple[int, ...] = (3, 5, 7), sets: int = 4, 
     ``fit_judge`` returns for ``JudgeConfig.ensemble_seeds``. Returns every number it prints."""
     import time
 
-    from backend.evaluation.emotion_report import DEFAULT_JUDGE
+    from backend.evaluation.emotion_report import TALKING_HEADS_JUDGE   # the judge these were measured on
 
-    base = dataclasses.replace(DEFAULT_JUDGE, ensemble_seeds=())
+    base = dataclasses.replace(TALKING_HEADS_JUDGE, ensemble_seeds=())
     real = RealVideo(tracks)
     count = max(singles, max(sizes) * sets)
     members, swapped_members, seconds = {}, {}, []
@@ -208,13 +209,13 @@ def compare_anchored(tracks: str, seeds: int = 10) -> dict:
     the bar, the swapped direction and the real talking heads' neutral share on the selection and confirmation halves.
     Anchored ships iff (means, points) bar >= shipped - 1, swapped >= shipped - 2, selection >= shipped + 5 and then
     confirmation >= shipped + 3. Returns every number it prints."""
-    from backend.evaluation.emotion_report import DEFAULT_JUDGE
+    from backend.evaluation.emotion_report import TALKING_HEADS_JUDGE   # the judge these were measured on
 
     real = RealVideo(tracks)
     keys = ("bar", "swapped", "selection", "confirmation")
     result = {}
     for name, anchored in (("shipped", False), ("anchored", True)):
-        base = dataclasses.replace(DEFAULT_JUDGE, ensemble_seeds=(), anchored=anchored)
+        base = dataclasses.replace(TALKING_HEADS_JUDGE, ensemble_seeds=(), anchored=anchored)
         rows = []
         for seed in range(seeds):
             cfg = base.member(seed)
@@ -246,7 +247,7 @@ def compare_pose_augment(tracks: str, seeds: int = 10,
     head-motion Spearman; per candidate also its per-seed difference to the shipped judge (information). A candidate
     is adoptable iff (means, points) confirmation >= shipped + 5, bar >= shipped - 2, bar's neutral >= shipped - 2
     and swapped >= shipped - 2; of those the highest mean bar wins. Returns every number it prints."""
-    from backend.evaluation.emotion_report import DEFAULT_JUDGE
+    from backend.evaluation.emotion_report import TALKING_HEADS_JUDGE   # the judge these were measured on
     from backend.evaluation.judge_pose_augment import selection_pose_augmentation
 
     real = RealVideo(tracks)
@@ -266,7 +267,7 @@ def compare_pose_augment(tracks: str, seeds: int = 10,
     configs = {"shipped": {}, **{n: c for n, c in {"anchored": {"anchored": True}, **POSE_CANDIDATES}.items()
                                  if n in names}}
     for name, change in configs.items():
-        base = dataclasses.replace(DEFAULT_JUDGE, ensemble_seeds=(), **change)
+        base = dataclasses.replace(TALKING_HEADS_JUDGE, ensemble_seeds=(), **change)
         rows = []
         for seed in range(seeds):
             cfg = base.member(seed)

@@ -76,9 +76,11 @@ def test_judge_pools_refuse_an_overlap(monkeypatch):
 def test_judge_beats_chance_on_real_video_of_unseen_speakers(pools):
     from backend.evaluation.judge_real_video import evaluate_judge, own_neutral_only, train_judge
 
+    from backend.evaluation.judge_pose_augment import selection_pose_augmentation
+
     train, test = pools
     config = JudgeConfig(**DEFAULT_JUDGE.to_dict())
-    judge = train_judge(train, config)
+    judge = train_judge(train, config, selection_pose_augmentation(TRACKS) if config.augment_pose else None)
     unseen = own_neutral_only(test)
     assert unseen.speakers == ["M030"]                       # all 8 emotions, its own neutral clip
     m = evaluate_judge(judge, unseen, config)

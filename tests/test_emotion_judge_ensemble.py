@@ -87,22 +87,25 @@ def pools(prepared_tracks):
 
 
 @needs_tracks
-def test_shipped_judge_as_a_one_seed_ensemble_reads_real_video_identically(pools):
+def test_shipped_judge_as_a_one_seed_ensemble_reads_real_video_identically(pools, prepared_tracks):
     from backend.evaluation.emotion_judge_data import clip_features, stack
     from backend.evaluation.emotion_report import DEFAULT_JUDGE
+    from backend.evaluation.judge_pose_augment import selection_pose_augmentation
     from backend.evaluation.judge_real_video import judge_seed_spread, own_neutral_only, seed_judges, train_judge
 
     train, test = pools
+    pose = selection_pose_augmentation(prepared_tracks) if DEFAULT_JUDGE.augment_pose else None
     x, _, _ = stack(clip_features(own_neutral_only(test), DEFAULT_JUDGE))
-    judges = seed_judges(train, DEFAULT_JUDGE, seeds=(0, 2))
+    judges = seed_judges(train, DEFAULT_JUDGE, seeds=(0, 2), pose=pose)
     assert DEFAULT_JUDGE.member_seeds == (0,) and judges[0].config == DEFAULT_JUDGE
-    one = train_judge(train, dataclasses.replace(DEFAULT_JUDGE, ensemble_seeds=(0,)))
+    one = train_judge(train, dataclasses.replace(DEFAULT_JUDGE, ensemble_seeds=(0,)), pose)
     assert np.array_equal(one.predict(x), judges[0].predict(x))
     spread = judge_seed_spread(judges, test)
     assert spread["seeds"] == [0, 2] and len(spread["bar"]["per_seed"]) == 2
     assert spread["bar"]["min"] <= spread["bar"]["mean"] <= spread["bar"]["max"]
-    # measured (cache/s10_judge/analyse.log): seed 0 34.9 %, seed 2 27.9 %: one seed is a point estimate
-    assert spread["bar"]["max"] - spread["bar"]["min"] > 0.03
+    # the seeds train different judges (session 10's judge read the bar 34.9 / 27.9 % with seeds 0 / 2, session 11's
+    # pose-augmented one 40.6 / 38.5 %; over seeds 0-9 its SD is 5.4 points: one seed is a point estimate)
+    assert spread["bar"]["max"] - spread["bar"]["min"] > 0.005
 
 
 @needs_tracks

@@ -34,16 +34,23 @@ def test_defaults_are_the_plate_configs_and_the_help_states_them():
     assert eval_emotion.HELP_DEFAULTS == {"seeds": ",".join(map(str, defaults.seeds)), "frames": defaults.frames,
                                           "frames_other": defaults.frames_other,
                                           "judge_neutral_bias": DEFAULT_JUDGE.neutral_bias,
-                                          "judge_seeds": ",".join(map(str, DEFAULT_JUDGE.member_seeds))}
+                                          "judge_seeds": ",".join(map(str, DEFAULT_JUDGE.member_seeds)),
+                                          "judge_pose_copies": DEFAULT_JUDGE.augment_pose}
     assert config.cache is not None
     assert config.judge == DEFAULT_JUDGE
 
 
-def test_judge_neutral_bias_option_reproduces_session_8s_judge_and_rejects_bad_values(capsys):
-    from backend.evaluation.emotion_report import SESSION8_JUDGE, TALKING_HEADS_JUDGE, reproduce_command
-    old = eval_emotion.config_from_args(_args("--judge-neutral-bias", "0"))
+def test_judge_options_reproduce_earlier_sessions_judges_and_reject_bad_values(capsys):
+    from backend.evaluation.emotion_report import DEFAULT_JUDGE, SESSION8_JUDGE, TALKING_HEADS_JUDGE, \
+        reproduce_command
+    old = eval_emotion.config_from_args(_args("--judge-neutral-bias", "0", "--judge-pose-copies", "0"))
+    s9 = eval_emotion.config_from_args(_args("--judge-pose-copies", "0"))
     new = eval_emotion.config_from_args(_args("--judge-neutral-bias", str(TALKING_HEADS_JUDGE.neutral_bias)))
-    assert old.judge == SESSION8_JUDGE and new.judge == TALKING_HEADS_JUDGE and TALKING_HEADS_JUDGE.neutral_bias > 0
+    assert old.judge == SESSION8_JUDGE and s9.judge == TALKING_HEADS_JUDGE and TALKING_HEADS_JUDGE.neutral_bias > 0
+    assert new.judge == DEFAULT_JUDGE and DEFAULT_JUDGE.augment_pose > 0
+    assert "--judge-pose-copies 0" in reproduce_command(s9) and "--judge-neutral-bias" not in reproduce_command(s9)
+    with pytest.raises(ValueError, match="--judge-pose-copies"):
+        eval_emotion.config_from_args(_args("--judge-pose-copies", "-1"))
     other = old if old.judge != eval_emotion.config_from_args(_args()).judge else new
     assert f"--judge-neutral-bias {other.judge.neutral_bias:g}" in reproduce_command(other)
     assert "--judge-neutral-bias" not in reproduce_command(eval_emotion.config_from_args(_args()))

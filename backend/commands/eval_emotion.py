@@ -1,5 +1,5 @@
 """Is the keyed emotion visible on the plates? ``emogene eval emotion [--out DIR] [--subjects a,b] [--seeds 0,1,2,3,4,5]
-[--frames N] [--size PX] [--audio WAV] [--judge-seeds 0]``.
+[--frames N] [--size PX] [--audio WAV] [--judge-seeds 0] [--judge-pose-copies 4]``.
 
 Trains the plate-level judge on real MEAD video of the judge pool (backend/data/mead_pools.py),
 measures it on real video of the generator's speakers (the bar), then renders the same held-out
@@ -19,7 +19,8 @@ from backend.device import add_device_argument
 
 
 #: PlateEvalConfig's defaults, restated for --help only (this module stays cheap to import; a test checks they agree)
-HELP_DEFAULTS = {"seeds": "0,1,2,3,4,5", "frames": 27, "frames_other": 9, "judge_neutral_bias": 2.0, "judge_seeds": "0"}
+HELP_DEFAULTS = {"seeds": "0,1,2,3,4,5", "frames": 27, "frames_other": 9, "judge_neutral_bias": 2.0, "judge_seeds": "0",
+                 "judge_pose_copies": 4}
 
 
 def add_arguments(parser) -> None:
@@ -51,6 +52,10 @@ def add_arguments(parser) -> None:
                         help="the judge's neutral prior (added to its neutral logit; default "
                              f"{HELP_DEFAULTS['judge_neutral_bias']:g}, chosen on real talking heads; "
                              "0 = session 8's judge)")
+    parser.add_argument("--judge-pose-copies", type=int, default=None,
+                        help="pose-shifted training copies of each MEAD clip the judge learns from (default "
+                             f"{HELP_DEFAULTS['judge_pose_copies']}, chosen on real talking heads; 0 = sessions 9-10's "
+                             "judge, and with --judge-neutral-bias 0 session 8's)")
     parser.add_argument("--judge-seeds", default=None,
                         help="the judge's training seed(s), comma-separated: one seed = one judge (default "
                              f"{HELP_DEFAULTS['judge_seeds']}), several = a seed ensemble (their probabilities "
@@ -92,6 +97,12 @@ def config_from_args(args):
     if bias is not None and not (math.isfinite(bias) and -10 <= bias <= 10):
         raise ValueError(f"--judge-neutral-bias must be a number in -10..10, got {bias}")
     judge = DEFAULT_JUDGE if bias is None else dataclasses.replace(DEFAULT_JUDGE, neutral_bias=float(bias))
+    copies = getattr(args, "judge_pose_copies", None)
+    if copies is not None:
+        if not 0 <= copies <= 16:
+            raise ValueError(f"--judge-pose-copies must be an integer in 0..16, got {copies}")
+        judge = dataclasses.replace(judge, augment_pose=int(copies),
+                                    augment_pose_scale=judge.augment_pose_scale if copies else 1.0)
     judge_seeds = getattr(args, "judge_seeds", None)
     if judge_seeds is not None:
         try:
