@@ -525,7 +525,12 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
         "marginal mean, then the training augmentation), never on plates nor on the direction reported here; its "
         "neutral prior (`neutral_bias`, added to the neutral logit) by `scripts/select_emotion_judge.py "
         "--talking-heads` on the selection half of the real talking heads above (burst protocol), with this bar and "
-        "the swapped direction as guards (`--judge-neutral-bias 0` = session 8's judge).", "",
+        "the swapped direction as guards (`--judge-neutral-bias 0` = session 8's judge); its pose augmentation "
+        "(`augment_pose` training copies of each MEAD clip shifted by FaceMesh's pose leak at real head-angle "
+        "deviations x `augment_pose_scale`, leak and angles fitted on the selection half's talking heads only) by "
+        "`scripts/select_emotion_judge.py --pose-augment` over training seeds 0-9 (rule: confirmation half's neutral "
+        "+5 points, bar, its neutral and the swapped direction within 2; `--judge-pose-copies 0` = sessions 9-10's "
+        "judge).", "",
         "## The plates", "",
         f"Speech: `{Path(p.audio).name}`, first {p.seconds:g} s, 25 fps. **{len(p.seeds)} motion draws** (job seeds "
         f"{', '.join(map(str, p.seeds))}: the motion stage's pose and motion sampling; one draw is noise, the keyed "
@@ -705,8 +710,9 @@ def talking_heads_markdown(metrics: dict) -> list[str]:
         halves = b.get("halves", {})
         lines += ["", f"Speakers weigh equally (interval: speakers resampled). Spearman correlation over clips of head "
                   f"motion and the share read neutral: {b['spearman_pose_spread_vs_neutral']:+.2f}. Speaker halves "
-                  f"(ranked by head motion, alternately; the judge's neutral prior was chosen on the selection half "
-                  f"only): selection {_pct(halves.get('selection'))}, confirmation "
+                  f"(ranked by head motion, alternately; the judge's neutral prior and pose augmentation were chosen, "
+                  f"and the augmentation's leak and angles fitted, on the selection half only: the confirmation half is "
+                  f"the clean reading): selection {_pct(halves.get('selection'))}, confirmation "
                   f"{_pct(halves.get('confirmation'))}. A plate whose head moves like a real talking head cannot be "
                   "expected to read more neutral than these rows.", ""]
     return lines
