@@ -323,22 +323,16 @@ def main() -> None:
     if args.talking_heads:
         select_neutral_prior(args.tracks)
         return
-    if args.anchored:
-        import json
-        from pathlib import Path
-        result = compare_anchored(args.tracks)
-        out = Path("cache/s10_anchor/anchored.json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1))
-        return
-    if args.pose_augment:
-        import json
-        from pathlib import Path
-        result = compare_pose_augment(args.tracks)
-        out = Path("cache/s11_judge/pose_augment.json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1))
-        return
+    for wanted, compare, saved in ((args.anchored, compare_anchored, "cache/s10_anchor/anchored.json"),
+                                   (args.pose_augment, compare_pose_augment, "cache/s11_judge/pose_augment.json")):
+        if wanted:
+            import json
+            from pathlib import Path
+            out = Path(saved)
+            result = compare(args.tracks)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(result, indent=1))
+            return
     if args.seed_spread:
         seed_spread(args.tracks, tuple(int(k) for k in args.sizes.split(",")))
         return
