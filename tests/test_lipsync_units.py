@@ -94,6 +94,27 @@ def _clip(name, speaker, split, source="talking/x.mp4", usable=True, speech=0.9)
                      meta={"source": source, "lip_sync_usable": usable})
 
 
+def test_a_person_the_shipped_models_trained_on_is_never_held_out(tmp_path):
+    """A fresh `emogene prepare` of a grown corpus can move a speaker into validation (the split depends on the whole
+    speaker set); evaluating the models trained before must count that person as training data, whichever of their
+    clips the models saw and whatever the track files say."""
+    import json
+
+    from backend.motion.lipsync_data import held_out_from
+
+    (tmp_path / "audio2motion.json").write_text(json.dumps({"train_clips": ["feifeili_clip1", "cnn2"]}))
+    (tmp_path / "syncnet.json").write_text(json.dumps({"train_clips": ["obama_20s"]}))
+    clips = [_clip("feifeili_clip2", "feifeili", "val"), _clip("feifeili_clip1", "feifeili", "val"),
+             _clip("obama_weekly_47s", "obama_weekly", "val"), _clip("obama_20s", "obama", "train"),
+             _clip("lieu_60s", "lieu", "val"), _clip("cnn2", "cnn2", "train")]
+    marked, moved = held_out_from(clips, tmp_path)
+    assert moved == ["feifeili", "obama"]               # both were held out by the tracks, both trained on
+    assert [c.split for c in marked] == ["train", "train", "train", "train", "val", "train"]
+    assert lip_sync_split(marked).held_out_people == ["lieu"]
+    assert [c.split for c in clips][0] == "val"          # the caller's clips are not modified
+    assert held_out_from(clips, tmp_path / "no_models") == (clips, [])
+
+
 def test_lip_sync_split_holds_out_whole_people_and_drops_unusable_audio():
     clips = [_clip("obama_20s", "obama", "val"), _clip("obama_weekly_47s", "obama_weekly", "train"),
              _clip("cnn2", "cnn2", "train"), _clip("dub", "dub", "train", usable=False),

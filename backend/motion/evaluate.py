@@ -35,6 +35,7 @@ from backend.motion import training
 from backend.motion.audio2motion import gate_pauses
 from backend.motion.emotion_classifier import classify_track
 from backend.motion.landmarks import mouth_opening
+from backend.motion.lipsync_data import held_out_from
 from backend.motion.metrics import lmd_pair, mouth_opening_correlation, pixels_per_unit
 from backend.motion.model_io import MotionModels, load_motion_models
 from backend.motion.pose_sampling import PoseTrack, motion_statistics, sample_pose, silent_spans
@@ -205,7 +206,7 @@ def evaluate_motion(config: EvalConfig | None = None, device: torch.device | str
     config = config or EvalConfig()
     torch.manual_seed(config.seed)
     models = load_motion_models(config.models, device, with_metrics=True)
-    clips = load_clips(config.tracks)
+    clips, trained_people = held_out_from(load_clips(config.tracks), models.folder)
     splits = split_clips(clips)
     variants = {"with_lip_term": models.ldm}
     if config.ablation_steps > 0 and splits.mead_train:
@@ -216,6 +217,7 @@ def evaluate_motion(config: EvalConfig | None = None, device: torch.device | str
     neutral_pool = [c for c in splits.mead_full if c.emotion == "neutral"]
     return {
         "held_out": {"talking": [c.name for c in splits.talking_test],
+                     "trained_on_not_held_out": trained_people,
                      "mead": f"last ~20 % of each of {len(splits.mead_test)} MEAD clips (data module's val_start_frame)"},
         "audio2motion": a2m,
         "sync": evaluate_sync(models, splits.talking_test, generated),

@@ -24,6 +24,7 @@ from backend.motion.tracks_data import MEL_PER_FRAME, TrackClip
 #: clips ``grid_pwij3p`` and ``grid_swwp2s`` are one man; retalking_* are treated as one speaker)
 SAME_PERSON = {"obama_weekly": "obama", "grid_swwp2s": "grid_pwij3p"}
 MIN_SPEECH_FRACTION = 0.3
+HELD_OUT_SPLITS = ("val", "test", "held_out", "heldout")
 #: clips the data module's sync check (loudness vs mouth opening, a weak detector: on clips in sync its
 #: peak sits 3-6 frames off) flagged ``lip_sync_usable: false``, re-checked with the issue-11 speech-motion
 #: model, which never trained on them: its predicted opening follows the real one best at lag 0 or +-1
@@ -99,7 +100,7 @@ class LipSyncSplit:
 
 def lip_sync_split(clips: list[TrackClip]) -> LipSyncSplit:
     """Lip-sync clips split by person (see the module docstring)."""
-    held = {person(c) for c in clips if c.split in ("val", "test", "held_out", "heldout")}
+    held = {person(c) for c in clips if c.split in HELD_OUT_SPLITS}
     usable, excluded = [], {}
     for c in clips:
         reason = lip_sync_reason(c)
@@ -109,6 +110,26 @@ def lip_sync_split(clips: list[TrackClip]) -> LipSyncSplit:
             excluded[c.name] = reason
     return LipSyncSplit([c for c in usable if person(c) not in held],
                         [c for c in usable if person(c) in held], excluded)
+
+
+def held_out_from(clips: list[TrackClip], models_folder) -> tuple[list[TrackClip], list[str]]:
+    """``clips`` with every person a model in ``models_folder`` trained on (its json's ``train_clips``: speech motion
+    and SyncNet) marked ``split="train"``, and those people if the track files had held any of them out.
+
+    The data module's speaker split depends on the whole corpus (:func:`backend.data.datasets.validation_speakers`),
+    so a fresh ``emogene prepare`` of a corpus that grew after the models were trained can hold out a person they
+    learnt from; an evaluation of those models must not count that person as unseen."""
+    import json
+    from pathlib import Path
+
+    trained_clips = set()
+    for kind in ("audio2motion", "syncnet"):
+        path = Path(models_folder) / f"{kind}.json"
+        if path.is_file():
+            trained_clips |= set(json.loads(path.read_text()).get("train_clips") or [])
+    trained = {person(c) for c in clips if c.name in trained_clips}
+    moved = sorted({person(c) for c in clips if person(c) in trained and c.split in HELD_OUT_SPLITS})
+    return [dataclasses.replace(c, split="train") if person(c) in trained else c for c in clips], moved
 
 
 def training_people(clips: list[TrackClip]) -> list[str]:
