@@ -129,14 +129,16 @@ def _select_script():
 @pytest.mark.slow
 @needs_tracks
 def test_select_script_reproduces_the_seed_spread_decision(prepared_tracks):
-    """~3 min: the numbers of cache/s10_judge/decision.md's outcome (single seeds 0-9, ensembles of 3/5/7)."""
+    """~3 min: cache/s10_judge/decision.md's outcome (single seeds 0-9, ensembles of 3/5/7): no ensemble steadies the
+    bar within the rule's 2 points. The exact numbers depend on the machine: session 10 measured bar 30.74 ± 5.28,
+    talking heads 60.93, ranges 10.89 / 5.68 / 6.38; session 11, on another CPU with tracks prepared afresh, 33.03 ±
+    7.63, 61.26, ranges 15.25 / 6.17 / 6.90 (seed 0 identical; some seeds' training took another path)."""
     import torch
     torch.set_num_threads(1)
     result = _select_script().seed_spread(str(prepared_tracks))
-    assert result["single"]["bar"]["mean"] == pytest.approx(30.74, abs=0.01)
-    assert result["single"]["bar"]["sd"] == pytest.approx(5.28, abs=0.01)
-    assert result["single"]["talking"]["mean"] == pytest.approx(60.93, abs=0.01)
-    assert [round(result[f"k{k}"]["bar"]["range"], 2) for k in (3, 5, 7)] == [10.89, 5.68, 6.38]
+    assert result["single"]["bar"]["mean"] == pytest.approx(32, abs=3)
+    assert result["single"]["talking"]["mean"] == pytest.approx(61, abs=3)
+    assert all(result[f"k{k}"]["bar"]["range"] > 2 for k in (3, 5, 7))
     assert result["adopted"] is None
 
 
