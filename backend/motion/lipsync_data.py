@@ -18,13 +18,12 @@ import dataclasses
 from dataclasses import dataclass
 
 from backend.data.mead_pools import pool_of
-from backend.motion.tracks_data import MEL_PER_FRAME, TrackClip
+from backend.motion.tracks_data import HELD_OUT_SPLITS, MEL_PER_FRAME, TrackClip
 
 #: speaker ids that are the same person (data README: ``obama_weekly_47s`` is Obama; the GRID
 #: clips ``grid_pwij3p`` and ``grid_swwp2s`` are one man; retalking_* are treated as one speaker)
 SAME_PERSON = {"obama_weekly": "obama", "grid_swwp2s": "grid_pwij3p"}
 MIN_SPEECH_FRACTION = 0.3
-HELD_OUT_SPLITS = ("val", "test", "held_out", "heldout")
 #: clips the data module's sync check (loudness vs mouth opening, a weak detector: on clips in sync its
 #: peak sits 3-6 frames off) flagged ``lip_sync_usable: false``, re-checked with the issue-11 speech-motion
 #: model, which never trained on them: its predicted opening follows the real one best at lag 0 or +-1

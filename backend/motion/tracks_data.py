@@ -128,8 +128,12 @@ def load_clips(tracks_dir: str | Path, min_frames: int = 8) -> list[TrackClip]:
     return clips
 
 
+#: the track files' ``split`` values that mean "held out"
+HELD_OUT_SPLITS = ("val", "test", "held_out", "heldout")
+
+
 def _is_held_out_talking(clip: TrackClip) -> bool:
-    if clip.split in ("test", "val", "held_out", "heldout"):
+    if clip.split in HELD_OUT_SPLITS:
         return True
     if clip.split == "train":
         return False
@@ -159,7 +163,7 @@ def split_clips(clips: list[TrackClip]) -> ClipSplits:
     held-out clip is held out entirely (:data:`lipsync_data.SAME_PERSON`).
     """
     from backend.motion.lipsync_data import lip_sync_reason, person
-    held_people = {person(c) for c in clips if c.split in ("test", "val", "held_out", "heldout")}
+    held_people = {person(c) for c in clips if c.split in HELD_OUT_SPLITS}
     talking = [c for c in clips if c.has_audio and c.emotion is None and lip_sync_reason(c) is None
                and (c.meta.get("av_sync_corr") is None or c.meta["av_sync_corr"] >= MIN_AV_SYNC_CORR)]
     labelled = [c for c in clips if c.emotion is not None and c.emotion in EMOTION_INDEX]
