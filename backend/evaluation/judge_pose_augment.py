@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.evaluation.pose_leak import PoseLeak, fit_pose_leak
+from backend.motion.pose_sampling import ping_pong
 
 
 @dataclass
@@ -35,14 +36,7 @@ class PoseAugmentation:
         """``[frames, 3]`` angle deviations: a contiguous run of one pool clip from a random start (the clip
         reflected at its ends when shorter), times ``scale``."""
         clip = self.deviations[int(rng.integers(len(self.deviations)))]
-        n = len(clip)
-        t = int(rng.integers(n)) + np.arange(frames)
-        if n > 1:
-            period = 2 * (n - 1)
-            t = t % period
-            t = np.where(t < n, t, period - t)
-        else:
-            t = np.zeros(frames, np.int64)
+        t = ping_pong(int(rng.integers(len(clip))) + np.arange(frames), len(clip))
         return (float(scale) * clip[t]).astype(np.float32)
 
     def shift(self, landmarks: np.ndarray, deviations: np.ndarray) -> np.ndarray:

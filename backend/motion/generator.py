@@ -5,7 +5,7 @@ stage, the evaluation and the benchmark. Everything long is chunked.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +18,7 @@ from backend.motion.emotion_deformer import EmotionDeformer, deform_track
 from backend.motion.features import FPS, frame_log_mel, frames_for_audio, speech_mask
 from backend.motion.model_io import SHIPPED_MODELS, MotionModels
 from backend.motion.pose_sampling import PoseTrack, clip_segments
+from backend.motion.subject_emotions import own_emotion_fields
 from bridge.emotions import normalise_emotion
 
 DEFAULT_POSE_TRACK = SHIPPED_MODELS / "default_pose.npz"
@@ -25,24 +26,28 @@ DEFAULT_POSE_TRACK = SHIPPED_MODELS / "default_pose.npz"
 
 @dataclass
 class SubjectMotion:
-    """What the motion models need of a subject: its identity face and its real pose track."""
+    """What the motion models need of a subject: its identity face, its real pose track and, for a capture session
+    filmed in emotions, its own emotion fields (:mod:`subject_emotions`)."""
     face: np.ndarray | None       # [landmarks, 3] canonical mean face; None = the models' mean face
     pose: PoseTrack
     source: str
+    #: emotion -> its own field ``[landmarks, 3]`` at intensity 1 (emotions it was filmed in); {} = the LDM's
+    emotion_fields: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def from_track(cls, path: str | Path, clips: list[dict] | None = None) -> "SubjectMotion":
         """From a ``track.npz``: a capture session's holds its clips one after another (``clip_starts``), never
-        sampled across a cut; ``clips`` (``subject.json``'s, same order) label them, and its neutral clips are
-        where head motion is drawn from."""
+        sampled across a cut; ``clips`` (``subject.json``'s, same order) label them: its neutral clips are where
+        head motion is drawn from and the reference its own emotion fields are measured from."""
         with np.load(path) as z:
-            face = np.asarray(z["landmarks"], np.float32).mean(0) if "landmarks" in z else None
+            landmarks = np.asarray(z["landmarks"], np.float32) if "landmarks" in z else None
             rows = len(z["rotation"])
             segments = clip_segments(z["clip_starts"], rows) if "clip_starts" in z else ()
-            neutral = ()
-            if segments and clips and len(clips) == len(segments):
-                neutral = tuple(i for i, c in enumerate(clips) if c.get("emotion") == "neutral")
-            return cls(face, PoseTrack(z["rotation"], z["translation"], segments, neutral), str(path))
+            labelled = bool(segments and clips and len(clips) == len(segments))
+            neutral = tuple(i for i, c in enumerate(clips) if c.get("emotion") == "neutral") if labelled else ()
+            fields = own_emotion_fields(landmarks, segments, clips) if labelled and landmarks is not None else {}
+            return cls(None if landmarks is None else landmarks.mean(0),
+                       PoseTrack(z["rotation"], z["translation"], segments, neutral), str(path), fields)
 
     @classmethod
     def shipped(cls, models_folder: str | Path | None = None) -> "SubjectMotion":

@@ -148,7 +148,11 @@ def idle_statistics(track: PoseTrack, config: IdleConfig | None = None) -> IdleS
     return IdleStatistics(runs, min(lengths), max(lengths), max(config.transition, gap))
 
 
-def _ping_pong(index: np.ndarray, n: int) -> np.ndarray:
+def ping_pong(index: np.ndarray, n: int) -> np.ndarray:
+    """Indices into a run of ``n`` frames played forward and back (reflected at its ends); all 0 when ``n`` is 1."""
+    index = np.asarray(index)
+    if n < 2:
+        return np.zeros(index.shape, np.int64)
     period = 2 * (n - 1)
     i = np.mod(index, period)
     return np.where(i < n, i, period - i)
@@ -172,7 +176,7 @@ def sample_pose(track: PoseTrack, frames: int, speech: np.ndarray | None = None,
     drawn = track.drawn_rows()
     start = int(drawn[rng.integers(0, len(drawn))])
     a, b = track.segment_of(start)             # replay one stretch of real footage, never across a clip boundary
-    src = a + _ping_pong(start - a + np.arange(frames), b - a)
+    src = a + ping_pong(start - a + np.arange(frames), b - a)
     rv, tr = track.rotvec[src], track.translation[src]
     if idle and speech is not None and frames > 0:
         stats = idle_statistics(track, config)
@@ -191,7 +195,7 @@ def sample_pose(track: PoseTrack, frames: int, speech: np.ndarray | None = None,
                 seg = np.arange(t, t + length)
                 if stats.runs:                      # residual motion of a real idle run
                     r0, r1 = stats.runs[int(rng.integers(len(stats.runs)))]
-                    ridx = r0 + _ping_pong(np.arange(length), max(2, r1 - r0))
+                    ridx = r0 + ping_pong(np.arange(length), max(2, r1 - r0))
                     res_rv = full_rv[ridx] - full_rv[r0:r1].mean(0)
                     res_tr = full_tr[ridx] - full_tr[r0:r1].mean(0)
                 else:

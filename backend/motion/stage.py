@@ -4,7 +4,8 @@ Steps: log-mel + VAD of ``job.audio`` at 25 fps -> audio-to-motion VAE (chunked,
 seed + temperature) -> lips closed in silence -> the subject's identity face ->
 head pose sampled from the subject's real pose track (idle segments in silent
 spans when ``job.idle_pose``) -> everything resampled to ``job.fps`` -> the emotion deformer
-(the LDM, or the ``emotion_deformer`` given; see emotion_deformer.py) with the job's own
+(the LDM with a capture subject's own fields for the emotions it was filmed in, see subject_emotions.py; or the
+``emotion_deformer`` given, see emotion_deformer.py) with the job's own
 per-frame emotion arrays (applied at the output rate, so Blender's keyed values are used
 exactly, not resampled) -> blinks -> streamed in chunks.
 
@@ -79,6 +80,7 @@ class MotionStage:
         from backend.motion.generator import (apply_emotion, neutral_motion, resample_linear, resample_mask,
                                               resample_rotation, sanitise_emotion)
         from backend.motion.pose_sampling import sample_pose
+        from backend.motion.subject_emotions import with_own_fields
 
         audio = np.asarray(job.audio, np.float32).reshape(-1)
         if audio.size == 0 or not np.all(np.isfinite(audio)):
@@ -88,6 +90,8 @@ class MotionStage:
         frames_out = int(job.frame_count)
         models = self.models()
         subject = self.subject_motion(job.subject, ctx, models.folder)
+        deformer = (self.emotion_deformer if self.emotion_deformer is not None
+                    else with_own_fields(models.ldm, subject.emotion_fields))
         ctx.progress(0.02, "audio features")
 
         def on_chunk(done: int, total: int) -> None:
@@ -115,7 +119,7 @@ class MotionStage:
             end = min(frames_out, start + self.chunk_frames)
             with torch.inference_mode():
                 chunk = apply_emotion(models, neutral[start:end], weights[start:end], intensity[start:end],
-                                      self.emotion_deformer)
+                                      deformer)
             emotional[start:end] = apply_blinks(chunk, closure[start:end])
             neutral[start:end] = apply_blinks(neutral[start:end], closure[start:end])
             ctx.emit_landmarks(start, emotional[start:end], rotation[start:end], translation[start:end])
