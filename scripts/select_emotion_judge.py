@@ -137,6 +137,33 @@ class RealVideo:
                 "confirmation": summarise([r for r in readings if r.speaker in self.confirmation]).neutral_share,
                 "spearman": pose_correlation(readings)}
 
+    def seed_rows(self, name: str, config: JudgeConfig, seeds: int, keys: tuple[str, ...], pose=None) -> list[dict]:
+        """``config`` trained with seeds 0..``seeds - 1`` on each pool (``pose``: the pose augmentation's material);
+        per seed the ``keys`` of :meth:`score`, each printed as it comes."""
+        rows = []
+        for seed in range(seeds):
+            cfg = config.member(seed)
+            score = self.score(train_judge(self.judge_pool, cfg, pose), train_judge(self.generator_pool, cfg, pose), cfg)
+            rows.append({k: float(score[k]) for k in keys})
+            print(f"{name} seed {seed}: " + ", ".join(f"{k} {_unit(k) * rows[-1][k]:.1f}" for k in keys), flush=True)
+        return rows
+
+
+def _unit(key: str) -> float:
+    """Shares are reported in points, the Spearman correlation as it is."""
+    return 1.0 if key == "spearman" else 100.0
+
+
+def seed_stats(name: str, rows: list[dict], keys: tuple[str, ...]) -> dict:
+    """Mean, SD (ddof 1) and seed 0's value of each key over :meth:`RealVideo.seed_rows`' rows (printed)."""
+    stats = {}
+    for k in keys:
+        v = _unit(k) * np.array([r[k] for r in rows])
+        stats[k] = {"mean": float(v.mean()), "sd": float(v.std(ddof=1)), "seed0": float(v[0])}
+    print(f"{name}: " + ", ".join(f"{k} {v['mean']:.2f} ± {v['sd']:.2f} (seed 0 {v['seed0']:.1f})"
+                                  for k, v in stats.items()), flush=True)
+    return stats
+
 
 def seed_spread(tracks: str, sizes: tuple[int, ...] = (3, 5, 7), sets: int = 4, singles: int = 10) -> dict:
     """Single-seed spread and seed ensembles of the shipped judge on real video (see the module docstring).
@@ -216,18 +243,8 @@ def compare_anchored(tracks: str, seeds: int = 10) -> dict:
     result = {}
     for name, anchored in (("shipped", False), ("anchored", True)):
         base = dataclasses.replace(TALKING_HEADS_JUDGE, ensemble_seeds=(), anchored=anchored)
-        rows = []
-        for seed in range(seeds):
-            cfg = base.member(seed)
-            score = real.score(train_judge(real.judge_pool, cfg), train_judge(real.generator_pool, cfg), cfg)
-            rows.append({k: score[k] for k in keys})
-            print(f"{name} seed {seed}: " + ", ".join(f"{k} {100 * rows[-1][k]:.1f}" for k in keys), flush=True)
-        stats = {k: {"mean": float(100 * np.mean([r[k] for r in rows])),
-                     "sd": float(100 * np.std([r[k] for r in rows], ddof=1)), "seed0": float(100 * rows[0][k])}
-                 for k in keys}
-        print(f"{name}: " + ", ".join(f"{k} {v['mean']:.2f} ± {v['sd']:.2f} (seed 0 {v['seed0']:.1f})"
-                                      for k, v in stats.items()), flush=True)
-        result[name] = {"seeds": rows, **stats}
+        rows = real.seed_rows(name, base, seeds, keys)
+        result[name] = {"seeds": rows, **seed_stats(name, rows, keys)}
     s, a = result["shipped"], result["anchored"]
     checks = {"(a) bar >= shipped - 1": a["bar"]["mean"] >= s["bar"]["mean"] - 1.0,
               "(b) swapped >= shipped - 2": a["swapped"]["mean"] >= s["swapped"]["mean"] - 2.0,
@@ -268,19 +285,8 @@ def compare_pose_augment(tracks: str, seeds: int = 10,
                                  if n in names}}
     for name, change in configs.items():
         base = dataclasses.replace(TALKING_HEADS_JUDGE, ensemble_seeds=(), **change)
-        rows = []
-        for seed in range(seeds):
-            cfg = base.member(seed)
-            score = real.score(train_judge(real.judge_pool, cfg, pose), train_judge(real.generator_pool, cfg, pose), cfg)
-            rows.append({k: float(score[k]) for k in keys})
-            print(f"{name} seed {seed}: " + ", ".join(f"{k} {(1 if k == 'spearman' else 100) * rows[-1][k]:.1f}"
-                                                     for k in keys), flush=True)
-        stats = {}
-        for k in keys:
-            v = (1 if k == "spearman" else 100) * np.array([r[k] for r in rows])
-            stats[k] = {"mean": float(v.mean()), "sd": float(v.std(ddof=1))}
-        print(f"{name}: " + ", ".join(f"{k} {v['mean']:.2f} ± {v['sd']:.2f}" for k, v in stats.items()), flush=True)
-        result[name] = {"config": base.to_dict(), "seeds": rows, **stats}
+        rows = real.seed_rows(name, base, seeds, keys, pose)
+        result[name] = {"config": base.to_dict(), "seeds": rows, **seed_stats(name, rows, keys)}
     s = result["shipped"]
     passing = []
     for name in [n for n in POSE_CANDIDATES if n in names]:
