@@ -147,7 +147,10 @@ non-commercial research use. For anything else, film your own actor (docs/captur
 The default subject was filmed talking neutrally, so its NeRF has never seen a smile or a frown.
 This one was trained on footage that holds all 8 emotions at full intensity (MEAD level 3;
 neutral is level 1), so its landmark-conditioned NeRF can render those expressions from its
-code. `subject.json` says `"expression": "code"`.{(chr(10) + chr(10) + emotion_note) if emotion_note else ""}
+code. `subject.json` says `"expression": "code"`. Keyed emotions drive its own filmed faces: for every emotion it has a labelled clip of,
+the motion stage adds its own displacement (that clip's mean shape minus its neutral clip's, inner-lip gaps kept)
+instead of the LDM's cross-speaker field (backend/motion/subject_emotions.py, session 12), so an animator keying
+*angry* gets M030's angry, the face its NeRF was trained on.{(chr(10) + chr(10) + emotion_note) if emotion_note else ""}
 
 ## Data
 - One capture session: the 8 clips `../shared/data/mead/{PATTERN}` (MEAD speaker M030,
@@ -191,8 +194,10 @@ Rendering: {metrics['render_seconds_per_frame']:.2f} s per {w}x{h} frame on one 
 ## Limits
 - ~30 s of footage: every emotion is seen in ~3.4 s of one sentence, so expressions far from
   those sentences (and mouth shapes the sentences lack) are clamped to the training range.
-- No audio in these clips: this subject's pose track (track.npz) is 8 short takes; motion
-  sampling may cut between them.
+- No audio in these clips: this subject's pose track (track.npz) is 8 short takes; head motion is drawn from
+  its neutral take only (3.8 s, replayed forward and back), never across a cut.
+- Its own emotions are one take each: a keyed emotion is that take's mean face at every frame (speech and blinks
+  move on top of it), not the way the face moves within the emotion.
 - 256x256 source crops: plates are sharp only up to about 2x the working resolution.
 
 {_recreate(summary, w)}
