@@ -13,7 +13,7 @@ from backend.motion.generator import resample_linear, resample_rotation, sanitis
 from backend.motion.landmarks import eye_opening
 from backend.motion.ldm import LandmarkDeformationModel
 from backend.motion.model_io import load_model, save_model
-from backend.motion.pose_sampling import PoseTrack, motion_statistics, sample_pose, silent_spans
+from backend.motion.pose_sampling import PoseTrack, motion_statistics, ping_pong, sample_pose, silent_spans
 from backend.motion.synthetic import synthetic_clip, synthetic_dataset
 from backend.motion.syncnet import sync_profile
 from backend.motion.tracks_data import load_clips, split_clips
@@ -306,3 +306,9 @@ def test_pose_is_drawn_from_the_neutral_clips_of_a_capture_session(tmp_path):
     assert seen == {10.0, 12.0, 14.0}
     with pytest.raises(ValueError, match="drawn_segments"):
         PoseTrack(motion.pose.rotation, motion.pose.translation, motion.pose.segments, (3,))
+
+
+def test_ping_pong_plays_a_run_forward_and_back_and_a_one_frame_run_stays_put():
+    assert ping_pong(np.arange(9), 4).tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2]
+    assert ping_pong(np.arange(5), 2).tolist() == [0, 1, 0, 1, 0]
+    assert ping_pong(np.arange(4), 1).tolist() == [0, 0, 0, 0]
