@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from backend.evaluation.emotion_judge import JudgeConfig
-from backend.evaluation.plate_emotion import DEFAULT_AUDIO, PlateEvalConfig, SubjectPlates, Take, judge_subject
+from backend.evaluation.plate_emotion import (DEFAULT_AUDIO, PlateEvalConfig, SubjectPlates, Take, judge_subject,
+                                             native_plate_size)
 from bridge.emotions import EMOTIONS
 
 #: session 8's judge, chosen by scripts/select_emotion_judge.py: swapped pools (train on the generator pool, test on
@@ -190,8 +191,9 @@ def evaluate_emotion(config: EmotionEvalConfig) -> dict:
     from tqdm import tqdm
 
     from backend.data.mead_pools import GENERATOR_SPEAKERS
+    from backend.evaluation.judge_plate_size import bar_at_plate_sizes
     from backend.evaluation.judge_real_video import judge_on_real_video, judge_seed_spread, leave_one_speaker_out, \
-        seed_judges
+        own_neutral_only, seed_judges
     from backend.evaluation.judge_talking_heads import load_talking_clips, neutral_share_in_motion_range, \
         talking_head_neutral
     from backend.evaluation.own_footage import own_footage_report
@@ -218,6 +220,9 @@ def evaluate_emotion(config: EmotionEvalConfig) -> dict:
     unknown = [n for n in names if n not in store.names()]
     if unknown:
         raise LookupError(f"unknown subject(s) {', '.join(unknown)}; this backend has: {', '.join(store.names())}")
+    metrics["judge_at_plate_size"] = bar_at_plate_sizes(
+        judges, own_neutral_only(real.test), config.tracks,
+        [config.plates.resolution or native_plate_size(store.path(n)) for n in names])
     stage_set = StageSet(device=config.device, subjects=store)
     if not stage_set.can_render:
         raise RuntimeError("this build has no plate renderer: the plate-level emotion evaluation needs one")
@@ -477,6 +482,19 @@ def _pct(v) -> str:
     return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.1f} %"
 
 
+def plate_size_markdown(result: dict | None) -> list[str]:
+    """The bar re-read at the plates' sizes (:mod:`~backend.evaluation.judge_plate_size`)."""
+    if not result or len(result.get("sizes", {})) < 2:
+        return []
+    side = result["source_size"]
+    cells = [f"{side if name == 'source' else name}²: {_pct(v['mean'])} ± {100 * v['sd']:.1f}"
+             for name, v in result["sizes"].items()]
+    return ["**Is a small plate a handicap?** The unseen speaker's square real crops "
+            f"({len(result['clips'])} clips, {side}²) tracked as plates are, at their own size and area-downsampled "
+            f"to the smaller plate sizes, read by the judges of training seeds {result['seeds'][0]}-"
+            f"{result['seeds'][-1]} (mean ± SD, points): " + ", ".join(cells) + ".", ""]
+
+
 def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
     j = metrics["judge"]
     real = j["unseen_speakers"]
@@ -510,6 +528,7 @@ def markdown(metrics: dict, config: EmotionEvalConfig) -> str:
     lines += ["", "Per emotion (real video, unseen speakers): "
               + ", ".join(f"{e} {_pct(v)}" for e, v in real["per_emotion"].items()), ""]
     lines += seed_spread_markdown(metrics)
+    lines += plate_size_markdown(metrics.get("judge_at_plate_size"))
     lines += talking_heads_markdown(metrics)
     loso = metrics.get("judge_leave_one_speaker_out", {}).get("judge_pool", {})
     if loso:
