@@ -356,6 +356,8 @@ def main(argv=None) -> int:
                         help="TrainConfig.landmark_noise: condition noise per canonical landmark coordinate")
     parser.add_argument("--landmark-depth-weight", type=float, default=None,
                         help="TrainConfig.landmark_depth_weight: sparse FaceMesh depth loss at landmark pixels")
+    parser.add_argument("--upper-face-ray-share", type=float, default=None,
+                        help="TrainConfig.upper_face_ray_share: share of rays drawn in the brow-and-eye box")
     parser.add_argument("--code-scale", default=None, choices=["component", "global"],
                         help="landmark code: whiten each PCA component (default) or one global scale")
     parser.add_argument("--keep-checkpoints", action="store_true",
@@ -388,7 +390,8 @@ def main(argv=None) -> int:
         return 0
     schedule = {k: v for k, v in (("learning_rate", args.learning_rate), ("final_lr_ratio", args.final_lr_ratio),
                                   ("landmark_noise", args.landmark_noise),
-                                  ("landmark_depth_weight", args.landmark_depth_weight)) if v is not None}
+                                  ("landmark_depth_weight", args.landmark_depth_weight),
+                                  ("upper_face_ray_share", args.upper_face_ray_share)) if v is not None}
     model_options = {"code_scale": args.code_scale} if args.code_scale is not None else {}
     config = TrainConfig(steps=args.steps, minutes=args.minutes, threads=args.threads,
                          anneal_by_time=args.anneal_by_time, keep_checkpoints=args.keep_checkpoints,

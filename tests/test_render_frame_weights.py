@@ -57,6 +57,7 @@ def _tiny_data(frames: int = 10, size: int = 8) -> SimpleNamespace:
                            head_masks=np.zeros((frames, size, size), np.uint8),
                            mouth_boxes=np.tile(np.array([2, 2, 6, 6], np.int32), (frames, 1)),
                            background=np.zeros((size, size, 3), np.uint8), train_indices=np.arange(frames),
+                           upper_face_boxes=None,
                            camera=camera)
 
 
@@ -77,3 +78,28 @@ def test_weighted_sampler_draws_heavy_frames_more_often():
     share = np.bincount(frames, minlength=10) / len(frames)
     assert share[7] == pytest.approx(8 / 17, abs=0.02)
     assert share[0] == pytest.approx(1 / 17, abs=0.01)
+
+
+def test_upper_face_share_draws_inside_the_brow_and_eye_box():
+    data = _tiny_data(size=16)
+    data.upper_face_boxes = np.tile(np.array([4, 1, 12, 5], np.int32), (10, 1))   # 32 of 256 pixels
+    sampler = RaySampler(data, torch.device("cpu"))
+    for share in (0.0, 0.5):
+        batch = sampler.sample(4000, 0.2, torch.Generator().manual_seed(0), upper_face_share=share)
+        d = batch["dirs"]                                   # pinhole at the origin: the direction names the pixel
+        col = (d[:, 0] / d[:, 2] * 10 + 8 - 0.5).round().long()
+        row = (d[:, 1] / d[:, 2] * 10 + 8 - 0.5).round().long()
+        inside = (col >= 4) & (col < 12) & (row >= 1) & (row < 5)
+        assert batch["mouth"][:800].min() == 1              # the mouth share is drawn first, as before
+        if share == 0:
+            assert inside[800:].float().mean() < 0.2
+        else:
+            assert inside[800:2800].all()                   # the next half of the rays lie in the box
+            assert inside[2800:].float().mean() < 0.2
+
+
+def test_upper_face_share_without_working_landmarks_is_a_clear_error():
+    data = _tiny_data()
+    data.upper_face_boxes = None
+    with pytest.raises(ValueError, match="landmarks_working"):
+        RaySampler(data, torch.device("cpu")).sample(64, 0.2, torch.Generator().manual_seed(0), upper_face_share=0.3)

@@ -53,15 +53,30 @@ def head_mask(person: np.ndarray, landmarks_px: np.ndarray) -> np.ndarray:
     return person * inside
 
 
-def mouth_box(landmarks_px: np.ndarray, size: tuple[int, int], grow: float = 1.5) -> np.ndarray:
-    """[x0, y0, x1, y1) integer box around iBUG 48-67, grown by ``grow``."""
-    mouth = landmarks_px[as_slice(MOUTH)]
-    centre = 0.5 * (mouth.min(0) + mouth.max(0))
-    half = 0.5 * (mouth.max(0) - mouth.min(0)) * grow + 1.0
+def landmark_box(landmarks_px: np.ndarray, indices: np.ndarray | slice, size: tuple[int, int],
+                 grow: float = 1.5) -> np.ndarray:
+    """[x0, y0, x1, y1) integer box around ``landmarks_px[indices]``, grown by ``grow`` about its centre."""
+    points = landmarks_px[indices]
+    centre = 0.5 * (points.min(0) + points.max(0))
+    half = 0.5 * (points.max(0) - points.min(0)) * grow + 1.0
     x0, y0 = np.floor(centre - half).astype(int)
     x1, y1 = np.ceil(centre + half).astype(int)
     w, h = size
     return np.array([max(0, x0), max(0, y0), min(w, x1), min(h, y1)], dtype=np.int32)
+
+
+def mouth_box(landmarks_px: np.ndarray, size: tuple[int, int], grow: float = 1.5) -> np.ndarray:
+    """[x0, y0, x1, y1) integer box around iBUG 48-67, grown by ``grow``."""
+    return landmark_box(landmarks_px, as_slice(MOUTH), size, grow)
+
+
+#: iBUG indices of the brows and eyes: the region where most emotions other than happy show
+UPPER_FACE = np.r_[17:27, 36:48]
+
+
+def upper_face_box(landmarks_px: np.ndarray, size: tuple[int, int], grow: float = 1.3) -> np.ndarray:
+    """[x0, y0, x1, y1) integer box around the brows and eyes (iBUG 17-26, 36-47), grown by ``grow``."""
+    return landmark_box(landmarks_px, UPPER_FACE, size, grow)
 
 
 def clean_background(frames: np.ndarray, masks: np.ndarray, step: int = 3) -> np.ndarray:

@@ -14,6 +14,7 @@ from backend.render.camera import PinholeCamera
 from backend.render.conditions import as_tensor
 from backend.render.frame_render import FrameConditions, frame_conditions, training_camera
 from backend.render.model import BANK_SIZE, SubjectModelConfig, SubjectNeRF
+from backend.render.prepare import upper_face_box
 from backend.subjects import load_subject_info
 
 
@@ -48,6 +49,9 @@ class SubjectDataset:
         self.mouth_boxes = np.load(prepared / "mouth_boxes.npy")  # int32 [T, 4]
         track = np.load(prepared / "track_native.npz")
         self.track = {k: track[k] for k in track.files}
+        #: int32 [T, 4] brow-and-eye boxes at the working resolution (None: a track without working landmarks)
+        self.upper_face_boxes = None if "landmarks_working" not in self.track else np.stack(
+            [upper_face_box(p, self.frames.shape[2:0:-1]) for p in self.track["landmarks_working"]])
         import cv2
         bg = cv2.imread(str(self.dir / self.info["background"]))
         self.background = bg[..., ::-1].copy()

@@ -26,6 +26,9 @@ class TrainConfig:
     rays_per_step: int = 1024
     mouth_ray_share: float = 0.2        # share of rays drawn inside the mouth box
     mouth_weight: float = 4.0           # extra photometric weight on mouth pixels
+    #: opt-in: share of rays drawn inside the brow-and-eye box (prepare.upper_face_box), where most emotions
+    #: other than happy show and which a uniform draw covers with few rays (0: off)
+    upper_face_ray_share: float = 0.0
     #: opt-in: draw training frames ∝ rarity of their mouth shape (frame_weights.py), capped at
     #: this many times the median frame (None: every frame equally often)
     rare_mouth_cap: float | None = None
@@ -69,7 +72,8 @@ def psnr(pred: np.ndarray, target: np.ndarray) -> float:
 
 
 class RaySampler:
-    """Draws training rays: random training frames, random pixels, a share inside the mouth box."""
+    """Draws training rays: random training frames, random pixels, a share inside the mouth box and (opt-in) a
+    share inside the brow-and-eye box."""
 
     def __init__(self, data: SubjectDataset, device: torch.device, frame_weights: np.ndarray | None = None):
         self.device = device
@@ -79,13 +83,21 @@ class RaySampler:
         self.masks = torch.from_numpy(data.masks)
         self.head_masks = torch.from_numpy(data.head_masks)
         self.mouth = torch.from_numpy(data.mouth_boxes).long()
+        self.h, self.w = data.frames.shape[1:3]
+        self.upper_face = None if data.upper_face_boxes is None else torch.from_numpy(data.upper_face_boxes).long()
         self.background = torch.from_numpy(data.background).float() / 255
         self.train = torch.from_numpy(data.train_indices)
-        self.h, self.w = data.frames.shape[1:3]
         origins, dirs = pinhole_rays(data.camera)
         self.origins, self.dirs = origins, dirs
 
-    def sample(self, count: int, mouth_share: float, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def _in_boxes(self, boxes: torch.Tensor, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> None:
+        """Redraw ``x``, ``y`` in place uniformly inside ``boxes [n, 4]`` (one per ray)."""
+        u = torch.rand(len(boxes), 2, generator=generator)
+        x[:] = (boxes[:, 0] + u[:, 0] * (boxes[:, 2] - boxes[:, 0]).clamp(min=1)).long().clamp(0, self.w - 1)
+        y[:] = (boxes[:, 1] + u[:, 1] * (boxes[:, 3] - boxes[:, 1]).clamp(min=1)).long().clamp(0, self.h - 1)
+
+    def sample(self, count: int, mouth_share: float, generator: torch.Generator,
+               upper_face_share: float = 0.0) -> dict[str, torch.Tensor]:
         if self.frame_weights is None:
             pick = torch.randint(len(self.train), (count,), generator=generator)
         else:
@@ -94,10 +106,15 @@ class RaySampler:
         n_mouth = int(count * mouth_share)
         x = torch.randint(self.w, (count,), generator=generator)
         y = torch.randint(self.h, (count,), generator=generator)
-        box = self.mouth[frame[:n_mouth]]
-        u = torch.rand(n_mouth, 2, generator=generator)
-        x[:n_mouth] = (box[:, 0] + u[:, 0] * (box[:, 2] - box[:, 0]).clamp(min=1)).long().clamp(0, self.w - 1)
-        y[:n_mouth] = (box[:, 1] + u[:, 1] * (box[:, 3] - box[:, 1]).clamp(min=1)).long().clamp(0, self.h - 1)
+        self._in_boxes(self.mouth[frame[:n_mouth]], x[:n_mouth], y[:n_mouth], generator)
+        if upper_face_share > 0:
+            if self.upper_face is None:
+                raise ValueError("upper_face_ray_share needs the prepared track's working-resolution landmarks "
+                                 "(landmarks_working), which this subject folder lacks: re-run "
+                                 "`emogene prepare-subject`")
+            n_upper = min(int(count * upper_face_share), count - n_mouth)
+            rows = slice(n_mouth, n_mouth + n_upper)
+            self._in_boxes(self.upper_face[frame[rows]], x[rows], y[rows], generator)
         pix = y * self.w + x
         mb = self.mouth[frame]
         in_mouth = (x >= mb[:, 0]) & (x < mb[:, 2]) & (y >= mb[:, 1]) & (y < mb[:, 3])
@@ -281,7 +298,7 @@ def train_subject(subject_dir: str | Path, config: TrainConfig | None = None, de
         if step >= config.occupancy_warmup and step % config.occupancy_every == 0:
             head_occ, torso_occ = model.update_occupancy()
             history["occupancy"].append((step, head_occ, torso_occ))
-        batch = sampler.sample(config.rays_per_step, config.mouth_ray_share, generator)
+        batch = sampler.sample(config.rays_per_step, config.mouth_ray_share, generator, config.upper_face_ray_share)
         batch["frame"] = batch["frame"] - data.train_range[0]
         losses = compute_losses(model, batch, cond, config, generator)
         if depth_targets is not None:
