@@ -16,6 +16,17 @@ NEUTRAL = EMOTION_INDEX["neutral"]
 MEAD_LEVEL_INTENSITY = {1: 1.0 / 3.0, 2: 2.0 / 3.0, 3: 1.0}
 
 
+def level_intensity(level: int | str | None, missing: float | None = None) -> float | None:
+    """Intensity of a MEAD level (1, 2, 3 -> 1/3, 2/3, 1); ``missing`` when there is none (None, 0 or "").
+    Any other level is a ValueError that names it."""
+    if level is None or level == "" or level == 0:
+        return missing
+    try:
+        return MEAD_LEVEL_INTENSITY[int(level)]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"MEAD level must be 1, 2 or 3, got {level!r}") from None
+
+
 class UnknownEmotionError(ValueError):
     """An emotion name outside :data:`EMOTIONS`."""
 

@@ -82,3 +82,14 @@ def test_frame_count_and_build_generate():
         build_generate(np.zeros(10), 16000, 25, w, i[:2])
     with pytest.raises(ValueError, match="camera"):
         build_generate(np.zeros(10), 16000, 25, w, i, camera={"fov": 1})
+
+
+def test_mead_levels_map_to_intensities_and_odd_levels_are_named():
+    from bridge.emotions import level_intensity
+
+    assert [level_intensity(n) for n in (1, 2, 3, "3")] == pytest.approx([1 / 3, 2 / 3, 1.0, 1.0])
+    assert level_intensity(None) is None and level_intensity(None, 1.0) == 1.0
+    assert np.isnan(level_intensity(0, np.nan))
+    for bad in (4, -1, "high"):
+        with pytest.raises(ValueError, match=repr(bad)):
+            level_intensity(bad)

@@ -13,7 +13,7 @@ Layouts recognised (all at once, per file):
 * **Subject video + separate wav** - a video with a same-stem audio file beside it
   (``sun.mp4`` + ``sun.wav``): that file is the audio.
 
-Emotion labels come only from MEAD names (level n -> intensity ``MEAD_LEVEL_INTENSITY[n]``);
+Emotion labels come only from MEAD names (level n -> intensity ``bridge.emotions.level_intensity(n)``);
 every other clip has ``emotion = None``. Splits: speakers are assigned to validation
 deterministically (a stable hash of the speaker id, ``val_fraction`` of them), and every
 clip also records ``val_start_frame`` for a split by time (its last ``val_fraction``).
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from bridge.emotions import EMOTIONS, MEAD_LEVEL_INTENSITY
+from bridge.emotions import EMOTIONS, level_intensity
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"}  # GRID ships .mpg
 AUDIO_SUFFIXES = (".wav", ".flac", ".m4a", ".mp3", ".aac", ".ogg")
@@ -51,7 +51,7 @@ class ClipSource:
 
     @property
     def intensity(self) -> float | None:
-        return None if self.level is None else MEAD_LEVEL_INTENSITY[self.level]
+        return level_intensity(self.level)
 
 
 def speaker_from_stem(stem: str) -> str:

@@ -20,13 +20,7 @@ import numpy as np
 import torch
 
 from backend.motion.ldm import LandmarkDeformationModel
-from bridge.emotions import EMOTIONS, MEAD_LEVEL_INTENSITY
-
-
-def clip_intensity(clip: dict) -> float:
-    """Intensity of a labelled clip of ``subject.json``'s ``clips`` (MEAD level; level 3 or none = 1)."""
-    level = clip.get("level")
-    return float(MEAD_LEVEL_INTENSITY.get(int(level), 1.0)) if level else 1.0
+from bridge.emotions import EMOTIONS, level_intensity
 
 
 def own_emotion_fields(landmarks: np.ndarray, segments: tuple[tuple[int, int], ...],
@@ -45,7 +39,7 @@ def own_emotion_fields(landmarks: np.ndarray, segments: tuple[tuple[int, int], .
     reference = np.mean(neutral, axis=0)
     fields = {}
     for emotion in EMOTIONS[1:]:
-        own = [(m, clip_intensity(c)) for m, c in zip(means, clips) if c.get("emotion") == emotion]
+        own = [(m, level_intensity(c.get("level"), 1.0)) for m, c in zip(means, clips) if c.get("emotion") == emotion]
         if own:
             field = sum(i * (m - reference) for m, i in own) / sum(i * i for _, i in own)
             fields[emotion] = preserve_inner_lips(field).astype(np.float32)

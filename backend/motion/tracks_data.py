@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.emotions import EMOTION_INDEX, MEAD_LEVEL_INTENSITY
+from bridge.emotions import EMOTION_INDEX, level_intensity
 from bridge.landmarks import NUM_LANDMARKS
 
 MEL_PER_FRAME = 4
@@ -57,7 +57,7 @@ class TrackClip:
     def intensity(self) -> float:
         if self.emotion in (None, "neutral"):
             return 0.0
-        return MEAD_LEVEL_INTENSITY.get(int(self.level or 3), 1.0)
+        return level_intensity(self.level, 1.0)
 
     @property
     def val_start(self) -> int:

@@ -331,7 +331,7 @@ def prepare_subject(video: str | Path | list[str | Path], out_dir: str | Path, a
         row += len(he)
 
     from backend.render.tracking import SubjectTrack
-    from bridge.emotions import EMOTION_INDEX, MEAD_LEVEL_INTENSITY
+    from bridge.emotions import EMOTION_INDEX, level_intensity
     native = {k: np.concatenate([p.track.arrays()[k] for p in parts])[order]
               for k in ("landmarks", "landmarks_image", "rotation", "translation", "scale", "face_found")}
     track = SubjectTrack(**native, intrinsics=parts[0].track.intrinsics, fps=parts[0].track.fps,
@@ -343,8 +343,7 @@ def prepare_subject(video: str | Path | list[str | Path], out_dir: str | Path, a
     clip_index = np.concatenate([np.full(p.track.frame_count, n, np.int32) for n, p in enumerate(parts)])[order]
     clip_frame = np.concatenate([np.arange(p.track.frame_count, dtype=np.int32) for p in parts])[order]
     emotion_index = np.array([EMOTION_INDEX[c.emotion] if c.emotion else -1 for c in clips], np.int32)[clip_index]
-    intensity = np.array([MEAD_LEVEL_INTENSITY[c.level] if c.level else np.nan for c in clips],
-                         np.float32)[clip_index]
+    intensity = np.array([level_intensity(c.level, np.nan) for c in clips], np.float32)[clip_index]
 
     head = np.stack([head_mask(masks[i], lm_px[i]) for i in range(count)]).astype(np.float32)
     mouth = np.stack([mouth_box(lm_px[i], (w, h)) for i in range(count)])
