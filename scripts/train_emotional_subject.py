@@ -218,6 +218,8 @@ def _this_run(summary: dict) -> str:
               f"(`TrainConfig.landmark_noise`)" if cfg.get("landmark_noise") else "")
            + (f", landmark depth loss weight {cfg['landmark_depth_weight']:g} "
               f"(`TrainConfig.landmark_depth_weight`)" if cfg.get("landmark_depth_weight") else "")
+           + (f", {cfg['upper_face_ray_share']:.0%} of the rays drawn in the brow-and-eye box "
+              f"(`TrainConfig.upper_face_ray_share`)" if cfg.get("upper_face_ray_share") else "")
            + (", the landmark code scaled by one global number instead of whitened per PCA component "
               "(`SubjectModelConfig.code_scale='global'`)" if _code_scale(cfg) == "global" else ""))
     if summary.get("shipped_step"):
@@ -234,7 +236,7 @@ def _this_command(summary: dict, width: int) -> str:
     """The command line that re-creates this run (a continued run names the shipped weights it starts from)."""
     cfg, prior = summary["config"], summary.get("prior")
     options = (cfg.get("anneal_by_time") or cfg.get("landmark_noise") or cfg.get("landmark_depth_weight")
-               or _code_scale(cfg) != "component" or summary.get("shipped_step"))
+               or cfg.get("upper_face_ray_share") or _code_scale(cfg) != "component" or summary.get("shipped_step"))
     if prior is None and not options:
         return f".venv/bin/python scripts/train_emotional_subject.py --minutes {cfg['minutes']:g} --resolution {width}"
     return (f".venv/bin/python scripts/train_emotional_subject.py --resolution {width} "
@@ -244,6 +246,7 @@ def _this_command(summary: dict, width: int) -> str:
             + f" --minutes {cfg['minutes']:g} --steps {cfg['steps']}"
             + (f" --landmark-noise {cfg['landmark_noise']:g}" if cfg.get("landmark_noise") else "")
             + (f" --landmark-depth-weight {cfg['landmark_depth_weight']:g}" if cfg.get("landmark_depth_weight") else "")
+            + (f" --upper-face-ray-share {cfg['upper_face_ray_share']:g}" if cfg.get("upper_face_ray_share") else "")
             + (f" --code-scale {_code_scale(cfg)}" if _code_scale(cfg) != "component" else "")
             + (f" --keep-checkpoints --ship-step {summary['shipped_step']}" if summary.get("shipped_step") else ""))
 

@@ -29,6 +29,15 @@ def test_training_line_names_the_depth_loss():
     assert "landmark depth" not in script._training_lines(_summary(landmark_noise=0.015), 10.0)
 
 
+def test_upper_face_rays_are_named_in_the_command_and_the_card_only_when_used():
+    used = _summary(landmark_noise=0.015, upper_face_ray_share=0.25)
+    assert "--upper-face-ray-share 0.25" in script._recreate(used, 128)
+    assert "25% of the rays drawn in the brow-and-eye box" in script._training_lines(used, 10.0)
+    unused = _summary(landmark_noise=0.015, upper_face_ray_share=0.0)
+    assert "upper-face" not in script._recreate(unused, 128)
+    assert "brow-and-eye" not in script._training_lines(unused, 10.0)
+
+
 def _checkpoint(folder: Path, step: int, seconds: float) -> Path:
     from backend.render.model import MODEL_KIND, MODEL_VERSION
     folder.mkdir(parents=True, exist_ok=True)
