@@ -26,6 +26,8 @@ EYE_L = REGIONS["eye_l"]
 JAW = REGIONS["jaw"]
 NOSE_BASE = REGIONS["nose_base"]
 INNER_LIP = REGIONS["lip_inner"]
+#: the brows and eyes (iBUG 17-26, 36-47): where most emotions other than happy show
+UPPER_FACE: tuple[int, ...] = (*REGIONS["brow_r"], *REGIONS["brow_l"], *EYE_R, *EYE_L)
 
 
 def as_slice(region: range) -> slice:

@@ -221,7 +221,9 @@ def _this_run(summary: dict) -> str:
            + (f", {cfg['upper_face_ray_share']:.0%} of the rays drawn in the brow-and-eye box "
               f"(`TrainConfig.upper_face_ray_share`)" if cfg.get("upper_face_ray_share") else "")
            + (", the landmark code scaled by one global number instead of whitened per PCA component "
-              "(`SubjectModelConfig.code_scale='global'`)" if _code_scale(cfg) == "global" else ""))
+              "(`SubjectModelConfig.code_scale='global'`)" if _code_scale(cfg) == "global" else "")
+           + (", the landmark code's PCA fitted on the upper face and on the rest apart "
+              "(`SubjectModelConfig.code_regions='split'`)" if _code_regions(cfg) == "split" else ""))
     if summary.get("shipped_step"):
         run += (f" (the run's kept checkpoint at its step {summary['shipped_step']} of {summary['run_steps']}, "
                 f"chosen by the plate-emotion judge on the tuning clip; the lr had not reached its end value there)")
@@ -232,11 +234,16 @@ def _code_scale(cfg: dict) -> str:
     return (cfg.get("model") or {}).get("code_scale", "component")
 
 
+def _code_regions(cfg: dict) -> str:
+    return (cfg.get("model") or {}).get("code_regions", "whole")
+
+
 def _this_command(summary: dict, width: int) -> str:
     """The command line that re-creates this run (a continued run names the shipped weights it starts from)."""
     cfg, prior = summary["config"], summary.get("prior")
     options = (cfg.get("anneal_by_time") or cfg.get("landmark_noise") or cfg.get("landmark_depth_weight")
-               or cfg.get("upper_face_ray_share") or _code_scale(cfg) != "component" or summary.get("shipped_step"))
+               or cfg.get("upper_face_ray_share") or _code_scale(cfg) != "component" or _code_regions(cfg) != "whole"
+               or summary.get("shipped_step"))
     if prior is None and not options:
         return f".venv/bin/python scripts/train_emotional_subject.py --minutes {cfg['minutes']:g} --resolution {width}"
     return (f".venv/bin/python scripts/train_emotional_subject.py --resolution {width} "
@@ -248,6 +255,7 @@ def _this_command(summary: dict, width: int) -> str:
             + (f" --landmark-depth-weight {cfg['landmark_depth_weight']:g}" if cfg.get("landmark_depth_weight") else "")
             + (f" --upper-face-ray-share {cfg['upper_face_ray_share']:g}" if cfg.get("upper_face_ray_share") else "")
             + (f" --code-scale {_code_scale(cfg)}" if _code_scale(cfg) != "component" else "")
+            + (f" --code-regions {_code_regions(cfg)}" if _code_regions(cfg) != "whole" else "")
             + (f" --keep-checkpoints --ship-step {summary['shipped_step']}" if summary.get("shipped_step") else ""))
 
 
@@ -361,6 +369,8 @@ def main(argv=None) -> int:
                         help="TrainConfig.landmark_depth_weight: sparse FaceMesh depth loss at landmark pixels")
     parser.add_argument("--upper-face-ray-share", type=float, default=None,
                         help="TrainConfig.upper_face_ray_share: share of rays drawn in the brow-and-eye box")
+    parser.add_argument("--code-regions", default=None, choices=["whole", "split"],
+                        help="landmark code: one PCA over the face (default) or the upper face and the rest apart")
     parser.add_argument("--code-scale", default=None, choices=["component", "global"],
                         help="landmark code: whiten each PCA component (default) or one global scale")
     parser.add_argument("--keep-checkpoints", action="store_true",
@@ -395,7 +405,8 @@ def main(argv=None) -> int:
                                   ("landmark_noise", args.landmark_noise),
                                   ("landmark_depth_weight", args.landmark_depth_weight),
                                   ("upper_face_ray_share", args.upper_face_ray_share)) if v is not None}
-    model_options = {"code_scale": args.code_scale} if args.code_scale is not None else {}
+    model_options = {k: v for k, v in (("code_scale", args.code_scale), ("code_regions", args.code_regions))
+                     if v is not None}
     config = TrainConfig(steps=args.steps, minutes=args.minutes, threads=args.threads,
                          anneal_by_time=args.anneal_by_time, keep_checkpoints=args.keep_checkpoints,
                          model=SubjectModelConfig(**model_options), **schedule)

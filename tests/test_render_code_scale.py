@@ -62,6 +62,34 @@ def test_global_code_keeps_relative_landmark_distances_and_small_components_smal
     assert float(spread_plain[-1]) < 0.1 * float(spread_plain[0])
 
 
+def test_split_code_keeps_brows_and_mouth_in_separate_coordinates():
+    """``regions="split"``: every basis row moves either the brows and eyes or the rest, never both; the rows stay
+    orthonormal and sorted by the variance they explain; a brow change moves only upper-face coordinates."""
+    from bridge.landmarks import UPPER_FACE
+
+    train = frames()
+    code = LandmarkCode(16, scale="global", regions="split").fit(train)
+    rows = code.basis.double().reshape(16, NUM_LANDMARKS, 3)
+    upper = torch.zeros(NUM_LANDMARKS, dtype=torch.bool)
+    upper[list(UPPER_FACE)] = True
+    moves_upper = rows[:, upper].abs().sum((1, 2)) > 0
+    moves_rest = rows[:, ~upper].abs().sum((1, 2)) > 0
+    assert not (moves_upper & moves_rest).any() and moves_upper.any() and moves_rest.any()
+    assert torch.allclose(code.basis.double() @ code.basis.double().T, torch.eye(16, dtype=torch.float64), atol=1e-5)
+    spread = ((train.reshape(len(train), -1) - code.mean) @ code.basis.T).std(0)
+    assert torch.all(spread[:-1] >= spread[1:] - 1e-4)
+    raised = train[:1].clone()
+    raised[:, list(UPPER_FACE), 1] += 0.1
+    delta = code(raised)[0][0] - code(train[:1])[0][0]
+    assert float(delta[~moves_upper].abs().max()) < 1e-5 < float(delta[moves_upper].abs().max())
+    whole = LandmarkCode(16, scale="global").fit(train)
+    assert torch.equal(whole.basis, LandmarkCode(16, scale="global", regions="whole").fit(train).basis)
+    with pytest.raises(ValueError, match="regions"):
+        LandmarkCode(16, regions="halves")
+    assert SubjectNeRF(SubjectModelConfig(code_regions="split")).landmark_code.regions == "split"
+    assert _model_config({"code_scale": "global"}).code_regions == "whole"     # a checkpoint from before the option
+
+
 def test_code_scale_is_stored_in_the_checkpoint_config_and_bad_values_are_refused():
     config = SubjectModelConfig(code_scale="global")
     assert _model_config(asdict(config)).code_scale == "global"

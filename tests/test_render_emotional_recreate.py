@@ -38,6 +38,14 @@ def test_upper_face_rays_are_named_in_the_command_and_the_card_only_when_used():
     assert "brow-and-eye" not in script._training_lines(unused, 10.0)
 
 
+def test_a_split_landmark_code_is_named_in_the_command_and_the_card():
+    split = _summary(landmark_noise=0.015, model={"code_scale": "global", "code_regions": "split"})
+    assert "--code-regions split" in script._recreate(split, 128)
+    assert "code_regions='split'" in script._training_lines(split, 10.0)
+    whole = _summary(landmark_noise=0.015, model={"code_scale": "global"})
+    assert "--code-regions" not in script._recreate(whole, 128)
+
+
 def _checkpoint(folder: Path, step: int, seconds: float) -> Path:
     from backend.render.model import MODEL_KIND, MODEL_VERSION
     folder.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bridge.landmarks import NUM_LANDMARKS
+from bridge.landmarks import NUM_LANDMARKS, UPPER_FACE
 
 _PRIMES = (1, 2654435761, 805459861)
 
@@ -172,17 +172,26 @@ class LandmarkCode(nn.Module):
     ``scale``: ``"component"`` (default) divides each PCA coefficient by its own std (whitening);
     ``"global"`` (opt-in) divides every coefficient by the leading component's std, so the code
     keeps the landmarks' relative distances and the minor components stay as small as they are.
+
+    ``regions``: ``"whole"`` (default) fits one PCA over all landmarks; ``"split"`` (opt-in) fits one over the upper
+    face (brows, eyes, nose bridge) and one over the rest (jaw, nose base, lips) and keeps the ``components`` of
+    largest variance from both, so a brow shape and a mouth shape are separate coordinates (a surprised brow can meet
+    a speaking mouth). Either way the basis is orthonormal and sorted by variance; only ``fit`` differs.
     """
 
     SCALES = ("component", "global")
+    REGIONS = ("whole", "split")
 
-    def __init__(self, components: int = 16, margin: float = 0.5, scale: str = "component"):
+    def __init__(self, components: int = 16, margin: float = 0.5, scale: str = "component", regions: str = "whole"):
         super().__init__()
         if scale not in self.SCALES:
             raise ValueError(f"LandmarkCode scale {scale!r} is not one of {', '.join(self.SCALES)}")
+        if regions not in self.REGIONS:
+            raise ValueError(f"LandmarkCode regions {regions!r} is not one of {', '.join(self.REGIONS)}")
         self.components = components
         self.margin = margin
         self.scale = scale
+        self.regions = regions
         self.register_buffer("mean", torch.zeros(NUM_LANDMARKS * 3))
         self.register_buffer("basis", torch.zeros(components, NUM_LANDMARKS * 3))
         self.register_buffer("std", torch.ones(components))
@@ -193,8 +202,7 @@ class LandmarkCode(nn.Module):
     def fit(self, landmarks: torch.Tensor) -> "LandmarkCode":
         flat = landmarks.reshape(len(landmarks), -1).double()
         mean = flat.mean(0)
-        _, _, vt = torch.linalg.svd(flat - mean, full_matrices=False)
-        basis = vt[: self.components]
+        basis = self._basis(flat - mean)
         coeff = (flat - mean) @ basis.T
         std = coeff.std(0).clamp(min=1e-6)
         if self.scale == "global":
@@ -206,6 +214,23 @@ class LandmarkCode(nn.Module):
         self.low.copy_(code.amin(0).float())
         self.high.copy_(code.amax(0).float())
         return self
+
+    def _basis(self, centred: torch.Tensor) -> torch.Tensor:
+        """``[components, NUM_LANDMARKS * 3]`` orthonormal rows, largest variance first."""
+        if self.regions == "whole":
+            return torch.linalg.svd(centred, full_matrices=False)[2][: self.components]
+        upper = torch.zeros(NUM_LANDMARKS, dtype=torch.bool)
+        upper[list(UPPER_FACE)] = True
+        columns = upper.repeat_interleave(3)
+        rows, variances = [], []
+        for part in (columns, ~columns):
+            _, sv, vt = torch.linalg.svd(centred[:, part], full_matrices=False)
+            full = torch.zeros(len(vt), centred.shape[1], dtype=centred.dtype)
+            full[:, part] = vt
+            rows.append(full)
+            variances.append(sv ** 2)
+        order = torch.cat(variances).argsort(descending=True)[: self.components]
+        return torch.cat(rows)[order]
 
     def forward(self, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         flat = landmarks.reshape(len(landmarks), -1)

@@ -50,6 +50,8 @@ class SubjectModelConfig:
     plain_baseline: bool = False   # benchmark only: PlainNerfField, no occupancy skipping
     #: opt-in: "global" scales the landmark code by one number instead of whitening it (LandmarkCode)
     code_scale: str = "component"
+    #: opt-in: "split" fits the landmark code's PCA on the upper face and on the rest apart (LandmarkCode)
+    code_regions: str = "whole"
 
 
 class SubjectNeRF(nn.Module):
@@ -66,7 +68,7 @@ class SubjectNeRF(nn.Module):
         else:
             self.head_field = HeadField(c.head_grid, c.code_dim, c.condition_embed, c.hidden)
             self.torso_field = TorsoField(c.torso_grid, POSE_DIM + HEAD_COLOUR_DIM, c.condition_embed, c.hidden)
-        self.landmark_code = LandmarkCode(c.code_dim, scale=c.code_scale)
+        self.landmark_code = LandmarkCode(c.code_dim, scale=c.code_scale, regions=c.code_regions)
         self.head_grid = OccupancyGrid(c.occupancy_resolution, c.occupancy_threshold, decay=0.95)
         self.torso_grid = OccupancyGrid(c.occupancy_resolution, c.occupancy_threshold, decay=0.95)
         self.register_buffer("head_box", torch.tensor(c.head_box, dtype=torch.float32))

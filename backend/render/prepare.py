@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.render.camera import PinholeCamera, pinhole_to_blender, world_from_anchor_matrix
-from bridge.landmarks import JAW, MOUTH, as_slice
+from bridge.landmarks import JAW, MOUTH, UPPER_FACE, as_slice
 
 PREPARE_VERSION = 1
 SUBJECT_FORMAT_VERSION = 1
@@ -70,13 +70,9 @@ def mouth_box(landmarks_px: np.ndarray, size: tuple[int, int], grow: float = 1.5
     return landmark_box(landmarks_px, as_slice(MOUTH), size, grow)
 
 
-#: iBUG indices of the brows and eyes: the region where most emotions other than happy show
-UPPER_FACE = np.r_[17:27, 36:48]
-
-
 def upper_face_box(landmarks_px: np.ndarray, size: tuple[int, int], grow: float = 1.3) -> np.ndarray:
     """[x0, y0, x1, y1) integer box around the brows and eyes (iBUG 17-26, 36-47), grown by ``grow``."""
-    return landmark_box(landmarks_px, UPPER_FACE, size, grow)
+    return landmark_box(landmarks_px, list(UPPER_FACE), size, grow)
 
 
 def clean_background(frames: np.ndarray, masks: np.ndarray, step: int = 3) -> np.ndarray:
