@@ -106,6 +106,11 @@ def test_shipped_judge_as_a_one_seed_ensemble_reads_real_video_identically(pools
     # the seeds train different judges (session 10's judge read the bar 34.9 / 27.9 % with seeds 0 / 2, session 11's
     # pose-augmented one 40.6 / 38.5 %; over seeds 0-9 its SD is 5.4 points: one seed is a point estimate)
     assert spread["bar"]["max"] - spread["bar"]["min"] > 0.005
+    # the reported judge (DEFAULT_JUDGE itself) is reused for its seed, not trained again: it predicts as seed 0 does
+    reused = seed_judges(train, DEFAULT_JUDGE, seeds=(0, 2), pose=pose, trained=one)
+    assert reused[0] is one and np.array_equal(reused[2].predict(x), judges[2].predict(x))
+    ensemble = dataclasses.replace(DEFAULT_JUDGE, ensemble_seeds=(0, 1))
+    assert seed_judges(train, ensemble, seeds=(0,), pose=pose, trained=one)[0] is not one   # not a member's config
 
 
 @needs_tracks

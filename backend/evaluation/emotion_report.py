@@ -206,7 +206,8 @@ def evaluate_emotion(config: EmotionEvalConfig) -> dict:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     real = judge_on_real_video(config.tracks, config.judge)
-    judges = seed_judges(real.train, config.judge, pose=real.pose)   # the instrument's spread: one per training seed
+    # the instrument's spread: one judge per training seed (the reported judge's own seed reused)
+    judges = seed_judges(real.train, config.judge, pose=real.pose, trained=real.judge)
     metrics: dict = {"commit": _git_commit(), "judge": real.metrics,
                      "judge_talking_heads": talking_head_neutral(real.judge, config.tracks, GENERATOR_SPEAKERS,
                                                                  config.plates.frames, config.plates.burst),

@@ -26,20 +26,27 @@ def square_source(tracks_dir: Path, clip_id: str) -> tuple[Path, int] | None:
     return (source, int(width)) if width and width == height and source.is_file() else None
 
 
-def retracked(speakers: SpeakerSet, tracks_dir: str | Path, size: int | None) -> SpeakerSet:
-    """``speakers``' square-source clips tracked as plates are, at ``size``² (None: the source's own size)."""
+def square_frames(speakers: SpeakerSet, tracks_dir: str | Path) -> list[tuple[MeadClip, list[np.ndarray], int]]:
+    """Each of ``speakers``' clips with a square source: (clip, its decoded RGB frames, their side)."""
+    from backend.data.face_tracking import iter_frames_rgb
+
+    out = []
+    for clip in speakers.clips:
+        found_source = square_source(Path(tracks_dir), clip.clip_id)
+        if found_source is not None:
+            out.append((clip, list(iter_frames_rgb(found_source[0])), found_source[1]))
+    return out
+
+
+def retracked(sources: list[tuple[MeadClip, list[np.ndarray], int]], tracks_dir: str | Path,
+              size: int | None) -> SpeakerSet:
+    """The :func:`square_frames` clips tracked as plates are, at ``size``² (None: the source's own size)."""
     import cv2
 
-    from backend.data.face_tracking import iter_frames_rgb
     from backend.evaluation.plate_emotion import track_burst
 
     clips = []
-    for clip in speakers.clips:
-        found_source = square_source(Path(tracks_dir), clip.clip_id)
-        if found_source is None:
-            continue
-        source, side = found_source
-        frames = list(iter_frames_rgb(source))
+    for clip, frames, side in sources:
         if size is not None and size != side:
             frames = [cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames]
         landmarks, found = track_burst(frames)
@@ -54,11 +61,12 @@ def bar_at_plate_sizes(judges: dict[int, EmotionJudge], speakers: SpeakerSet, tr
     each of ``sizes`` smaller than it; mean and SD over the judges. ``{}`` when no clip has a square source."""
     from backend.evaluation.judge_real_video import evaluate_judge
 
-    native = retracked(speakers, tracks_dir, None)
+    sources = square_frames(speakers, tracks_dir)
+    native = retracked(sources, tracks_dir, None)
     if not native.clips:
         return {}
-    side = min(square_source(Path(tracks_dir), c.clip_id)[1] for c in native.clips)
-    sets = {"source": native, **{str(s): retracked(speakers, tracks_dir, s) for s in sorted(set(sizes)) if s < side}}
+    side = min(s for _, _, s in sources)
+    sets = {"source": native, **{str(s): retracked(sources, tracks_dir, s) for s in sorted(set(sizes)) if s < side}}
     out: dict = {"clips": native.clip_ids, "source_size": side, "seeds": [int(s) for s in judges], "sizes": {}}
     for name, subset in sets.items():
         per_seed = [evaluate_judge(j, subset, j.config).get("mean_over_emotions", float("nan")) for j in judges.values()]

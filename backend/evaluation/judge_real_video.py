@@ -189,11 +189,14 @@ SPREAD_SEEDS: tuple[int, ...] = tuple(range(10))
 
 
 def seed_judges(train: SpeakerSet, config: JudgeConfig, seeds: tuple[int, ...] = SPREAD_SEEDS,
-                pose: "PoseAugmentation | None" = None) -> dict[int, EmotionJudge]:
-    """Single judges that differ from ``config`` only in their training seed (``config.member(seed)``), by seed."""
+                pose: "PoseAugmentation | None" = None, trained: "EmotionJudge | None" = None) -> dict[int, EmotionJudge]:
+    """Single judges that differ from ``config`` only in their training seed (``config.member(seed)``), by seed.
+    ``trained``: a judge already trained on ``train`` with ``config`` itself, reused for its seed when ``config`` is
+    a single judge (training is seeded, so it equals the member it replaces)."""
     if not seeds:
         raise ValueError("seed_judges needs at least one training seed")
-    return {int(s): train_judge(train, config.member(s), pose) for s in seeds}
+    reuse = {config.seed: trained} if trained is not None and not config.ensemble_seeds else {}
+    return {int(s): reuse.get(int(s)) or train_judge(train, config.member(s), pose) for s in seeds}
 
 
 def judge_seed_spread(judges: dict[int, EmotionJudge], test: SpeakerSet, talking_clips: list | None = None,
