@@ -223,7 +223,11 @@ def _this_run(summary: dict) -> str:
            + (", the landmark code scaled by one global number instead of whitened per PCA component "
               "(`SubjectModelConfig.code_scale='global'`)" if _code_scale(cfg) == "global" else "")
            + (", the landmark code's PCA fitted on the upper face and on the rest apart "
-              "(`SubjectModelConfig.code_regions='split'`)" if _code_regions(cfg) == "split" else ""))
+              "(`SubjectModelConfig.code_regions='split'`)" if _code_regions(cfg) == "split" else "")
+           + (f", the head MLP {_head_hidden(cfg)} units wide (`SubjectModelConfig.head_hidden`; a narrower start "
+              f"grown without changing its output, backend/render/model_growth.py)" if _head_hidden(cfg) else "")
+           + (", the landmark code also scaling the head's hash-grid feature channels "
+              "(`SubjectModelConfig.head_condition_gate`)" if _head_gate(cfg) else ""))
     if summary.get("shipped_step"):
         run += (f" (the run's kept checkpoint at its step {summary['shipped_step']} of {summary['run_steps']}, "
                 f"chosen by the plate-emotion judge on the tuning clip; the lr had not reached its end value there)")
@@ -238,12 +242,20 @@ def _code_regions(cfg: dict) -> str:
     return (cfg.get("model") or {}).get("code_regions", "whole")
 
 
+def _head_hidden(cfg: dict) -> int | None:
+    return (cfg.get("model") or {}).get("head_hidden")
+
+
+def _head_gate(cfg: dict) -> bool:
+    return bool((cfg.get("model") or {}).get("head_condition_gate"))
+
+
 def _this_command(summary: dict, width: int) -> str:
     """The command line that re-creates this run (a continued run names the shipped weights it starts from)."""
     cfg, prior = summary["config"], summary.get("prior")
     options = (cfg.get("anneal_by_time") or cfg.get("landmark_noise") or cfg.get("landmark_depth_weight")
                or cfg.get("upper_face_ray_share") or _code_scale(cfg) != "component" or _code_regions(cfg) != "whole"
-               or summary.get("shipped_step"))
+               or _head_hidden(cfg) or _head_gate(cfg) or summary.get("shipped_step"))
     if prior is None and not options:
         return f".venv/bin/python scripts/train_emotional_subject.py --minutes {cfg['minutes']:g} --resolution {width}"
     return (f".venv/bin/python scripts/train_emotional_subject.py --resolution {width} "
@@ -256,6 +268,8 @@ def _this_command(summary: dict, width: int) -> str:
             + (f" --upper-face-ray-share {cfg['upper_face_ray_share']:g}" if cfg.get("upper_face_ray_share") else "")
             + (f" --code-scale {_code_scale(cfg)}" if _code_scale(cfg) != "component" else "")
             + (f" --code-regions {_code_regions(cfg)}" if _code_regions(cfg) != "whole" else "")
+            + (f" --head-hidden {_head_hidden(cfg)}" if _head_hidden(cfg) else "")
+            + (" --head-condition-gate" if _head_gate(cfg) else "")
             + (f" --keep-checkpoints --ship-step {summary['shipped_step']}" if summary.get("shipped_step") else ""))
 
 
@@ -373,6 +387,12 @@ def main(argv=None) -> int:
                         help="landmark code: one PCA over the face (default) or the upper face and the rest apart")
     parser.add_argument("--code-scale", default=None, choices=["component", "global"],
                         help="landmark code: whiten each PCA component (default) or one global scale")
+    parser.add_argument("--head-hidden", type=int, default=None,
+                        help="the head MLP's width (SubjectModelConfig.head_hidden); with --init-from, a narrower "
+                             "checkpoint grows into it without changing its output")
+    parser.add_argument("--head-condition-gate", action="store_true",
+                        help="the landmark code also scales the head's hash-grid feature channels "
+                             "(SubjectModelConfig.head_condition_gate)")
     parser.add_argument("--keep-checkpoints", action="store_true",
                         help="keep every checkpoint's weights as nerf_step<N> in the work folder")
     parser.add_argument("--ship-step", type=int, default=None,
@@ -405,8 +425,9 @@ def main(argv=None) -> int:
                                   ("landmark_noise", args.landmark_noise),
                                   ("landmark_depth_weight", args.landmark_depth_weight),
                                   ("upper_face_ray_share", args.upper_face_ray_share)) if v is not None}
-    model_options = {k: v for k, v in (("code_scale", args.code_scale), ("code_regions", args.code_regions))
-                     if v is not None}
+    model_options = {k: v for k, v in (("code_scale", args.code_scale), ("code_regions", args.code_regions),
+                                       ("head_hidden", args.head_hidden),
+                                       ("head_condition_gate", args.head_condition_gate or None)) if v is not None}
     config = TrainConfig(steps=args.steps, minutes=args.minutes, threads=args.threads,
                          anneal_by_time=args.anneal_by_time, keep_checkpoints=args.keep_checkpoints,
                          model=SubjectModelConfig(**model_options), **schedule)

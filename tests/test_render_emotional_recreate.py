@@ -77,3 +77,16 @@ def test_a_runs_file_that_does_not_match_the_weights_is_refused(tmp_path):
                                                                      "description": "", "command": ""}]))
     with pytest.raises(ValueError, match="does not describe these weights"):
         script._prior_training(str(stem))
+
+
+def test_a_grown_head_is_named_in_the_command_and_the_card():
+    grown = _summary(landmark_noise=0.015, model={"code_scale": "global", "head_hidden": 128,
+                                                  "head_condition_gate": True})
+    command = script._recreate(grown, 128)
+    assert "--head-hidden 128" in command and "--head-condition-gate" in command
+    line = script._training_lines(grown, 10.0)
+    assert "head MLP 128 units wide" in line and "head_condition_gate" in line
+    plain = _summary(landmark_noise=0.015, model={"code_scale": "global", "head_hidden": None,
+                                                  "head_condition_gate": False})
+    assert "--head-" not in script._recreate(plain, 128)
+    assert "head MLP" not in script._training_lines(plain, 10.0)

@@ -30,22 +30,38 @@ def density_activation(raw: torch.Tensor) -> torch.Tensor:
 
 
 class ConditionedField(nn.Module):
-    """Hash-grid features of a position, concatenated with an embedded per-ray condition."""
+    """Hash-grid features of a position, concatenated with an embedded per-ray condition.
+
+    ``gate`` (opt-in): the condition also scales each hash-grid feature channel, ``f * (1 + g(c))``
+    (FiLM-style channel attention, as ER-NeRF's region attention), so a condition can switch spatial
+    features on and off instead of only shifting the MLP's input; zero-initialised, so a gated field
+    starts as the plain one."""
 
     def __init__(self, grid: HashGridConfig, condition_dim: int, condition_embed: int = 16,
-                 hidden: int = 64, layers: int = 2):
+                 hidden: int = 64, layers: int = 2, gate: bool = False):
         super().__init__()
         self.encoding = HashGridEncoding(grid)
         self.condition_dim = condition_dim
+        self.condition_embed = condition_embed
         self.embed = nn.Linear(condition_dim, condition_embed)
+        self.gate = nn.Linear(condition_dim, self.encoding.out_dim) if gate else None
+        if self.gate is not None:
+            nn.init.zeros_(self.gate.weight)
+            nn.init.zeros_(self.gate.bias)
         self.mlp = _mlp(self.encoding.out_dim + condition_embed, hidden, layers, 4)
 
     def embed_condition(self, condition: torch.Tensor) -> torch.Tensor:
-        """Per-ray embedding, computed once per ray and gathered for its samples."""
-        return self.embed(condition)
+        """Per-ray embedding (and gate), computed once per ray and gathered for its samples."""
+        if self.gate is None:
+            return self.embed(condition)
+        return torch.cat([self.embed(condition), self.gate(condition)], dim=-1)
 
     def forward(self, positions01: torch.Tensor, condition_embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        raw = self.mlp(torch.cat([self.encoding(positions01), condition_embedding], dim=-1))
+        features = self.encoding(positions01)
+        if self.gate is not None:
+            condition_embedding, gate = condition_embedding.split([self.condition_embed, features.shape[-1]], -1)
+            features = features * (1 + gate)
+        raw = self.mlp(torch.cat([features, condition_embedding], dim=-1))
         return density_activation(raw[..., 0]), torch.sigmoid(raw[..., 1:])
 
 

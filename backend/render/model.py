@@ -52,6 +52,11 @@ class SubjectModelConfig:
     code_scale: str = "component"
     #: opt-in: "split" fits the landmark code's PCA on the upper face and on the rest apart (LandmarkCode)
     code_regions: str = "whole"
+    #: opt-in: the head field's hidden width (None: ``hidden``); a wider head can be started from a
+    #: narrower checkpoint without changing its output (model_growth.py)
+    head_hidden: int | None = None
+    #: opt-in: the landmark code also scales the head's hash-grid feature channels (ConditionedField.gate)
+    head_condition_gate: bool = False
 
 
 class SubjectNeRF(nn.Module):
@@ -66,7 +71,8 @@ class SubjectNeRF(nn.Module):
             self.head_field: nn.Module = PlainNerfField(c.code_dim, c.condition_embed)
             self.torso_field: nn.Module = PlainNerfField(POSE_DIM + HEAD_COLOUR_DIM, c.condition_embed)
         else:
-            self.head_field = HeadField(c.head_grid, c.code_dim, c.condition_embed, c.hidden)
+            self.head_field = HeadField(c.head_grid, c.code_dim, c.condition_embed, c.head_hidden or c.hidden,
+                                        gate=c.head_condition_gate)
             self.torso_field = TorsoField(c.torso_grid, POSE_DIM + HEAD_COLOUR_DIM, c.condition_embed, c.hidden)
         self.landmark_code = LandmarkCode(c.code_dim, scale=c.code_scale, regions=c.code_regions)
         self.head_grid = OccupancyGrid(c.occupancy_resolution, c.occupancy_threshold, decay=0.95)

@@ -238,6 +238,7 @@ def train_subject(subject_dir: str | Path, config: TrainConfig | None = None, de
     from tqdm import tqdm
 
     from backend.checkpoints import load_checkpoint
+    from backend.render.model_growth import load_grown_checkpoint
 
     config = config or TrainConfig()
     device = torch.device(device)
@@ -255,7 +256,9 @@ def train_subject(subject_dir: str | Path, config: TrainConfig | None = None, de
     state_path = out_dir / "train_state.pt"
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=1e-15, betas=(0.9, 0.99))
     if init_from is not None and not (resume and state_path.is_file()):
-        load_checkpoint(Path(init_from), model, kind=MODEL_KIND, version=MODEL_VERSION, device=device)
+        grown = load_grown_checkpoint(Path(init_from), model, kind=MODEL_KIND, version=MODEL_VERSION, device=device)
+        if grown and progress:
+            print(f"started from {init_from}, grown (output unchanged): {', '.join(grown)}")
     if resume and state_path.is_file():
         load_checkpoint(out_dir / CHECKPOINT_STEM, model, kind=MODEL_KIND, version=MODEL_VERSION, device=device)
         state = torch.load(state_path, map_location=device, weights_only=False)
