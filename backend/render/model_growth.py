@@ -30,7 +30,8 @@ def grow_state_into(model: nn.Module, old_state: dict[str, torch.Tensor]) -> lis
         if name not in old_state:
             if target.is_floating_point() and target.abs().max() > 0:
                 raise ValueError(f"{name} is new and not zero-initialised: the grown model would render differently")
-            merged[name], _ = target, changed.append(name)
+            merged[name] = target
+            changed.append(name)
             continue
         old = old_state[name].to(target)
         if old.shape == target.shape:
@@ -45,15 +46,14 @@ def grow_state_into(model: nn.Module, old_state: dict[str, torch.Tensor]) -> lis
         grown[tuple(slice(0, n) for n in old.shape)] = old
         merged[name] = grown
         changed.append(name)
-    _zero_new_outputs(model, old_state, merged)
+    _check_outputs_kept(model, old_state, merged)
     model.load_state_dict(merged, strict=True)
     return changed
 
 
-def _zero_new_outputs(model: nn.Module, old_state: dict[str, torch.Tensor], merged: dict[str, torch.Tensor]) -> None:
-    """A Linear whose output count is unchanged but whose inputs grew reads the new units with
-    zero weights (done above); one whose outputs grew feeds new units, which is harmless as long
-    as every consumer reads them with zeros. Check that the last Linear of each MLP kept its rows."""
+def _check_outputs_kept(model: nn.Module, old_state: dict[str, torch.Tensor], merged: dict[str, torch.Tensor]) -> None:
+    """New hidden units are harmless only while every consumer reads them with zeros: refuse an MLP whose
+    last Linear gained rows (outputs), which nothing downstream would read with zeros."""
     for name, module in model.named_modules():
         if isinstance(module, nn.Sequential):
             linears = [f"{name}.{i}.weight" for i, m in enumerate(module) if isinstance(m, nn.Linear)]
