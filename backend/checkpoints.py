@@ -54,12 +54,18 @@ def read_checkpoint_meta(stem: str | Path, *, kind: str, version: int) -> dict:
     return meta
 
 
+def read_checkpoint_state(stem: str | Path, *, kind: str, version: int,
+                          device: torch.device | str = "cpu") -> tuple[dict[str, torch.Tensor], dict]:
+    """The weights as a state dict and the metadata, after checking kind and version; loads nothing into a model."""
+    meta = read_checkpoint_meta(stem, kind=kind, version=version)
+    return load_file(str(_paths(stem)[0]), device=str(device)), meta
+
+
 def load_checkpoint(stem: str | Path, module: torch.nn.Module, *, kind: str, version: int,
                     device: torch.device | str = "cpu") -> dict:
     """Load weights into ``module`` (strict) and return the metadata."""
-    meta = read_checkpoint_meta(stem, kind=kind, version=version)
+    state, meta = read_checkpoint_state(stem, kind=kind, version=version, device=device)
     weights_path, _ = _paths(stem)
-    state = load_file(str(weights_path), device=str(device))
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -65,12 +65,9 @@ def load_grown_checkpoint(stem, model: nn.Module, *, kind: str, version: int,
                           device: torch.device | str = "cpu") -> list[str]:
     """``load_checkpoint`` for a start point: the weights load strictly when they fit ``model``,
     and grow into it (``grow_state_into``) when it is a wider / gated version; returns what grew."""
-    from safetensors.torch import load_file
+    from backend.checkpoints import CheckpointError, read_checkpoint_state
 
-    from backend.checkpoints import CheckpointError, _paths, read_checkpoint_meta
-
-    read_checkpoint_meta(stem, kind=kind, version=version)
-    old_state = load_file(str(_paths(stem)[0]), device=str(device))
+    old_state, _ = read_checkpoint_state(stem, kind=kind, version=version, device=device)
     try:
         return grow_state_into(model, old_state)
     except ValueError as exc:
