@@ -166,8 +166,8 @@ instead of the LDM's cross-speaker field (backend/motion/subject_emotions.py, se
   per-pixel median of non-person pixels over all clips. `emogene prepare-subject` with the 8 files.
 
 ## Model
-- The same head + torso NeRF as the default subject (hash grid {cfg['model']['head_grid']['levels']} levels,
-  2^{cfg['model']['head_grid']['log2_table_size']} rows; {cfg['model']['code_dim']} PCA coefficients of the canonical
+- The head + torso NeRF of the default subject (hash grid {cfg['model']['head_grid']['levels']} levels,
+  2^{cfg['model']['head_grid']['log2_table_size']} rows, head MLP {cfg['model'].get('head_hidden') or cfg['model']['hidden']} units wide; {cfg['model']['code_dim']} PCA coefficients of the canonical
   landmarks, fitted on this subject's emotional training frames).
 - Working resolution {w}x{h} (plates up to {info['max_resolution'][0]}x{info['max_resolution'][1]} by upscaled
   rendering); the face spans ~34 px between the eye centres at {w}x{h}.
