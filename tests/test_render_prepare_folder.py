@@ -78,6 +78,7 @@ def test_motion_track_keeps_clip_order_and_marks_the_cuts(session_subject):
     track = np.load(subject / "track.npz")
     assert track["clip_starts"].tolist() == [0] + np.cumsum([c["frames"] for c in info["clips"]][:-1]).tolist()
     assert len(track["rotation"]) == info["frames"]   # 25 fps clips: one track row per frame
+    assert track["shot_starts"].tolist() == []         # MEAD's studio takes hold no edit cut
     assert (subject / "background.png").is_file()
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from backend.data.input_files import check_input_file
 from backend.data.landmark_map import MEDIAPIPE_TO_IBUG68
+from backend.data.shot_cuts import frame_changes, grey_thumbnail
 from bridge.landmarks import NUM_LANDMARKS
 
 
@@ -52,6 +53,8 @@ class FaceTrack:
     fps: float
     image_size: tuple[int, int]  # (width, height)
     long_gaps: list[tuple[int, int]] = field(default_factory=list)  # [start, end) frame ranges
+    #: float32 [T]: mean grey change from the previous frame (``shot_cuts.frame_changes``; finds edit cuts)
+    frame_change: np.ndarray | None = None
 
     @property
     def frame_count(self) -> int:
@@ -160,6 +163,7 @@ def _track(path: Path, fps: float, size: tuple[int, int], max_frames: int | None
     quiet.enter_context(_quiet_native_logs())
     rows: list[np.ndarray | None] = []
     counts: list[int] = []
+    thumbnails: list[np.ndarray] = []
     previous_centre = None
     mesh = None
     try:
@@ -169,6 +173,7 @@ def _track(path: Path, fps: float, size: tuple[int, int], max_frames: int | None
                                   min_tracking_confidence=config.min_tracking_confidence)
         for i, rgb in enumerate(iter_frames_rgb(path, max_frames)):
             h, w = rgb.shape[:2]
+            thumbnails.append(grey_thumbnail(rgb))
             with warnings.catch_warnings():  # protobuf's GetPrototype deprecation, every call
                 warnings.simplefilter("ignore", UserWarning)
                 result = mesh.process(rgb)
@@ -201,7 +206,7 @@ def _track(path: Path, fps: float, size: tuple[int, int], max_frames: int | None
     points, face_found, long_gaps = fill_gaps(points, detected, max_gap)
     return FaceTrack(points=points, face_found=face_found, detected=detected,
                      face_count=np.array(counts, dtype=np.int8), fps=fps,
-                     image_size=(width, height), long_gaps=long_gaps)
+                     image_size=(width, height), long_gaps=long_gaps, frame_change=frame_changes(np.stack(thumbnails)))
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

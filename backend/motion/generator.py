@@ -36,9 +36,10 @@ class SubjectMotion:
 
     @classmethod
     def from_track(cls, path: str | Path, clips: list[dict] | None = None) -> "SubjectMotion":
-        """From a ``track.npz``: a capture session's holds its clips one after another (``clip_starts``), never
-        sampled across a cut; ``clips`` (``subject.json``'s, same order) label them: its neutral clips are where
-        head motion is drawn from and the reference its own emotion fields are measured from."""
+        """From a ``track.npz``: a capture session's holds its clips one after another (``clip_starts``); pose is
+        never sampled across a clip or an edit cut inside one (``shot_starts``); ``clips`` (``subject.json``'s, same
+        order) label them: its neutral clips are where head motion is drawn from and the reference its own emotion
+        fields are measured from."""
         with np.load(path) as z:
             landmarks = np.asarray(z["landmarks"], np.float32) if "landmarks" in z else None
             rows = len(z["rotation"])
@@ -46,8 +47,9 @@ class SubjectMotion:
             labelled = bool(segments and clips and len(clips) == len(segments))
             neutral = tuple(i for i, c in enumerate(clips) if c.get("emotion") == "neutral") if labelled else ()
             fields = own_emotion_fields(landmarks, segments, clips) if labelled and landmarks is not None else {}
+            cuts = tuple(z["shot_starts"]) if "shot_starts" in z else ()
             return cls(None if landmarks is None else landmarks.mean(0),
-                       PoseTrack(z["rotation"], z["translation"], segments, neutral), str(path), fields)
+                       PoseTrack(z["rotation"], z["translation"], segments, neutral, cuts), str(path), fields)
 
     @classmethod
     def shipped(cls, models_folder: str | Path | None = None) -> "SubjectMotion":

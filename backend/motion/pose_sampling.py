@@ -1,7 +1,8 @@
 """Head pose for a generated span, drawn from a real pose track, with the paper's idle method.
 
 * Speaking motion: a contiguous piece of the real track, from a seeded start,
-  read back and forth (ping-pong) so any length is covered without jumps.
+  read back and forth (ping-pong) so any length is covered without jumps; never
+  across a clip of a capture session or an edit cut of the source video.
 * Idle (EmoGene's pose sampling for idle state): *idle runs* are found in the
   real track (consecutive frames whose pose hardly changes); their shortest and
   longest lengths bound the random length of idle segments, separated by a fixed
@@ -30,6 +31,9 @@ class PoseTrack:
     #: indices into ``segments`` whose rows sampling starts from (a capture session's neutral clips: how the person
     #: moves when not emoting); () = every row
     drawn_segments: tuple[int, ...] = ()
+    #: rows that start a new shot inside a run (edit cuts of the source video, ``track.npz``'s ``shot_starts``):
+    #: sampling never replays across one either
+    cuts: tuple[int, ...] = ()
 
     def __post_init__(self):
         self.rotation = np.asarray(self.rotation, np.float64)
@@ -45,13 +49,16 @@ class PoseTrack:
         if any(not 0 <= i < len(self.segments) for i in self.drawn_segments):
             raise ValueError(f"pose track drawn_segments {self.drawn_segments} must index its {len(self.segments)} "
                              "segments")
+        self.cuts = tuple(sorted({int(c) for c in np.asarray(self.cuts, np.int64).reshape(-1)}))
+        if any(not 0 < c < len(self.rotation) for c in self.cuts):
+            raise ValueError(f"pose track cuts {list(self.cuts)} must lie inside its {len(self.rotation)} rows")
 
     def segment_of(self, row: int) -> tuple[int, int]:
-        """The contiguous run ``(start, stop)`` holding ``row``."""
-        for a, b in self.segments:
-            if a <= row < b:
-                return a, b
-        return 0, len(self.rotation)
+        """The contiguous run ``(start, stop)`` holding ``row``: its clip, narrowed to its shot."""
+        a, b = next(((a, b) for a, b in self.segments if a <= row < b), (0, len(self.rotation)))
+        a = max([a] + [c for c in self.cuts if c <= row])
+        b = min([b] + [c for c in self.cuts if c > row])
+        return a, b
 
     def drawn_rows(self) -> np.ndarray:
         """The rows sampling starts from, ascending."""
@@ -66,7 +73,7 @@ class PoseTrack:
     @classmethod
     def from_npz(cls, path: str | Path) -> "PoseTrack":
         with np.load(path) as z:
-            return cls(z["rotation"], z["translation"])
+            return cls(z["rotation"], z["translation"], cuts=tuple(z["shot_starts"]) if "shot_starts" in z else ())
 
 
 @dataclass

@@ -19,7 +19,7 @@ import numpy as np
 from backend.render.camera import PinholeCamera, pinhole_to_blender, world_from_anchor_matrix
 from bridge.landmarks import JAW, MOUTH, UPPER_FACE, as_slice
 
-PREPARE_VERSION = 1
+PREPARE_VERSION = 2   # 2: edit cuts found (shot_starts), smoothing per shot
 SUBJECT_FORMAT_VERSION = 1
 TRACK_FPS = 25.0
 
@@ -98,9 +98,16 @@ def resample_track(arrays: dict[str, np.ndarray], fps: float, target_fps: float 
     count = arrays["landmarks"].shape[0]
     if abs(fps - target_fps) < 1e-6:
         return dict(arrays)
-    n_out = max(1, int(round(count / fps * target_fps)))
-    idx = np.clip(np.round(np.arange(n_out) / target_fps * fps).astype(int), 0, count - 1)
+    idx = resample_index(count, fps, target_fps)
     return {k: (v[idx] if v.ndim and v.shape[0] == count else v) for k, v in arrays.items()}
+
+
+def resample_index(count: int, fps: float, target_fps: float = TRACK_FPS) -> np.ndarray:
+    """The source frame each frame of :func:`resample_track`'s output shows (``arange(count)`` at 25 fps)."""
+    if abs(fps - target_fps) < 1e-6:
+        return np.arange(count)
+    n_out = max(1, int(round(count / fps * target_fps)))
+    return np.clip(np.round(np.arange(n_out) / target_fps * fps).astype(int), 0, count - 1)
 
 
 @dataclass
@@ -352,11 +359,16 @@ def prepare_subject(video: str | Path | list[str | Path], out_dir: str | Path, a
     np.savez(prepared / "track_native.npz", **track.arrays(), landmarks_working=lm_px, clip_index=clip_index,
              clip_frame=clip_frame, emotion_index=emotion_index, emotion_intensity=intensity)
     cv2.imwrite(str(out_dir / "background.png"), cv2.cvtColor(background, cv2.COLOR_RGB2BGR))
-    # the 25 fps pose track keeps each clip in its natural time order; clip_starts marks the cuts
+    # the 25 fps pose track keeps each clip in its natural time order; clip_starts marks the clips, shot_starts the
+    # edit cuts inside a clip (pose sampling crosses neither)
     per_clip = [resample_track(p.track.arrays(), p.track.fps) for p in parts]
     motion_track = {k: np.concatenate([t[k] for t in per_clip]) for k in per_clip[0] if k != "intrinsics"}
     motion_track["intrinsics"] = per_clip[0]["intrinsics"]
-    motion_track["clip_starts"] = np.cumsum([0] + [len(t["landmarks"]) for t in per_clip[:-1]]).astype(np.int32)
+    clip_starts = np.cumsum([0] + [len(t["landmarks"]) for t in per_clip[:-1]]).astype(np.int32)
+    motion_track["clip_starts"] = clip_starts
+    motion_track["shot_starts"] = np.concatenate(
+        [start + p.track.shot_starts_in(resample_index(p.track.frame_count, p.track.fps))
+         for start, p in zip(clip_starts, parts)]).astype(np.int32)
     np.savez_compressed(out_dir / "track.npz", **motion_track)
 
     # anchor = the mean head pose of the training frames; world = the subject camera's frame
