@@ -94,12 +94,9 @@ def test_the_default_subjects_cuts_are_found_in_its_video_and_shipped_in_its_tra
         assert _largest_step(sample_pose(pose, 300, seed=seed, idle=False)[0]) < 3.0, seed   # cuts jump 3-7 deg
 
 
-def test_a_prepared_subject_marks_an_edit_cut_and_does_not_smooth_across_it(shared_data, tmp_path, capsys):
-    """Two real takes spliced into one video (a jump cut after 1 s): prepare-subject reports it, stores it as
-    ``shot_starts`` and smooths each shot on its own, so the first shot's track equals that shot prepared alone
-    (a zero-lag filter run across the cut would pull its last frames towards the next shot)."""
-    from backend.render.prepare import PrepareConfig, prepare_subject
-
+@pytest.fixture
+def spliced_video(shared_data, tmp_path) -> Path:
+    """Two real takes spliced into one 25 fps video: a jump cut after 1 s (frame 25)."""
     frames = []
     for name in ("M030_front_happy_level3_001.mp4", "W009_front_neutral_level1_001.mp4"):
         capture = cv2.VideoCapture(str(shared_data / "mead" / name))
@@ -113,15 +110,37 @@ def test_a_prepared_subject_marks_an_edit_cut_and_does_not_smooth_across_it(shar
     for frame in frames:
         writer.write(frame)
     writer.release()
+    return video
+
+
+def test_a_prepared_subject_marks_an_edit_cut_and_does_not_smooth_across_it(spliced_video, tmp_path, capsys):
+    """prepare-subject reports the cut, stores it as ``shot_starts`` and smooths each shot on its own, so the first
+    shot's track equals that shot prepared alone (a zero-lag filter run across the cut would pull its last frames
+    towards the next shot)."""
     from backend.cli import main
-    assert main(["prepare-subject", str(video), "--out", str(tmp_path / "whole"), "--resolution", "32"]) == 0
+    from backend.render.prepare import PrepareConfig, prepare_subject
+
+    assert main(["prepare-subject", str(spliced_video), "--out", str(tmp_path / "whole"), "--resolution", "32"]) == 0
     assert "edit cuts: 1 found in the footage (track at 1.00 s)" in capsys.readouterr().out
-    whole = tmp_path / "whole"
-    first = prepare_subject(video, tmp_path / "first", config=PrepareConfig(resolution=32, max_seconds=1.0),
+    first = prepare_subject(spliced_video, tmp_path / "first", config=PrepareConfig(resolution=32, max_seconds=1.0),
                             progress=False)
-    with np.load(whole / "track.npz") as z:
+    with np.load(tmp_path / "whole" / "track.npz") as z:
         assert z["shot_starts"].tolist() == [25]
         spliced = z["landmarks"][:25]
     with np.load(first / "track.npz") as z:
         assert z["shot_starts"].tolist() == []
         np.testing.assert_allclose(spliced, z["landmarks"], atol=1e-5)
+
+
+def test_motion_data_preparation_warns_of_an_edit_cut(spliced_video, tmp_path):
+    """``emogene prepare`` keeps a clip with a cut but says so and lists it (a later retrain can split there)."""
+    import json
+
+    from backend.data.prepare import PrepareConfig, prepare_paths
+
+    summary = prepare_paths([spliced_video], PrepareConfig(out_dir=tmp_path / "tracks", vad_backend="energy"),
+                            show_progress=False)
+    assert not summary.of("failed")
+    meta = json.loads(next((tmp_path / "tracks").glob("*.json")).read_text())
+    assert meta["shot_starts"] == [25]
+    assert any("edit cut" in w and "1.00" in w for w in meta["warnings"])

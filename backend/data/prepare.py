@@ -13,6 +13,9 @@ Policy for bad input (each named in the summary, the batch goes on):
   still train the emotion and pose models;
 * long face-less stretches (> 0.3 s) or a second face: kept, with a warning and the
   frames listed in the JSON;
+* edit cuts (an edited video jumping between takes, :mod:`shot_cuts`): kept, with a
+  warning and their 25 fps rows in the JSON's ``shot_starts`` (the track jumps there; the
+  shipped motion models trained across them, a retrain can split there);
 * audio that does not follow the lips (an unrelated recording, or an offset of more than
   a few frames, measured by ``quality.lip_audio_lag``): kept, with a warning and
   ``lip_sync_usable: false`` so lip-sync training can leave it out.
@@ -143,6 +146,16 @@ def _load_clip_audio(clip: ClipSource, warnings: list[str]) -> np.ndarray | None
         return None
 
 
+def _shot_starts(face, frames: int) -> np.ndarray:
+    """The clip's edit cuts (:mod:`shot_cuts`) as rows of its ``frames``-long 25 fps track."""
+    from backend.data.shot_cuts import detect_shot_cuts, resampled_cuts
+
+    if face.frame_change is None:
+        return np.zeros(0, np.int32)
+    index = np.round(track_files.resample_times(face.frame_count, face.fps, TRACK_FPS)).astype(int)[:frames]
+    return resampled_cuts(detect_shot_cuts(face.frame_change), index)
+
+
 def prepare_clip(clip: ClipSource, config: PrepareConfig, split: str,
                  progress: Callable[[int, int], None] | None = None) -> ClipResult:
     """Extract and write one clip's track. Raises VideoError for an unusable video."""
@@ -160,6 +173,11 @@ def prepare_clip(clip: ClipSource, config: PrepareConfig, split: str,
     points = resample_track(face.points, face.fps, TRACK_FPS)
     face_found = resample_track(face.face_found, face.fps, TRACK_FPS)
     n = points.shape[0]
+    shot_starts = _shot_starts(face, n)
+    if len(shot_starts):
+        warnings.append(f"{len(shot_starts)} edit cut(s) (jump cuts) at "
+                        f"{', '.join(f'{c / TRACK_FPS:.2f}' for c in shot_starts[:8])} s: the track jumps there "
+                        "(shot_starts lists them)")
     smoothed = smooth_points(points, TRACK_FPS, config.smoothing) if n > 2 else points
     fit = fit_canonical(smoothed, face.image_size)
     reproj = np.linalg.norm(project(fit.landmarks, fit.rotation, fit.translation, fit.intrinsics, fit.scale)
@@ -203,6 +221,7 @@ def prepare_clip(clip: ClipSource, config: PrepareConfig, split: str,
         "face_detected_fraction": float(face.detected.mean()),
         "long_gaps_source_frames": [list(g) for g in face.long_gaps],
         "multi_face_frames": face.multi_face_frames,
+        "shot_starts": [int(c) for c in shot_starts],
         "fit_residual": float(np.median(fit.residual)),
         "reprojection_px": float(np.median(reproj)),
         "speech_fraction": float(speech.mean()) if n else 0.0,

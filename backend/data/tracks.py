@@ -13,7 +13,8 @@ JSON: ``extractor_version``, ``clip_id``, ``source`` (video), ``audio_source``, 
 ``image_size`` [w, h], ``intrinsics`` [fx, fy, cx, cy], ``has_audio``, ``split`` ("train" or
 "val", by speaker), ``val_start_frame`` (for a split by time: frames from here on are the
 clip's held-out tail), and QC fields (``face_found_fraction``, ``long_gaps``,
-``multi_face_frames``, ``fit_residual``, ``reprojection_px``, ``av_sync_lag_frames`` and
+``multi_face_frames``, ``shot_starts`` (edit cuts, 25 fps rows), ``fit_residual``, ``reprojection_px``,
+``av_sync_lag_frames`` and
 ``av_sync_corr`` (peak of mouth opening vs audio energy cross-correlation),
 ``lip_sync_usable`` (false when the audio does not seem to be the clip's own, in sync:
 leave such clips out of lip-sync training), ``warnings``).
