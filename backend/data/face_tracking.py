@@ -163,7 +163,8 @@ def _track(path: Path, fps: float, size: tuple[int, int], max_frames: int | None
     quiet.enter_context(_quiet_native_logs())
     rows: list[np.ndarray | None] = []
     counts: list[int] = []
-    thumbnails: list[np.ndarray] = []
+    changes: list[float] = []           # picture change from the previous frame (finds edit cuts; O(1) memory)
+    previous_thumb = None
     previous_centre = None
     mesh = None
     try:
@@ -173,7 +174,10 @@ def _track(path: Path, fps: float, size: tuple[int, int], max_frames: int | None
                                   min_tracking_confidence=config.min_tracking_confidence)
         for i, rgb in enumerate(iter_frames_rgb(path, max_frames)):
             h, w = rgb.shape[:2]
-            thumbnails.append(grey_thumbnail(rgb))
+            thumb = grey_thumbnail(rgb)
+            step = 0.0 if previous_thumb is None else frame_changes(np.stack([previous_thumb, thumb]))[1]
+            changes.append(float(step))
+            previous_thumb = thumb
             with warnings.catch_warnings():  # protobuf's GetPrototype deprecation, every call
                 warnings.simplefilter("ignore", UserWarning)
                 result = mesh.process(rgb)
@@ -206,7 +210,7 @@ def _track(path: Path, fps: float, size: tuple[int, int], max_frames: int | None
     points, face_found, long_gaps = fill_gaps(points, detected, max_gap)
     return FaceTrack(points=points, face_found=face_found, detected=detected,
                      face_count=np.array(counts, dtype=np.int8), fps=fps,
-                     image_size=(width, height), long_gaps=long_gaps, frame_change=frame_changes(np.stack(thumbnails)))
+                     image_size=(width, height), long_gaps=long_gaps, frame_change=np.asarray(changes, np.float32))
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
