@@ -109,8 +109,8 @@ def main(argv=None) -> int:
     np.savez_compressed(out / "default_pose.npz", rotation=pose.rotation.astype(np.float32),
                         translation=pose.translation.astype(np.float32),
                         landmarks=pose.landmarks.mean(0, keepdims=True).astype(np.float32))
-    pose_source = json.loads((Path(args.tracks) / f"{pose.name}.json").read_text()).get("source") \
-        if (Path(args.tracks) / f"{pose.name}.json").is_file() else None
+    pose_meta = Path(args.tracks) / f"{pose.name}.json"
+    pose_source = json.loads(pose_meta.read_text()).get("source") if pose_meta.is_file() else None
     if pose_source and Path(pose_source).is_file():     # its edit cuts: pose sampling never replays across one
         from backend.data.shot_cuts import add_shot_starts
         add_shot_starts(pose_source, [out / "default_pose.npz"], progress=False)

@@ -50,10 +50,12 @@ def _cuts_summary(track_path) -> str:
     """One line on the edit cuts found in the footage (head motion is never replayed across one)."""
     import numpy as np
 
+    from backend.render.prepare import TRACK_FPS
+
     with np.load(track_path) as z:
         cuts = z["shot_starts"].tolist() if "shot_starts" in z else []
     if not cuts:
         return "edit cuts: none found (each clip is one continuous shot)"
-    seconds = ", ".join(f"{c / 25:.2f} s" for c in cuts[:8]) + (" ..." if len(cuts) > 8 else "")
+    seconds = ", ".join(f"{c / TRACK_FPS:.2f} s" for c in cuts[:8]) + (" ..." if len(cuts) > 8 else "")
     return (f"edit cuts: {len(cuts)} found in the footage (track at {seconds}); generated head motion never "
             "replays across one")

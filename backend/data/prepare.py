@@ -39,6 +39,7 @@ from backend.data.canonical import DEFAULT_FOV_DEGREES, fit_canonical, project
 from backend.data.datasets import ClipSource, discover_clips, time_split_start, validation_speakers
 from backend.data.face_tracking import TrackerConfig, VideoError, read_video_info, track_video
 from backend.data.quality import lip_audio_lag
+from backend.data.shot_cuts import track_shot_starts
 from backend.data.smoothing import OneEuroConfig, smooth_points
 from backend.data.tracks import TRACK_FPS, Track, resample_track
 from bridge.landmarks import EYE_L, EYE_R, as_slice
@@ -146,16 +147,6 @@ def _load_clip_audio(clip: ClipSource, warnings: list[str]) -> np.ndarray | None
         return None
 
 
-def _shot_starts(face, frames: int) -> np.ndarray:
-    """The clip's edit cuts (:mod:`shot_cuts`) as rows of its ``frames``-long 25 fps track."""
-    from backend.data.shot_cuts import detect_shot_cuts, resampled_cuts
-
-    if face.frame_change is None:
-        return np.zeros(0, np.int32)
-    index = np.round(track_files.resample_times(face.frame_count, face.fps, TRACK_FPS)).astype(int)[:frames]
-    return resampled_cuts(detect_shot_cuts(face.frame_change), index)
-
-
 def prepare_clip(clip: ClipSource, config: PrepareConfig, split: str,
                  progress: Callable[[int, int], None] | None = None) -> ClipResult:
     """Extract and write one clip's track. Raises VideoError for an unusable video."""
@@ -173,7 +164,7 @@ def prepare_clip(clip: ClipSource, config: PrepareConfig, split: str,
     points = resample_track(face.points, face.fps, TRACK_FPS)
     face_found = resample_track(face.face_found, face.fps, TRACK_FPS)
     n = points.shape[0]
-    shot_starts = _shot_starts(face, n)
+    shot_starts = track_shot_starts(face.frame_change, face.fps)[0]   # edit cuts, as rows of this track
     if len(shot_starts):
         warnings.append(f"{len(shot_starts)} edit cut(s) (jump cuts) at "
                         f"{', '.join(f'{c / TRACK_FPS:.2f}' for c in shot_starts[:8])} s: the track jumps there "

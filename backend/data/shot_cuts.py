@@ -73,19 +73,26 @@ def resampled_cuts(cuts: np.ndarray, source_index: np.ndarray) -> np.ndarray:
     return np.unique(out[(out > 0) & (out < len(source_index))]).astype(np.int32)
 
 
+def track_shot_starts(changes: np.ndarray, fps: float) -> tuple[np.ndarray, int]:
+    """The cuts in a video's per-frame :func:`frame_changes` as rows of its 25 fps track (each row shows the nearest
+    source frame, as ``tracks.resample_times`` samples it), and that track's length."""
+    from backend.data.tracks import TRACK_FPS, resample_times
+
+    index = np.round(resample_times(len(changes), fps, TRACK_FPS)).astype(int)
+    return resampled_cuts(detect_shot_cuts(changes), index), len(index)
+
+
 def video_shot_starts(video: str | Path, progress: bool = True) -> tuple[np.ndarray, int]:
-    """A video's cuts as rows of its 25 fps track (nearest-frame resampling), and that track's length."""
+    """A video's cuts as rows of its 25 fps track, and that track's length (:func:`track_shot_starts`)."""
     from tqdm import tqdm
 
     from backend.data.face_tracking import iter_frames_rgb, read_video_info
-    from backend.data.tracks import TRACK_FPS, resample_times
 
     video = Path(video)
     fps, count, _ = read_video_info(video)
     thumbs = np.stack([grey_thumbnail(rgb) for rgb in tqdm(iter_frames_rgb(video), total=count, unit="frame",
                                                             desc=f"cuts in {video.name}", disable=not progress)])
-    index = np.round(resample_times(len(thumbs), fps, TRACK_FPS)).astype(int)
-    return resampled_cuts(detect_shot_cuts(frame_changes(thumbs)), index), len(index)
+    return track_shot_starts(frame_changes(thumbs), fps)
 
 
 def add_shot_starts(video: str | Path, tracks: list[str | Path], progress: bool = True) -> np.ndarray:
